@@ -1,0 +1,707 @@
+//! The `Event` resource: what is sold, when, and what runs it.
+//!
+//! ```yaml
+//! apiVersion: urr.dev/v1alpha1
+//! kind: Event
+//! metadata: { name: aurora-seoul-2026 }
+//! spec:
+//!   displayName: Aurora World Tour, Seoul
+//!   venue: { name: KSPO Dome, timeZone: Asia/Seoul }
+//!   salesOpenAt: "2026-12-01T11:00:00Z"
+//!   salesCloseAt: "2026-12-01T23:00:00Z"
+//!   seatMap:
+//!     sections:
+//!       - { id: floor, name: Floor, capacity: 2000, price: { amountMinor: 198000, currency: KRW } }
+//!       - { id: a, name: Section A, rows: 20, seatsPerRow: 30, price: { amountMinor: 154000, currency: KRW } }
+//!   # auth, services: see examples/event.yaml
+//! ```
+
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{DNS_LABEL_PATTERN, SecretKeyRef};
+use crate::limits::*;
+use crate::validation::{InvalidSpec, Validate, Violations, check_pattern};
+
+/// ISO 4217 currency code.
+pub const CURRENCY_PATTERN: &str = r"^[A-Z]{3}$";
+/// An IANA time zone name such as `Asia/Seoul` or `UTC`.
+pub const TIME_ZONE_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$";
+/// A container image reference: `[registry[:port]/]path[:tag][@sha256:digest]`.
+pub const IMAGE_PATTERN: &str = r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$";
+
+// Messages of the cross-field rules, shared by the CEL rules and `validate()`
+// so a person sees the same sentence from `kubectl apply` and from the
+// operator's `Ready=False` condition.
+pub const MSG_EVENT_NAME: &str = "an Event name must be a DNS-1035 label (a-z first) of at most 55 characters: its Services are named <event>-payment and Service names are DNS-1035 labels of at most 63";
+/// The form of an Event name (see [`MSG_EVENT_NAME`]).
+pub const EVENT_NAME_PATTERN: &str = r"^[a-z]([-a-z0-9]*[a-z0-9])?$";
+/// Longest Event name.
+pub const MAX_EVENT_NAME_LEN: usize = 55;
+pub const MSG_CLOSE_AFTER_OPEN: &str = "salesCloseAt must be after salesOpenAt";
+pub const MSG_SECTION_KIND: &str =
+    "a section has either rows and seatsPerRow (seated) or capacity (standing), not both";
+pub const MSG_UNIQUE_SECTION_IDS: &str = "section ids must be unique";
+pub const MSG_ONE_CURRENCY: &str = "every section must be priced in the same currency";
+pub const MSG_USER_LIMIT: &str = "maxSeatsPerUser must be at least maxSeatsPerOrder";
+pub const MSG_MIN_MAX_REPLICAS: &str = "replicas.min must not exceed replicas.max";
+pub const MSG_PREWARM_RANGE: &str =
+    "prewarm.replicas must lie between replicas.min and replicas.max";
+pub const MSG_JWT_KEY: &str =
+    "HS256 needs secretRef and no jwksUrl; RS256 needs jwksUrl and no secretRef";
+pub const MSG_QUEUE_CONNECTIONS: &str = "the queue service needs connections.redisUrlRef";
+pub const MSG_TICKET_CONNECTIONS: &str =
+    "the ticket service needs connections.redisUrlRef, databaseUrlRef and kafkaBrokersRef";
+pub const MSG_PAYMENT_CONNECTIONS: &str =
+    "the payment service needs connections.databaseUrlRef and kafkaBrokersRef";
+
+/// Desired state of a ticket drop.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "urr.dev",
+    version = "v1alpha1",
+    kind = "Event",
+    namespaced,
+    status = "EventStatus",
+    shortname = "uev",
+    shortname = "urrevent",
+    category = "urr",
+    derive = "PartialEq",
+    doc = "A ticket drop: seat map, sale window, prices and the services that sell it.",
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Opens","type":"date","jsonPath":".spec.salesOpenAt"}"#,
+    printcolumn = r#"{"name":"Sold","type":"integer","jsonPath":".status.seats.sold"}"#,
+    printcolumn = r#"{"name":"Total","type":"integer","jsonPath":".status.seats.total"}"#,
+    printcolumn = r#"{"name":"Queue","type":"integer","jsonPath":".status.queueDepth"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 55").message(MSG_EVENT_NAME).field_path(".metadata.name")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.salesCloseAt > self.salesOpenAt").message(MSG_CLOSE_AFTER_OPEN).field_path(".salesCloseAt"))]
+pub struct EventSpec {
+    /// Name shown to buyers.
+    #[schemars(length(min = 1, max = MAX_NAME_LEN))]
+    pub display_name: String,
+    pub venue: Venue,
+    /// When the sale opens (RFC 3339). The waiting room and the pre-warm
+    /// schedule are anchored here.
+    pub sales_open_at: Time,
+    /// When the sale closes (RFC 3339); must be after `salesOpenAt`.
+    pub sales_close_at: Time,
+    pub seat_map: SeatMap,
+    #[serde(default)]
+    pub limits: OrderLimits,
+    /// How long a seat hold lasts before the seat is released, in seconds.
+    #[serde(default = "default_hold_timeout_seconds")]
+    #[schemars(range(min = MIN_HOLD_SECONDS, max = MAX_HOLD_SECONDS))]
+    pub hold_timeout_seconds: u32,
+    pub auth: EventAuth,
+    pub services: EventServices,
+}
+
+fn default_hold_timeout_seconds() -> u32 {
+    600
+}
+
+/// Where the event takes place.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Venue {
+    #[schemars(length(min = 1, max = MAX_NAME_LEN))]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_NAME_LEN))]
+    pub city: Option<String>,
+    /// IANA time zone of the venue, used to show local times to buyers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = TIME_ZONE_PATTERN))]
+    pub time_zone: Option<String>,
+}
+
+/// The sections on sale.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.sections.all(s, self.sections.exists_one(t, t.id == s.id))").message(MSG_UNIQUE_SECTION_IDS).field_path(".sections"))]
+#[x_kube(validation = Rule::new("self.sections.all(s, s.price.currency == self.sections[0].price.currency)").message(MSG_ONE_CURRENCY).field_path(".sections"))]
+pub struct SeatMap {
+    #[schemars(length(min = 1, max = MAX_SECTIONS))]
+    pub sections: Vec<Section>,
+}
+
+/// One section: seated (`rows` × `seatsPerRow`, each seat sold once) or
+/// standing (`capacity`, counted, not numbered).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.capacity) ? !has(self.rows) && !has(self.seatsPerRow) : has(self.rows) && has(self.seatsPerRow)").message(MSG_SECTION_KIND))]
+pub struct Section {
+    /// Stable id, used in seat ids, Redis keys and metric labels.
+    #[schemars(length(min = 1, max = 63), regex(pattern = DNS_LABEL_PATTERN))]
+    pub id: String,
+    /// Name shown to buyers.
+    #[schemars(length(min = 1, max = MAX_NAME_LEN))]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = MAX_ROWS))]
+    pub rows: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = MAX_SEATS_PER_ROW))]
+    pub seats_per_row: Option<u32>,
+    /// Standing places.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = MAX_STANDING_CAPACITY))]
+    pub capacity: Option<u32>,
+    pub price: Price,
+}
+
+impl Section {
+    /// Seats or places this section sells.
+    pub fn capacity(&self) -> u64 {
+        match (self.capacity, self.rows, self.seats_per_row) {
+            (Some(capacity), _, _) => u64::from(capacity),
+            (None, Some(rows), Some(per_row)) => u64::from(rows) * u64::from(per_row),
+            _ => 0,
+        }
+    }
+}
+
+/// A price in minor units (cents, won) so no float ever touches money.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Price {
+    #[schemars(range(min = 0, max = MAX_PRICE_MINOR))]
+    pub amount_minor: i64,
+    /// ISO 4217 code, e.g. `KRW`, `USD`.
+    #[schemars(regex(pattern = CURRENCY_PATTERN))]
+    pub currency: String,
+}
+
+/// Per-order and per-user seat limits.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.maxSeatsPerUser >= self.maxSeatsPerOrder").message(MSG_USER_LIMIT).field_path(".maxSeatsPerUser"))]
+pub struct OrderLimits {
+    #[serde(default = "default_seats_limit")]
+    #[schemars(range(min = 1, max = MAX_SEATS_PER_ORDER))]
+    pub max_seats_per_order: u32,
+    /// Across all of one user's orders for this event.
+    #[serde(default = "default_seats_limit")]
+    #[schemars(range(min = 1, max = MAX_SEATS_PER_ORDER))]
+    pub max_seats_per_user: u32,
+}
+
+fn default_seats_limit() -> u32 {
+    4
+}
+
+impl Default for OrderLimits {
+    fn default() -> Self {
+        Self {
+            max_seats_per_order: default_seats_limit(),
+            max_seats_per_user: default_seats_limit(),
+        }
+    }
+}
+
+/// Keys for the three kinds of tokens (DESIGN.md, Tokens). Only references:
+/// the values live in Secrets.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventAuth {
+    pub user_jwt: UserJwt,
+    /// HMAC key of the `urr-entry-token` the queue issues and the ticket
+    /// service checks.
+    pub entry_token_key_ref: SecretKeyRef,
+    /// Shared token of internal calls (payment → ticket confirm).
+    pub service_token_ref: SecretKeyRef,
+}
+
+/// How buyers' identity tokens are verified.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.algorithm == 'HS256' ? has(self.secretRef) && !has(self.jwksUrl) : has(self.jwksUrl) && !has(self.secretRef)").message(MSG_JWT_KEY))]
+pub struct UserJwt {
+    pub algorithm: JwtAlgorithm,
+    /// HS256 shared secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeyRef>,
+    /// RS256 key set of the identity provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 9, max = 2048), regex(pattern = r"^https://[^\s]+$"))]
+    pub jwks_url: Option<String>,
+    /// Expected `iss` claim, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub issuer: Option<String>,
+    /// Expected `aud` claim, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub audience: Option<String>,
+}
+
+/// Signature algorithm of user JWTs.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum JwtAlgorithm {
+    HS256,
+    RS256,
+}
+
+/// The three runtime services of an event.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.queue.connections.redisUrlRef)").message(MSG_QUEUE_CONNECTIONS).field_path(".queue.connections"))]
+#[x_kube(validation = Rule::new("has(self.ticket.connections.redisUrlRef) && has(self.ticket.connections.databaseUrlRef) && has(self.ticket.connections.kafkaBrokersRef)").message(MSG_TICKET_CONNECTIONS).field_path(".ticket.connections"))]
+#[x_kube(validation = Rule::new("has(self.payment.connections.databaseUrlRef) && has(self.payment.connections.kafkaBrokersRef)").message(MSG_PAYMENT_CONNECTIONS).field_path(".payment.connections"))]
+pub struct EventServices {
+    pub queue: ServiceRuntime,
+    pub ticket: ServiceRuntime,
+    pub payment: ServiceRuntime,
+}
+
+/// How one service runs. The operator owns the replica count inside
+/// `[replicas.min, replicas.max]`: `min` before pre-warm, `prewarm.replicas`
+/// from `salesOpenAt - prewarm.leadSeconds`, then scaled by load.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.replicas.min <= self.replicas.max").message(MSG_MIN_MAX_REPLICAS).field_path(".replicas"))]
+#[x_kube(validation = Rule::new("!has(self.prewarm) || (self.prewarm.replicas >= self.replicas.min && self.prewarm.replicas <= self.replicas.max)").message(MSG_PREWARM_RANGE).field_path(".prewarm"))]
+pub struct ServiceRuntime {
+    /// Container image; the operator's default for the service when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512), regex(pattern = IMAGE_PATTERN))]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<ImagePullPolicy>,
+    #[serde(default)]
+    pub replicas: Replicas,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prewarm: Option<Prewarm>,
+    /// Container resources, as in a Pod spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Extra environment variables, as in a Pod spec (`valueFrom` for secrets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub env: Vec<EnvVar>,
+    #[serde(default)]
+    pub connections: Connections,
+}
+
+/// Image pull policy, as in a Pod spec.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ImagePullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+/// Replica bounds of one service.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Replicas {
+    /// Never below 1: a service is not scaled to zero during a sale.
+    #[serde(default = "default_min_replicas")]
+    #[schemars(range(min = MIN_REPLICAS, max = MAX_REPLICAS))]
+    pub min: i32,
+    #[serde(default = "default_max_replicas")]
+    #[schemars(range(min = MIN_REPLICAS, max = MAX_REPLICAS))]
+    pub max: i32,
+}
+
+fn default_min_replicas() -> i32 {
+    2
+}
+
+fn default_max_replicas() -> i32 {
+    10
+}
+
+impl Default for Replicas {
+    fn default() -> Self {
+        Self {
+            min: default_min_replicas(),
+            max: default_max_replicas(),
+        }
+    }
+}
+
+/// Scale-up ahead of the crowd: pods are warm when the sale opens.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Prewarm {
+    #[schemars(range(min = MIN_REPLICAS, max = MAX_REPLICAS))]
+    pub replicas: i32,
+    /// How long before `salesOpenAt` to scale up, in seconds.
+    #[serde(default = "default_prewarm_lead_seconds")]
+    #[schemars(range(min = 0, max = MAX_PREWARM_LEAD_SECONDS))]
+    pub lead_seconds: u32,
+}
+
+fn default_prewarm_lead_seconds() -> u32 {
+    900
+}
+
+/// Where a service finds its data stores, each a key of a Secret holding a
+/// connection URL (`redis://…`, `postgres://…`, `host:port,host:port`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Connections {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_url_ref: Option<SecretKeyRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url_ref: Option<SecretKeyRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_brokers_ref: Option<SecretKeyRef>,
+}
+
+/// Observed state, written by the operator.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<EventPhase>,
+    /// `Ready`, `Progressing`, `Degraded` (see [`crate::conditions`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<ServicesStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seats: Option<SeatCounts>,
+    /// Buyers waiting in the tier-2 queue, from the queue service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_depth: Option<i64>,
+}
+
+/// Where an event is in its life.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum EventPhase {
+    /// Before the pre-warm lead time.
+    Scheduled,
+    /// Scaling up ahead of `salesOpenAt`.
+    Prewarming,
+    /// Between `salesOpenAt` and `salesCloseAt` with seats left.
+    OnSale,
+    /// Every seat sold before close.
+    SoldOut,
+    /// After `salesCloseAt`.
+    Closed,
+}
+
+/// Replicas per service, from the Deployments.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicesStatus {
+    pub queue: ServiceReplicas,
+    pub ticket: ServiceReplicas,
+    pub payment: ServiceReplicas,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceReplicas {
+    pub desired: i32,
+    pub ready: i32,
+}
+
+/// Seat counters, from the ticket service.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatCounts {
+    pub total: i64,
+    pub held: i64,
+    pub sold: i64,
+}
+
+impl EventSpec {
+    /// Seats and standing places on sale.
+    pub fn total_capacity(&self) -> u64 {
+        self.seat_map.sections.iter().map(Section::capacity).sum()
+    }
+}
+
+impl Validate for Event {
+    /// The name rule, then every rule of the spec.
+    fn validate(&self) -> Result<(), InvalidSpec> {
+        let mut out = Violations::default();
+        let name = self.metadata.name.as_deref().unwrap_or_default();
+        out.require(
+            name.len() <= MAX_EVENT_NAME_LEN
+                && crate::validation::matches_pattern(name, EVENT_NAME_PATTERN),
+            "metadata.name",
+            MSG_EVENT_NAME,
+        );
+        if let Err(spec) = self.spec.validate() {
+            for violation in spec.0 {
+                out.push(violation.path, violation.message);
+            }
+        }
+        out.finish()
+    }
+}
+
+impl Validate for EventSpec {
+    fn validate(&self) -> Result<(), InvalidSpec> {
+        let mut out = Violations::default();
+        out.check_len(
+            &self.display_name,
+            1,
+            MAX_NAME_LEN as usize,
+            "spec.displayName",
+        );
+        out.check_len(
+            &self.venue.name,
+            1,
+            MAX_NAME_LEN as usize,
+            "spec.venue.name",
+        );
+        if let Some(city) = &self.venue.city {
+            out.check_len(city, 1, MAX_NAME_LEN as usize, "spec.venue.city");
+        }
+        if let Some(zone) = &self.venue.time_zone {
+            out.check_len(zone, 1, 64, "spec.venue.timeZone");
+            check_pattern(zone, TIME_ZONE_PATTERN, "spec.venue.timeZone", &mut out);
+        }
+        out.require(
+            self.sales_close_at.0 > self.sales_open_at.0,
+            "spec.salesCloseAt",
+            MSG_CLOSE_AFTER_OPEN,
+        );
+        self.validate_seat_map(&mut out);
+        let limits = &self.limits;
+        out.check_range(
+            limits.max_seats_per_order,
+            1,
+            MAX_SEATS_PER_ORDER,
+            "spec.limits.maxSeatsPerOrder",
+        );
+        out.check_range(
+            limits.max_seats_per_user,
+            1,
+            MAX_SEATS_PER_ORDER,
+            "spec.limits.maxSeatsPerUser",
+        );
+        out.require(
+            limits.max_seats_per_user >= limits.max_seats_per_order,
+            "spec.limits.maxSeatsPerUser",
+            MSG_USER_LIMIT,
+        );
+        out.check_range(
+            self.hold_timeout_seconds,
+            MIN_HOLD_SECONDS,
+            MAX_HOLD_SECONDS,
+            "spec.holdTimeoutSeconds",
+        );
+        self.validate_auth(&mut out);
+        self.validate_services(&mut out);
+        out.finish()
+    }
+}
+
+impl EventSpec {
+    fn validate_seat_map(&self, out: &mut Violations) {
+        let sections = &self.seat_map.sections;
+        out.check_items(
+            sections.len(),
+            1,
+            MAX_SECTIONS as usize,
+            "spec.seatMap.sections",
+        );
+        for (index, section) in sections.iter().enumerate() {
+            let path = format!("spec.seatMap.sections[{index}]");
+            out.check_len(&section.id, 1, 63, &format!("{path}.id"));
+            check_pattern(&section.id, DNS_LABEL_PATTERN, &format!("{path}.id"), out);
+            out.check_len(
+                &section.name,
+                1,
+                MAX_NAME_LEN as usize,
+                &format!("{path}.name"),
+            );
+            if let Some(rows) = section.rows {
+                out.check_range(rows, 1, MAX_ROWS, &format!("{path}.rows"));
+            }
+            if let Some(per_row) = section.seats_per_row {
+                out.check_range(
+                    per_row,
+                    1,
+                    MAX_SEATS_PER_ROW,
+                    &format!("{path}.seatsPerRow"),
+                );
+            }
+            if let Some(capacity) = section.capacity {
+                out.check_range(
+                    capacity,
+                    1,
+                    MAX_STANDING_CAPACITY,
+                    &format!("{path}.capacity"),
+                );
+            }
+            // The same expression as the CEL rule on `Section`.
+            let kind_ok = if section.capacity.is_some() {
+                section.rows.is_none() && section.seats_per_row.is_none()
+            } else {
+                section.rows.is_some() && section.seats_per_row.is_some()
+            };
+            out.require(kind_ok, &path, MSG_SECTION_KIND);
+            out.check_range(
+                section.price.amount_minor,
+                0,
+                MAX_PRICE_MINOR,
+                &format!("{path}.price.amountMinor"),
+            );
+            check_pattern(
+                &section.price.currency,
+                CURRENCY_PATTERN,
+                &format!("{path}.price.currency"),
+                out,
+            );
+        }
+        let mut ids: Vec<&str> = sections.iter().map(|s| s.id.as_str()).collect();
+        ids.sort_unstable();
+        out.require(
+            ids.windows(2).all(|pair| pair[0] != pair[1]),
+            "spec.seatMap.sections",
+            MSG_UNIQUE_SECTION_IDS,
+        );
+        if let Some(first) = sections.first() {
+            out.require(
+                sections
+                    .iter()
+                    .all(|s| s.price.currency == first.price.currency),
+                "spec.seatMap.sections",
+                MSG_ONE_CURRENCY,
+            );
+        }
+        let total = self.total_capacity();
+        if total > MAX_EVENT_CAPACITY {
+            out.push(
+                "spec.seatMap.sections",
+                format!(
+                    "the event sells {total} seats; at most {MAX_EVENT_CAPACITY} are supported"
+                ),
+            );
+        }
+    }
+
+    fn validate_auth(&self, out: &mut Violations) {
+        let jwt = &self.auth.user_jwt;
+        let key_ok = match jwt.algorithm {
+            JwtAlgorithm::HS256 => jwt.secret_ref.is_some() && jwt.jwks_url.is_none(),
+            JwtAlgorithm::RS256 => jwt.jwks_url.is_some() && jwt.secret_ref.is_none(),
+        };
+        out.require(key_ok, "spec.auth.userJwt", MSG_JWT_KEY);
+        if let Some(secret) = &jwt.secret_ref {
+            secret.validate_into("spec.auth.userJwt.secretRef", out);
+        }
+        if let Some(url) = &jwt.jwks_url {
+            out.check_len(url, 9, 2048, "spec.auth.userJwt.jwksUrl");
+            check_pattern(url, r"^https://[^\s]+$", "spec.auth.userJwt.jwksUrl", out);
+        }
+        for (value, path) in [
+            (&jwt.issuer, "spec.auth.userJwt.issuer"),
+            (&jwt.audience, "spec.auth.userJwt.audience"),
+        ] {
+            if let Some(value) = value {
+                out.check_len(value, 1, 512, path);
+            }
+        }
+        self.auth
+            .entry_token_key_ref
+            .validate_into("spec.auth.entryTokenKeyRef", out);
+        self.auth
+            .service_token_ref
+            .validate_into("spec.auth.serviceTokenRef", out);
+    }
+
+    fn validate_services(&self, out: &mut Violations) {
+        let services = &self.services;
+        for (name, runtime) in [
+            ("queue", &services.queue),
+            ("ticket", &services.ticket),
+            ("payment", &services.payment),
+        ] {
+            runtime.validate_into(&format!("spec.services.{name}"), out);
+        }
+        let queue = &services.queue.connections;
+        out.require(
+            queue.redis_url_ref.is_some(),
+            "spec.services.queue.connections",
+            MSG_QUEUE_CONNECTIONS,
+        );
+        let ticket = &services.ticket.connections;
+        out.require(
+            ticket.redis_url_ref.is_some()
+                && ticket.database_url_ref.is_some()
+                && ticket.kafka_brokers_ref.is_some(),
+            "spec.services.ticket.connections",
+            MSG_TICKET_CONNECTIONS,
+        );
+        let payment = &services.payment.connections;
+        out.require(
+            payment.database_url_ref.is_some() && payment.kafka_brokers_ref.is_some(),
+            "spec.services.payment.connections",
+            MSG_PAYMENT_CONNECTIONS,
+        );
+    }
+}
+
+impl ServiceRuntime {
+    fn validate_into(&self, path: &str, out: &mut Violations) {
+        if let Some(image) = &self.image {
+            out.check_len(image, 1, 512, &format!("{path}.image"));
+            check_pattern(image, IMAGE_PATTERN, &format!("{path}.image"), out);
+        }
+        out.check_range(
+            self.replicas.min,
+            MIN_REPLICAS,
+            MAX_REPLICAS,
+            &format!("{path}.replicas.min"),
+        );
+        out.check_range(
+            self.replicas.max,
+            MIN_REPLICAS,
+            MAX_REPLICAS,
+            &format!("{path}.replicas.max"),
+        );
+        out.require(
+            self.replicas.min <= self.replicas.max,
+            &format!("{path}.replicas"),
+            MSG_MIN_MAX_REPLICAS,
+        );
+        if let Some(prewarm) = &self.prewarm {
+            out.check_range(
+                prewarm.replicas,
+                MIN_REPLICAS,
+                MAX_REPLICAS,
+                &format!("{path}.prewarm.replicas"),
+            );
+            out.check_range(
+                prewarm.lead_seconds,
+                0,
+                MAX_PREWARM_LEAD_SECONDS,
+                &format!("{path}.prewarm.leadSeconds"),
+            );
+            out.require(
+                prewarm.replicas >= self.replicas.min && prewarm.replicas <= self.replicas.max,
+                &format!("{path}.prewarm"),
+                MSG_PREWARM_RANGE,
+            );
+        }
+        out.check_items(self.env.len(), 0, 64, &format!("{path}.env"));
+        let connections = &self.connections;
+        for (reference, field) in [
+            (&connections.redis_url_ref, "redisUrlRef"),
+            (&connections.database_url_ref, "databaseUrlRef"),
+            (&connections.kafka_brokers_ref, "kafkaBrokersRef"),
+        ] {
+            if let Some(reference) = reference {
+                reference.validate_into(&format!("{path}.connections.{field}"), out);
+            }
+        }
+    }
+}

@@ -1,0 +1,517 @@
+//! The `WaitingRoom` resource: how the crowd in front of an `Event` is held back.
+//!
+//! Two tiers, as in the seed: tier 1 at the CloudFront edge (anonymous numbers
+//! released at `admission.servingRate`, checked by the edge function against a
+//! KeyValueStore entry) and tier 2 in the queue service (authenticated users
+//! admitted at `admission.usersPerSecond` while fewer than
+//! `admission.maxActiveUsers` are active).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{ObjectReference, SecretKeyRef, check_name};
+use crate::limits::*;
+use crate::validation::{InvalidSpec, Validate, Violations, check_pattern};
+
+/// A URL path prefix: starts with `/`, no whitespace, query or fragment.
+pub const PATH_PREFIX_PATTERN: &str = r"^/[^\s?#]*$";
+/// A CloudFront KeyValueStore ARN.
+pub const KVS_ARN_PATTERN: &str = r"^arn:aws:cloudfront::[0-9]{12}:key-value-store/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+/// A CloudFront KeyValueStore name.
+pub const KVS_NAME_PATTERN: &str = r"^[a-zA-Z0-9_-]{1,64}$";
+/// A signing key id, carried in tokens and the edge entry for key rotation.
+pub const KEY_ID_PATTERN: &str = r"^[A-Za-z0-9._-]{1,64}$";
+
+pub const MSG_SCHEDULED_NEEDS_START: &str = "mode Scheduled needs startAt";
+pub const MSG_END_AFTER_START: &str = "endAt must be after startAt";
+pub const MSG_AUTO_NEEDS_THRESHOLD: &str =
+    "mode Auto needs auto.queueDepthAbove or auto.activeUsersAbove";
+pub const MSG_PATH_BOTH_LISTS: &str = "a path prefix cannot be both protected and bypassed";
+pub const MSG_PATH_BYTES: &str = "protected and bypass prefixes together must fit in 512 bytes (the edge entry is limited to 1 KB)";
+pub const MSG_ONE_STORE: &str = "set exactly one of keyValueStoreArn and keyValueStoreName";
+
+/// Desired behaviour of the waiting room in front of one event.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "urr.dev",
+    version = "v1alpha1",
+    kind = "WaitingRoom",
+    namespaced,
+    status = "WaitingRoomStatus",
+    shortname = "wr",
+    shortname = "wroom",
+    category = "urr",
+    derive = "PartialEq",
+    doc = "A virtual waiting room in front of an Event: activation, admission rate, threshold and edge gate.",
+    printcolumn = r#"{"name":"Event","type":"string","jsonPath":".spec.eventRef.name"}"#,
+    printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.activation.mode"}"#,
+    printcolumn = r#"{"name":"Active","type":"boolean","jsonPath":".status.active"}"#,
+    printcolumn = r#"{"name":"Queue","type":"integer","jsonPath":".status.queueDepth"}"#,
+    printcolumn = r#"{"name":"Users","type":"integer","jsonPath":".status.activeUsers"}"#,
+    printcolumn = r#"{"name":"Wait(s)","type":"integer","jsonPath":".status.estimatedWaitSeconds"}"#,
+    printcolumn = r#"{"name":"Edge","type":"string","jsonPath":".status.conditions[?(@.type==\"EdgeSynced\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingRoomSpec {
+    /// The Event (same namespace) this room protects.
+    pub event_ref: ObjectReference,
+    #[serde(default)]
+    pub activation: Activation,
+    #[serde(default)]
+    pub admission: Admission,
+    #[serde(default)]
+    pub pre_queue: PreQueue,
+    #[serde(default)]
+    pub paths: Paths,
+    /// The CloudFront edge gate. Without it the room runs tier 2 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge: Option<Edge>,
+}
+
+/// When the room holds visitors back.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.mode != 'Scheduled' || has(self.startAt)").message(MSG_SCHEDULED_NEEDS_START).field_path(".startAt"))]
+#[x_kube(validation = Rule::new("!has(self.startAt) || !has(self.endAt) || self.endAt > self.startAt").message(MSG_END_AFTER_START).field_path(".endAt"))]
+#[x_kube(validation = Rule::new("self.mode != 'Auto' || (has(self.auto) && (has(self.auto.queueDepthAbove) || has(self.auto.activeUsersAbove)))").message(MSG_AUTO_NEEDS_THRESHOLD).field_path(".auto"))]
+pub struct Activation {
+    #[serde(default)]
+    pub mode: ActivationMode,
+    /// Start of a `Scheduled` room (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<Time>,
+    /// Optional end of a `Scheduled` room (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<AutoActivation>,
+}
+
+/// How the room is switched on.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ActivationMode {
+    /// On from the moment it is applied (plus the propagation margin).
+    #[default]
+    Always,
+    /// On from `startAt` (to `endAt`, if set).
+    Scheduled,
+    /// On when load crosses a threshold; off after a drained cool-down.
+    Auto,
+    /// Off: every visitor passes.
+    Off,
+}
+
+/// Thresholds of `Auto` mode, read from the queue service's stats.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoActivation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = MAX_ACTIVE_USERS))]
+    pub queue_depth_above: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = MAX_ACTIVE_USERS))]
+    pub active_users_above: Option<u32>,
+    /// How long the queue must stay empty before the room turns off again.
+    #[serde(default = "default_cooldown_seconds")]
+    #[schemars(range(min = 0, max = MAX_COOLDOWN_SECONDS))]
+    pub cooldown_seconds: u32,
+}
+
+fn default_cooldown_seconds() -> u32 {
+    300
+}
+
+/// How fast visitors get in.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Admission {
+    /// Tier 2: users admitted per second by the 1 s batch admitter.
+    #[serde(default = "default_users_per_second")]
+    #[schemars(range(min = 1, max = MAX_USERS_PER_SECOND))]
+    pub users_per_second: u32,
+    /// Tier 2: admission stops while this many users hold entry tokens (the
+    /// seed's threshold of 1000).
+    #[serde(default = "default_max_active_users")]
+    #[schemars(range(min = 1, max = MAX_ACTIVE_USERS))]
+    pub max_active_users: u32,
+    /// Lifetime of an `urr-entry-token`, in seconds.
+    #[serde(default = "default_entry_token_ttl_seconds")]
+    #[schemars(range(min = MIN_ENTRY_TOKEN_TTL_SECONDS, max = MAX_ENTRY_TOKEN_TTL_SECONDS))]
+    pub entry_token_ttl_seconds: u32,
+    /// Tier 1: the edge serving counter.
+    #[serde(default)]
+    pub serving_rate: ServingRate,
+}
+
+fn default_users_per_second() -> u32 {
+    50
+}
+fn default_max_active_users() -> u32 {
+    1000
+}
+fn default_entry_token_ttl_seconds() -> u32 {
+    600
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Self {
+            users_per_second: default_users_per_second(),
+            max_active_users: default_max_active_users(),
+            entry_token_ttl_seconds: default_entry_token_ttl_seconds(),
+            serving_rate: ServingRate::default(),
+        }
+    }
+}
+
+/// Tier-1 numbers released per interval. The edge computes the serving
+/// counter from these (never stored): `start + perInterval * floor((now - epoch) / intervalSeconds)`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServingRate {
+    #[serde(default = "default_serving_per_interval")]
+    #[schemars(range(min = 1, max = MAX_SERVING_PER_INTERVAL))]
+    pub per_interval: u32,
+    #[serde(default = "default_serving_interval_seconds")]
+    #[schemars(range(min = 1, max = MAX_SERVING_INTERVAL_SECONDS))]
+    pub interval_seconds: u32,
+}
+
+// The seed released 500 numbers every 10 s.
+fn default_serving_per_interval() -> u32 {
+    500
+}
+fn default_serving_interval_seconds() -> u32 {
+    10
+}
+
+impl Default for ServingRate {
+    fn default() -> Self {
+        Self {
+            per_interval: default_serving_per_interval(),
+            interval_seconds: default_serving_interval_seconds(),
+        }
+    }
+}
+
+/// The pre-queue: joining before the sale opens gives no advantage, because
+/// everyone who joined in the window is shuffled at open with a seed that is
+/// published afterwards.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreQueue {
+    /// Minutes before `salesOpenAt` the queue accepts joins; 0 = no pre-queue.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = MAX_PREQUEUE_MINUTES))]
+    pub opens_minutes_before: u32,
+    /// Shuffle the pre-queue at open (true) or keep join order (false).
+    #[serde(default = "default_true")]
+    pub randomize_at_open: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for PreQueue {
+    fn default() -> Self {
+        Self {
+            opens_minutes_before: 0,
+            randomize_at_open: true,
+        }
+    }
+}
+
+/// Which request paths the edge gate guards.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.bypass.all(b, !(b in self.protected))").message(MSG_PATH_BOTH_LISTS).field_path(".bypass"))]
+#[x_kube(validation = Rule::new("self.protected.map(p, size(p)).sum() + self.bypass.map(p, size(p)).sum() <= 512").message(MSG_PATH_BYTES))]
+pub struct Paths {
+    /// Prefixes behind the gate.
+    #[serde(default = "default_protected")]
+    #[schemars(length(min = 1, max = MAX_PATHS), inner(length(min = 1, max = MAX_PATH_LEN), regex(pattern = PATH_PREFIX_PATTERN)))]
+    pub protected: Vec<String>,
+    /// Prefixes that always pass (health checks, static assets, the waiting page).
+    #[serde(default)]
+    #[schemars(length(max = MAX_PATHS), inner(length(min = 1, max = MAX_PATH_LEN), regex(pattern = PATH_PREFIX_PATTERN)))]
+    pub bypass: Vec<String>,
+}
+
+fn default_protected() -> Vec<String> {
+    vec!["/".to_owned()]
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Self {
+            protected: default_protected(),
+            bypass: Vec::new(),
+        }
+    }
+}
+
+/// The CloudFront side of the room.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.keyValueStoreArn) != has(self.keyValueStoreName)").message(MSG_ONE_STORE))]
+pub struct Edge {
+    /// The KeyValueStore associated with the gate function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = KVS_ARN_PATTERN))]
+    pub key_value_store_arn: Option<String>,
+    /// Or its name, resolved to an ARN by the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = KVS_NAME_PATTERN))]
+    pub key_value_store_name: Option<String>,
+    /// HMAC-SHA256 key of the `urr-vwr-token`; the same key must be in the
+    /// edge function's configuration under `signingKeyId`.
+    pub signing_key_ref: SecretKeyRef,
+    #[schemars(regex(pattern = KEY_ID_PATTERN))]
+    pub signing_key_id: String,
+    /// How far in the future activation is published so every edge location
+    /// has the new entry before it takes effect (KVS propagation takes seconds
+    /// to ~30 s).
+    #[serde(default = "default_propagation_margin_seconds")]
+    #[schemars(range(min = 0, max = MAX_PROPAGATION_MARGIN_SECONDS))]
+    pub propagation_margin_seconds: u32,
+    /// Where browsers that must wait are redirected.
+    #[serde(default = "default_waiting_page_path")]
+    #[schemars(length(min = 1, max = MAX_PATH_LEN), regex(pattern = PATH_PREFIX_PATTERN))]
+    pub waiting_page_path: String,
+}
+
+fn default_propagation_margin_seconds() -> u32 {
+    30
+}
+fn default_waiting_page_path() -> String {
+    "/waiting/".to_owned()
+}
+
+/// Observed state, written by the operator.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingRoomStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Whether the gate holds visitors back (from `enforceFrom` on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// When every edge starts (or started) enforcing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforce_from: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_depth: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_users: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admitted_total: Option<i64>,
+    /// Wait of a user joining now, from the measured admission rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_wait_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge_sync: Option<EdgeSync>,
+    /// `Ready`, `EdgeSynced`, `EventFound` (see [`crate::conditions`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// The last write of the room's entry to the KeyValueStore.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EdgeSync {
+    /// ETag of the store after the write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// `metadata.generation` of the spec that was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+}
+
+impl Validate for WaitingRoom {
+    /// The API server already enforces the name; the spec is all there is.
+    fn validate(&self) -> Result<(), InvalidSpec> {
+        self.spec.validate()
+    }
+}
+
+impl Validate for WaitingRoomSpec {
+    fn validate(&self) -> Result<(), InvalidSpec> {
+        let mut out = Violations::default();
+        check_name(&self.event_ref.name, "spec.eventRef.name", &mut out);
+        self.validate_activation(&mut out);
+        let admission = &self.admission;
+        out.check_range(
+            admission.users_per_second,
+            1,
+            MAX_USERS_PER_SECOND,
+            "spec.admission.usersPerSecond",
+        );
+        out.check_range(
+            admission.max_active_users,
+            1,
+            MAX_ACTIVE_USERS,
+            "spec.admission.maxActiveUsers",
+        );
+        out.check_range(
+            admission.entry_token_ttl_seconds,
+            MIN_ENTRY_TOKEN_TTL_SECONDS,
+            MAX_ENTRY_TOKEN_TTL_SECONDS,
+            "spec.admission.entryTokenTtlSeconds",
+        );
+        out.check_range(
+            admission.serving_rate.per_interval,
+            1,
+            MAX_SERVING_PER_INTERVAL,
+            "spec.admission.servingRate.perInterval",
+        );
+        out.check_range(
+            admission.serving_rate.interval_seconds,
+            1,
+            MAX_SERVING_INTERVAL_SECONDS,
+            "spec.admission.servingRate.intervalSeconds",
+        );
+        out.check_range(
+            self.pre_queue.opens_minutes_before,
+            0,
+            MAX_PREQUEUE_MINUTES,
+            "spec.preQueue.opensMinutesBefore",
+        );
+        self.validate_paths(&mut out);
+        if let Some(edge) = &self.edge {
+            validate_edge(edge, &mut out);
+        }
+        out.finish()
+    }
+}
+
+impl WaitingRoomSpec {
+    fn validate_activation(&self, out: &mut Violations) {
+        let activation = &self.activation;
+        out.require(
+            activation.mode != ActivationMode::Scheduled || activation.start_at.is_some(),
+            "spec.activation.startAt",
+            MSG_SCHEDULED_NEEDS_START,
+        );
+        if let (Some(start), Some(end)) = (&activation.start_at, &activation.end_at) {
+            out.require(
+                end.0 > start.0,
+                "spec.activation.endAt",
+                MSG_END_AFTER_START,
+            );
+        }
+        let has_threshold = activation.auto.is_some_and(|auto| {
+            auto.queue_depth_above.is_some() || auto.active_users_above.is_some()
+        });
+        out.require(
+            activation.mode != ActivationMode::Auto || has_threshold,
+            "spec.activation.auto",
+            MSG_AUTO_NEEDS_THRESHOLD,
+        );
+        if let Some(auto) = &activation.auto {
+            for (value, field) in [
+                (auto.queue_depth_above, "queueDepthAbove"),
+                (auto.active_users_above, "activeUsersAbove"),
+            ] {
+                if let Some(value) = value {
+                    out.check_range(
+                        value,
+                        1,
+                        MAX_ACTIVE_USERS,
+                        &format!("spec.activation.auto.{field}"),
+                    );
+                }
+            }
+            out.check_range(
+                auto.cooldown_seconds,
+                0,
+                MAX_COOLDOWN_SECONDS,
+                "spec.activation.auto.cooldownSeconds",
+            );
+        }
+    }
+
+    fn validate_paths(&self, out: &mut Violations) {
+        let paths = &self.paths;
+        out.check_items(
+            paths.protected.len(),
+            1,
+            MAX_PATHS as usize,
+            "spec.paths.protected",
+        );
+        out.check_items(
+            paths.bypass.len(),
+            0,
+            MAX_PATHS as usize,
+            "spec.paths.bypass",
+        );
+        for (list, field) in [(&paths.protected, "protected"), (&paths.bypass, "bypass")] {
+            for (index, prefix) in list.iter().enumerate() {
+                let path = format!("spec.paths.{field}[{index}]");
+                out.check_len(prefix, 1, MAX_PATH_LEN as usize, &path);
+                check_pattern(prefix, PATH_PREFIX_PATTERN, &path, out);
+            }
+        }
+        out.require(
+            paths
+                .bypass
+                .iter()
+                .all(|prefix| !paths.protected.contains(prefix)),
+            "spec.paths.bypass",
+            MSG_PATH_BOTH_LISTS,
+        );
+        // CEL's size() counts characters, so count characters here as well.
+        let chars: usize = paths
+            .protected
+            .iter()
+            .chain(&paths.bypass)
+            .map(|p| p.chars().count())
+            .sum();
+        out.require(chars <= MAX_EDGE_PATH_BYTES, "spec.paths", MSG_PATH_BYTES);
+    }
+}
+
+fn validate_edge(edge: &Edge, out: &mut Violations) {
+    out.require(
+        edge.key_value_store_arn.is_some() != edge.key_value_store_name.is_some(),
+        "spec.edge",
+        MSG_ONE_STORE,
+    );
+    if let Some(arn) = &edge.key_value_store_arn {
+        check_pattern(arn, KVS_ARN_PATTERN, "spec.edge.keyValueStoreArn", out);
+    }
+    if let Some(name) = &edge.key_value_store_name {
+        check_pattern(name, KVS_NAME_PATTERN, "spec.edge.keyValueStoreName", out);
+    }
+    edge.signing_key_ref
+        .validate_into("spec.edge.signingKeyRef", out);
+    check_pattern(
+        &edge.signing_key_id,
+        KEY_ID_PATTERN,
+        "spec.edge.signingKeyId",
+        out,
+    );
+    out.check_range(
+        edge.propagation_margin_seconds,
+        0,
+        MAX_PROPAGATION_MARGIN_SECONDS,
+        "spec.edge.propagationMarginSeconds",
+    );
+    out.check_len(
+        &edge.waiting_page_path,
+        1,
+        MAX_PATH_LEN as usize,
+        "spec.edge.waitingPagePath",
+    );
+    check_pattern(
+        &edge.waiting_page_path,
+        PATH_PREFIX_PATTERN,
+        "spec.edge.waitingPagePath",
+        out,
+    );
+}

@@ -1,0 +1,231 @@
+//! Every manifest under `examples/` is checked by both validation layers: the
+//! API server's (generated schema + unknown fields + CEL, evaluated offline)
+//! and the operator's (`Validate`). Good examples pass both; each file under
+//! `examples/invalid/` states what must be refused in its header:
+//!
+//! ```text
+//! # expect: <path>: <message>              both layers refuse <path>; the operator says exactly this
+//! # expect-server-only: <path>: <message>  only the API server can see it (e.g. unknown fields)
+//! ```
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use urr_crds::manifest::{DocumentReport, check_manifest};
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("examples directory exists")
+        .map(|entry| entry.expect("readable entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn single_report(path: &Path) -> DocumentReport {
+    let text = std::fs::read_to_string(path).expect("readable example");
+    let mut reports: Vec<DocumentReport> = check_manifest(&text)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .into_iter()
+        .filter(|report| report.kind.is_some())
+        .collect();
+    assert_eq!(
+        reports.len(),
+        1,
+        "{}: expected one URR resource",
+        path.display()
+    );
+    reports.remove(0)
+}
+
+#[test]
+fn good_examples_pass_both_layers() {
+    let files = yaml_files(&examples_dir());
+    let mut checked = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("readable example");
+        for report in check_manifest(&text).expect("valid YAML") {
+            if report.kind.is_none() {
+                continue;
+            }
+            checked += 1;
+            assert!(
+                report.server.is_empty(),
+                "{}: API server would refuse: {:?}",
+                file.display(),
+                report.server
+            );
+            assert!(
+                report.operator.is_empty(),
+                "{}: operator refuses: {:?}",
+                file.display(),
+                report.operator
+            );
+        }
+    }
+    assert!(
+        checked >= 2,
+        "expected the Event and WaitingRoom examples, checked {checked}"
+    );
+}
+
+#[test]
+fn example_event_is_a_realistic_concert() {
+    let text = std::fs::read_to_string(examples_dir().join("event.yaml")).expect("event.yaml");
+    let event: urr_crds::Event = serde_yaml::from_str(&text).expect("typed Event");
+    assert!(
+        event.spec.total_capacity() >= 10_000,
+        "capacity {}",
+        event.spec.total_capacity()
+    );
+    assert!(event.spec.seat_map.sections.len() >= 10);
+    assert!(
+        event
+            .spec
+            .seat_map
+            .sections
+            .iter()
+            .any(|s| s.capacity.is_some()),
+        "a standing section"
+    );
+    assert!(
+        event
+            .spec
+            .seat_map
+            .sections
+            .iter()
+            .any(|s| s.rows.is_some()),
+        "a seated section"
+    );
+}
+
+#[derive(Default, Debug)]
+struct Expectations {
+    /// `path: message` lines the operator must print, exactly.
+    operator: BTreeSet<String>,
+    /// Paths the API server must refuse, exactly.
+    server_paths: BTreeSet<String>,
+    /// Full lines the API server must print (CEL and unknown-field messages,
+    /// which we write ourselves; schema messages come from the validator).
+    server_lines: BTreeSet<String>,
+}
+
+fn expectations(path: &Path) -> Expectations {
+    let text = std::fs::read_to_string(path).expect("readable example");
+    let cel_messages = cel_messages();
+    let mut expected = Expectations::default();
+    for line in text.lines() {
+        let (server_only, rest) = if let Some(rest) = line.strip_prefix("# expect-server-only: ") {
+            (true, rest)
+        } else if let Some(rest) = line.strip_prefix("# expect: ") {
+            (false, rest)
+        } else {
+            continue;
+        };
+        let (field, message) = rest
+            .split_once(": ")
+            .expect("expect line has `path: message`");
+        expected.server_paths.insert(field.to_owned());
+        if server_only || cel_messages.contains(message) {
+            expected.server_lines.insert(rest.to_owned());
+        }
+        if !server_only {
+            expected.operator.insert(rest.to_owned());
+        }
+    }
+    assert!(
+        !expected.server_paths.is_empty(),
+        "{}: an invalid example must say what it expects",
+        path.display()
+    );
+    expected
+}
+
+/// Every message of a CEL rule, read back from the generated CRDs.
+fn cel_messages() -> BTreeSet<String> {
+    let mut messages = BTreeSet::new();
+    for crd in urr_crds::all_crds() {
+        let json = serde_json::to_value(&crd).expect("CRD as JSON");
+        collect_rule_messages(&json, &mut messages);
+    }
+    messages
+}
+
+fn collect_rule_messages(value: &serde_json::Value, out: &mut BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(rules) = map
+                .get("x-kubernetes-validations")
+                .and_then(|r| r.as_array())
+            {
+                out.extend(
+                    rules
+                        .iter()
+                        .filter_map(|r| r.get("message")?.as_str().map(str::to_owned)),
+                );
+            }
+            map.values().for_each(|v| collect_rule_messages(v, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_rule_messages(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_invalid_example_is_refused_by_both_layers_as_declared() {
+    let files = yaml_files(&examples_dir().join("invalid"));
+    assert!(
+        files.len() >= 10,
+        "expected a broad set of invalid examples, found {}",
+        files.len()
+    );
+    for file in &files {
+        let expected = expectations(file);
+        let report = single_report(file);
+        let shown = file.display();
+
+        let operator: BTreeSet<String> = report.operator.iter().map(ToString::to_string).collect();
+        assert_eq!(operator, expected.operator, "{shown}: operator violations");
+
+        let server_paths: BTreeSet<String> = report.server.iter().map(|v| v.path.clone()).collect();
+        assert_eq!(
+            server_paths, expected.server_paths,
+            "{shown}: API server violation paths ({:?})",
+            report.server
+        );
+
+        let server_lines: BTreeSet<String> =
+            report.server.iter().map(ToString::to_string).collect();
+        for line in &expected.server_lines {
+            assert!(
+                server_lines.contains(line),
+                "{shown}: API server should say `{line}`, said {server_lines:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn each_cel_rule_is_exercised_by_an_invalid_example() {
+    // A rule no example breaks is a rule nobody has seen fire.
+    let mut said = BTreeSet::new();
+    for file in yaml_files(&examples_dir().join("invalid")) {
+        for violation in single_report(&file).server {
+            said.insert(violation.message);
+        }
+    }
+    let unexercised: Vec<String> = cel_messages()
+        .into_iter()
+        .filter(|m| !said.contains(m))
+        .filter(|m| !m.contains("512 bytes")) // exercised in tests/rules.rs, needs long paths
+        .collect();
+    assert!(
+        unexercised.is_empty(),
+        "CEL rules without an invalid example: {unexercised:#?}"
+    );
+}
