@@ -1,0 +1,32 @@
+#![forbid(unsafe_code)]
+//! What the URR runtime services (`queue`, `ticket`, `payment`) share.
+//!
+//! * [`tokens`]: the three token kinds of DESIGN.md (user JWT, `urr-vwr-token`,
+//!   `urr-entry-token`), each verified with constant-time comparison.
+//! * [`serving`]: the tier-1 serving counter, computed from parameters, never
+//!   stored; the edge function computes the same formula.
+//! * [`problem`]: RFC 9457 problem responses, the only error body the services send.
+//! * [`telemetry`], [`metrics`], [`shutdown`]: logs, Prometheus text, signals.
+
+pub mod metrics;
+pub mod problem;
+pub mod serving;
+pub mod shutdown;
+pub mod telemetry;
+pub mod tokens;
+
+/// Seconds since the Unix epoch, from the system clock.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

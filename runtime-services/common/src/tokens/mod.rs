@@ -1,0 +1,11 @@
+//! The three token kinds (DESIGN.md, Tokens).
+//!
+//! | token | who signs | who checks | form |
+//! |---|---|---|---|
+//! | user JWT | the identity provider | queue, ticket, payment | HS256 or RS256 (JWKS) |
+//! | `urr-vwr-token` | queue (tier 1) | the CloudFront edge function | HMAC-SHA256, see [`vwr`] |
+//! | `urr-entry-token` | queue (tier 2 admission) | ticket | HS256 JWT bound to user + event |
+
+pub mod entry;
+pub mod user;
+pub mod vwr;

@@ -1,0 +1,253 @@
+//! User JWTs from the identity provider: HS256 with a shared secret (as the
+//! seed's auth service issued them) or RS256 with keys from a JWKS URL.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use tokio::sync::RwLock;
+
+/// Who the caller is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserIdentity {
+    pub user_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserTokenError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("token expired")]
+    Expired,
+    #[error("signing keys unavailable: {0}")]
+    KeysUnavailable(String),
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+}
+
+/// How to check user tokens.
+#[derive(Clone)]
+pub enum UserTokenVerifier {
+    Hs256 {
+        key: DecodingKey,
+        validation: Validation,
+    },
+    Rs256 {
+        jwks: Arc<JwksCache>,
+        validation: Validation,
+    },
+}
+
+impl std::fmt::Debug for UserTokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserTokenVerifier::Hs256 { .. } => f.write_str("UserTokenVerifier::Hs256(..)"),
+            UserTokenVerifier::Rs256 { jwks, .. } => {
+                write!(f, "UserTokenVerifier::Rs256({})", jwks.url)
+            }
+        }
+    }
+}
+
+fn validation(algorithm: Algorithm, issuer: Option<&str>, audience: Option<&str>) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.leeway = 30; // clock skew between the identity provider and us
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    if let Some(issuer) = issuer {
+        validation.set_issuer(&[issuer]);
+    }
+    match audience {
+        Some(audience) => validation.set_audience(&[audience]),
+        None => validation.validate_aud = false,
+    }
+    validation
+}
+
+impl UserTokenVerifier {
+    pub fn hs256(secret: &[u8], issuer: Option<&str>, audience: Option<&str>) -> Self {
+        Self::Hs256 {
+            key: DecodingKey::from_secret(secret),
+            validation: validation(Algorithm::HS256, issuer, audience),
+        }
+    }
+
+    pub fn rs256(
+        jwks_url: impl Into<String>,
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> Self {
+        Self::Rs256 {
+            jwks: Arc::new(JwksCache::new(jwks_url.into())),
+            validation: validation(Algorithm::RS256, issuer, audience),
+        }
+    }
+
+    /// Verifies the value of an `Authorization` header (`Bearer <jwt>`).
+    pub async fn verify_header(
+        &self,
+        header: Option<&str>,
+    ) -> Result<UserIdentity, UserTokenError> {
+        let token = header
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(UserTokenError::Missing)?;
+        self.verify(token).await
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<UserIdentity, UserTokenError> {
+        let map_error = |error: jsonwebtoken::errors::Error| match error.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => UserTokenError::Expired,
+            _ => UserTokenError::Invalid(error.to_string()),
+        };
+        let claims = match self {
+            UserTokenVerifier::Hs256 { key, validation } => {
+                jsonwebtoken::decode::<Claims>(token, key, validation)
+                    .map_err(map_error)?
+                    .claims
+            }
+            UserTokenVerifier::Rs256 { jwks, validation } => {
+                let header = jsonwebtoken::decode_header(token).map_err(map_error)?;
+                let kid = header
+                    .kid
+                    .ok_or_else(|| UserTokenError::Invalid("token has no kid".into()))?;
+                let key = jwks.key(&kid).await?;
+                jsonwebtoken::decode::<Claims>(token, &key, validation)
+                    .map_err(map_error)?
+                    .claims
+            }
+        };
+        if claims.sub.is_empty() || claims.sub.len() > 128 {
+            return Err(UserTokenError::Invalid(
+                "sub must be 1..=128 characters".into(),
+            ));
+        }
+        Ok(UserIdentity {
+            user_id: claims.sub,
+        })
+    }
+}
+
+/// The identity provider's key set, fetched on first use and again when a
+/// token names a key we do not know (key rotation), at most every 30 s so a
+/// flood of forged `kid`s cannot hammer the provider.
+pub struct JwksCache {
+    url: String,
+    client: reqwest::Client,
+    state: RwLock<(Option<JwkSet>, Option<Instant>)>,
+}
+
+impl std::fmt::Debug for JwksCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwksCache")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+const MIN_REFRESH: Duration = Duration::from_secs(30);
+
+impl JwksCache {
+    fn new(url: String) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Self {
+            url,
+            client,
+            state: RwLock::new((None, None)),
+        }
+    }
+
+    async fn key(&self, kid: &str) -> Result<DecodingKey, UserTokenError> {
+        if let Some(key) = self.cached(kid).await {
+            return key;
+        }
+        let mut state = self.state.write().await;
+        let stale = state
+            .1
+            .is_none_or(|fetched| fetched.elapsed() >= MIN_REFRESH);
+        if stale {
+            let fetched = self
+                .client
+                .get(&self.url)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|e| UserTokenError::KeysUnavailable(e.to_string()))?
+                .json::<JwkSet>()
+                .await
+                .map_err(|e| UserTokenError::KeysUnavailable(e.to_string()))?;
+            *state = (Some(fetched), Some(Instant::now()));
+        }
+        drop(state);
+        self.cached(kid)
+            .await
+            .unwrap_or_else(|| Err(UserTokenError::Invalid(format!("unknown key id {kid}"))))
+    }
+
+    async fn cached(&self, kid: &str) -> Option<Result<DecodingKey, UserTokenError>> {
+        let state = self.state.read().await;
+        let jwk = state.0.as_ref()?.find(kid)?;
+        Some(DecodingKey::from_jwk(jwk).map_err(|e| UserTokenError::Invalid(e.to_string())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    fn hs_token(secret: &[u8], sub: &str, exp: i64) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &json!({"sub": sub, "exp": exp}),
+            &EncodingKey::from_secret(secret),
+        )
+        .expect("encode")
+    }
+
+    #[tokio::test]
+    async fn hs256_tokens_verify_and_bad_ones_are_refused() {
+        let verifier = UserTokenVerifier::hs256(b"user-secret", None, None);
+        let now = crate::unix_now();
+        let identity = verifier
+            .verify_header(Some(&format!(
+                "Bearer {}",
+                hs_token(b"user-secret", "alice", now + 60)
+            )))
+            .await
+            .expect("valid");
+        assert_eq!(identity.user_id, "alice");
+        assert!(matches!(
+            verifier.verify_header(None).await,
+            Err(UserTokenError::Missing)
+        ));
+        assert!(matches!(
+            verifier.verify_header(Some("Basic abc")).await,
+            Err(UserTokenError::Missing)
+        ));
+        assert!(matches!(
+            verifier
+                .verify(&hs_token(b"user-secret", "a", now - 120))
+                .await,
+            Err(UserTokenError::Expired)
+        ));
+        assert!(matches!(
+            verifier.verify(&hs_token(b"other", "a", now + 60)).await,
+            Err(UserTokenError::Invalid(_))
+        ));
+    }
+}

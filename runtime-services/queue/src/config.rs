@@ -1,0 +1,105 @@
+//! Command-line flags, each with an environment fallback (the operator sets
+//! the environment from the Event's ConfigMap and Secrets). Secret values are
+//! accepted from the environment and never echoed by `--help`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "urr-queue",
+    version,
+    about = "URR queue service: two-tier waiting room and batch admitter"
+)]
+pub struct QueueConfig {
+    /// Address to listen on.
+    #[arg(long, env = "URR_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Redis URL (`redis://host:port`).
+    #[arg(long, env = "URR_REDIS_URL", hide_env_values = true)]
+    pub redis_url: String,
+    /// The Event this instance serves (`metadata.name`).
+    #[arg(long, env = "URR_EVENT_ID")]
+    pub event: String,
+    /// The WaitingRoom's name, as used in `/v1/rooms/{room}` and `/waiting/{room}`.
+    #[arg(long, env = "URR_ROOM_NAME")]
+    pub room_name: Option<String>,
+    /// The WaitingRoom's `<namespace>/<name>`, as signed into `urr-vwr-token`.
+    #[arg(long, env = "URR_ROOM_ID")]
+    pub room_id: Option<String>,
+    /// HS256 secret of user JWTs (mutually exclusive with --user-jwks-url).
+    #[arg(
+        long,
+        env = "URR_USER_JWT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "user_jwks_url"
+    )]
+    pub user_jwt_secret: Option<String>,
+    /// JWKS URL of the identity provider for RS256 user JWTs.
+    #[arg(long, env = "URR_USER_JWKS_URL")]
+    pub user_jwks_url: Option<String>,
+    #[arg(long, env = "URR_USER_JWT_ISSUER")]
+    pub user_jwt_issuer: Option<String>,
+    #[arg(long, env = "URR_USER_JWT_AUDIENCE")]
+    pub user_jwt_audience: Option<String>,
+    /// HMAC key of `urr-entry-token`.
+    #[arg(long, env = "URR_ENTRY_TOKEN_KEY", hide_env_values = true)]
+    pub entry_token_key: String,
+    /// HMAC key of `urr-vwr-token` (the edge function holds the same key).
+    #[arg(long, env = "URR_VWR_SIGNING_KEY", hide_env_values = true)]
+    pub vwr_signing_key: String,
+    #[arg(long, env = "URR_VWR_KEY_ID", default_value = "k1")]
+    pub vwr_key_id: String,
+    /// Lifetime of a tier-1 `urr-vwr-token`, in seconds.
+    #[arg(long, env = "URR_VWR_TOKEN_TTL_SECONDS", default_value_t = 4 * 3600)]
+    pub vwr_token_ttl_seconds: i64,
+    /// Admitter tick, in milliseconds.
+    #[arg(long, env = "URR_TICK_MS", default_value_t = 1000)]
+    pub tick_ms: u64,
+    /// A waiter without a heartbeat (join, poll or heartbeat) for this long loses the place.
+    #[arg(long, env = "URR_HEARTBEAT_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub heartbeat_timeout_seconds: u64,
+    /// Set the `Secure` attribute on cookies. On by default (the seed shipped
+    /// with it off); turn off only for plain-HTTP local runs.
+    #[arg(long, env = "URR_COOKIE_SECURE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cookie_secure: bool,
+    /// Joins per client IP per minute.
+    #[arg(long, env = "URR_JOIN_LIMIT_PER_IP", default_value_t = 30)]
+    pub join_limit_per_ip: u32,
+    /// Joins per user per minute.
+    #[arg(long, env = "URR_JOIN_LIMIT_PER_USER", default_value_t = 10)]
+    pub join_limit_per_user: u32,
+    /// Header holding the client IP when behind a proxy (e.g. `CloudFront-Viewer-Address`
+    /// or `X-Forwarded-For`; the first address is used). Unset: the socket peer.
+    #[arg(long, env = "URR_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+    /// Run the admitter loop in this instance (all replicas may; one leads).
+    #[arg(long, env = "URR_ADMITTER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub admitter: bool,
+    /// `json` or `text`.
+    #[arg(long, env = "URR_LOG_FORMAT", default_value = "json")]
+    pub log_format: urr_service_common::telemetry::LogFormat,
+}
+
+impl QueueConfig {
+    pub fn room_name(&self) -> &str {
+        self.room_name.as_deref().unwrap_or(&self.event)
+    }
+
+    pub fn room_id(&self) -> String {
+        self.room_id
+            .clone()
+            .unwrap_or_else(|| format!("default/{}", self.room_name()))
+    }
+
+    pub fn tick(&self) -> Duration {
+        Duration::from_millis(self.tick_ms.max(50))
+    }
+
+    /// The lease outlives three ticks, so one slow tick does not hand over leadership.
+    pub fn lease_ms(&self) -> u64 {
+        self.tick_ms.max(50) * 3
+    }
+}

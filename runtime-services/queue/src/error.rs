@@ -1,0 +1,92 @@
+//! The queue service's one error type; every variant maps to a problem response.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use urr_service_common::problem::Problem;
+use urr_service_common::tokens::user::UserTokenError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("unauthorized: {0}")]
+    Unauthorized(#[from] UserTokenError),
+    #[error("unknown room {0}")]
+    UnknownRoom(String),
+    #[error("unknown event {0}")]
+    UnknownEvent(String),
+    #[error("not in the queue")]
+    NotInQueue,
+    #[error("rate limited ({scope}), retry after {retry_after}s")]
+    RateLimited {
+        scope: &'static str,
+        retry_after: u64,
+    },
+    #[error("the queue opens at {opens_at}")]
+    QueueNotOpen { opens_at: i64, retry_after: u64 },
+    #[error("no asset named {0}")]
+    NoSuchAsset(String),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("could not sign a token: {0}")]
+    Signing(String),
+}
+
+impl IntoResponse for QueueError {
+    fn into_response(self) -> Response {
+        let problem = match &self {
+            QueueError::Redis(error) => {
+                tracing::error!(%error, "redis unavailable");
+                Problem::unavailable("the queue store is unreachable; retry shortly")
+            }
+            QueueError::Unauthorized(UserTokenError::KeysUnavailable(error)) => {
+                tracing::error!(%error, "identity provider keys unavailable");
+                Problem::unavailable("cannot verify sign-ins right now; retry shortly")
+            }
+            QueueError::Unauthorized(error) => Problem::unauthorized(error.to_string()),
+            QueueError::UnknownRoom(room) => Problem::not_found(
+                "unknown-room",
+                "Unknown waiting room",
+                format!("no waiting room named {room:?} is served here"),
+            ),
+            QueueError::UnknownEvent(event) => Problem::not_found(
+                "unknown-event",
+                "Unknown event",
+                format!("no event named {event:?} is served here"),
+            ),
+            QueueError::NotInQueue => Problem::not_found(
+                "not-in-queue",
+                "Not in the queue",
+                "you are not in this queue (never joined, left, or dropped after missing heartbeats); join again",
+            ),
+            QueueError::RateLimited { scope, retry_after } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                format!("too many joins from this {scope}; retry after {retry_after} s"),
+            )
+            .with_retry_after(*retry_after),
+            QueueError::QueueNotOpen {
+                opens_at,
+                retry_after,
+            } => Problem::new(
+                StatusCode::FORBIDDEN,
+                "queue-not-open",
+                "The queue is not open yet",
+                format!("the queue opens at {opens_at} (Unix seconds)"),
+            )
+            .with_retry_after(*retry_after),
+            QueueError::NoSuchAsset(file) => Problem::not_found(
+                "not-found",
+                "Not found",
+                format!("no waiting-page asset named {file:?}"),
+            ),
+            QueueError::BadRequest(detail) => Problem::bad_request(detail.clone()),
+            QueueError::Signing(error) => {
+                tracing::error!(%error, "token signing failed");
+                Problem::internal()
+            }
+        };
+        problem.into_response()
+    }
+}

@@ -1,0 +1,27 @@
+#![forbid(unsafe_code)]
+//! # urr-queue: the two-tier waiting room
+//!
+//! * **Tier 1** (anonymous, edge-facing): `POST /v1/rooms/{room}/numbers` hands a
+//!   visitor a number (Redis `INCR`) and a signed `urr-vwr-token` cookie;
+//!   `GET /v1/rooms/{room}/serving` returns the serving counter the edge computes.
+//! * **Tier 2** (authenticated): `POST /v1/events/{event}/queue` joins,
+//!   `GET …/queue/me` polls (position, ETA range, next poll interval, and on
+//!   admission an `urr-entry-token`), `POST …/queue/heartbeat`, `DELETE
+//!   …/queue/me` leaves, `GET …/queue/audit` publishes the pre-queue draw.
+//! * **Admitter** ([`admitter`]): a 1 s batch, one Lua call per tick, one leader.
+//! * `/internal/stats` for the operator, `/metrics`, `/healthz`, `/readyz`, and
+//!   the waiting page at `/waiting/{room}`.
+
+pub mod admitter;
+pub mod config;
+pub mod error;
+pub mod eta;
+pub mod fairness;
+pub mod keys;
+pub mod policy;
+pub mod routes;
+pub mod store;
+pub mod telemetry;
+pub mod waiting_page;
+
+pub use routes::{AppState, app};

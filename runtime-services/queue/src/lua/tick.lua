@@ -1,0 +1,59 @@
+-- One admitter tick: reap, expire, admit. One call, atomic, so the threshold
+-- holds even if two replicas both believe they lead (only the exact lease
+-- token may admit).
+-- KEYS: 1 lease, 2 queue, 3 heartbeats, 4 active, 5 admitted total,
+--       6 rate samples, 7 sequence clock, 8 sequence, 9 policy
+-- ARGV: 1 lease token, 2 now_ms, 3 tick_ms, 4 heartbeat timeout ms,
+--       5 lease ms, 6 default users/s, 7 default max active, 8 default ttl s
+-- Returns {admitted, reaped, active, depth} or {-1} when fenced out.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return {-1}
+end
+local now = tonumber(ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+
+-- Waiters whose heartbeat stopped lose their place.
+local reaped = 0
+local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[4]), 'LIMIT', 0, 5000)
+for i = 1, #dead, 500 do
+  local batch = {unpack(dead, i, math.min(i + 499, #dead))}
+  reaped = reaped + redis.call('ZREM', KEYS[2], unpack(batch))
+  redis.call('ZREM', KEYS[3], unpack(batch))
+end
+
+-- Entries that expired free their slot.
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+
+local p = redis.call('HMGET', KEYS[9], 'usersPerSecond', 'maxActiveUsers', 'entryTokenTtlSeconds', 'salesOpenAt')
+local rate = tonumber(p[1]) or tonumber(ARGV[6])
+local max_active = tonumber(p[2]) or tonumber(ARGV[7])
+local ttl = tonumber(p[3]) or tonumber(ARGV[8])
+local opens_ms = (tonumber(p[4]) or 0) * 1000
+
+local active = redis.call('ZCARD', KEYS[4])
+local admitted = 0
+if now >= opens_ms then
+  local budget = math.floor(rate * tonumber(ARGV[3]) / 1000)
+  local n = math.min(budget, max_active - active)
+  if n > 0 then
+    local popped = redis.call('ZPOPMIN', KEYS[2], n)
+    local until_ms = now + ttl * 1000
+    for i = 1, #popped, 2 do
+      redis.call('ZADD', KEYS[4], until_ms, popped[i])
+      redis.call('ZREM', KEYS[3], popped[i])
+      admitted = admitted + 1
+    end
+    if admitted > 0 then
+      redis.call('INCRBY', KEYS[5], admitted)
+    end
+  end
+end
+
+-- Measured rate for ETAs: the last 120 ticks.
+redis.call('LPUSH', KEYS[6], ARGV[2] .. ':' .. admitted)
+redis.call('LTRIM', KEYS[6], 0, 119)
+-- Date the join sequence once per tick (one hour kept).
+redis.call('ZADD', KEYS[7], tonumber(redis.call('GET', KEYS[8]) or '0'), ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[7], 0, -3601)
+
+return {admitted, reaped, active + admitted, redis.call('ZCARD', KEYS[2])}

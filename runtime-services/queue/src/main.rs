@@ -1,0 +1,102 @@
+#![forbid(unsafe_code)]
+//! `urr-queue`: thin entry point; everything lives in the library.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::Parser;
+use urr_queue::admitter::{self, Admitter, AdmitterSettings};
+use urr_queue::config::QueueConfig;
+use urr_queue::store::QueueStore;
+use urr_queue::telemetry::QueueMetrics;
+use urr_queue::{AppState, app};
+use urr_service_common::tokens::entry::EntryTokenKey;
+use urr_service_common::tokens::user::UserTokenVerifier;
+use urr_service_common::tokens::vwr::VwrKey;
+use urr_service_common::{shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = QueueConfig::parse();
+    telemetry::init(config.log_format);
+    match run(config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "urr-queue failed");
+            eprintln!("urr-queue: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: QueueConfig) -> Result<(), String> {
+    let users = match (&config.user_jwt_secret, &config.user_jwks_url) {
+        (Some(secret), None) => UserTokenVerifier::hs256(
+            secret.as_bytes(),
+            config.user_jwt_issuer.as_deref(),
+            config.user_jwt_audience.as_deref(),
+        ),
+        (None, Some(url)) => UserTokenVerifier::rs256(
+            url.clone(),
+            config.user_jwt_issuer.as_deref(),
+            config.user_jwt_audience.as_deref(),
+        ),
+        _ => {
+            return Err(
+                "set exactly one of URR_USER_JWT_SECRET (HS256) and URR_USER_JWKS_URL (RS256)"
+                    .into(),
+            );
+        }
+    };
+    let store = QueueStore::connect(&config.redis_url, &config.event)
+        .await
+        .map_err(|e| format!("cannot connect to Redis: {e}"))?;
+    let metrics = Arc::new(QueueMetrics::new());
+    let state = AppState {
+        store: store.clone(),
+        event: config.event.clone(),
+        room_name: config.room_name().to_owned(),
+        room_id: config.room_id(),
+        users,
+        entry_key: EntryTokenKey::new(config.entry_token_key.as_bytes()),
+        vwr_key: VwrKey::new(
+            config.vwr_key_id.clone(),
+            config.vwr_signing_key.as_bytes().to_vec(),
+        ),
+        vwr_token_ttl_seconds: config.vwr_token_ttl_seconds,
+        cookie_secure: config.cookie_secure,
+        join_limit_per_ip: config.join_limit_per_ip,
+        join_limit_per_user: config.join_limit_per_user,
+        client_ip_header: config.client_ip_header.clone(),
+        metrics: metrics.clone(),
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let admitter_task = config.admitter.then(|| {
+        let settings = AdmitterSettings {
+            instance: uuid::Uuid::new_v4().to_string(),
+            tick_ms: config.tick().as_millis() as u64,
+            lease_ms: config.lease_ms(),
+            heartbeat_timeout_ms: config.heartbeat_timeout_seconds * 1000,
+        };
+        tokio::spawn(admitter::run(
+            Admitter::new(store, settings, Some(metrics)),
+            stopped,
+        ))
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    tracing::info!(listen = %config.listen, event = %config.event, room = %config.room_name(), "urr-queue serving");
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown::signal())
+    .await
+    .map_err(|e| format!("server failed: {e}"))?;
+    let _ = stop.send(true);
+    if let Some(task) = admitter_task {
+        let _ = task.await;
+    }
+    Ok(())
+}

@@ -1,0 +1,515 @@
+//! HTTP routes: `app(state) -> Router`, so tests drive the service in-process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use urr_service_common::tokens::entry::EntryTokenKey;
+use urr_service_common::tokens::user::{UserIdentity, UserTokenVerifier};
+use urr_service_common::tokens::vwr::{self, VwrKey};
+use urr_service_common::{metrics as prom, unix_now_ms};
+
+use crate::error::QueueError;
+use crate::eta::{self, Eta, MeasuredRate};
+use crate::store::{Place, QueueStore};
+use crate::telemetry::QueueMetrics;
+use crate::waiting_page;
+
+/// Window of the measured admission rate.
+const RATE_WINDOW_MS: i64 = 30_000;
+
+/// Everything a request handler needs.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: QueueStore,
+    pub event: String,
+    pub room_name: String,
+    pub room_id: String,
+    pub users: UserTokenVerifier,
+    pub entry_key: EntryTokenKey,
+    pub vwr_key: VwrKey,
+    pub vwr_token_ttl_seconds: i64,
+    pub cookie_secure: bool,
+    pub join_limit_per_ip: u32,
+    pub join_limit_per_user: u32,
+    pub client_ip_header: Option<String>,
+    pub metrics: Arc<QueueMetrics>,
+}
+
+/// The service's router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/internal/stats", get(stats))
+        .route("/v1/rooms/{room}/numbers", post(take_number))
+        .route("/v1/rooms/{room}/serving", get(serving))
+        .route("/v1/events/{event}/queue", post(join))
+        .route("/v1/events/{event}/queue/me", get(me).delete(leave))
+        .route("/v1/events/{event}/queue/heartbeat", post(heartbeat))
+        .route("/v1/events/{event}/queue/audit", get(audit))
+        .route("/waiting/{room}", get(waiting_page::page))
+        .route("/waiting/assets/{file}", get(waiting_page::assets))
+        .fallback(|| async {
+            urr_service_common::problem::Problem::not_found(
+                "not-found",
+                "Not found",
+                "no such route",
+            )
+            .into_response()
+        })
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, QueueError> {
+    state.store.ping().await?;
+    Ok("ready")
+}
+
+// ---- tier 1 ------------------------------------------------------------
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NumberResponse<'a> {
+    room: &'a str,
+    number: u64,
+    serving: u64,
+    ahead_of_you: u64,
+    eta_seconds: Eta,
+    poll_after_ms: u64,
+}
+
+fn check_room(state: &AppState, room: &str) -> Result<(), QueueError> {
+    if room == state.room_name {
+        Ok(())
+    } else {
+        Err(QueueError::UnknownRoom(room.to_owned()))
+    }
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// `POST /v1/rooms/{room}/numbers`: a number and its signed pass. A visitor
+/// who already holds a valid pass for this room keeps their number.
+async fn take_number(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, QueueError> {
+    check_room(&state, &room)?;
+    let now = unix_now_ms() / 1000;
+    let existing = cookie_value(&headers, vwr::COOKIE_NAME).and_then(|token| {
+        vwr::verify(
+            std::slice::from_ref(&state.vwr_key),
+            token,
+            &state.room_id,
+            now,
+        )
+        .ok()
+    });
+    let (number, token) = match existing {
+        Some(claims) => (claims.number, None),
+        None => {
+            let number = state.store.next_number().await?;
+            state.metrics.numbers_issued.inc();
+            let token = vwr::sign(
+                &state.vwr_key,
+                &state.room_id,
+                number,
+                now + state.vwr_token_ttl_seconds,
+            );
+            (number, Some(token))
+        }
+    };
+    let params = state.store.serving_params().await?;
+    let serving = params.serving_at(now);
+    let wait = params.seconds_until_served(number, now);
+    let body = NumberResponse {
+        room: &room,
+        number,
+        serving,
+        ahead_of_you: number.saturating_sub(serving),
+        // The counter is deterministic, so the estimate is exact.
+        eta_seconds: Eta {
+            low: wait,
+            high: wait,
+            basis: "schedule",
+        },
+        poll_after_ms: (wait * 1000 / 4).clamp(1_000, 15_000),
+    };
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Some(token) = token {
+        let secure = if state.cookie_secure { "; Secure" } else { "" };
+        let cookie = format!(
+            "{}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+            vwr::COOKIE_NAME,
+            state.vwr_token_ttl_seconds
+        );
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(header::SET_COOKIE, value);
+        }
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `GET /v1/rooms/{room}/serving`: cheap and cacheable for a second; the
+/// same for every visitor.
+async fn serving(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+) -> Result<Response, QueueError> {
+    check_room(&state, &room)?;
+    let params = state.store.serving_params().await?;
+    let now = unix_now_ms() / 1000;
+    let body = json!({
+        "room": room,
+        "serving": params.serving_at(now),
+        "start": params.start,
+        "perInterval": params.per_interval,
+        "intervalSeconds": params.interval_seconds,
+        "epoch": params.epoch,
+        "now": now,
+    });
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=1"),
+    );
+    Ok(response)
+}
+
+// ---- tier 2 ------------------------------------------------------------
+
+/// The caller's address: the configured proxy header's first entry, else the socket peer.
+struct ClientIp(String);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let from_header = state.client_ip_header.as_deref().and_then(|name| {
+            let value = parts.headers.get(name)?.to_str().ok()?;
+            let first = value.split(',').next()?.trim();
+            // CloudFront-Viewer-Address is `ip:port`; keep the address part.
+            Some(
+                first
+                    .rsplit_once(':')
+                    .filter(|(ip, _)| !ip.ends_with(':') && ip.contains('.'))
+                    .map_or(first, |(ip, _)| ip)
+                    .to_owned(),
+            )
+        });
+        let peer = || {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+        };
+        Ok(ClientIp(
+            from_header
+                .or_else(peer)
+                .unwrap_or_else(|| "unknown".to_owned()),
+        ))
+    }
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<UserIdentity, QueueError> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    state.users.verify_header(header).await.map_err(|error| {
+        state.metrics.refuse("unauthorized");
+        QueueError::Unauthorized(error)
+    })
+}
+
+fn check_event(state: &AppState, event: &str) -> Result<(), QueueError> {
+    if event == state.event {
+        Ok(())
+    } else {
+        Err(QueueError::UnknownEvent(event.to_owned()))
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase", tag = "status")]
+enum PlaceResponse {
+    #[serde(rename = "waiting")]
+    Waiting {
+        event: String,
+        /// 1-based; `null` in the pre-queue, before the draw at open.
+        position: Option<u64>,
+        total: u64,
+        pre_queue: bool,
+        eta_seconds: Option<Eta>,
+        poll_after_ms: u64,
+    },
+    #[serde(rename = "admitted")]
+    Admitted {
+        event: String,
+        entry_token: String,
+        /// Unix seconds.
+        entry_token_expires_at: i64,
+    },
+}
+
+async fn respond(
+    state: &AppState,
+    user: &UserIdentity,
+    place: Place,
+) -> Result<Json<PlaceResponse>, QueueError> {
+    let now_ms = unix_now_ms();
+    match place {
+        Place::Absent => Err(QueueError::NotInQueue),
+        Place::Admitted { expires_at_ms } => {
+            let expires_at = expires_at_ms / 1000;
+            let token = state
+                .entry_key
+                .issue(&user.user_id, &state.event, now_ms / 1000, expires_at)
+                .map_err(|e| QueueError::Signing(e.to_string()))?;
+            Ok(Json(PlaceResponse::Admitted {
+                event: state.event.clone(),
+                entry_token: token,
+                entry_token_expires_at: expires_at,
+            }))
+        }
+        Place::Waiting { rank, total } => {
+            let policy = state.store.policy().await?;
+            let pre_queue = policy.in_pre_queue(now_ms / 1000) && policy.randomize_at_open;
+            if pre_queue {
+                let until_open = (policy.sales_open_at * 1000 - now_ms).max(0) as u64;
+                return Ok(Json(PlaceResponse::Waiting {
+                    event: state.event.clone(),
+                    position: None,
+                    total,
+                    pre_queue,
+                    eta_seconds: None,
+                    poll_after_ms: (until_open / 2).clamp(1_000, 30_000),
+                }));
+            }
+            let samples = state.store.rate_samples().await?;
+            let measured = MeasuredRate::from_samples(&samples, now_ms, RATE_WINDOW_MS);
+            let eta = eta::estimate(rank, measured, policy.users_per_second);
+            Ok(Json(PlaceResponse::Waiting {
+                event: state.event.clone(),
+                position: Some(rank + 1),
+                total,
+                pre_queue,
+                eta_seconds: Some(eta),
+                poll_after_ms: eta::poll_after_ms(eta),
+            }))
+        }
+    }
+}
+
+/// Optional join body.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JoinRequest {
+    /// A label of the device, for the user's own session list; at most 64 characters.
+    #[serde(default)]
+    device: Option<String>,
+}
+
+/// `POST /v1/events/{event}/queue`: idempotent per user; a rejoin (from any
+/// device) keeps the place.
+async fn join(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<PlaceResponse>, QueueError> {
+    check_event(&state, &event)?;
+    let request: JoinRequest = if body.is_empty() {
+        JoinRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| QueueError::BadRequest(format!("invalid join body: {e}")))?
+    };
+    if request
+        .device
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 64)
+    {
+        return Err(QueueError::BadRequest(
+            "device must be at most 64 characters".into(),
+        ));
+    }
+    let user = authenticate(&state, &headers).await?;
+    let now_ms = unix_now_ms();
+    let now = now_ms / 1000;
+    let policy = state.store.policy().await?;
+    if policy.pre_queue_opens_at > now {
+        return Err(QueueError::QueueNotOpen {
+            opens_at: policy.pre_queue_opens_at,
+            retry_after: (policy.pre_queue_opens_at - now).max(1) as u64,
+        });
+    }
+    if let Some(retry_after) = state
+        .store
+        .rate_limited("ip", &ip, state.join_limit_per_ip, 60, now)
+        .await?
+    {
+        state.metrics.refuse("rate-limit-ip");
+        return Err(QueueError::RateLimited {
+            scope: "address",
+            retry_after,
+        });
+    }
+    if let Some(retry_after) = state
+        .store
+        .rate_limited("user", &user.user_id, state.join_limit_per_user, 60, now)
+        .await?
+    {
+        state.metrics.refuse("rate-limit-user");
+        return Err(QueueError::RateLimited {
+            scope: "user",
+            retry_after,
+        });
+    }
+    let place = state
+        .store
+        .join(&user.user_id, now_ms, policy.entry_token_ttl_seconds)
+        .await?;
+    state.metrics.joins.inc();
+    respond(&state, &user, place).await
+}
+
+/// `GET /v1/events/{event}/queue/me`.
+async fn me(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<PlaceResponse>, QueueError> {
+    check_event(&state, &event)?;
+    let user = authenticate(&state, &headers).await?;
+    let place = state.store.status(&user.user_id, unix_now_ms()).await?;
+    respond(&state, &user, place).await
+}
+
+/// `POST /v1/events/{event}/queue/heartbeat`: 204 while in the queue or admitted.
+async fn heartbeat(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, QueueError> {
+    check_event(&state, &event)?;
+    let user = authenticate(&state, &headers).await?;
+    match state.store.status(&user.user_id, unix_now_ms()).await? {
+        Place::Absent => Err(QueueError::NotInQueue),
+        _ => Ok(StatusCode::NO_CONTENT),
+    }
+}
+
+/// `DELETE /v1/events/{event}/queue/me`: leaves, or gives an entry slot back.
+async fn leave(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, QueueError> {
+    check_event(&state, &event)?;
+    let user = authenticate(&state, &headers).await?;
+    if state.store.leave(&user.user_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(QueueError::NotInQueue)
+    }
+}
+
+/// `GET /v1/events/{event}/queue/audit`: the pre-queue draw. The seed is
+/// shown only after the draw; before it, only its commitment.
+async fn audit(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+) -> Result<Json<serde_json::Value>, QueueError> {
+    check_event(&state, &event)?;
+    let draw = state.store.shuffle_state().await?;
+    let shuffled_at = draw.get("shuffledAt").and_then(|v| v.parse::<i64>().ok());
+    Ok(Json(json!({
+        "event": state.event,
+        "algorithm": "members present at open sorted ascending by SHA-256(seed || userId), seed as its lowercase hex string, userId as UTF-8; the commitment is SHA-256(seed)",
+        "seedCommitment": draw.get("commitment"),
+        "seed": shuffled_at.and(draw.get("seed")),
+        "shuffledAtMs": shuffled_at,
+        "participants": draw.get("participants").and_then(|v| v.parse::<u64>().ok()),
+    })))
+}
+
+// ---- operator and people ------------------------------------------------
+
+/// Figures for the operator's scaling and for people.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub event: String,
+    pub depth: u64,
+    pub active_users: u64,
+    pub admitted_total: u64,
+    pub admitted_per_second: f64,
+    pub oldest_wait_seconds: u64,
+    pub room_active: bool,
+    pub max_active_users: u32,
+    pub users_per_second: u32,
+}
+
+async fn collect_stats(state: &AppState) -> Result<Stats, QueueError> {
+    let now_ms = unix_now_ms();
+    let figures = state.store.figures(now_ms).await?;
+    let policy = state.store.policy().await?;
+    let measured =
+        MeasuredRate::from_samples(&state.store.rate_samples().await?, now_ms, RATE_WINDOW_MS);
+    let stats = Stats {
+        event: state.event.clone(),
+        depth: figures.depth,
+        active_users: figures.active,
+        admitted_total: figures.admitted_total,
+        admitted_per_second: (measured.mean * 10.0).round() / 10.0,
+        oldest_wait_seconds: (figures.oldest_wait_ms / 1000) as u64,
+        room_active: policy.active,
+        max_active_users: policy.max_active_users,
+        users_per_second: policy.users_per_second,
+    };
+    let m = &state.metrics;
+    m.depth.set(stats.depth as i64);
+    m.active_users.set(stats.active_users as i64);
+    m.admitted_total.set(stats.admitted_total as i64);
+    m.admitted_per_second.set(stats.admitted_per_second);
+    m.oldest_wait_seconds.set(stats.oldest_wait_seconds as i64);
+    Ok(stats)
+}
+
+async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, QueueError> {
+    Ok(Json(collect_stats(&state).await?))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    if let Err(error) = collect_stats(&state).await {
+        tracing::warn!(%error, "stats unavailable for /metrics");
+    }
+    prom::render(&state.metrics.registry)
+}

@@ -1,0 +1,380 @@
+//! Every Redis operation of the queue service. Multi-key changes are Lua
+//! scripts (one round trip, atomic); reads that need several values are
+//! pipelines.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+use urr_service_common::serving::ServingParams;
+
+use crate::keys::EventKeys;
+use crate::policy::{self, Policy};
+
+static JOIN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/join.lua")));
+static LEAVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/leave.lua")));
+static LEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/lease.lua")));
+static TICK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/tick.lua")));
+static SHUFFLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/shuffle.lua")));
+
+/// Samples of the admitter kept for rate measurement (see `tick.lua`).
+pub const RATE_SAMPLES: isize = 120;
+
+/// Where a user stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// Holds an entry until `expires_at_ms`.
+    Admitted {
+        expires_at_ms: i64,
+    },
+    /// `rank` users are ahead (0 = next), `total` are waiting.
+    Waiting {
+        rank: u64,
+        total: u64,
+    },
+    Absent,
+}
+
+/// What one admitter tick did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickOutcome {
+    pub admitted: u64,
+    pub reaped: u64,
+    pub active: u64,
+    pub depth: u64,
+}
+
+/// Figures for `/internal/stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueFigures {
+    pub depth: u64,
+    pub active: u64,
+    pub admitted_total: u64,
+    pub oldest_wait_ms: i64,
+}
+
+#[derive(Clone)]
+pub struct QueueStore {
+    conn: ConnectionManager,
+    keys: EventKeys,
+}
+
+impl std::fmt::Debug for QueueStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueStore")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+type Result<T> = redis::RedisResult<T>;
+
+impl QueueStore {
+    pub async fn connect(redis_url: &str, event: &str) -> Result<Self> {
+        let client = redis::Client::open(redis_url)?;
+        let conn = client.get_connection_manager().await?;
+        Ok(Self::new(conn, event))
+    }
+
+    pub fn new(conn: ConnectionManager, event: &str) -> Self {
+        Self {
+            conn,
+            keys: EventKeys::new(event),
+        }
+    }
+
+    pub fn keys(&self) -> &EventKeys {
+        &self.keys
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+    }
+
+    async fn place(&self, user: &str, now_ms: i64, mode: &str, default_ttl: u32) -> Result<Place> {
+        let mut conn = self.conn.clone();
+        let k = &self.keys;
+        let reply: Vec<redis::Value> = JOIN
+            .key(k.queue())
+            .key(k.heartbeats())
+            .key(k.active())
+            .key(k.sequence())
+            .key(k.policy())
+            .key(k.admitted_total())
+            .arg(user)
+            .arg(now_ms)
+            .arg(mode)
+            .arg(default_ttl)
+            .invoke_async(&mut conn)
+            .await?;
+        let text =
+            |v: &redis::Value| redis::from_redis_value::<String>(v.clone()).unwrap_or_default();
+        let number =
+            |v: &redis::Value| redis::from_redis_value::<i64>(v.clone()).unwrap_or_default();
+        Ok(match reply.first().map(text).as_deref() {
+            Some("admitted") => Place::Admitted {
+                expires_at_ms: reply
+                    .get(1)
+                    .map(text)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_default(),
+            },
+            Some("waiting") => Place::Waiting {
+                rank: reply.get(1).map(number).unwrap_or_default().max(0) as u64,
+                total: reply.get(2).map(number).unwrap_or_default().max(0) as u64,
+            },
+            _ => Place::Absent,
+        })
+    }
+
+    /// Joins (idempotent: a rejoin keeps the place) and refreshes the heartbeat.
+    pub async fn join(&self, user: &str, now_ms: i64, default_ttl: u32) -> Result<Place> {
+        self.place(user, now_ms, "join", default_ttl).await
+    }
+
+    /// Reads the place without joining; counts as a heartbeat when waiting.
+    pub async fn status(&self, user: &str, now_ms: i64) -> Result<Place> {
+        self.place(user, now_ms, "status", 0).await
+    }
+
+    /// Leaves the queue or gives the entry slot back. True if the user was in.
+    pub async fn leave(&self, user: &str) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let k = &self.keys;
+        let removed: i64 = LEAVE
+            .key(k.queue())
+            .key(k.heartbeats())
+            .key(k.active())
+            .arg(user)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(removed > 0)
+    }
+
+    pub async fn policy(&self) -> Result<Policy> {
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = conn.hgetall(self.keys.policy()).await?;
+        Ok(Policy::from_fields(&fields))
+    }
+
+    /// Writes the policy hash (what the operator does; tests and the local run use it).
+    pub async fn write_policy(&self, policy: &Policy) -> Result<()> {
+        let mut conn = self.conn.clone();
+        conn.hset_multiple::<_, _, _, ()>(self.keys.policy(), &policy.to_fields())
+            .await
+    }
+
+    pub async fn serving_params(&self) -> Result<ServingParams> {
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = conn.hgetall(self.keys.edge()).await?;
+        Ok(policy::serving_params(&fields))
+    }
+
+    pub async fn write_serving_params(&self, params: &ServingParams) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let fields = [
+            ("start", params.start.to_string()),
+            ("perInterval", params.per_interval.to_string()),
+            ("intervalSeconds", params.interval_seconds.to_string()),
+            ("epoch", params.epoch.to_string()),
+        ];
+        conn.hset_multiple::<_, _, _, ()>(self.keys.edge(), &fields)
+            .await
+    }
+
+    /// The next tier-1 number.
+    pub async fn next_number(&self) -> Result<u64> {
+        let mut conn = self.conn.clone();
+        conn.incr(self.keys.tier1_next(), 1).await
+    }
+
+    pub async fn rate_samples(&self) -> Result<Vec<String>> {
+        let mut conn = self.conn.clone();
+        conn.lrange(self.keys.rate_samples(), 0, RATE_SAMPLES - 1)
+            .await
+    }
+
+    /// Counts one hit in a fixed window of `window_s`; returns the seconds to
+    /// wait when the count is over `limit`.
+    pub async fn rate_limited(
+        &self,
+        scope: &str,
+        id: &str,
+        limit: u32,
+        window_s: i64,
+        now_s: i64,
+    ) -> Result<Option<u64>> {
+        let window = now_s / window_s;
+        let key = self.keys.rate_limit(scope, id, window);
+        let mut conn = self.conn.clone();
+        let (count,): (u64,) = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .expire(&key, window_s)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok((count > u64::from(limit)).then(|| ((window + 1) * window_s - now_s).max(1) as u64))
+    }
+
+    /// Acquires or renews the admitter lease; returns the token held, if any.
+    pub async fn acquire_lease(
+        &self,
+        instance: &str,
+        lease_ms: u64,
+        current: Option<&str>,
+    ) -> Result<Option<String>> {
+        let mut conn = self.conn.clone();
+        LEASE
+            .key(self.keys.admitter_lease())
+            .key(self.keys.admitter_fence())
+            .arg(instance)
+            .arg(lease_ms)
+            .arg(current.unwrap_or(""))
+            .invoke_async(&mut conn)
+            .await
+    }
+
+    /// Gives the lease up (shutdown), if still ours.
+    pub async fn release_lease(&self, token: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let current: Option<String> = conn.get(self.keys.admitter_lease()).await?;
+        if current.as_deref() == Some(token) {
+            conn.del::<_, ()>(self.keys.admitter_lease()).await?;
+        }
+        Ok(())
+    }
+
+    /// One admitter tick; `None` when the token no longer holds the lease.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn tick(
+        &self,
+        token: &str,
+        now_ms: i64,
+        tick_ms: u64,
+        heartbeat_timeout_ms: u64,
+        lease_ms: u64,
+        defaults: &Policy,
+    ) -> Result<Option<TickOutcome>> {
+        let mut conn = self.conn.clone();
+        let k = &self.keys;
+        let reply: Vec<i64> = TICK
+            .key(k.admitter_lease())
+            .key(k.queue())
+            .key(k.heartbeats())
+            .key(k.active())
+            .key(k.admitted_total())
+            .key(k.rate_samples())
+            .key(k.sequence_clock())
+            .key(k.sequence())
+            .key(k.policy())
+            .arg(token)
+            .arg(now_ms)
+            .arg(tick_ms)
+            .arg(heartbeat_timeout_ms)
+            .arg(lease_ms)
+            .arg(defaults.users_per_second)
+            .arg(defaults.max_active_users)
+            .arg(defaults.entry_token_ttl_seconds)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match reply.as_slice() {
+            [admitted, reaped, active, depth] => Some(TickOutcome {
+                admitted: *admitted as u64,
+                reaped: *reaped as u64,
+                active: *active as u64,
+                depth: *depth as u64,
+            }),
+            _ => None,
+        })
+    }
+
+    /// The shuffle hash (`seed`, `commitment`, `shuffledAt`, `participants`).
+    pub async fn shuffle_state(&self) -> Result<HashMap<String, String>> {
+        let mut conn = self.conn.clone();
+        conn.hgetall(self.keys.shuffle()).await
+    }
+
+    /// Stores `seed` and its commitment unless a seed exists; returns the seed in force.
+    pub async fn ensure_seed(&self, seed: &str, commitment: &str) -> Result<String> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.shuffle();
+        let created: bool = conn.hset_nx(&key, "seed", seed).await?;
+        if created {
+            conn.hset::<_, _, _, ()>(&key, "commitment", commitment)
+                .await?;
+        }
+        let current: Option<String> = conn.hget(&key, "seed").await?;
+        Ok(current.unwrap_or_else(|| seed.to_owned()))
+    }
+
+    /// Everyone waiting, in queue order.
+    pub async fn waiting_members(&self) -> Result<Vec<String>> {
+        let mut conn = self.conn.clone();
+        conn.zrange(self.keys.queue(), 0, -1).await
+    }
+
+    /// Applies a drawn order (members with their new scores) once.
+    pub async fn apply_shuffle(
+        &self,
+        token: &str,
+        now_ms: i64,
+        seed: &str,
+        order: &[(i64, String)],
+    ) -> Result<i64> {
+        let mut conn = self.conn.clone();
+        let mut invocation = SHUFFLE.prepare_invoke();
+        invocation
+            .key(self.keys.admitter_lease())
+            .key(self.keys.queue())
+            .key(self.keys.shuffle())
+            .arg(token)
+            .arg(now_ms)
+            .arg(seed);
+        for (score, member) in order {
+            invocation.arg(*score).arg(member);
+        }
+        invocation.invoke_async(&mut conn).await
+    }
+
+    pub async fn figures(&self, now_ms: i64) -> Result<QueueFigures> {
+        let mut conn = self.conn.clone();
+        let k = &self.keys;
+        let (depth, active, admitted, head): (u64, u64, Option<u64>, Vec<(String, f64)>) =
+            redis::pipe()
+                .zcard(k.queue())
+                .zcount(k.active(), now_ms, "+inf")
+                .get(k.admitted_total())
+                .zrange_withscores(k.queue(), 0, 0)
+                .query_async(&mut conn)
+                .await?;
+        let mut oldest_wait_ms = 0;
+        if let Some((_, head_seq)) = head.first() {
+            // The first tick at which the sequence had reached the head's
+            // number: the head had joined by then.
+            let dated: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                .arg(k.sequence_clock())
+                .arg(*head_seq)
+                .arg("+inf")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(1)
+                .query_async(&mut conn)
+                .await?;
+            if let Some(joined_by) = dated.first().and_then(|ms| ms.parse::<i64>().ok()) {
+                oldest_wait_ms = (now_ms - joined_by).max(0);
+            }
+        }
+        Ok(QueueFigures {
+            depth,
+            active,
+            admitted_total: admitted.unwrap_or_default(),
+            oldest_wait_ms,
+        })
+    }
+}

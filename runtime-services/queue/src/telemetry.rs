@@ -1,0 +1,122 @@
+//! Prometheus metrics of the queue service. The gauges are refreshed from the
+//! same figures `/internal/stats` returns, at scrape time, so both agree.
+
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::store::TickOutcome;
+
+#[derive(Debug)]
+pub struct QueueMetrics {
+    pub registry: Registry,
+    pub depth: Gauge,
+    pub active_users: Gauge,
+    pub admitted_total: Gauge,
+    pub admitted_per_second: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub oldest_wait_seconds: Gauge,
+    pub admitted_by_this_instance: Counter,
+    pub reaped: Counter,
+    pub tick_seconds: Histogram,
+    pub joins: Counter,
+    pub numbers_issued: Counter,
+    /// Refusals by reason (`rate-limit-ip`, `rate-limit-user`, `unauthorized`, ...).
+    pub refused: Family<Vec<(String, String)>, Counter>,
+}
+
+impl QueueMetrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("urr_queue");
+        let metrics = Self {
+            registry: Registry::default(),
+            depth: Gauge::default(),
+            active_users: Gauge::default(),
+            admitted_total: Gauge::default(),
+            admitted_per_second: Gauge::default(),
+            oldest_wait_seconds: Gauge::default(),
+            admitted_by_this_instance: Counter::default(),
+            reaped: Counter::default(),
+            tick_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            joins: Counter::default(),
+            numbers_issued: Counter::default(),
+            refused: Family::default(),
+        };
+        registry.register(
+            "depth",
+            "Users waiting in the tier-2 queue",
+            metrics.depth.clone(),
+        );
+        registry.register(
+            "active_users",
+            "Users holding a valid entry token",
+            metrics.active_users.clone(),
+        );
+        registry.register(
+            "admitted",
+            "Users admitted since the queue began (all replicas)",
+            metrics.admitted_total.clone(),
+        );
+        registry.register(
+            "admitted_per_second",
+            "Measured admission rate",
+            metrics.admitted_per_second.clone(),
+        );
+        registry.register(
+            "oldest_wait_seconds",
+            "Wait of the user at the head of the queue",
+            metrics.oldest_wait_seconds.clone(),
+        );
+        registry.register(
+            "instance_admitted",
+            "Users admitted by this replica's admitter",
+            metrics.admitted_by_this_instance.clone(),
+        );
+        registry.register(
+            "reaped",
+            "Waiters dropped for missing heartbeats",
+            metrics.reaped.clone(),
+        );
+        registry.register(
+            "admitter_tick_seconds",
+            "Duration of one admitter tick",
+            metrics.tick_seconds.clone(),
+        );
+        registry.register("joins", "Tier-2 joins accepted", metrics.joins.clone());
+        registry.register(
+            "numbers_issued",
+            "Tier-1 numbers handed out",
+            metrics.numbers_issued.clone(),
+        );
+        registry.register(
+            "refused",
+            "Requests refused, by reason",
+            metrics.refused.clone(),
+        );
+        Self {
+            registry,
+            ..metrics
+        }
+    }
+
+    pub fn record_tick(&self, outcome: &TickOutcome, took: Duration) {
+        self.admitted_by_this_instance.inc_by(outcome.admitted);
+        self.reaped.inc_by(outcome.reaped);
+        self.tick_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn refuse(&self, reason: &str) {
+        self.refused
+            .get_or_create(&vec![("reason".to_owned(), reason.to_owned())])
+            .inc();
+    }
+}
+
+impl Default for QueueMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

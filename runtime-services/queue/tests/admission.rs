@@ -1,0 +1,309 @@
+//! The queue and the admitter against a real Redis.
+
+mod support;
+
+use std::collections::HashSet;
+
+use redis::AsyncCommands;
+use support::*;
+use urr_queue::fairness;
+use urr_queue::policy::Policy;
+use urr_queue::store::Place;
+
+const HOUR_MS: u64 = 3_600_000;
+
+fn open_policy(users_per_second: u32, max_active_users: u32, ttl: u32) -> Policy {
+    Policy {
+        users_per_second,
+        max_active_users,
+        entry_token_ttl_seconds: ttl,
+        ..Policy::default()
+    }
+}
+
+#[tokio::test]
+async fn join_position_and_leave() {
+    let event = unique_event();
+    let store = store(&event).await;
+    store
+        .write_policy(&open_policy(10, 10, 60))
+        .await
+        .expect("policy");
+    let now = 1_000_000;
+    for (i, user) in ["ann", "ben", "cy"].iter().enumerate() {
+        let place = store.join(user, now, 60).await.expect("join");
+        assert_eq!(
+            place,
+            Place::Waiting {
+                rank: i as u64,
+                total: i as u64 + 1
+            }
+        );
+    }
+    assert!(store.leave("ben").await.expect("leave"));
+    assert!(
+        !store.leave("ben").await.expect("leave twice"),
+        "already gone"
+    );
+    assert_eq!(
+        store.status("cy", now).await.expect("status"),
+        Place::Waiting { rank: 1, total: 2 }
+    );
+    assert_eq!(
+        store.status("ben", now).await.expect("status"),
+        Place::Absent
+    );
+}
+
+#[tokio::test]
+async fn rejoining_keeps_the_place() {
+    let event = unique_event();
+    let store = store(&event).await;
+    store
+        .write_policy(&open_policy(10, 10, 60))
+        .await
+        .expect("policy");
+    for user in ["a", "b", "c"] {
+        store.join(user, 1, 60).await.expect("join");
+    }
+    // `a` rejoins from another device: still first, nobody added.
+    assert_eq!(
+        store.join("a", 2, 60).await.expect("rejoin"),
+        Place::Waiting { rank: 0, total: 3 }
+    );
+}
+
+#[tokio::test]
+async fn three_racing_admitters_never_exceed_the_threshold_nor_admit_twice() {
+    let event = unique_event();
+    let store = store(&event).await;
+    let threshold = 50u64;
+    // 20 per tick, entries last 5 s, so slots free up and refill many times.
+    store
+        .write_policy(&open_policy(20, threshold as u32, 5))
+        .await
+        .expect("policy");
+    let users: Vec<String> = (0..600).map(|i| format!("user-{i:04}")).collect();
+    let start_ms = 10_000_000;
+    for user in &users {
+        store.join(user, start_ms, 5).await.expect("join");
+    }
+    let mut admitters: Vec<_> = (0..3)
+        .map(|i| admitter(&store, &format!("replica-{i}"), HOUR_MS))
+        .collect();
+    let mut conn = redis::Client::open(redis_url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let mut admitted_ever: HashSet<String> = HashSet::new();
+    let mut total_admitted = 0u64;
+    for tick in 0..60i64 {
+        let now = start_ms + tick * 1000;
+        let [a, b, c] = &mut admitters[..] else {
+            unreachable!()
+        };
+        let (ra, rb, rc) = tokio::join!(a.tick_at(now), b.tick_at(now), c.tick_at(now));
+        let outcomes: Vec<_> = [ra, rb, rc]
+            .into_iter()
+            .filter_map(|r| r.expect("tick"))
+            .collect();
+        assert_eq!(
+            outcomes.len(),
+            1,
+            "tick {tick}: exactly one replica admits, got {outcomes:?}"
+        );
+        total_admitted += outcomes[0].admitted;
+        let active: Vec<String> = conn
+            .zrangebyscore(store.keys().active(), now, "+inf")
+            .await
+            .expect("active");
+        assert!(
+            active.len() as u64 <= threshold,
+            "tick {tick}: {} active > threshold {threshold}",
+            active.len()
+        );
+        for user in active {
+            admitted_ever.insert(user);
+        }
+    }
+    let counted: u64 = conn
+        .get(store.keys().admitted_total())
+        .await
+        .expect("admitted total");
+    assert_eq!(counted, total_admitted);
+    assert_eq!(
+        admitted_ever.len() as u64,
+        total_admitted,
+        "someone was admitted twice (or the count is off)"
+    );
+    // 60 ticks × 20 per tick capped by 50 slots freed every 5 s: about 10 per second.
+    assert!(total_admitted >= 500, "admitted only {total_admitted}");
+    let depth: u64 = conn.zcard(store.keys().queue()).await.expect("depth");
+    assert_eq!(
+        depth + total_admitted,
+        users.len() as u64,
+        "every user is either waiting or was admitted once"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_leader_is_fenced_out() {
+    let event = unique_event();
+    let store = store(&event).await;
+    store
+        .write_policy(&open_policy(5, 100, 60))
+        .await
+        .expect("policy");
+    store.join("u", 1_000, 60).await.expect("join");
+    let mut first = admitter(&store, "first", HOUR_MS);
+    let mut second = admitter(&store, "second", HOUR_MS);
+    assert!(first.tick_at(1_000).await.expect("tick").is_some());
+    // `first` stalls; its lease expires and `second` takes over.
+    let mut conn = redis::Client::open(redis_url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let _: () = conn
+        .del(store.keys().admitter_lease())
+        .await
+        .expect("expire lease");
+    assert!(second.tick_at(5_000).await.expect("tick").is_some());
+    // `first` wakes up with its old token: it must not act.
+    let fenced = store
+        .tick("first:1", 6_000, 1000, HOUR_MS, 3000, &Policy::default())
+        .await
+        .expect("tick");
+    assert_eq!(fenced, None);
+    assert!(
+        first.tick_at(6_000).await.expect("tick").is_none(),
+        "old leader does not lead"
+    );
+    assert!(second.is_leader());
+}
+
+#[tokio::test]
+async fn waiters_without_heartbeats_are_reaped_and_entries_expire() {
+    let event = unique_event();
+    let store = store(&event).await;
+    // Nothing admitted (room paused by a zero-rate-equivalent: threshold 1, filled below).
+    store
+        .write_policy(&open_policy(1, 1, 10))
+        .await
+        .expect("policy");
+    store.join("first", 0, 10).await.expect("join");
+    let mut leader = admitter(&store, "leader", 60_000);
+    let outcome = leader.tick_at(1_000).await.expect("tick").expect("leader");
+    assert_eq!(outcome.admitted, 1, "first takes the only slot");
+    store.join("quiet", 1_000, 10).await.expect("join");
+    store.join("alive", 1_000, 10).await.expect("join");
+    // `alive` polls (a heartbeat), `quiet` does not.
+    assert!(matches!(
+        store.status("alive", 50_000).await.expect("status"),
+        Place::Waiting { .. }
+    ));
+    let outcome = leader.tick_at(62_000).await.expect("tick").expect("leader");
+    assert_eq!(outcome.reaped, 1);
+    assert_eq!(
+        store.status("quiet", 62_000).await.expect("status"),
+        Place::Absent
+    );
+    // `first`'s entry (10 s) expired long ago: its slot went to `alive`.
+    assert_eq!(outcome.admitted, 1);
+    assert!(matches!(
+        store.status("alive", 62_500).await.expect("status"),
+        Place::Admitted { .. }
+    ));
+}
+
+#[tokio::test]
+async fn nobody_is_admitted_before_the_sale_opens() {
+    let event = unique_event();
+    let store = store(&event).await;
+    let policy = Policy {
+        sales_open_at: 100,
+        randomize_at_open: false,
+        ..open_policy(10, 10, 60)
+    };
+    store.write_policy(&policy).await.expect("policy");
+    store.join("early", 10_000, 60).await.expect("join");
+    let mut leader = admitter(&store, "leader", HOUR_MS);
+    assert_eq!(
+        leader
+            .tick_at(99_000)
+            .await
+            .expect("tick")
+            .expect("leader")
+            .admitted,
+        0
+    );
+    assert_eq!(
+        leader
+            .tick_at(100_000)
+            .await
+            .expect("tick")
+            .expect("leader")
+            .admitted,
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_pre_queue_draw_is_reproducible_from_the_published_seed() {
+    let event = unique_event();
+    let store = store(&event).await;
+    // Opens at t = 1000 s; rate 0-ish so nobody is admitted before we look.
+    let policy = Policy {
+        sales_open_at: 1_000,
+        pre_queue_opens_at: 0,
+        randomize_at_open: true,
+        ..open_policy(1, 1, 60)
+    };
+    store.write_policy(&policy).await.expect("policy");
+    let users: Vec<String> = (0..40).map(|i| format!("fan-{i:02}")).collect();
+    let mut leader = admitter(&store, "leader", HOUR_MS);
+    // Pre-queue: the seed is drawn, only its commitment is known.
+    leader.tick_at(900_000).await.expect("tick");
+    for user in &users {
+        store.join(user, 900_000, 60).await.expect("join");
+    }
+    let before = store.shuffle_state().await.expect("state");
+    let commitment = before
+        .get("commitment")
+        .cloned()
+        .expect("commitment published before open");
+    assert!(!before.contains_key("shuffledAt"));
+    // Open: the draw happens on the leader's first tick.
+    leader.tick_at(1_000_000).await.expect("tick");
+    let after = store.shuffle_state().await.expect("state");
+    let seed = after.get("seed").cloned().expect("seed");
+    assert_eq!(
+        fairness::commitment(&seed),
+        commitment,
+        "the revealed seed matches the commitment"
+    );
+    // One user was admitted by that tick (rate 1); the rest are in drawn order.
+    let expected = fairness::shuffled(&seed, users.iter().map(String::as_str));
+    let waiting = store.waiting_members().await.expect("members");
+    assert_eq!(waiting.len(), users.len() - 1);
+    assert_eq!(
+        waiting,
+        expected[1..]
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    );
+    assert_ne!(waiting, users[1..].to_vec(), "the draw is not join order");
+    // A join after open goes to the back (FIFO after open).
+    store.join("late", 1_000_500, 60).await.expect("join");
+    assert_eq!(
+        store
+            .waiting_members()
+            .await
+            .expect("members")
+            .last()
+            .map(String::as_str),
+        Some("late")
+    );
+}

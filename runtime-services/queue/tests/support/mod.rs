@@ -1,0 +1,81 @@
+//! Shared set-up of the queue service's tests: a real Redis from the local
+//! stack (`scripts/stack up`, then `eval "$(scripts/stack env)"`), and a fresh
+//! event id per test so tests never see each other's keys.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+use urr_queue::AppState;
+use urr_queue::admitter::{Admitter, AdmitterSettings};
+use urr_queue::store::QueueStore;
+use urr_queue::telemetry::QueueMetrics;
+use urr_service_common::tokens::entry::EntryTokenKey;
+use urr_service_common::tokens::user::UserTokenVerifier;
+use urr_service_common::tokens::vwr::VwrKey;
+
+pub const USER_SECRET: &[u8] = b"test-user-jwt-secret-0123456789ab";
+pub const ENTRY_SECRET: &[u8] = b"test-entry-token-secret-012345678";
+pub const VWR_SECRET: &[u8] = b"test-vwr-signing-secret-012345678";
+
+pub fn redis_url() -> String {
+    std::env::var("URR_REDIS_URL").unwrap_or_else(|_| {
+        panic!("URR_REDIS_URL is not set: run `scripts/stack up && eval \"$(scripts/stack env)\"` (scripts/test does this)")
+    })
+}
+
+pub fn unique_event() -> String {
+    format!("test-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub async fn store(event: &str) -> QueueStore {
+    QueueStore::connect(&redis_url(), event)
+        .await
+        .expect("Redis from the local stack")
+}
+
+pub async fn state(event: &str) -> AppState {
+    AppState {
+        store: store(event).await,
+        event: event.to_owned(),
+        room_name: event.to_owned(),
+        room_id: format!("urr-test/{event}"),
+        users: UserTokenVerifier::hs256(USER_SECRET, None, None),
+        entry_key: EntryTokenKey::new(ENTRY_SECRET),
+        vwr_key: VwrKey::new("k1", VWR_SECRET.to_vec()),
+        vwr_token_ttl_seconds: 3600,
+        cookie_secure: true,
+        join_limit_per_ip: 1_000_000,
+        join_limit_per_user: 1_000_000,
+        client_ip_header: None,
+        metrics: Arc::new(QueueMetrics::new()),
+    }
+}
+
+pub fn user_token(user: &str) -> String {
+    user_token_signed(user, USER_SECRET, urr_service_common::unix_now() + 600)
+}
+
+pub fn user_token_signed(user: &str, secret: &[u8], exp: i64) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &json!({"sub": user, "exp": exp}),
+        &EncodingKey::from_secret(secret),
+    )
+    .expect("encode")
+}
+
+pub fn admitter(store: &QueueStore, instance: &str, heartbeat_timeout_ms: u64) -> Admitter {
+    Admitter::new(
+        store.clone(),
+        AdmitterSettings {
+            instance: instance.to_owned(),
+            tick_ms: 1000,
+            lease_ms: 3000,
+            heartbeat_timeout_ms,
+        },
+        None,
+    )
+}
