@@ -2,78 +2,102 @@
 //! in Redis Cluster they all live in one slot and the Lua scripts, which touch
 //! several of them at once, stay legal (DESIGN.md, Redis keys).
 
-/// The keys of one event.
+/// The keys of one event, built once: every request names several of them.
 #[derive(Debug, Clone)]
 pub struct EventKeys {
     prefix: String,
+    policy: String,
+    edge: String,
+    tier1_next: String,
+    sequence: String,
+    queue: String,
+    heartbeats: String,
+    active: String,
+    admitted_total: String,
+    rate_samples: String,
+    sequence_clock: String,
+    admitter_lease: String,
+    admitter_fence: String,
+    shuffle: String,
 }
 
 impl EventKeys {
     pub fn new(event: &str) -> Self {
+        let prefix = format!("urr:{{{event}}}");
+        let key = |suffix: &str| format!("{prefix}:{suffix}");
         Self {
-            prefix: format!("urr:{{{event}}}"),
+            policy: key("policy"),
+            edge: key("edge"),
+            tier1_next: key("t1:next"),
+            sequence: key("seq"),
+            queue: key("q"),
+            heartbeats: key("hb"),
+            active: key("active"),
+            admitted_total: key("admitted"),
+            rate_samples: key("rate"),
+            sequence_clock: key("seqclock"),
+            admitter_lease: key("admitter:lease"),
+            admitter_fence: key("admitter:fence"),
+            shuffle: key("shuffle"),
+            prefix,
         }
     }
 
-    fn key(&self, suffix: &str) -> String {
-        format!("{}:{suffix}", self.prefix)
-    }
-
     /// Hash written by the operator: admission policy (see [`crate::policy`]).
-    pub fn policy(&self) -> String {
-        self.key("policy")
+    pub fn policy(&self) -> &str {
+        &self.policy
     }
     /// Hash written by the operator: tier-1 serving parameters.
-    pub fn edge(&self) -> String {
-        self.key("edge")
+    pub fn edge(&self) -> &str {
+        &self.edge
     }
     /// Tier-1 number counter.
-    pub fn tier1_next(&self) -> String {
-        self.key("t1:next")
+    pub fn tier1_next(&self) -> &str {
+        &self.tier1_next
     }
     /// Tier-2 join sequence.
-    pub fn sequence(&self) -> String {
-        self.key("seq")
+    pub fn sequence(&self) -> &str {
+        &self.sequence
     }
     /// Tier-2 queue: ZSET user → join sequence (FIFO order).
-    pub fn queue(&self) -> String {
-        self.key("q")
+    pub fn queue(&self) -> &str {
+        &self.queue
     }
     /// ZSET user → last heartbeat (ms), for reaping abandoned places.
-    pub fn heartbeats(&self) -> String {
-        self.key("hb")
+    pub fn heartbeats(&self) -> &str {
+        &self.heartbeats
     }
     /// ZSET user → entry expiry (ms): the admitted, active users.
-    pub fn active(&self) -> String {
-        self.key("active")
+    pub fn active(&self) -> &str {
+        &self.active
     }
     /// Counter of users admitted so far.
-    pub fn admitted_total(&self) -> String {
-        self.key("admitted")
+    pub fn admitted_total(&self) -> &str {
+        &self.admitted_total
     }
     /// List of recent admitter ticks, `"<ms>:<admitted>"`, newest first.
-    pub fn rate_samples(&self) -> String {
-        self.key("rate")
+    pub fn rate_samples(&self) -> &str {
+        &self.rate_samples
     }
     /// ZSET tick time (member, ms) → join sequence at that time, to date the
     /// head of the queue without storing a join time per waiter.
-    pub fn sequence_clock(&self) -> String {
-        self.key("seqclock")
+    pub fn sequence_clock(&self) -> &str {
+        &self.sequence_clock
     }
     /// Admitter lease (`"<instance>:<fence>"`) and its fencing counter.
-    pub fn admitter_lease(&self) -> String {
-        self.key("admitter:lease")
+    pub fn admitter_lease(&self) -> &str {
+        &self.admitter_lease
     }
-    pub fn admitter_fence(&self) -> String {
-        self.key("admitter:fence")
+    pub fn admitter_fence(&self) -> &str {
+        &self.admitter_fence
     }
     /// Hash: pre-queue shuffle seed, its commitment, when it was applied.
-    pub fn shuffle(&self) -> String {
-        self.key("shuffle")
+    pub fn shuffle(&self) -> &str {
+        &self.shuffle
     }
     /// Fixed-window rate-limit counter.
     pub fn rate_limit(&self, scope: &str, id: &str, window: i64) -> String {
-        self.key(&format!("rl:{scope}:{id}:{window}"))
+        format!("{}:rl:{scope}:{id}:{window}", self.prefix)
     }
 }
 
@@ -84,12 +108,8 @@ mod tests {
     #[test]
     fn every_key_shares_the_event_hash_tag() {
         let keys = EventKeys::new("aurora");
-        for key in [
-            keys.policy(),
-            keys.queue(),
-            keys.active(),
-            keys.rate_limit("ip", "1.2.3.4", 7),
-        ] {
+        let limit = keys.rate_limit("ip", "1.2.3.4", 7);
+        for key in [keys.policy(), keys.queue(), keys.active(), limit.as_str()] {
             assert!(key.starts_with("urr:{aurora}:"), "{key}");
         }
     }

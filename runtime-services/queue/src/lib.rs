@@ -20,6 +20,7 @@ pub mod fairness;
 pub mod keys;
 pub mod policy;
 pub mod routes;
+pub mod snapshot;
 pub mod store;
 pub mod telemetry;
 pub mod waiting_page;

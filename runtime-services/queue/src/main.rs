@@ -69,6 +69,7 @@ async fn run(config: QueueConfig) -> Result<(), String> {
         join_limit_per_user: config.join_limit_per_user,
         client_ip_header: config.client_ip_header.clone(),
         metrics: metrics.clone(),
+        snapshot: Arc::new(urr_queue::snapshot::SnapshotCache::new(config.tick())),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let admitter_task = config.admitter.then(|| {

@@ -18,12 +18,10 @@ use urr_service_common::{metrics as prom, unix_now_ms};
 
 use crate::error::QueueError;
 use crate::eta::{self, Eta, MeasuredRate};
-use crate::store::{Place, QueueStore};
+use crate::snapshot::{RATE_WINDOW_MS, SnapshotCache};
+use crate::store::{JoinLimits, Place, QueueStore};
 use crate::telemetry::QueueMetrics;
 use crate::waiting_page;
-
-/// Window of the measured admission rate.
-const RATE_WINDOW_MS: i64 = 30_000;
 
 /// Everything a request handler needs.
 #[derive(Clone, Debug)]
@@ -41,6 +39,8 @@ pub struct AppState {
     pub join_limit_per_user: u32,
     pub client_ip_header: Option<String>,
     pub metrics: Arc<QueueMetrics>,
+    /// Policy, measured rate and serving parameters, at most one tick old.
+    pub snapshot: Arc<SnapshotCache>,
 }
 
 /// The service's router.
@@ -139,7 +139,7 @@ async fn take_number(
             (number, Some(token))
         }
     };
-    let params = state.store.serving_params().await?;
+    let params = state.snapshot.get(&state.store).await?.serving;
     let serving = params.serving_at(now);
     let wait = params.seconds_until_served(number, now);
     let body = NumberResponse {
@@ -180,7 +180,7 @@ async fn serving(
     Path(room): Path<String>,
 ) -> Result<Response, QueueError> {
     check_room(&state, &room)?;
-    let params = state.store.serving_params().await?;
+    let params = state.snapshot.get(&state.store).await?.serving;
     let now = unix_now_ms() / 1000;
     let body = json!({
         "room": room,
@@ -256,7 +256,7 @@ fn check_event(state: &AppState, event: &str) -> Result<(), QueueError> {
 }
 
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase", tag = "status")]
+#[serde(tag = "status", rename_all_fields = "camelCase")]
 enum PlaceResponse {
     #[serde(rename = "waiting")]
     Waiting {
@@ -285,6 +285,14 @@ async fn respond(
     let now_ms = unix_now_ms();
     match place {
         Place::Absent => Err(QueueError::NotInQueue),
+        Place::Limited { scope, retry_after } => {
+            state.metrics.refuse(if scope == "user" {
+                "rate-limit-user"
+            } else {
+                "rate-limit-ip"
+            });
+            Err(QueueError::RateLimited { scope, retry_after })
+        }
         Place::Admitted { expires_at_ms } => {
             let expires_at = expires_at_ms / 1000;
             let token = state
@@ -298,7 +306,8 @@ async fn respond(
             }))
         }
         Place::Waiting { rank, total } => {
-            let policy = state.store.policy().await?;
+            let snapshot = state.snapshot.get(&state.store).await?;
+            let policy = snapshot.policy;
             let pre_queue = policy.in_pre_queue(now_ms / 1000) && policy.randomize_at_open;
             if pre_queue {
                 let until_open = (policy.sales_open_at * 1000 - now_ms).max(0) as u64;
@@ -311,9 +320,7 @@ async fn respond(
                     poll_after_ms: (until_open / 2).clamp(1_000, 30_000),
                 }));
             }
-            let samples = state.store.rate_samples().await?;
-            let measured = MeasuredRate::from_samples(&samples, now_ms, RATE_WINDOW_MS);
-            let eta = eta::estimate(rank, measured, policy.users_per_second);
+            let eta = eta::estimate(rank, snapshot.rate, policy.users_per_second);
             Ok(Json(PlaceResponse::Waiting {
                 event: state.event.clone(),
                 position: Some(rank + 1),
@@ -363,40 +370,30 @@ async fn join(
     let user = authenticate(&state, &headers).await?;
     let now_ms = unix_now_ms();
     let now = now_ms / 1000;
-    let policy = state.store.policy().await?;
+    let policy = state.snapshot.get(&state.store).await?.policy;
     if policy.pre_queue_opens_at > now {
         return Err(QueueError::QueueNotOpen {
             opens_at: policy.pre_queue_opens_at,
             retry_after: (policy.pre_queue_opens_at - now).max(1) as u64,
         });
     }
-    if let Some(retry_after) = state
-        .store
-        .rate_limited("ip", &ip, state.join_limit_per_ip, 60, now)
-        .await?
-    {
-        state.metrics.refuse("rate-limit-ip");
-        return Err(QueueError::RateLimited {
-            scope: "address",
-            retry_after,
-        });
-    }
-    if let Some(retry_after) = state
-        .store
-        .rate_limited("user", &user.user_id, state.join_limit_per_user, 60, now)
-        .await?
-    {
-        state.metrics.refuse("rate-limit-user");
-        return Err(QueueError::RateLimited {
-            scope: "user",
-            retry_after,
-        });
-    }
+    let limits = JoinLimits {
+        address: ip,
+        per_address: state.join_limit_per_ip,
+        per_user: state.join_limit_per_user,
+    };
     let place = state
         .store
-        .join(&user.user_id, now_ms, policy.entry_token_ttl_seconds)
+        .join_limited(
+            &user.user_id,
+            now_ms,
+            policy.entry_token_ttl_seconds,
+            &limits,
+        )
         .await?;
-    state.metrics.joins.inc();
+    if !matches!(place, Place::Limited { .. }) {
+        state.metrics.joins.inc();
+    }
     respond(&state, &user, place).await
 }
 

@@ -34,7 +34,36 @@ pub enum Place {
         total: u64,
     },
     Absent,
+    /// A join limit was hit; retry after that many seconds.
+    Limited {
+        scope: &'static str,
+        retry_after: u64,
+    },
 }
+
+/// Join rate limits of one request (fixed one-minute windows).
+#[derive(Debug, Clone)]
+pub struct JoinLimits {
+    pub address: String,
+    /// Joins per address per window; 0 = unlimited.
+    pub per_address: u32,
+    /// Joins per user per window; 0 = unlimited.
+    pub per_user: u32,
+}
+
+impl JoinLimits {
+    /// No limits (tests, benchmarks, trusted callers); counts nothing.
+    pub fn unlimited() -> Self {
+        Self {
+            address: "-".to_owned(),
+            per_address: 0,
+            per_user: 0,
+        }
+    }
+}
+
+/// Length of a join-limit window.
+const LIMIT_WINDOW_SECONDS: i64 = 60;
 
 /// What one admitter tick did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,9 +125,26 @@ impl QueueStore {
             .map(|_| ())
     }
 
-    async fn place(&self, user: &str, now_ms: i64, mode: &str, default_ttl: u32) -> Result<Place> {
+    async fn place(
+        &self,
+        user: &str,
+        now_ms: i64,
+        mode: &str,
+        default_ttl: u32,
+        limits: &JoinLimits,
+    ) -> Result<Place> {
         let mut conn = self.conn.clone();
         let k = &self.keys;
+        // Only a join counts against the limits; other modes name a key they never touch.
+        let (address_key, user_key) = if mode == "join" {
+            let window = now_ms / 1000 / LIMIT_WINDOW_SECONDS;
+            (
+                k.rate_limit("ip", &limits.address, window),
+                k.rate_limit("user", user, window),
+            )
+        } else {
+            (k.queue().to_owned(), k.queue().to_owned())
+        };
         let reply: Vec<redis::Value> = JOIN
             .key(k.queue())
             .key(k.heartbeats())
@@ -106,10 +152,15 @@ impl QueueStore {
             .key(k.sequence())
             .key(k.policy())
             .key(k.admitted_total())
+            .key(address_key)
+            .key(user_key)
             .arg(user)
             .arg(now_ms)
             .arg(mode)
             .arg(default_ttl)
+            .arg(limits.per_address)
+            .arg(limits.per_user)
+            .arg(LIMIT_WINDOW_SECONDS)
             .invoke_async(&mut conn)
             .await?;
         let text =
@@ -128,18 +179,40 @@ impl QueueStore {
                 rank: reply.get(1).map(number).unwrap_or_default().max(0) as u64,
                 total: reply.get(2).map(number).unwrap_or_default().max(0) as u64,
             },
+            Some("limited") => Place::Limited {
+                scope: if reply.get(1).map(text).as_deref() == Some("user") {
+                    "user"
+                } else {
+                    "address"
+                },
+                retry_after: reply.get(2).map(number).unwrap_or(1).max(1) as u64,
+            },
             _ => Place::Absent,
         })
     }
 
-    /// Joins (idempotent: a rejoin keeps the place) and refreshes the heartbeat.
+    /// Joins (idempotent: a rejoin keeps the place) and refreshes the
+    /// heartbeat, after counting the join against `limits`.
+    pub async fn join_limited(
+        &self,
+        user: &str,
+        now_ms: i64,
+        default_ttl: u32,
+        limits: &JoinLimits,
+    ) -> Result<Place> {
+        self.place(user, now_ms, "join", default_ttl, limits).await
+    }
+
+    /// [`Self::join_limited`] without limits.
     pub async fn join(&self, user: &str, now_ms: i64, default_ttl: u32) -> Result<Place> {
-        self.place(user, now_ms, "join", default_ttl).await
+        self.place(user, now_ms, "join", default_ttl, &JoinLimits::unlimited())
+            .await
     }
 
     /// Reads the place without joining; counts as a heartbeat when waiting.
     pub async fn status(&self, user: &str, now_ms: i64) -> Result<Place> {
-        self.place(user, now_ms, "status", 0).await
+        self.place(user, now_ms, "status", 0, &JoinLimits::unlimited())
+            .await
     }
 
     /// Leaves the queue or gives the entry slot back. True if the user was in.
@@ -197,29 +270,6 @@ impl QueueStore {
         let mut conn = self.conn.clone();
         conn.lrange(self.keys.rate_samples(), 0, RATE_SAMPLES - 1)
             .await
-    }
-
-    /// Counts one hit in a fixed window of `window_s`; returns the seconds to
-    /// wait when the count is over `limit`.
-    pub async fn rate_limited(
-        &self,
-        scope: &str,
-        id: &str,
-        limit: u32,
-        window_s: i64,
-        now_s: i64,
-    ) -> Result<Option<u64>> {
-        let window = now_s / window_s;
-        let key = self.keys.rate_limit(scope, id, window);
-        let mut conn = self.conn.clone();
-        let (count,): (u64,) = redis::pipe()
-            .atomic()
-            .incr(&key, 1)
-            .expire(&key, window_s)
-            .ignore()
-            .query_async(&mut conn)
-            .await?;
-        Ok((count > u64::from(limit)).then(|| ((window + 1) * window_s - now_s).max(1) as u64))
     }
 
     /// Acquires or renews the admitter lease; returns the token held, if any.
@@ -304,12 +354,12 @@ impl QueueStore {
     pub async fn ensure_seed(&self, seed: &str, commitment: &str) -> Result<String> {
         let mut conn = self.conn.clone();
         let key = self.keys.shuffle();
-        let created: bool = conn.hset_nx(&key, "seed", seed).await?;
+        let created: bool = conn.hset_nx(key, "seed", seed).await?;
         if created {
-            conn.hset::<_, _, _, ()>(&key, "commitment", commitment)
+            conn.hset::<_, _, _, ()>(key, "commitment", commitment)
                 .await?;
         }
-        let current: Option<String> = conn.hget(&key, "seed").await?;
+        let current: Option<String> = conn.hget(key, "seed").await?;
         Ok(current.unwrap_or_else(|| seed.to_owned()))
     }
 

@@ -1,8 +1,26 @@
 -- Join the tier-2 queue, or read one's place in it; one round trip, atomic.
--- KEYS: 1 queue, 2 heartbeats, 3 active, 4 sequence, 5 policy, 6 admitted total
--- ARGV: 1 user, 2 now_ms, 3 mode ("join" | "status"), 4 default ttl seconds
--- Returns {"admitted", expiry_ms} | {"waiting", rank (0-based), total} | {"absent"}
+-- KEYS: 1 queue, 2 heartbeats, 3 active, 4 sequence, 5 policy, 6 admitted total,
+--       7 per-address rate-limit counter, 8 per-user rate-limit counter
+-- ARGV: 1 user, 2 now_ms, 3 mode ("join" | "status"), 4 default ttl seconds,
+--       5 per-address limit, 6 per-user limit (0 = none), 7 window seconds
+-- Returns {"admitted", expiry_ms} | {"waiting", rank (0-based), total}
+--       | {"absent"} | {"limited", scope, retry_after_seconds}
 local user, now = ARGV[1], tonumber(ARGV[2])
+if ARGV[3] == 'join' then
+  -- Fixed-window join limits, counted before anything else changes.
+  local checks = {{KEYS[7], tonumber(ARGV[5]), 'address'}, {KEYS[8], tonumber(ARGV[6]), 'user'}}
+  for _, check in ipairs(checks) do
+    if check[2] > 0 then -- 0: no limit, and no counter key
+      local count = redis.call('INCR', check[1])
+      if count == 1 then
+        redis.call('EXPIRE', check[1], ARGV[7])
+      end
+      if count > check[2] then
+        return {'limited', check[3], redis.call('TTL', check[1])}
+      end
+    end
+  end
+end
 local expiry = redis.call('ZSCORE', KEYS[3], user)
 if expiry and tonumber(expiry) > now then
   return {'admitted', expiry}
@@ -12,8 +30,7 @@ if not seq then
   if ARGV[3] ~= 'join' then
     return {'absent'}
   end
-  -- Room off: admit on join, no queue (the threshold still applies in the
-  -- admitter; with the room off the operator has decided not to hold anyone).
+  -- Room off: admit on join, no queue (the operator decided not to hold anyone).
   if redis.call('HGET', KEYS[5], 'active') == '0' then
     local ttl = tonumber(redis.call('HGET', KEYS[5], 'entryTokenTtlSeconds') or ARGV[4]) or tonumber(ARGV[4])
     local until_ms = now + ttl * 1000

@@ -51,6 +51,9 @@ pub async fn state(event: &str) -> AppState {
         join_limit_per_user: 1_000_000,
         client_ip_header: None,
         metrics: Arc::new(QueueMetrics::new()),
+        snapshot: Arc::new(urr_queue::snapshot::SnapshotCache::new(
+            std::time::Duration::from_secs(1),
+        )),
     }
 }
 

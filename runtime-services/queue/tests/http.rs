@@ -1,0 +1,344 @@
+//! The HTTP surface, driven in-process through `app(state)` against a real Redis.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::Value;
+use support::*;
+use tower::ServiceExt;
+use urr_queue::app;
+use urr_queue::policy::Policy;
+use urr_service_common::serving::ServingParams;
+use urr_service_common::tokens::entry::{EntryTokenError, EntryTokenKey};
+
+async fn send(
+    state: &urr_queue::AppState,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let response = app(state.clone()).oneshot(request).await.expect("response");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, headers, json)
+}
+
+fn post(uri: &str, user: Option<&str>, body: &str) -> Request<Body> {
+    let mut request = Request::post(uri);
+    if let Some(token) = user {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    request.body(Body::from(body.to_owned())).expect("request")
+}
+
+fn get(uri: &str, user: Option<&str>) -> Request<Body> {
+    let mut request = Request::get(uri);
+    if let Some(token) = user {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    request.body(Body::empty()).expect("request")
+}
+
+fn assert_problem(headers: &axum::http::HeaderMap, body: &Value, slug: &str) {
+    assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(
+        body["type"],
+        format!("https://urr.dev/problems/{slug}"),
+        "{body}"
+    );
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+}
+
+#[tokio::test]
+async fn join_poll_and_get_admitted_with_a_bound_entry_token() {
+    let event = unique_event();
+    let state = state(&event).await;
+    state
+        .store
+        .write_policy(&Policy {
+            users_per_second: 1,
+            max_active_users: 10,
+            ..Policy::default()
+        })
+        .await
+        .expect("policy");
+    let alice = user_token("alice");
+    let bob = user_token("bob");
+    let uri = format!("/v1/events/{event}/queue");
+    let (status, _, body) = send(&state, post(&uri, Some(&alice), "")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "waiting");
+    assert_eq!(body["position"], 1);
+    let (_, _, body) = send(&state, post(&uri, Some(&bob), r#"{"device":"phone"}"#)).await;
+    assert_eq!(body["position"], 2);
+    assert!(
+        body["pollAfterMs"]
+            .as_u64()
+            .is_some_and(|ms| (1_000..=30_000).contains(&ms))
+    );
+    assert!(body["etaSeconds"]["low"].as_u64() <= body["etaSeconds"]["high"].as_u64());
+
+    let mut leader = admitter(&state.store, "leader", 3_600_000);
+    leader
+        .tick_at(urr_service_common::unix_now_ms())
+        .await
+        .expect("tick");
+
+    let (status, _, body) = send(&state, get(&format!("{uri}/me"), Some(&alice))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "admitted", "{body}");
+    let token = body["entryToken"].as_str().expect("entry token");
+    let key = EntryTokenKey::new(ENTRY_SECRET);
+    key.verify(token, "alice", &event)
+        .expect("bound to alice and this event");
+    assert_eq!(
+        key.verify(token, "bob", &event),
+        Err(EntryTokenError::WrongBinding)
+    );
+    assert_eq!(
+        key.verify(token, "alice", "another-event"),
+        Err(EntryTokenError::WrongBinding)
+    );
+    // Bob is now first.
+    let (_, _, body) = send(&state, get(&format!("{uri}/me"), Some(&bob))).await;
+    assert_eq!(body["position"], 1);
+}
+
+#[tokio::test]
+async fn tampered_expired_and_foreign_user_tokens_are_refused() {
+    let event = unique_event();
+    let state = state(&event).await;
+    let uri = format!("/v1/events/{event}/queue");
+    let mut tampered = user_token("mallory");
+    tampered.replace_range(tampered.len() - 3.., "AAA");
+    let expired = user_token_signed(
+        "mallory",
+        USER_SECRET,
+        urr_service_common::unix_now() - 3600,
+    );
+    let foreign = user_token_signed(
+        "mallory",
+        b"someone else's secret",
+        urr_service_common::unix_now() + 600,
+    );
+    for (token, name) in [
+        (Some(tampered.as_str()), "tampered"),
+        (Some(&expired), "expired"),
+        (Some(&foreign), "foreign"),
+        (None, "missing"),
+    ] {
+        let (status, headers, body) = send(&state, post(&uri, token, "")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}");
+        assert_problem(&headers, &body, "unauthorized");
+    }
+    assert_eq!(
+        state.store.status("mallory", 0).await.expect("status"),
+        urr_queue::store::Place::Absent,
+        "nothing was joined"
+    );
+}
+
+#[tokio::test]
+async fn unknown_room_and_event_are_404_and_a_malformed_body_is_400() {
+    let event = unique_event();
+    let state = state(&event).await;
+    let (status, headers, body) = send(&state, get("/v1/rooms/nope/serving", None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_problem(&headers, &body, "unknown-room");
+    let (status, headers, body) = send(
+        &state,
+        post("/v1/events/nope/queue", Some(&user_token("a")), ""),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_problem(&headers, &body, "unknown-event");
+    for bad in ["{", "[1,2]", r#"{"device": 7}"#, r#"{"colour":"red"}"#] {
+        let (status, headers, body) = send(
+            &state,
+            post(
+                &format!("/v1/events/{event}/queue"),
+                Some(&user_token("a")),
+                bad,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_problem(&headers, &body, "bad-request");
+    }
+    let (status, headers, body) = send(
+        &state,
+        get(
+            &format!("/v1/events/{event}/queue/me"),
+            Some(&user_token("ghost")),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_problem(&headers, &body, "not-in-queue");
+}
+
+#[tokio::test]
+async fn joins_are_rate_limited_per_user_with_retry_after() {
+    let event = unique_event();
+    let mut state = state(&event).await;
+    state.join_limit_per_user = 2;
+    let uri = format!("/v1/events/{event}/queue");
+    let token = user_token("eager");
+    for _ in 0..2 {
+        assert_eq!(
+            send(&state, post(&uri, Some(&token), "")).await.0,
+            StatusCode::OK
+        );
+    }
+    let (status, headers, body) = send(&state, post(&uri, Some(&token), "")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_problem(&headers, &body, "rate-limited");
+    let retry: u64 = headers[header::RETRY_AFTER]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry));
+}
+
+#[tokio::test]
+async fn tier_one_number_is_kept_with_the_cookie_and_served_by_the_counter() {
+    let event = unique_event();
+    let state = state(&event).await;
+    let now = urr_service_common::unix_now();
+    state
+        .store
+        .write_serving_params(&ServingParams {
+            start: 0,
+            per_interval: 1,
+            interval_seconds: 3600,
+            epoch: now,
+        })
+        .await
+        .expect("params");
+    let uri = format!("/v1/rooms/{event}/numbers");
+    let (status, headers, first) = send(&state, post(&uri, None, "")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let cookie = headers[header::SET_COOKIE]
+        .to_str()
+        .expect("cookie")
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("Secure") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let pass = cookie.split(';').next().expect("pair").to_owned();
+    assert_eq!(first["number"], 1);
+    assert_eq!(first["aheadOfYou"], 1);
+    // The same visitor again: same number, no new cookie.
+    let again = Request::post(&uri)
+        .header(header::COOKIE, &pass)
+        .body(Body::empty())
+        .expect("request");
+    let (_, headers, body) = send(&state, again).await;
+    assert_eq!(body["number"], 1);
+    assert!(headers.get(header::SET_COOKIE).is_none());
+    // A tampered pass buys a fresh number instead.
+    let forged = Request::post(&uri)
+        .header(header::COOKIE, format!("{pass}x"))
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(send(&state, forged).await.2["number"], 2);
+    let (status, headers, serving) =
+        send(&state, get(&format!("/v1/rooms/{event}/serving"), None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(serving["serving"], 0);
+    assert_eq!(serving["perInterval"], 1);
+    assert_eq!(headers[header::CACHE_CONTROL], "public, max-age=1");
+}
+
+#[tokio::test]
+async fn stats_and_metrics_report_the_same_figures() {
+    let event = unique_event();
+    let state = state(&event).await;
+    for user in ["a", "b", "c"] {
+        send(
+            &state,
+            post(
+                &format!("/v1/events/{event}/queue"),
+                Some(&user_token(user)),
+                "",
+            ),
+        )
+        .await;
+    }
+    let (status, _, stats) = send(&state, get("/internal/stats", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stats["depth"], 3);
+    assert_eq!(stats["activeUsers"], 0);
+    let response = app(state.clone())
+        .oneshot(get("/metrics", None))
+        .await
+        .expect("metrics");
+    let text = String::from_utf8(
+        axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body")
+            .to_vec(),
+    )
+    .expect("utf8");
+    assert!(text.contains("urr_queue_depth 3"), "{text}");
+    assert!(text.contains("urr_queue_joins_total 3"), "{text}");
+}
+
+#[tokio::test]
+async fn leaving_frees_the_place_and_heartbeat_needs_a_place() {
+    let event = unique_event();
+    let state = state(&event).await;
+    let token = user_token("leaver");
+    let queue = format!("/v1/events/{event}/queue");
+    send(&state, post(&queue, Some(&token), "")).await;
+    assert_eq!(
+        send(
+            &state,
+            post(&format!("{queue}/heartbeat"), Some(&token), "")
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    let delete = Request::delete(format!("{queue}/me"))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(send(&state, delete).await.0, StatusCode::NO_CONTENT);
+    let (status, _, body) = send(
+        &state,
+        post(&format!("{queue}/heartbeat"), Some(&token), ""),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+#[tokio::test]
+async fn the_waiting_page_is_served_with_security_headers() {
+    let event = unique_event();
+    let state = state(&event).await;
+    let response = app(state.clone())
+        .oneshot(get(&format!("/waiting/{event}"), None))
+        .await
+        .expect("page");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/html")
+    );
+    assert!(
+        response
+            .headers()
+            .contains_key(header::CONTENT_SECURITY_POLICY)
+    );
+    let (status, headers, body) = send(&state, get("/waiting/assets/../../etc/passwd", None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let _ = headers;
+}
