@@ -312,24 +312,74 @@ async fn the_pre_queue_draw_is_reproducible_from_the_published_seed() {
 async fn with_the_room_off_a_join_is_admitted_at_once() {
     let event = unique_event();
     let store = store(&event).await;
-    store.write_policy(&Policy { active: false, entry_token_ttl_seconds: 30, ..Policy::default() }).await.expect("policy");
+    store
+        .write_policy(&Policy {
+            active: false,
+            entry_token_ttl_seconds: 30,
+            ..Policy::default()
+        })
+        .await
+        .expect("policy");
     let place = store.join("walk-in", 5_000, 600).await.expect("join");
-    assert_eq!(place, Place::Admitted { expires_at_ms: 35_000 }, "TTL from the policy, not the default");
-    assert_eq!(store.figures(5_000).await.expect("figures").admitted_total, 1);
+    assert_eq!(
+        place,
+        Place::Admitted {
+            expires_at_ms: 35_000
+        },
+        "TTL from the policy, not the default"
+    );
+    assert_eq!(
+        store.figures(5_000).await.expect("figures").admitted_total,
+        1
+    );
 }
 
 #[tokio::test]
 async fn a_policy_change_applies_on_the_next_tick() {
     let event = unique_event();
     let store = store(&event).await;
-    store.write_policy(&open_policy(2, 100, 60)).await.expect("policy");
+    store
+        .write_policy(&open_policy(2, 100, 60))
+        .await
+        .expect("policy");
     for i in 0..20 {
         store.join(&format!("u{i}"), 0, 60).await.expect("join");
     }
     let mut leader = admitter(&store, "leader", HOUR_MS);
-    assert_eq!(leader.tick_at(1_000).await.expect("tick").expect("leader").admitted, 2);
-    store.write_policy(&open_policy(5, 100, 60)).await.expect("policy");
-    assert_eq!(leader.tick_at(2_000).await.expect("tick").expect("leader").admitted, 5);
-    store.write_policy(&open_policy(5, 8, 60)).await.expect("policy");
-    assert_eq!(leader.tick_at(3_000).await.expect("tick").expect("leader").admitted, 1, "threshold 8 with 7 active");
+    assert_eq!(
+        leader
+            .tick_at(1_000)
+            .await
+            .expect("tick")
+            .expect("leader")
+            .admitted,
+        2
+    );
+    store
+        .write_policy(&open_policy(5, 100, 60))
+        .await
+        .expect("policy");
+    assert_eq!(
+        leader
+            .tick_at(2_000)
+            .await
+            .expect("tick")
+            .expect("leader")
+            .admitted,
+        5
+    );
+    store
+        .write_policy(&open_policy(5, 8, 60))
+        .await
+        .expect("policy");
+    assert_eq!(
+        leader
+            .tick_at(3_000)
+            .await
+            .expect("tick")
+            .expect("leader")
+            .admitted,
+        1,
+        "threshold 8 with 7 active"
+    );
 }
