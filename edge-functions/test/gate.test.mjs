@@ -1,0 +1,132 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { GATE_PATH, VECTORS, loadGate, sign, stubKvs, viewerRequest } from './harness.mjs';
+
+const NOW = VECTORS.now;
+const ROOM = 'urr-demo/aurora-seoul-2026';
+const KEY = VECTORS.keys[0];
+
+function keys() {
+  return Object.fromEntries(VECTORS.keys.map((k) => [`key/${k.id}`, k.secretHex]));
+}
+
+function roomEntry(overrides = {}) {
+  return {
+    v: 1,
+    room: ROOM,
+    active: true,
+    enforceFrom: NOW - 60,
+    protected: ['/events/aurora', '/api/v1/events/aurora'],
+    bypass: ['/events/aurora/static/'],
+    waitingPage: '/waiting/aurora-seoul-2026',
+    serving: { start: 1000, perInterval: 500, intervalSeconds: 10, epoch: NOW - 100 },
+    kid: KEY.id,
+    ...overrides,
+  };
+}
+
+function gateWith(entries) {
+  const kvs = stubKvs({ 'wr/index': { v: 1, rooms: [['/events/aurora', `wr/${ROOM}`], ['/api/v1/events/aurora', `wr/${ROOM}`]] }, ...keys(), ...entries });
+  const gate = loadGate(kvs);
+  gate.setNow(NOW);
+  return { gate, kvs };
+}
+
+// serving at NOW: 1000 + 500 * floor(100 / 10) = 6000
+const SERVING = 6000;
+
+test('the shared token vectors give the same outcome as in Rust', async () => {
+  const gate = loadGate(stubKvs(keys()));
+  assert.ok(VECTORS.tokens.length >= 9);
+  for (const vector of VECTORS.tokens) {
+    const result = await gate.checkToken(vector.token, vector.room, NOW);
+    const outcome = result.ok ? 'valid' : result.reason;
+    assert.equal(outcome, vector.expect, vector.name);
+    if (result.ok) assert.equal(result.number, vector.number, vector.name);
+  }
+});
+
+test('the shared serving-counter vectors match', () => {
+  const gate = loadGate(stubKvs({}));
+  for (const { now, serving } of VECTORS.serving) {
+    assert.equal(gate.servingAt(VECTORS.servingParams, now), serving, `now=${now}`);
+  }
+});
+
+test('a served number passes, an unserved one is sent to the waiting page', async () => {
+  const { gate } = gateWith({ [`wr/${ROOM}`]: roomEntry() });
+  const served = sign(KEY.secretHex, KEY.id, ROOM, SERVING, NOW + 3600);
+  const passed = await gate.handler(viewerRequest('/events/aurora/seats', { cookie: served }));
+  assert.equal(passed.uri, '/events/aurora/seats', 'the request goes on to the origin');
+
+  const early = sign(KEY.secretHex, KEY.id, ROOM, SERVING + 1, NOW + 3600);
+  const held = await gate.handler(viewerRequest('/events/aurora/seats', { cookie: early, querystring: { s: { value: 'a b' } } }));
+  assert.equal(held.statusCode, 302);
+  assert.equal(held.headers.location.value, '/waiting/aurora-seoul-2026?return=%2Fevents%2Faurora%2Fseats%3Fs%3Da%2520b');
+  assert.equal(held.headers['x-frame-options'].value, 'DENY');
+  assert.match(held.headers['strict-transport-security'].value, /max-age=\d+/);
+});
+
+test('API clients get a 429 problem with Retry-After and their place', async () => {
+  const { gate } = gateWith({ [`wr/${ROOM}`]: roomEntry() });
+  const token = sign(KEY.secretHex, KEY.id, ROOM, SERVING + 1200, NOW + 3600);
+  const response = await gate.handler(viewerRequest('/api/v1/events/aurora/holds', { cookie: token, accept: 'application/json' }));
+  assert.equal(response.statusCode, 429);
+  assert.equal(response.headers['content-type'].value, 'application/problem+json');
+  const body = JSON.parse(response.body);
+  assert.equal(body.serving, SERVING);
+  assert.equal(body.aheadOfYou, 1200);
+  // 1200 ahead at 500 per 10 s: three intervals.
+  assert.equal(response.headers['retry-after'].value, '30');
+  assert.equal(body.retryAfterSeconds, 30);
+});
+
+test('no token, a forged token, an expired token and another room\'s token all wait', async () => {
+  const { gate } = gateWith({ [`wr/${ROOM}`]: roomEntry() });
+  const forged = sign('00'.repeat(32), KEY.id, ROOM, 1, NOW + 3600);
+  const expired = sign(KEY.secretHex, KEY.id, ROOM, 1, NOW - 1);
+  const elsewhere = sign(KEY.secretHex, KEY.id, 'urr-demo/other', 1, NOW + 3600);
+  for (const cookie of [undefined, forged, expired, elsewhere, 'garbage']) {
+    const response = await gate.handler(viewerRequest('/events/aurora', { cookie }));
+    assert.equal(response.statusCode, 302, String(cookie));
+  }
+});
+
+test('fail-open: missing index, missing or malformed entry, room off, before enforceFrom', async () => {
+  const cases = [
+    ['no index', { 'wr/index': undefined }],
+    ['no room entry', {}],
+    ['malformed entry', { [`wr/${ROOM}`]: '{not json' }],
+    ['unknown schema version', { [`wr/${ROOM}`]: roomEntry({ v: 2 }) }],
+    ['room off', { [`wr/${ROOM}`]: roomEntry({ active: false }) }],
+    ['before enforceFrom', { [`wr/${ROOM}`]: roomEntry({ enforceFrom: NOW + 1 }) }],
+  ];
+  for (const [name, entries] of cases) {
+    const { gate, kvs } = gateWith(entries);
+    if ('wr/index' in entries) kvs.store.delete('wr/index');
+    const response = await gate.handler(viewerRequest('/events/aurora'));
+    assert.equal(response.uri, '/events/aurora', name);
+  }
+});
+
+test('bypass paths, the waiting page and unprotected paths pass without a token', async () => {
+  const { gate } = gateWith({ [`wr/${ROOM}`]: roomEntry() });
+  for (const uri of ['/events/aurora/static/app.js', '/waiting/aurora-seoul-2026', '/about', '/']) {
+    const response = await gate.handler(viewerRequest(uri));
+    assert.equal(response.uri, uri, uri);
+  }
+});
+
+test('every edge flips at enforceFrom, not before', async () => {
+  const { gate } = gateWith({ [`wr/${ROOM}`]: roomEntry({ enforceFrom: NOW + 30 }) });
+  gate.setNow(NOW + 29);
+  assert.equal((await gate.handler(viewerRequest('/events/aurora'))).uri, '/events/aurora');
+  gate.setNow(NOW + 30);
+  assert.equal((await gate.handler(viewerRequest('/events/aurora'))).statusCode, 302);
+});
+
+test('the function fits CloudFront\'s 10 KB code limit', () => {
+  const size = statSync(GATE_PATH).size;
+  assert.ok(size < 10 * 1024, `gate.js is ${size} bytes`);
+});

@@ -1,0 +1,58 @@
+// Loads gate.js the way CloudFront runs it (a script with `import cf from
+// 'cloudfront'` and `import crypto from 'crypto'`), in a fresh VM context with
+// a stub of the KeyValueStore module and a settable clock.
+import { readFileSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
+import vm from 'node:vm';
+
+export const GATE_PATH = new URL('../gate.js', import.meta.url);
+export const VECTORS = JSON.parse(
+  readFileSync(new URL('../../runtime-services/common/testdata/vwr-token-vectors.json', import.meta.url), 'utf8'),
+);
+
+/** A KVS stub that behaves like CloudFront's: `get` of a missing key throws. */
+export function stubKvs(entries) {
+  const store = new Map(Object.entries(entries).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+  return {
+    store,
+    reads: 0,
+    async get(key) {
+      this.reads += 1;
+      if (!store.has(key)) throw new Error(`KeyValueStore key not found: ${key}`);
+      return store.get(key);
+    },
+  };
+}
+
+export function loadGate(kvs) {
+  const source = readFileSync(GATE_PATH, 'utf8')
+    .replace("import cf from 'cloudfront';", '')
+    .replace("import crypto from 'crypto';", '');
+  const context = vm.createContext({
+    Buffer,
+    cf: { kvs: () => kvs },
+    crypto: { createHmac },
+    now: 0,
+  });
+  vm.runInContext(`Date.now = function () { return now * 1000; };\n${source}`, context);
+  return {
+    handler: (event) => context.handler(event),
+    checkToken: (token, room, now) => context.checkToken(token, room, now),
+    servingAt: (params, now) => context.servingAt(params, now),
+    setNow: (seconds) => {
+      context.now = seconds;
+    },
+  };
+}
+
+export function viewerRequest(uri, { cookie, accept = 'text/html,application/xhtml+xml', querystring = {} } = {}) {
+  const cookies = cookie ? { 'urr-vwr-token': { value: cookie } } : {};
+  return { request: { method: 'GET', uri, querystring, headers: { accept: { value: accept } }, cookies } };
+}
+
+/** Signs a token exactly as the Rust signer does (for scenario tests). */
+export function sign(secretHex, kid, room, number, expiresAt) {
+  const payload = `v1|${kid}|${room}|${number}|${expiresAt}`;
+  const signature = createHmac('sha256', Buffer.from(secretHex, 'hex')).update(payload).digest('base64url');
+  return `${Buffer.from(payload).toString('base64url')}.${signature}`;
+}
