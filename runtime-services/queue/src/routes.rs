@@ -247,6 +247,25 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<UserIdent
     })
 }
 
+/// An authenticated user calling an endpoint of this instance's event: the
+/// `{event}` path segment is checked and the bearer token verified.
+struct Caller(UserIdentity);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = QueueError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(event) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| QueueError::BadRequest(e.to_string()))?;
+        check_event(state, &event)?;
+        Ok(Caller(authenticate(state, &parts.headers).await?))
+    }
+}
+
 fn check_event(state: &AppState, event: &str) -> Result<(), QueueError> {
     if event == state.event {
         Ok(())
@@ -400,11 +419,8 @@ async fn join(
 /// `GET /v1/events/{event}/queue/me`.
 async fn me(
     State(state): State<AppState>,
-    Path(event): Path<String>,
-    headers: HeaderMap,
+    Caller(user): Caller,
 ) -> Result<Json<PlaceResponse>, QueueError> {
-    check_event(&state, &event)?;
-    let user = authenticate(&state, &headers).await?;
     let place = state.store.status(&user.user_id, unix_now_ms()).await?;
     respond(&state, &user, place).await
 }
@@ -412,11 +428,8 @@ async fn me(
 /// `POST /v1/events/{event}/queue/heartbeat`: 204 while in the queue or admitted.
 async fn heartbeat(
     State(state): State<AppState>,
-    Path(event): Path<String>,
-    headers: HeaderMap,
+    Caller(user): Caller,
 ) -> Result<StatusCode, QueueError> {
-    check_event(&state, &event)?;
-    let user = authenticate(&state, &headers).await?;
     match state.store.status(&user.user_id, unix_now_ms()).await? {
         Place::Absent => Err(QueueError::NotInQueue),
         _ => Ok(StatusCode::NO_CONTENT),
@@ -426,11 +439,8 @@ async fn heartbeat(
 /// `DELETE /v1/events/{event}/queue/me`: leaves, or gives an entry slot back.
 async fn leave(
     State(state): State<AppState>,
-    Path(event): Path<String>,
-    headers: HeaderMap,
+    Caller(user): Caller,
 ) -> Result<StatusCode, QueueError> {
-    check_event(&state, &event)?;
-    let user = authenticate(&state, &headers).await?;
     if state.store.leave(&user.user_id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

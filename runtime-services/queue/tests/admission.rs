@@ -229,24 +229,8 @@ async fn nobody_is_admitted_before_the_sale_opens() {
     store.write_policy(&policy).await.expect("policy");
     store.join("early", 10_000, 60).await.expect("join");
     let mut leader = admitter(&store, "leader", HOUR_MS);
-    assert_eq!(
-        leader
-            .tick_at(99_000)
-            .await
-            .expect("tick")
-            .expect("leader")
-            .admitted,
-        0
-    );
-    assert_eq!(
-        leader
-            .tick_at(100_000)
-            .await
-            .expect("tick")
-            .expect("leader")
-            .admitted,
-        1
-    );
+    assert_eq!(admitted_at(&mut leader, 99_000).await, 0);
+    assert_eq!(admitted_at(&mut leader, 100_000).await, 1);
 }
 
 #[tokio::test]
@@ -334,6 +318,15 @@ async fn with_the_room_off_a_join_is_admitted_at_once() {
     );
 }
 
+async fn admitted_at(leader: &mut urr_queue::admitter::Admitter, now_ms: i64) -> u64 {
+    leader
+        .tick_at(now_ms)
+        .await
+        .expect("tick")
+        .expect("leader")
+        .admitted
+}
+
 #[tokio::test]
 async fn a_policy_change_applies_on_the_next_tick() {
     let event = unique_event();
@@ -346,39 +339,18 @@ async fn a_policy_change_applies_on_the_next_tick() {
         store.join(&format!("u{i}"), 0, 60).await.expect("join");
     }
     let mut leader = admitter(&store, "leader", HOUR_MS);
-    assert_eq!(
-        leader
-            .tick_at(1_000)
-            .await
-            .expect("tick")
-            .expect("leader")
-            .admitted,
-        2
-    );
+    assert_eq!(admitted_at(&mut leader, 1_000).await, 2);
     store
         .write_policy(&open_policy(5, 100, 60))
         .await
         .expect("policy");
-    assert_eq!(
-        leader
-            .tick_at(2_000)
-            .await
-            .expect("tick")
-            .expect("leader")
-            .admitted,
-        5
-    );
+    assert_eq!(admitted_at(&mut leader, 2_000).await, 5);
     store
         .write_policy(&open_policy(5, 8, 60))
         .await
         .expect("policy");
     assert_eq!(
-        leader
-            .tick_at(3_000)
-            .await
-            .expect("tick")
-            .expect("leader")
-            .admitted,
+        admitted_at(&mut leader, 3_000).await,
         1,
         "threshold 8 with 7 active"
     );
