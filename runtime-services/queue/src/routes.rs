@@ -213,15 +213,7 @@ impl FromRequestParts<AppState> for ClientIp {
     ) -> Result<Self, Self::Rejection> {
         let from_header = state.client_ip_header.as_deref().and_then(|name| {
             let value = parts.headers.get(name)?.to_str().ok()?;
-            let first = value.split(',').next()?.trim();
-            // CloudFront-Viewer-Address is `ip:port`; keep the address part.
-            Some(
-                first
-                    .rsplit_once(':')
-                    .filter(|(ip, _)| !ip.ends_with(':') && ip.contains('.'))
-                    .map_or(first, |(ip, _)| ip)
-                    .to_owned(),
-            )
+            address_from_header(value)
         });
         let peer = || {
             parts
@@ -235,6 +227,35 @@ impl FromRequestParts<AppState> for ClientIp {
                 .unwrap_or_else(|| "unknown".to_owned()),
         ))
     }
+}
+
+/// The client address in a proxy header: the first entry of a list
+/// (`X-Forwarded-For: client, proxy`), without the port CloudFront appends
+/// (`CloudFront-Viewer-Address: 203.0.113.7:4711`, `[2001:db8::1]:4711` or
+/// `2001:db8::1:4711`).
+fn address_from_header(value: &str) -> Option<String> {
+    let first = value.split(',').next()?.trim();
+    if first.is_empty() {
+        return None;
+    }
+    if let Some(rest) = first.strip_prefix('[') {
+        return rest.split_once(']').map(|(ip, _)| ip.to_owned());
+    }
+    let address = match first.rsplit_once(':') {
+        // IPv4 with a port.
+        Some((ip, port)) if ip.contains('.') && port.parse::<u16>().is_ok() => ip,
+        // IPv6 with a port (CloudFront's form): more than the 7 colons of a full address, or `::` plus a port.
+        Some((ip, port))
+            if first.matches(':').count() >= 2
+                && port.parse::<u16>().is_ok()
+                && ip.parse::<std::net::Ipv6Addr>().is_ok()
+                && first.parse::<std::net::Ipv6Addr>().is_err() =>
+        {
+            ip
+        }
+        _ => first,
+    };
+    Some(address.to_owned())
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<UserIdentity, QueueError> {
@@ -519,4 +540,29 @@ async fn metrics(State(state): State<AppState>) -> Response {
         tracing::warn!(%error, "stats unavailable for /metrics");
     }
     prom::render(&state.metrics.registry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_from_header;
+
+    #[test]
+    fn proxy_headers_give_the_client_address() {
+        for (header, address) in [
+            ("203.0.113.7", "203.0.113.7"),
+            ("203.0.113.7, 10.0.0.1", "203.0.113.7"),
+            ("203.0.113.7:4711", "203.0.113.7"),
+            ("[2001:db8::1]:4711", "2001:db8::1"),
+            ("2001:db8::1", "2001:db8::1"),
+            ("2001:db8:0:0:0:0:0:1:4711", "2001:db8:0:0:0:0:0:1"),
+        ] {
+            assert_eq!(
+                address_from_header(header).as_deref(),
+                Some(address),
+                "{header}"
+            );
+        }
+        assert_eq!(address_from_header(""), None);
+        assert_eq!(address_from_header(" , x"), None);
+    }
 }

@@ -205,6 +205,44 @@ async fn joins_are_rate_limited_per_user_with_retry_after() {
 }
 
 #[tokio::test]
+async fn joins_are_rate_limited_per_address_from_the_proxy_header() {
+    let event = unique_event();
+    let mut state = state(&event).await;
+    state.join_limit_per_ip = 3;
+    state.client_ip_header = Some("x-forwarded-for".to_owned());
+    let uri = format!("/v1/events/{event}/queue");
+    let from = |ip: &str, user: &str| {
+        Request::post(&uri)
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", user_token(user)),
+            )
+            .header("x-forwarded-for", format!("{ip}, 10.0.0.1"))
+            .body(Body::empty())
+            .expect("request")
+    };
+    for i in 0..3 {
+        assert_eq!(
+            send(&state, from("203.0.113.7", &format!("u{i}"))).await.0,
+            StatusCode::OK
+        );
+    }
+    let (status, headers, body) = send(&state, from("203.0.113.7", "u9")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_problem(&headers, &body, "rate-limited");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("address"))
+    );
+    // Another address is not affected.
+    assert_eq!(
+        send(&state, from("198.51.100.2", "u9")).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
 async fn tier_one_number_is_kept_with_the_cookie_and_served_by_the_counter() {
     let event = unique_event();
     let state = state(&event).await;

@@ -30,11 +30,28 @@ pub enum UserTokenError {
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    exp: i64,
 }
 
-/// How to check user tokens.
+/// How to check user tokens, with a cache of tokens already verified.
+///
+/// A waiting buyer polls with the same token every few seconds; checking its
+/// signature once and remembering `(user, exp)` until it expires saves the
+/// decode and HMAC/RSA work on every poll. A token only enters the cache after
+/// a full verification, and leaves it at its `exp`, so the cache never accepts
+/// what verification would refuse.
+#[derive(Clone, Debug)]
+pub struct UserTokenVerifier {
+    method: Method,
+    verified: Arc<std::sync::Mutex<std::collections::HashMap<String, (String, i64)>>>,
+}
+
+/// Tokens remembered at most; the cache is cleared when full (a crude but
+/// bounded policy: a miss only costs one verification).
+const MAX_CACHED_TOKENS: usize = 200_000;
+
 #[derive(Clone)]
-pub enum UserTokenVerifier {
+enum Method {
     Hs256 {
         key: DecodingKey,
         validation: Validation,
@@ -45,13 +62,11 @@ pub enum UserTokenVerifier {
     },
 }
 
-impl std::fmt::Debug for UserTokenVerifier {
+impl std::fmt::Debug for Method {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            UserTokenVerifier::Hs256 { .. } => f.write_str("UserTokenVerifier::Hs256(..)"),
-            UserTokenVerifier::Rs256 { jwks, .. } => {
-                write!(f, "UserTokenVerifier::Rs256({})", jwks.url)
-            }
+            Method::Hs256 { .. } => f.write_str("Hs256(..)"),
+            Method::Rs256 { jwks, .. } => write!(f, "Rs256({})", jwks.url),
         }
     }
 }
@@ -71,11 +86,18 @@ fn validation(algorithm: Algorithm, issuer: Option<&str>, audience: Option<&str>
 }
 
 impl UserTokenVerifier {
+    fn with(method: Method) -> Self {
+        Self {
+            method,
+            verified: Arc::default(),
+        }
+    }
+
     pub fn hs256(secret: &[u8], issuer: Option<&str>, audience: Option<&str>) -> Self {
-        Self::Hs256 {
+        Self::with(Method::Hs256 {
             key: DecodingKey::from_secret(secret),
             validation: validation(Algorithm::HS256, issuer, audience),
-        }
+        })
     }
 
     pub fn rs256(
@@ -83,10 +105,10 @@ impl UserTokenVerifier {
         issuer: Option<&str>,
         audience: Option<&str>,
     ) -> Self {
-        Self::Rs256 {
+        Self::with(Method::Rs256 {
             jwks: Arc::new(JwksCache::new(jwks_url.into())),
             validation: validation(Algorithm::RS256, issuer, audience),
-        }
+        })
     }
 
     /// Verifies the value of an `Authorization` header (`Bearer <jwt>`).
@@ -106,17 +128,21 @@ impl UserTokenVerifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<UserIdentity, UserTokenError> {
+        let now = crate::unix_now();
+        if let Some(user_id) = self.cached(token, now) {
+            return Ok(UserIdentity { user_id });
+        }
         let map_error = |error: jsonwebtoken::errors::Error| match error.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => UserTokenError::Expired,
             _ => UserTokenError::Invalid(error.to_string()),
         };
-        let claims = match self {
-            UserTokenVerifier::Hs256 { key, validation } => {
+        let claims = match &self.method {
+            Method::Hs256 { key, validation } => {
                 jsonwebtoken::decode::<Claims>(token, key, validation)
                     .map_err(map_error)?
                     .claims
             }
-            UserTokenVerifier::Rs256 { jwks, validation } => {
+            Method::Rs256 { jwks, validation } => {
                 let header = jsonwebtoken::decode_header(token).map_err(map_error)?;
                 let kid = header
                     .kid
@@ -132,9 +158,26 @@ impl UserTokenVerifier {
                 "sub must be 1..=128 characters".into(),
             ));
         }
+        self.remember(token, &claims.sub, claims.exp);
         Ok(UserIdentity {
             user_id: claims.sub,
         })
+    }
+
+    fn cached(&self, token: &str, now: i64) -> Option<String> {
+        let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(token)
+            .filter(|(_, exp)| now < *exp)
+            .map(|(user, _)| user.clone())
+    }
+
+    fn remember(&self, token: &str, user: &str, exp: i64) {
+        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_CACHED_TOKENS {
+            cache.clear();
+        }
+        cache.insert(token.to_owned(), (user.to_owned(), exp));
     }
 }
 
