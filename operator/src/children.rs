@@ -1,0 +1,589 @@
+//! The objects each runtime service of an Event needs: a ConfigMap with its
+//! settings, a Deployment, a Service and a PodDisruptionBudget. All carry the
+//! Event as controller owner (deleting the Event garbage-collects them) and
+//! the same labels, so `kubectl get all -l urr.dev/event=<name>` finds them.
+//!
+//! Pods run as non-root with a read-only root filesystem, no privilege
+//! escalation, no capabilities and no service-account token: the runtime
+//! services never talk to the Kubernetes API.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar,
+    EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
+    TopologySpreadConstraint,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::Resource;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use urr_crds::event::{EventSpec, JwtAlgorithm, ServiceRuntime};
+use urr_crds::{Event, SecretKeyRef};
+
+/// The port every runtime service listens on inside its pod.
+pub const CONTAINER_PORT: i32 = 8080;
+/// The field manager of every server-side apply the operator makes.
+pub const FIELD_MANAGER: &str = "urr-operator";
+/// Label with the Event's name on every child.
+pub const EVENT_LABEL: &str = "urr.dev/event";
+/// Pod-template annotation that changes when the ConfigMap does, so pods roll.
+pub const CONFIG_HASH_ANNOTATION: &str = "urr.dev/config-hash";
+
+/// The three runtime services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceKind {
+    Queue,
+    Ticket,
+    Payment,
+}
+
+impl ServiceKind {
+    pub const ALL: [ServiceKind; 3] = [
+        ServiceKind::Queue,
+        ServiceKind::Ticket,
+        ServiceKind::Payment,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceKind::Queue => "queue",
+            ServiceKind::Ticket => "ticket",
+            ServiceKind::Payment => "payment",
+        }
+    }
+
+    pub fn runtime(self, spec: &EventSpec) -> &ServiceRuntime {
+        match self {
+            ServiceKind::Queue => &spec.services.queue,
+            ServiceKind::Ticket => &spec.services.ticket,
+            ServiceKind::Payment => &spec.services.payment,
+        }
+    }
+
+    /// Name of every child of this service: `<event>-<service>` (a valid
+    /// Service name because Event names are DNS-1035 labels of ≤ 55 characters).
+    pub fn child_name(self, event: &str) -> String {
+        format!("{event}-{}", self.as_str())
+    }
+}
+
+/// Operator-wide defaults.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// `ghcr.io/urr-dev/urr-{service}` plus `:{image_tag}` when the spec names no image.
+    pub image_repository: String,
+    pub image_tag: String,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            image_repository: "ghcr.io/urr-dev".to_owned(),
+            image_tag: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// Why children could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("the Event has no {0} (it must come from the API server, or set it for render)")]
+    MissingMetadata(&'static str),
+}
+
+/// The children of one service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceChildren {
+    pub config_map: ConfigMap,
+    pub deployment: Deployment,
+    pub service: Service,
+    pub pod_disruption_budget: PodDisruptionBudget,
+}
+
+fn labels(event: &str, service: ServiceKind) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/name".to_owned(),
+            format!("urr-{}", service.as_str()),
+        ),
+        ("app.kubernetes.io/instance".to_owned(), event.to_owned()),
+        (
+            "app.kubernetes.io/component".to_owned(),
+            service.as_str().to_owned(),
+        ),
+        ("app.kubernetes.io/part-of".to_owned(), "urr".to_owned()),
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            FIELD_MANAGER.to_owned(),
+        ),
+        (EVENT_LABEL.to_owned(), event.to_owned()),
+    ])
+}
+
+fn selector(event: &str, service: ServiceKind) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/name".to_owned(),
+            format!("urr-{}", service.as_str()),
+        ),
+        ("app.kubernetes.io/instance".to_owned(), event.to_owned()),
+    ])
+}
+
+/// The runtime settings of one service: non-secret values only, so the
+/// ConfigMap can be read by anyone who can read the namespace.
+fn config_data(event: &str, spec: &EventSpec, service: ServiceKind) -> BTreeMap<String, String> {
+    let endpoint = |kind: ServiceKind| format!("http://{}", kind.child_name(event));
+    let sections: Vec<serde_json::Value> = spec
+        .seat_map
+        .sections
+        .iter()
+        .map(|s| json!({"id": s.id, "name": s.name, "rows": s.rows, "seatsPerRow": s.seats_per_row, "capacity": s.capacity, "price": s.price}))
+        .collect();
+    let settings = json!({
+        "event": event,
+        "displayName": spec.display_name,
+        "salesOpenAt": spec.sales_open_at.0.to_string(),
+        "salesCloseAt": spec.sales_close_at.0.to_string(),
+        "holdTimeoutSeconds": spec.hold_timeout_seconds,
+        "limits": spec.limits,
+        "seatMap": {"sections": sections},
+    });
+    let mut data = BTreeMap::from([
+        ("URR_EVENT_ID".to_owned(), event.to_owned()),
+        ("URR_SERVICE".to_owned(), service.as_str().to_owned()),
+        ("URR_LISTEN".to_owned(), format!("0.0.0.0:{CONTAINER_PORT}")),
+        ("URR_LOG_FORMAT".to_owned(), "json".to_owned()),
+        ("URR_QUEUE_URL".to_owned(), endpoint(ServiceKind::Queue)),
+        ("URR_TICKET_URL".to_owned(), endpoint(ServiceKind::Ticket)),
+        ("URR_PAYMENT_URL".to_owned(), endpoint(ServiceKind::Payment)),
+        (
+            "URR_EVENT_SETTINGS".to_owned(),
+            serde_json::to_string(&settings).unwrap_or_default(),
+        ),
+    ]);
+    let jwt = &spec.auth.user_jwt;
+    if let (JwtAlgorithm::RS256, Some(url)) = (jwt.algorithm, &jwt.jwks_url) {
+        data.insert("URR_USER_JWKS_URL".to_owned(), url.clone());
+    }
+    if let Some(issuer) = &jwt.issuer {
+        data.insert("URR_USER_JWT_ISSUER".to_owned(), issuer.clone());
+    }
+    if let Some(audience) = &jwt.audience {
+        data.insert("URR_USER_JWT_AUDIENCE".to_owned(), audience.clone());
+    }
+    data
+}
+
+fn secret_env(name: &str, reference: &SecretKeyRef) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: reference.name.clone(),
+                key: reference.key.clone(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+/// Secrets reach the pod as `valueFrom.secretKeyRef` only; their values never
+/// pass through the operator. The spec's own `env` comes last and wins.
+fn env(spec: &EventSpec, runtime: &ServiceRuntime) -> Vec<EnvVar> {
+    let connections = &runtime.connections;
+    let mut env: Vec<EnvVar> = [
+        ("URR_REDIS_URL", connections.redis_url_ref.as_ref()),
+        ("URR_DATABASE_URL", connections.database_url_ref.as_ref()),
+        ("URR_KAFKA_BROKERS", connections.kafka_brokers_ref.as_ref()),
+        (
+            "URR_USER_JWT_SECRET",
+            spec.auth.user_jwt.secret_ref.as_ref(),
+        ),
+        ("URR_ENTRY_TOKEN_KEY", Some(&spec.auth.entry_token_key_ref)),
+        ("URR_SERVICE_TOKEN", Some(&spec.auth.service_token_ref)),
+    ]
+    .into_iter()
+    .filter_map(|(name, reference)| reference.map(|r| secret_env(name, r)))
+    .collect();
+    env.extend(runtime.env.iter().cloned());
+    env
+}
+
+fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::String("http".to_owned()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        timeout_seconds: Some(2),
+        ..Probe::default()
+    }
+}
+
+fn config_hash(data: &BTreeMap<String, String>) -> String {
+    let mut hasher = Sha256::new();
+    for (key, value) in data {
+        hasher.update(key.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.as_bytes());
+        hasher.update([0]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Builds the children of `service` running `replicas` pods.
+pub fn build(
+    event: &Event,
+    service: ServiceKind,
+    replicas: i32,
+    defaults: &Defaults,
+) -> Result<ServiceChildren, BuildError> {
+    let event_name = event
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(BuildError::MissingMetadata("name"))?;
+    let namespace = event
+        .metadata
+        .namespace
+        .clone()
+        .ok_or(BuildError::MissingMetadata("namespace"))?;
+    let owner: OwnerReference = event
+        .controller_owner_ref(&())
+        .ok_or(BuildError::MissingMetadata("uid"))?;
+    let spec = &event.spec;
+    let runtime = service.runtime(spec);
+    let name = service.child_name(event_name);
+    let labels = labels(event_name, service);
+    let meta = ObjectMeta {
+        name: Some(name.clone()),
+        namespace: Some(namespace),
+        labels: Some(labels.clone()),
+        owner_references: Some(vec![owner]),
+        ..ObjectMeta::default()
+    };
+    let data = config_data(event_name, spec, service);
+    let hash = config_hash(&data);
+    let config_map = ConfigMap {
+        metadata: meta.clone(),
+        data: Some(data),
+        ..ConfigMap::default()
+    };
+    let image = runtime.image.clone().unwrap_or_else(|| {
+        format!(
+            "{}/urr-{}:{}",
+            defaults.image_repository,
+            service.as_str(),
+            defaults.image_tag
+        )
+    });
+    let container = Container {
+        name: service.as_str().to_owned(),
+        image: Some(image),
+        image_pull_policy: runtime.image_pull_policy.map(|p| format!("{p:?}")),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".to_owned()),
+            container_port: CONTAINER_PORT,
+            protocol: Some("TCP".to_owned()),
+            ..ContainerPort::default()
+        }]),
+        env_from: Some(vec![EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource {
+                name: name.clone(),
+                optional: Some(false),
+            }),
+            ..EnvFromSource::default()
+        }]),
+        env: Some(env(spec, runtime)),
+        resources: runtime.resources.clone(),
+        readiness_probe: Some(http_probe("/readyz", 5, 2)),
+        liveness_probe: Some(http_probe("/healthz", 10, 3)),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".to_owned()]),
+                ..Capabilities::default()
+            }),
+            ..SecurityContext::default()
+        }),
+        ..Container::default()
+    };
+    let deployment = Deployment {
+        metadata: meta.clone(),
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            selector: LabelSelector {
+                match_labels: Some(selector(event_name, service)),
+                ..LabelSelector::default()
+            },
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".to_owned()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::String("25%".to_owned())),
+                    max_unavailable: Some(IntOrString::Int(0)),
+                }),
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels.clone()),
+                    annotations: Some(BTreeMap::from([(CONFIG_HASH_ANNOTATION.to_owned(), hash)])),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![container],
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    termination_grace_period_seconds: Some(30),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(65_532),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".to_owned(),
+                            ..SeccompProfile::default()
+                        }),
+                        ..PodSecurityContext::default()
+                    }),
+                    topology_spread_constraints: Some(vec![TopologySpreadConstraint {
+                        max_skew: 1,
+                        topology_key: "topology.kubernetes.io/zone".to_owned(),
+                        when_unsatisfiable: "ScheduleAnyway".to_owned(),
+                        label_selector: Some(LabelSelector {
+                            match_labels: Some(selector(event_name, service)),
+                            ..LabelSelector::default()
+                        }),
+                        ..TopologySpreadConstraint::default()
+                    }]),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    };
+    let service_object = Service {
+        metadata: meta.clone(),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".to_owned()),
+            selector: Some(selector(event_name, service)),
+            ports: Some(vec![ServicePort {
+                name: Some("http".to_owned()),
+                port: 80,
+                target_port: Some(IntOrString::String("http".to_owned())),
+                protocol: Some("TCP".to_owned()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    };
+    let pod_disruption_budget = PodDisruptionBudget {
+        metadata: meta,
+        spec: Some(PodDisruptionBudgetSpec {
+            // One pod at a time, whatever the scale: a drain never takes a
+            // service down during a sale.
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector(event_name, service)),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    };
+    Ok(ServiceChildren {
+        config_map,
+        deployment,
+        service: service_object,
+        pod_disruption_budget,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// `examples/event.yaml`, as if it came from the API server.
+    pub(crate) fn example_event() -> Event {
+        let text = include_str!("../../examples/event.yaml");
+        let mut event: Event = serde_yaml::from_str(text).expect("example event");
+        event.metadata.namespace = Some("urr-demo".to_owned());
+        event.metadata.uid = Some("3f0e2d1c-0000-4000-8000-000000000001".to_owned());
+        event
+    }
+
+    #[test]
+    fn children_are_owned_labelled_and_named_after_the_event() {
+        let event = example_event();
+        for service in ServiceKind::ALL {
+            let children = build(&event, service, 3, &Defaults::default()).expect("build");
+            let name = format!("aurora-seoul-2026-{}", service.as_str());
+            for meta in [
+                &children.config_map.metadata,
+                &children.deployment.metadata,
+                &children.service.metadata,
+                &children.pod_disruption_budget.metadata,
+            ] {
+                assert_eq!(meta.name.as_deref(), Some(name.as_str()));
+                assert_eq!(meta.namespace.as_deref(), Some("urr-demo"));
+                let owner = &meta.owner_references.as_ref().expect("owner")[0];
+                assert_eq!(
+                    (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+                    ("Event", "aurora-seoul-2026", Some(true))
+                );
+                assert_eq!(
+                    meta.labels.as_ref().expect("labels")[EVENT_LABEL],
+                    "aurora-seoul-2026"
+                );
+            }
+            let deployment = children.deployment.spec.expect("spec");
+            assert_eq!(deployment.replicas, Some(3));
+            let template_labels = deployment
+                .template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.clone())
+                .expect("labels");
+            for (key, value) in deployment.selector.match_labels.expect("selector") {
+                assert_eq!(
+                    template_labels.get(&key),
+                    Some(&value),
+                    "the selector matches the pods"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn secrets_are_references_and_the_spec_env_comes_last() {
+        let event = example_event();
+        let children = build(&event, ServiceKind::Ticket, 2, &Defaults::default()).expect("build");
+        let pod = children
+            .deployment
+            .spec
+            .expect("spec")
+            .template
+            .spec
+            .expect("pod");
+        let env = pod.containers[0].env.clone().expect("env");
+        let by_name = |name: &str| env.iter().find(|e| e.name == name).cloned();
+        for name in [
+            "URR_REDIS_URL",
+            "URR_DATABASE_URL",
+            "URR_KAFKA_BROKERS",
+            "URR_USER_JWT_SECRET",
+            "URR_ENTRY_TOKEN_KEY",
+            "URR_SERVICE_TOKEN",
+        ] {
+            let var = by_name(name).unwrap_or_else(|| panic!("{name} missing"));
+            assert!(var.value.is_none(), "{name} must not carry a value");
+            assert!(
+                var.value_from.and_then(|v| v.secret_key_ref).is_some(),
+                "{name} comes from a Secret"
+            );
+        }
+        let config = children.config_map.data.expect("data");
+        assert!(
+            config.values().all(|v| !v.contains("secret")),
+            "no secret material in the ConfigMap"
+        );
+        // Payment's spec env (URR_PAYMENT_PROVIDER) is appended after ours.
+        let payment = build(&event, ServiceKind::Payment, 2, &Defaults::default()).expect("build");
+        let payment_env = payment
+            .deployment
+            .spec
+            .expect("spec")
+            .template
+            .spec
+            .expect("pod")
+            .containers[0]
+            .env
+            .clone()
+            .expect("env");
+        assert_eq!(
+            payment_env.last().map(|e| e.name.as_str()),
+            Some("URR_PAYMENT_PROVIDER")
+        );
+        assert!(
+            payment_env.iter().all(|e| e.name != "URR_REDIS_URL"),
+            "payment has no Redis"
+        );
+    }
+
+    #[test]
+    fn pods_are_locked_down() {
+        let event = example_event();
+        let children = build(&event, ServiceKind::Queue, 2, &Defaults::default()).expect("build");
+        let pod = children
+            .deployment
+            .spec
+            .expect("spec")
+            .template
+            .spec
+            .expect("pod");
+        assert_eq!(pod.automount_service_account_token, Some(false));
+        let security = pod.containers[0]
+            .security_context
+            .clone()
+            .expect("security context");
+        assert_eq!(security.read_only_root_filesystem, Some(true));
+        assert_eq!(security.allow_privilege_escalation, Some(false));
+        assert_eq!(security.run_as_non_root, Some(true));
+        assert_eq!(
+            pod.containers[0].image.as_deref(),
+            Some(concat!(
+                "ghcr.io/urr-dev/urr-queue:",
+                env!("CARGO_PKG_VERSION")
+            ))
+        );
+    }
+
+    #[test]
+    fn a_spec_change_changes_the_config_hash_and_nothing_else_does() {
+        let event = example_event();
+        let hash = |event: &Event, replicas| {
+            build(event, ServiceKind::Ticket, replicas, &Defaults::default())
+                .expect("build")
+                .deployment
+                .spec
+                .and_then(|s| s.template.metadata)
+                .and_then(|m| m.annotations)
+                .expect("annotations")[CONFIG_HASH_ANNOTATION]
+                .clone()
+        };
+        let before = hash(&event, 2);
+        assert_eq!(before, hash(&event, 7), "scaling does not roll pods");
+        let mut changed = event.clone();
+        changed.spec.hold_timeout_seconds += 60;
+        assert_ne!(before, hash(&changed, 2), "a settings change rolls pods");
+    }
+
+    #[test]
+    fn an_event_without_uid_cannot_own_children() {
+        let mut event = example_event();
+        event.metadata.uid = None;
+        assert!(matches!(
+            build(&event, ServiceKind::Queue, 1, &Defaults::default()),
+            Err(BuildError::MissingMetadata("uid"))
+        ));
+    }
+}

@@ -1,0 +1,22 @@
+#![forbid(unsafe_code)]
+//! # urr-operator
+//!
+//! The Event controller's pure core, reconcile as a pipeline
+//! (read → validate → build desired objects → apply → status):
+//!
+//! * [`lifecycle`]: the phase of an Event at a time (`Scheduled → Prewarming →
+//!   OnSale → SoldOut | Closed`) and when it next changes, so the controller
+//!   requeues at the boundary instead of polling.
+//! * [`scaling`]: replicas per service from the phase and the queue's load,
+//!   bounded by the spec and stabilized against flapping.
+//! * [`children`]: the Deployment, Service, ConfigMap and PodDisruptionBudget
+//!   of each runtime service, with owner references and labels.
+//! * [`render`]: the same objects as YAML, with no cluster (`urr-operator render`).
+//!
+//! The controller loop (kube-runtime, server-side apply, status, leader
+//! election) builds on these and comes next.
+
+pub mod children;
+pub mod lifecycle;
+pub mod render;
+pub mod scaling;
