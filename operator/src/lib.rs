@@ -17,6 +17,9 @@
 //! election) builds on these and comes next.
 
 pub mod children;
+pub mod controller;
 pub mod lifecycle;
+pub mod metrics;
 pub mod render;
 pub mod scaling;
+pub mod stats;
