@@ -2,16 +2,29 @@
 //! `urr-operator`: thin entry point.
 //!
 //! ```text
+//! urr-operator run [--namespace NS] [--listen 0.0.0.0:8080] [--leader-election true] ...
 //! urr-operator render -f examples/event.yaml [--at 2026-12-12T10:45:00Z] [--namespace urr-demo]
 //! ```
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::Timestamp;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::{Api, Client};
 use urr_operator::children::Defaults;
+use urr_operator::controller::{self, Context, SystemClock};
+use urr_operator::lease::Elector;
+use urr_operator::metrics::{self, OperatorMetrics};
 use urr_operator::render::render;
+use urr_operator::stats::HttpStats;
+use urr_service_common::telemetry::{self, LogFormat};
 
 #[derive(Parser)]
 #[command(name = "urr-operator", version, about = "URR operator")]
@@ -22,6 +35,8 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controllers against the cluster of the current kube config or service account.
+    Run(RunArgs),
     /// Print the child objects the controller would apply for the Events in FILEs.
     Render {
         /// Manifests holding Events (other kinds are skipped).
@@ -39,8 +54,131 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Watch one namespace only; all namespaces when unset.
+    #[arg(long, env = "URR_WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "URR_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// `json` or `text`.
+    #[arg(long, env = "URR_LOG_FORMAT", default_value = "json")]
+    log_format: LogFormat,
+    /// Elect a leader on a Lease, so only one replica writes.
+    #[arg(long, env = "URR_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    #[arg(long, env = "URR_LEASE_NAME", default_value = "urr-operator")]
+    lease_name: String,
+    /// Namespace of the Lease (the operator's own, from the downward API).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "urr-system")]
+    lease_namespace: String,
+    /// This replica's identity in the Lease (the pod name, from the downward API).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Image repository of the runtime services when an Event names no image.
+    #[arg(long, env = "URR_IMAGE_REPOSITORY", default_value = "ghcr.io/urr-dev")]
+    image_repository: String,
+    #[arg(long, env = "URR_IMAGE_TAG", default_value = env!("CARGO_PKG_VERSION"))]
+    image_tag: String,
+    /// DNS suffix of cluster Services, for reading the services' stats.
+    #[arg(long, env = "URR_CLUSTER_DOMAIN", default_value = "svc.cluster.local")]
+    cluster_domain: String,
+}
+
+/// How long a Lease holds without renewal; renewed every third of it.
+const LEASE_DURATION: Duration = Duration::from_secs(15);
+
+async fn run(args: RunArgs) -> Result<(), String> {
+    telemetry::init(args.log_format);
+    let client = Client::try_default()
+        .await
+        .map_err(|e| format!("no Kubernetes client configuration: {e}"))?;
+    let metrics = Arc::new(OperatorMetrics::new());
+    let server = tokio::spawn(metrics::serve(args.listen, metrics.clone()));
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(|| format!("urr-operator-{}", std::process::id()));
+    if args.leader_election {
+        let leases: Api<Lease> = Api::namespaced(client.clone(), &args.lease_namespace);
+        let elector = Elector {
+            name: args.lease_name.clone(),
+            identity: identity.clone(),
+            duration: LEASE_DURATION,
+        };
+        tracing::info!(lease = %args.lease_name, %identity, "waiting to lead");
+        while !elector
+            .try_hold(&leases, k8s_openapi::jiff::Timestamp::now())
+            .await
+            .map_err(|e| format!("lease: {e}"))?
+        {
+            tokio::time::sleep(LEASE_DURATION / 3).await;
+        }
+        tracing::info!(%identity, "leading");
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE_DURATION / 3).await;
+                match elector
+                    .try_hold(&leases, k8s_openapi::jiff::Timestamp::now())
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::error!(
+                            "lost the lease to another replica; exiting to restart as a standby"
+                        );
+                        std::process::exit(2);
+                    }
+                    Err(error) => tracing::warn!(%error, "could not renew the lease; retrying"),
+                }
+            }
+        });
+    }
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "urr-operator".into(),
+            instance: Some(identity),
+        },
+    );
+    let defaults = Defaults {
+        image_repository: args.image_repository,
+        image_tag: args.image_tag,
+    };
+    let ctx = Arc::new(Context::new(
+        client,
+        recorder,
+        defaults,
+        Arc::new(HttpStats::new(args.cluster_domain)),
+        Arc::new(SystemClock),
+        metrics.clone(),
+    ));
+    metrics.ready.store(true, Ordering::Release);
+    controller::run(ctx, args.namespace.as_deref()).await;
+    server.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     match Args::parse().command {
+        Command::Run(args) => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("urr-operator: cannot start the runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("urr-operator: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Render {
             files,
             at,
