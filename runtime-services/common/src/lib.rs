@@ -9,6 +9,7 @@
 //! * [`telemetry`], [`metrics`], [`shutdown`]: logs, Prometheus text, signals.
 
 pub mod metrics;
+pub mod policy;
 pub mod problem;
 pub mod serving;
 pub mod shutdown;

@@ -26,8 +26,8 @@ impl EventKeys {
         let prefix = format!("urr:{{{event}}}");
         let key = |suffix: &str| format!("{prefix}:{suffix}");
         Self {
-            policy: key("policy"),
-            edge: key("edge"),
+            policy: urr_service_common::policy::policy_key(event),
+            edge: urr_service_common::policy::serving_key(event),
             tier1_next: key("t1:next"),
             sequence: key("seq"),
             queue: key("q"),

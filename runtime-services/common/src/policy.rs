@@ -1,0 +1,218 @@
+//! The admission policy the operator writes to the Redis hash
+//! `urr:{event}:policy` (from the WaitingRoom and Event specs) and the queue
+//! service reads on every admitter tick, so a change applies within one tick.
+//!
+//! | field | meaning | default when absent |
+//! |---|---|---|
+//! | `active` | `1`: hold users in the queue; `0`: admit on join | `1` |
+//! | `usersPerSecond` | admission rate | 50 |
+//! | `maxActiveUsers` | concurrent users with a valid entry token | 1000 |
+//! | `entryTokenTtlSeconds` | entry token lifetime | 600 |
+//! | `salesOpenAt` | Unix seconds; nobody is admitted before | 0 (open) |
+//! | `preQueueOpensAt` | Unix seconds; joins before it are refused | 0 |
+//! | `randomizeAtOpen` | `1`: shuffle the pre-queue at open | `1` |
+//!
+//! A missing or unreadable field falls back to its default rather than
+//! stopping the sale: the operator is not on the hot path.
+
+use std::collections::HashMap;
+
+use crate::serving::ServingParams;
+
+/// The Redis hash of an event's admission policy (hash-tagged like every key of the event).
+pub fn policy_key(event: &str) -> String {
+    format!("urr:{{{event}}}:policy")
+}
+
+/// The Redis hash of an event's tier-1 serving parameters.
+pub fn serving_key(event: &str) -> String {
+    format!("urr:{{{event}}}:edge")
+}
+
+/// The hash fields of serving parameters (what [`serving_params`] reads).
+pub fn serving_fields(params: &ServingParams) -> Vec<(&'static str, String)> {
+    vec![
+        ("start", params.start.to_string()),
+        ("perInterval", params.per_interval.to_string()),
+        ("intervalSeconds", params.interval_seconds.to_string()),
+        ("epoch", params.epoch.to_string()),
+    ]
+}
+
+pub const FIELDS: [&str; 7] = [
+    "active",
+    "usersPerSecond",
+    "maxActiveUsers",
+    "entryTokenTtlSeconds",
+    "salesOpenAt",
+    "preQueueOpensAt",
+    "randomizeAtOpen",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub active: bool,
+    pub users_per_second: u32,
+    pub max_active_users: u32,
+    pub entry_token_ttl_seconds: u32,
+    pub sales_open_at: i64,
+    pub pre_queue_opens_at: i64,
+    pub randomize_at_open: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            active: true,
+            users_per_second: 50,
+            max_active_users: 1000,
+            entry_token_ttl_seconds: 600,
+            sales_open_at: 0,
+            pre_queue_opens_at: 0,
+            randomize_at_open: true,
+        }
+    }
+}
+
+impl Policy {
+    /// Builds a policy from the hash fields (`HGETALL`).
+    pub fn from_fields(fields: &HashMap<String, String>) -> Self {
+        let defaults = Policy::default();
+        let number = |name: &str, default: u32, min: u32| {
+            fields
+                .get(name)
+                .and_then(|v| v.parse::<u32>().ok())
+                .filter(|v| *v >= min)
+                .unwrap_or(default)
+        };
+        let time = |name: &str| {
+            fields
+                .get(name)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        let flag = |name: &str, default: bool| match fields.get(name).map(String::as_str) {
+            Some("1" | "true") => true,
+            Some("0" | "false") => false,
+            _ => default,
+        };
+        Policy {
+            active: flag("active", defaults.active),
+            users_per_second: number("usersPerSecond", defaults.users_per_second, 1),
+            max_active_users: number("maxActiveUsers", defaults.max_active_users, 1),
+            entry_token_ttl_seconds: number(
+                "entryTokenTtlSeconds",
+                defaults.entry_token_ttl_seconds,
+                1,
+            ),
+            sales_open_at: time("salesOpenAt"),
+            pre_queue_opens_at: time("preQueueOpensAt"),
+            randomize_at_open: flag("randomizeAtOpen", defaults.randomize_at_open),
+        }
+    }
+
+    /// The hash fields of this policy (what the operator writes; tests use it too).
+    pub fn to_fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("active", u8::from(self.active).to_string()),
+            ("usersPerSecond", self.users_per_second.to_string()),
+            ("maxActiveUsers", self.max_active_users.to_string()),
+            (
+                "entryTokenTtlSeconds",
+                self.entry_token_ttl_seconds.to_string(),
+            ),
+            ("salesOpenAt", self.sales_open_at.to_string()),
+            ("preQueueOpensAt", self.pre_queue_opens_at.to_string()),
+            (
+                "randomizeAtOpen",
+                u8::from(self.randomize_at_open).to_string(),
+            ),
+        ]
+    }
+
+    /// Whether `now` (Unix s) is in the pre-queue window: joins are accepted,
+    /// order is drawn at open.
+    pub fn in_pre_queue(&self, now: i64) -> bool {
+        now < self.sales_open_at
+    }
+}
+
+/// Tier-1 serving parameters from the `urr:{event}:edge` hash, written by the
+/// operator with the same values it publishes to the KeyValueStore. Absent
+/// fields give a counter that serves everyone (fail-open, like the edge).
+pub fn serving_params(fields: &HashMap<String, String>) -> ServingParams {
+    let get = |name: &str| fields.get(name).and_then(|v| v.parse::<i64>().ok());
+    ServingParams {
+        start: get("start").unwrap_or(i64::MAX).max(0) as u64,
+        per_interval: get("perInterval").unwrap_or(500).max(0) as u64,
+        interval_seconds: get("intervalSeconds").unwrap_or(10).max(1) as u64,
+        epoch: get("epoch").unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn empty_hash_gives_defaults() {
+        assert_eq!(Policy::from_fields(&HashMap::new()), Policy::default());
+    }
+
+    #[test]
+    fn round_trips_through_fields() {
+        let policy = Policy {
+            active: false,
+            users_per_second: 7,
+            max_active_users: 9,
+            entry_token_ttl_seconds: 60,
+            sales_open_at: 100,
+            pre_queue_opens_at: 50,
+            randomize_at_open: false,
+        };
+        let map: HashMap<String, String> = policy
+            .to_fields()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        assert_eq!(Policy::from_fields(&map), policy);
+        assert_eq!(FIELDS.len(), policy.to_fields().len());
+    }
+
+    #[test]
+    fn garbage_and_zero_fall_back_to_defaults() {
+        let policy = Policy::from_fields(&fields(&[
+            ("usersPerSecond", "fast"),
+            ("maxActiveUsers", "0"),
+            ("active", "maybe"),
+        ]));
+        assert_eq!(policy.users_per_second, 50);
+        assert_eq!(
+            policy.max_active_users, 1000,
+            "a zero threshold would close the sale"
+        );
+        assert!(policy.active);
+    }
+
+    #[test]
+    fn missing_edge_parameters_serve_everyone() {
+        assert_eq!(
+            serving_params(&HashMap::new()).serving_at(0),
+            i64::MAX as u64
+        );
+        let params = serving_params(&fields(&[
+            ("start", "10"),
+            ("perInterval", "5"),
+            ("intervalSeconds", "2"),
+            ("epoch", "100"),
+        ]));
+        assert_eq!(params.serving_at(104), 20);
+    }
+}
