@@ -10,7 +10,8 @@ const NOW = VECTORS.now;
 const ROOM = 'urr-demo/aurora-seoul-2026';
 const KEY = VECTORS.keys[0];
 const kvs = stubKvs({
-  'wr/index': { v: 1, rooms: [['/events/aurora', `wr/${ROOM}`]] },
+  'wr/p/': { v: 1, rooms: [], segments: ['events'] },
+  'wr/p/events': { v: 1, rooms: [['/events/aurora', `wr/${ROOM}`]] },
   [`wr/${ROOM}`]: {
     v: 1, room: ROOM, active: true, enforceFrom: NOW - 60, protected: ['/events/aurora'], bypass: [],
     waitingPage: '/waiting/aurora', serving: { start: 1000, perInterval: 500, intervalSeconds: 10, epoch: NOW - 100 }, kid: KEY.id,

@@ -3,8 +3,11 @@
 // origin, so no origin request is spent on a viewer who must wait.
 //
 // KeyValueStore entries (written by the URR operator, never by this function):
-//   wr/index         {"v":1,"rooms":[["/events/aurora","wr/urr-demo/aurora"], ...]}
-//                    path prefix -> room key; the longest matching prefix wins
+//   wr/p/<segment>   {"v":1,"rooms":[["/events/aurora","wr/urr-demo/aurora"], ...]}
+//                    path prefix -> room key for the prefixes under one first path
+//                    segment (`wr/p/` for prefixes at `/`): an index sharded so that
+//                    no value outgrows KVS's 1 KB; the longest matching prefix wins.
+//                    The root shard `wr/p/` also lists in "segments" which shards exist.
 //   wr/<ns>/<name>   {"v":1,"room":"<ns>/<name>","active":true,"enforceFrom":<unix s>,
 //                     "protected":[...],"bypass":[...],"waitingPage":"/waiting/<name>",
 //                     "serving":{"start":0,"perInterval":500,"intervalSeconds":10,"epoch":<unix s>},
@@ -47,19 +50,42 @@ async function handler(event) {
 }
 
 async function findRoom(uri) {
-  var index = JSON.parse(await kvs.get('wr/index'));
-  var best = null;
-  for (var i = 0; i < index.rooms.length; i++) {
-    var prefix = index.rooms[i][0];
-    if (uri.indexOf(prefix) === 0 && (!best || prefix.length > best[0].length)) {
-      best = index.rooms[i];
-    }
+  // The root shard always exists while any room does; it also names the
+  // segments that have a shard, so a request never reads a missing key
+  // (a KVS miss throws, and throwing is the slow path).
+  var root = await readJson('wr/p/');
+  if (!root) {
+    return null;
+  }
+  var best = bestIn(root, uri, null);
+  var segment = uri.split('/')[1] || '';
+  if (segment && root.segments && root.segments.indexOf(segment) !== -1) {
+    best = bestIn(await readJson('wr/p/' + segment), uri, best);
   }
   if (!best) {
     return null;
   }
-  var room = JSON.parse(await kvs.get(best[1]));
+  var room = await readJson(best[1]);
   return room && room.v === 1 ? room : null;
+}
+
+async function readJson(key) {
+  try {
+    return JSON.parse(await kvs.get(key));
+  } catch (e) {
+    return null;
+  }
+}
+
+// The longest prefix of `uri` among a shard's rooms, or `best`.
+function bestIn(shard, uri, best) {
+  for (var i = 0; shard && shard.rooms && i < shard.rooms.length; i++) {
+    var prefix = shard.rooms[i][0];
+    if (uri.indexOf(prefix) === 0 && (!best || prefix.length > best[0].length)) {
+      best = shard.rooms[i];
+    }
+  }
+  return best;
 }
 
 async function decide(request, room, now) {

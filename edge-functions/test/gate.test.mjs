@@ -27,7 +27,13 @@ function roomEntry(overrides = {}) {
 }
 
 function gateWith(entries) {
-  const kvs = stubKvs({ 'wr/index': { v: 1, rooms: [['/events/aurora', `wr/${ROOM}`], ['/api/v1/events/aurora', `wr/${ROOM}`]] }, ...keys(), ...entries });
+  const kvs = stubKvs({
+    'wr/p/': { v: 1, rooms: [], segments: ['api', 'events'] },
+    'wr/p/events': { v: 1, rooms: [['/events/aurora', `wr/${ROOM}`], ['/events/other', 'wr/urr-demo/other']] },
+    'wr/p/api': { v: 1, rooms: [['/api/v1/events/aurora', `wr/${ROOM}`]] },
+    ...keys(),
+    ...entries,
+  });
   const gate = loadGate(kvs);
   gate.setNow(NOW);
   return { gate, kvs };
@@ -95,7 +101,8 @@ test('no token, a forged token, an expired token and another room\'s token all w
 
 test('fail-open: missing index, missing or malformed entry, room off, before enforceFrom', async () => {
   const cases = [
-    ['no index', { 'wr/index': undefined }],
+    ['no index', { 'wr/p/': undefined }],
+    ['no index shard', { 'wr/p/events': undefined }],
     ['no room entry', {}],
     ['malformed entry', { [`wr/${ROOM}`]: '{not json' }],
     ['unknown schema version', { [`wr/${ROOM}`]: roomEntry({ v: 2 }) }],
@@ -104,7 +111,7 @@ test('fail-open: missing index, missing or malformed entry, room off, before enf
   ];
   for (const [name, entries] of cases) {
     const { gate, kvs } = gateWith(entries);
-    if ('wr/index' in entries) kvs.store.delete('wr/index');
+    for (const key of ['wr/p/', 'wr/p/events']) if (key in entries) kvs.store.delete(key);
     const response = await gate.handler(viewerRequest('/events/aurora'));
     assert.equal(response.uri, '/events/aurora', name);
   }
@@ -124,6 +131,24 @@ test('every edge flips at enforceFrom, not before', async () => {
   assert.equal((await gate.handler(viewerRequest('/events/aurora'))).uri, '/events/aurora');
   gate.setNow(NOW + 30);
   assert.equal((await gate.handler(viewerRequest('/events/aurora'))).statusCode, 302);
+});
+
+test('a room at the root shard covers paths of every segment, the longest prefix wins', async () => {
+  const rootRoom = roomEntry({ room: 'urr-demo/site', protected: ['/'], waitingPage: '/waiting/site' });
+  const { gate, kvs } = gateWith({ [`wr/${ROOM}`]: roomEntry(), 'wr/urr-demo/site': rootRoom });
+  kvs.store.set('wr/p/', JSON.stringify({ v: 1, rooms: [['/', 'wr/urr-demo/site']], segments: ['api', 'events'] }));
+  const shop = await gate.handler(viewerRequest('/shop/cart'));
+  assert.equal(shop.headers.location.value, '/waiting/site?return=%2Fshop%2Fcart');
+  const event = await gate.handler(viewerRequest('/events/aurora/x'));
+  assert.equal(event.headers.location.value, '/waiting/aurora-seoul-2026?return=%2Fevents%2Faurora%2Fx', 'the longer prefix wins');
+});
+
+test('an unprotected path costs one KVS read and no miss', async () => {
+  const { gate, kvs } = gateWith({ [`wr/${ROOM}`]: roomEntry() });
+  kvs.reads = 0;
+  const response = await gate.handler(viewerRequest('/about'));
+  assert.equal(response.uri, '/about');
+  assert.equal(kvs.reads, 1, 'only the root shard');
 });
 
 test('the function fits CloudFront\'s 10 KB code limit', () => {

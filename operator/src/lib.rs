@@ -18,6 +18,7 @@
 
 pub mod children;
 pub mod controller;
+pub mod edge;
 pub mod kvs;
 pub mod lease;
 pub mod lifecycle;

@@ -1,0 +1,225 @@
+//! What the WaitingRoom controller publishes to the CloudFront KeyValueStore
+//! for the edge function (`edge-functions/gate.js`), encoded in one place:
+//!
+//! | key | value |
+//! |---|---|
+//! | `wr/<namespace>/<name>` | the room's [`EdgeEntry`], JSON, under 1 KB |
+//! | `wr/p/<first path segment>` | [`IndexShard`]: `[prefix, room key]` pairs of the rooms whose protected prefixes start with that segment (`wr/p/` for prefixes at `/`; this root shard also lists the segments that have a shard) |
+//! | `key/<kid>` | hex HMAC key of the `urr-vwr-token` |
+//!
+//! The index is sharded by first path segment because a KVS value holds at
+//! most 1 KB: one index of every room would overflow with a few dozen rooms,
+//! while a shard only lists the rooms under one segment. The edge reads the
+//! shard of the request's first segment, then the root shard, then the room.
+
+use serde::{Deserialize, Serialize};
+use urr_service_common::serving::ServingParams;
+
+/// KVS values are limited to 1 KB.
+pub const MAX_VALUE_BYTES: usize = 1024;
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The room as the edge sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EdgeEntry {
+    pub v: u32,
+    /// `<namespace>/<name>`, as signed into tokens.
+    pub room: String,
+    pub active: bool,
+    /// Unix seconds from which every edge enforces (published in the future
+    /// by the propagation margin).
+    pub enforce_from: i64,
+    pub protected: Vec<String>,
+    pub bypass: Vec<String>,
+    pub waiting_page: String,
+    pub serving: ServingParams,
+    pub kid: String,
+}
+
+/// One shard of the path index.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexShard {
+    pub v: u32,
+    /// `[prefix, room key]`, sorted, no duplicates.
+    pub rooms: Vec<(String, String)>,
+    /// In the root shard only: the segments that have a shard, so the edge
+    /// never reads a missing key (a KVS miss throws: the slow path).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EdgeError {
+    #[error(
+        "the edge value of {key} is {bytes} bytes; CloudFront KeyValueStore values are limited to 1024"
+    )]
+    TooLarge { key: String, bytes: usize },
+}
+
+pub fn room_key(namespace: &str, name: &str) -> String {
+    format!("wr/{namespace}/{name}")
+}
+
+/// The index shard a path prefix belongs to.
+pub fn shard_key(prefix: &str) -> String {
+    let segment = prefix
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    format!("wr/p/{segment}")
+}
+
+pub fn key_key(kid: &str) -> String {
+    format!("key/{kid}")
+}
+
+fn checked(key: &str, value: String) -> Result<String, EdgeError> {
+    if value.len() >= MAX_VALUE_BYTES {
+        return Err(EdgeError::TooLarge {
+            key: key.to_owned(),
+            bytes: value.len(),
+        });
+    }
+    Ok(value)
+}
+
+impl EdgeEntry {
+    pub fn encode(&self, key: &str) -> Result<String, EdgeError> {
+        checked(key, serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+impl IndexShard {
+    /// Sets the prefixes of `room` in this shard (replacing the room's old ones).
+    pub fn set_room(&mut self, room: &str, prefixes: impl IntoIterator<Item = String>) {
+        self.v = SCHEMA_VERSION;
+        self.rooms.retain(|(_, key)| key != room);
+        self.rooms
+            .extend(prefixes.into_iter().map(|p| (p, room.to_owned())));
+        self.rooms.sort();
+        self.rooms.dedup();
+    }
+
+    /// Records whether the shard of `segment` exists (root shard only).
+    pub fn set_segment(&mut self, segment: &str, present: bool) {
+        self.v = SCHEMA_VERSION;
+        self.segments.retain(|s| s != segment);
+        if present {
+            self.segments.push(segment.to_owned());
+            self.segments.sort();
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty()
+    }
+
+    pub fn encode(&self, key: &str) -> Result<String, EdgeError> {
+        checked(key, serde_json::to_string(self).unwrap_or_default())
+    }
+
+    /// Reads a shard; a missing or unreadable one is empty (it is rewritten whole).
+    pub fn decode(value: Option<&str>) -> Self {
+        value
+            .and_then(|v| serde_json::from_str(v).ok())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> EdgeEntry {
+        EdgeEntry {
+            v: SCHEMA_VERSION,
+            room: "urr-demo/aurora-seoul-2026".into(),
+            active: true,
+            enforce_from: 1_765_536_630,
+            protected: vec![
+                "/events/aurora-seoul-2026".into(),
+                "/api/v1/events/aurora-seoul-2026".into(),
+            ],
+            bypass: vec!["/waiting/".into(), "/static/".into(), "/healthz".into()],
+            waiting_page: "/waiting/aurora-seoul-2026".into(),
+            serving: ServingParams {
+                start: 0,
+                per_interval: 500,
+                interval_seconds: 10,
+                epoch: 1_765_536_630,
+            },
+            kid: "2026-11".into(),
+        }
+    }
+
+    #[test]
+    fn the_entry_has_the_fields_the_edge_function_reads() {
+        let value: serde_json::Value =
+            serde_json::from_str(&entry().encode("k").expect("fits")).expect("json");
+        for field in [
+            "v",
+            "room",
+            "active",
+            "enforceFrom",
+            "protected",
+            "bypass",
+            "waitingPage",
+            "serving",
+            "kid",
+        ] {
+            assert!(value.get(field).is_some(), "{field}");
+        }
+        for field in ["start", "perInterval", "intervalSeconds", "epoch"] {
+            assert!(value["serving"].get(field).is_some(), "serving.{field}");
+        }
+    }
+
+    #[test]
+    fn the_largest_valid_paths_still_fit_and_more_is_refused() {
+        // The CRD allows 512 characters of prefixes in all: the entry must fit.
+        let mut big = entry();
+        big.protected = (0..4).map(|i| format!("/{i}{}", "p".repeat(126))).collect();
+        assert!(
+            big.encode("k").is_ok(),
+            "{}",
+            big.encode("k").map(|v| v.len()).unwrap_or_default()
+        );
+        big.bypass = (0..4).map(|i| format!("/{i}{}", "b".repeat(126))).collect();
+        assert!(matches!(
+            big.encode("wr/x/y"),
+            Err(EdgeError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn shards_follow_the_first_segment_and_keep_other_rooms() {
+        assert_eq!(shard_key("/events/aurora"), "wr/p/events");
+        assert_eq!(shard_key("/api/v1/events/x"), "wr/p/api");
+        assert_eq!(shard_key("/"), "wr/p/");
+        let mut shard =
+            IndexShard::decode(Some(r#"{"v":1,"rooms":[["/events/other","wr/ns/other"]]}"#));
+        shard.set_room("wr/ns/aurora", ["/events/aurora".to_owned()]);
+        shard.set_room("wr/ns/aurora", ["/events/aurora2".to_owned()]);
+        assert_eq!(
+            shard.rooms,
+            vec![
+                ("/events/aurora2".into(), "wr/ns/aurora".into()),
+                ("/events/other".into(), "wr/ns/other".into())
+            ]
+        );
+        shard.set_room("wr/ns/aurora", []);
+        shard.set_room("wr/ns/other", []);
+        assert!(shard.is_empty());
+        assert_eq!(IndexShard::decode(Some("garbage")), IndexShard::default());
+        let mut root = IndexShard::default();
+        root.set_segment("events", true);
+        root.set_segment("api", true);
+        root.set_segment("events", false);
+        assert_eq!(
+            root.encode("wr/p/").expect("fits"),
+            r#"{"v":1,"rooms":[],"segments":["api"]}"#
+        );
+    }
+}
