@@ -165,6 +165,38 @@ async fn serve(mut handle: Handle, expected: Vec<Expect>, ready_replicas: i64) -
     seen
 }
 
+/// Runs one reconcile of `event` at `now` against a fresh mock server that
+/// expects exactly `expected`, Deployments reporting `ready` ready pods.
+async fn reconcile_at(
+    event: Event,
+    now: Timestamp,
+    observed: Observed,
+    expected: Vec<Expect>,
+    ready: i64,
+) -> (Action, Seen) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "urr-demo"), now, observed);
+    let server = tokio::spawn(serve(handle, expected, ready));
+    let action = reconcile(Arc::new(event), ctx).await.expect("reconcile");
+    (action, server.await.expect("server"))
+}
+
+/// Every child applied, the status written, and a phase-change event.
+fn first_sight() -> Vec<Expect> {
+    let mut expected = child_paths("aurora-seoul-2026");
+    expected.extend([Expect::Status, Expect::Publish("PhaseChanged")]);
+    expected
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition"))
+}
+
 fn with_status(mut event: Event, status: &Value) -> Event {
     event.status = Some(serde_json::from_value(status.clone()).expect("status"));
     event
@@ -210,12 +242,7 @@ async fn first_reconcile_creates_children_status_and_an_event_then_a_second_chan
         status["services"]["queue"],
         json!({"desired": 2, "ready": 2})
     );
-    let ready = status["conditions"]
-        .as_array()
-        .expect("conditions")
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .expect("Ready");
+    let ready = condition(&status, "Ready");
     assert_eq!(ready["status"], "True");
     assert_eq!(ready["observedGeneration"], 1);
     // The first pre-warm is 2.5 h away; a quiet event is looked at again after
@@ -244,27 +271,15 @@ async fn first_reconcile_creates_children_status_and_an_event_then_a_second_chan
 async fn crossing_the_prewarm_boundary_scales_up_and_announces_it() {
     let event = example_event();
     let before = at_open(&event, -1801);
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let ctx = context(
-        Client::new(service, "urr-demo"),
-        before,
-        Observed::default(),
-    );
-    let mut expected = child_paths("aurora-seoul-2026");
-    expected.extend([Expect::Status, Expect::Publish("PhaseChanged")]);
-    let server = tokio::spawn(serve(handle, expected, 2));
-    reconcile(Arc::new(event.clone()), ctx)
-        .await
-        .expect("reconcile");
-    let first = server.await.expect("server");
+    let (_, first) =
+        reconcile_at(event.clone(), before, Observed::default(), first_sight(), 2).await;
     let status = first.status.clone().expect("status");
     assert_eq!(replicas_of(&first, "queue"), 2);
 
     // Exactly at salesOpenAt − 30 min: queue and ticket pre-warm, payment (15 min lead) not yet.
     let boundary = at_open(&event, -1800);
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let ctx = context(
-        Client::new(service, "urr-demo"),
+    let (action, seen) = reconcile_at(
+        with_status(event, &status),
         boundary,
         Observed {
             load: Some(Load {
@@ -273,14 +288,10 @@ async fn crossing_the_prewarm_boundary_scales_up_and_announces_it() {
             }),
             seats: None,
         },
-    );
-    let mut expected = child_paths("aurora-seoul-2026");
-    expected.extend([Expect::Status, Expect::Publish("PhaseChanged")]);
-    let server = tokio::spawn(serve(handle, expected, 2));
-    let action = reconcile(Arc::new(with_status(event, &status)), ctx)
-        .await
-        .expect("reconcile");
-    let seen = server.await.expect("server");
+        first_sight(),
+        2,
+    )
+    .await;
     assert_eq!(
         [
             replicas_of(&seen, "queue"),
@@ -307,27 +318,19 @@ async fn crossing_the_prewarm_boundary_scales_up_and_announces_it() {
 #[tokio::test]
 async fn on_sale_without_stats_keeps_the_scale_and_is_degraded() {
     let event = example_event();
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let ctx = context(
-        Client::new(service, "urr-demo"),
+    let (action, seen) = reconcile_at(
+        event.clone(),
         at_open(&event, 60),
         Observed::default(),
-    );
-    let mut expected = child_paths("aurora-seoul-2026");
-    expected.extend([Expect::Status, Expect::Publish("PhaseChanged")]);
-    let server = tokio::spawn(serve(handle, expected, 1));
-    let action = reconcile(Arc::new(event), ctx).await.expect("reconcile");
-    let seen = server.await.expect("server");
+        first_sight(),
+        1,
+    )
+    .await;
     // No memory of a last scale in a fresh operator: the pre-warm count, never zero.
     assert_eq!(replicas_of(&seen, "queue"), 20);
     let status = seen.status.expect("status");
     assert_eq!(status["phase"], "OnSale");
-    let degraded = status["conditions"]
-        .as_array()
-        .expect("conditions")
-        .iter()
-        .find(|c| c["type"] == "Degraded")
-        .expect("Degraded");
+    let degraded = condition(&status, "Degraded");
     assert_eq!(
         (degraded["status"].as_str(), degraded["reason"].as_str()),
         (Some("True"), Some("StatsUnavailable"))
@@ -345,17 +348,14 @@ async fn a_drifted_deployment_is_applied_back_to_the_desired_replicas() {
     // Deployments triggers a reconcile, which applies the desired count again
     // (forced server-side apply takes the field back).
     let event = example_event();
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let ctx = context(
-        Client::new(service, "urr-demo"),
+    let (_, seen) = reconcile_at(
+        event.clone(),
         at_open(&event, -7200),
         Observed::default(),
-    );
-    let mut expected = child_paths("aurora-seoul-2026");
-    expected.extend([Expect::Status, Expect::Publish("PhaseChanged")]);
-    let server = tokio::spawn(serve(handle, expected, 99));
-    reconcile(Arc::new(event), ctx).await.expect("reconcile");
-    let seen = server.await.expect("server");
+        first_sight(),
+        99,
+    )
+    .await;
     assert_eq!(replicas_of(&seen, "queue"), 2);
 }
 
@@ -380,12 +380,7 @@ async fn an_invalid_spec_writes_no_children_and_is_not_retried() {
     let seen = server.await.expect("server");
     assert_eq!(action, Action::await_change());
     let status = seen.status.expect("status");
-    let ready = status["conditions"]
-        .as_array()
-        .expect("conditions")
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .expect("Ready");
+    let ready = condition(&status, "Ready");
     assert_eq!(
         (ready["status"].as_str(), ready["reason"].as_str()),
         (Some("False"), Some("InvalidSpec"))
