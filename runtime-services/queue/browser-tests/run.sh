@@ -9,7 +9,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/urr/target}"
 
 if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   echo "installing chromium (apt)" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq chromium >&2; else sudo apt-get install -y -qq chromium >&2; fi
+  sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
 fi
 (cd "$here" && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund >&2; })
 
