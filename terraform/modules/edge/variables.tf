@@ -1,0 +1,59 @@
+variable "name" {
+  description = "Prefix of every resource name (e.g. urr-prod)."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9-]{1,40}$", var.name))
+    error_message = "name must be 1-40 letters, digits or dashes."
+  }
+}
+
+variable "origin_domain_name" {
+  description = "Domain name of the origin behind the gate (the load balancer in front of the URR services)."
+  type        = string
+}
+
+variable "aliases" {
+  description = "Alternate domain names (CNAMEs) served by the distribution."
+  type        = list(string)
+  default     = []
+}
+
+variable "acm_certificate_arn" {
+  description = "ACM certificate (us-east-1) for the aliases. Required when aliases are set."
+  type        = string
+  default     = null
+}
+
+variable "web_acl_arn" {
+  description = "AWS WAF web ACL (scope CLOUDFRONT) attached to the distribution."
+  type        = string
+}
+
+variable "logging_bucket_domain_name" {
+  description = "S3 bucket (domain name) receiving CloudFront standard access logs."
+  type        = string
+}
+
+variable "function_code_path" {
+  description = "Path of the gate function's code."
+  type        = string
+  default     = null
+}
+
+variable "waiting_page_path_pattern" {
+  description = "Path pattern of the waiting page, cached at the edge (identical for every visitor)."
+  type        = string
+  default     = "/waiting/*"
+}
+
+variable "price_class" {
+  description = "CloudFront price class."
+  type        = string
+  default     = "PriceClass_All"
+}
+
+variable "tags" {
+  description = "Tags on every taggable resource."
+  type        = map(string)
+  default     = {}
+}
