@@ -26,3 +26,4 @@ pub mod metrics;
 pub mod render;
 pub mod scaling;
 pub mod stats;
+pub mod waiting_room;

@@ -24,6 +24,7 @@ use urr_operator::lease::Elector;
 use urr_operator::metrics::{self, OperatorMetrics};
 use urr_operator::render::render;
 use urr_operator::stats::HttpStats;
+use urr_operator::waiting_room::{self, RoomContext};
 use urr_service_common::telemetry::{self, LogFormat};
 
 #[derive(Parser)]
@@ -81,6 +82,10 @@ struct RunArgs {
     image_repository: String,
     #[arg(long, env = "URR_IMAGE_TAG", default_value = env!("CARGO_PKG_VERSION"))]
     image_tag: String,
+    /// Endpoint of the CloudFront and KeyValueStore APIs (an emulator or a VPC
+    /// endpoint); AWS's own when unset.
+    #[arg(long, env = "URR_AWS_ENDPOINT")]
+    aws_endpoint: Option<String>,
     /// DNS suffix of cluster Services, for reading the services' stats.
     #[arg(long, env = "URR_CLUSTER_DOMAIN", default_value = "svc.cluster.local")]
     cluster_domain: String,
@@ -146,16 +151,26 @@ async fn run(args: RunArgs) -> Result<(), String> {
         image_repository: args.image_repository,
         image_tag: args.image_tag,
     };
+    let stats = Arc::new(HttpStats::new(args.cluster_domain));
+    let rooms = Arc::new(RoomContext::new(
+        client.clone(),
+        stats.clone(),
+        Arc::new(SystemClock),
+        args.aws_endpoint,
+    ));
     let ctx = Arc::new(Context::new(
         client,
         recorder,
         defaults,
-        Arc::new(HttpStats::new(args.cluster_domain)),
+        stats,
         Arc::new(SystemClock),
         metrics.clone(),
     ));
     metrics.ready.store(true, Ordering::Release);
-    controller::run(ctx, args.namespace.as_deref()).await;
+    tokio::join!(
+        controller::run(ctx, args.namespace.as_deref()),
+        waiting_room::run(rooms, args.namespace.as_deref())
+    );
     server.abort();
     tracing::info!("stopped");
     Ok(())

@@ -25,6 +25,15 @@ const USED: &[(&str, &str, &str, &str)] = &[
     ("ClusterRole", "urr.dev", "events", "get"),
     ("ClusterRole", "urr.dev", "events", "list"),
     ("ClusterRole", "urr.dev", "events", "watch"),
+    // waiting_room::run watches WaitingRooms; finalizer() patches them.
+    ("ClusterRole", "urr.dev", "waitingrooms", "get"),
+    ("ClusterRole", "urr.dev", "waitingrooms", "list"),
+    ("ClusterRole", "urr.dev", "waitingrooms", "watch"),
+    ("ClusterRole", "urr.dev", "waitingrooms", "patch"),
+    ("ClusterRole", "urr.dev", "waitingrooms/status", "get"),
+    ("ClusterRole", "urr.dev", "waitingrooms/status", "patch"),
+    // RoomContext::secret reads the Redis URL and the signing key.
+    ("ClusterRole", "", "secrets", "get"),
     ("ClusterRole", "urr.dev", "events/status", "get"),
     ("ClusterRole", "urr.dev", "events/status", "patch"),
     ("ClusterRole", "urr.dev", "events/finalizers", "update"),

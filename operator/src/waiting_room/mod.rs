@@ -1,0 +1,639 @@
+//! The WaitingRoom controller, a pipeline per reconcile (with a finalizer):
+//!
+//! 1. **validate** the spec (an invalid one gets `Ready=False`, `InvalidSpec`);
+//! 2. **resolve** `eventRef` (missing: `EventFound=False`, retried with backoff);
+//! 3. **decide** activation ([`activation`]) from the mode, the time and the
+//!    queue's load;
+//! 4. **write** the admission policy and the tier-1 serving parameters to the
+//!    Redis hashes the queue service reads every tick (Redis URL from the
+//!    Secret the Event's queue service uses);
+//! 5. **publish** the room's edge entry, the index shards and the signing key
+//!    to the CloudFront KeyValueStore (one batched, ETag-checked write);
+//! 6. **status**: active, `enforceFrom`, load figures, edge sync, conditions.
+//!
+//! Deleting a WaitingRoom removes its keys and its Redis policy first (the
+//! finalizer); if the store is unreachable, deletion waits and says so. A room
+//! that is gone from the edge lets everyone through: the gate fails open.
+
+pub mod activation;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::{Client, ResourceExt};
+use redis::aio::ConnectionManager;
+use serde_json::json;
+use urr_crds::conditions::{self, Status};
+use urr_crds::validation::Validate;
+use urr_crds::waiting_room::{EdgeSync, WaitingRoomSpec, WaitingRoomStatus};
+use urr_crds::{Event, EventSpec, SecretKeyRef, WaitingRoom};
+use urr_service_common::policy::{self, Policy};
+use urr_service_common::serving::ServingParams;
+
+use crate::children::FIELD_MANAGER;
+use crate::edge::{self, EdgeEntry, IndexShard};
+use crate::kvs::{KvsChange, KvsError, KvsWriter};
+use crate::stats::StatsSource;
+use activation::Activation;
+
+pub const FINALIZER: &str = "urr.dev/waiting-room";
+/// Retry of a room whose Event is missing or whose edge write failed.
+pub const RETRY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the WaitingRoom has no namespace")]
+    MissingNamespace,
+    #[error("reading {what}: {source}")]
+    Kube { what: String, source: kube::Error },
+    #[error("Secret {name} has no key {key}")]
+    SecretKey { name: String, key: String },
+    #[error("Redis at the queue's URL: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("KeyValueStore: {0}")]
+    Kvs(#[from] KvsError),
+    #[error("{0}")]
+    Edge(#[from] edge::EdgeError),
+    #[error("resolving the KeyValueStore named {name}: {message}")]
+    ResolveStore { name: String, message: String },
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+}
+
+/// Shared by every WaitingRoom reconcile.
+pub struct RoomContext {
+    pub client: Client,
+    pub stats: Arc<dyn StatsSource>,
+    pub clock: Arc<dyn crate::controller::Clock>,
+    /// Endpoint of the KVS and CloudFront APIs (the emulator); `None` for AWS.
+    pub aws_endpoint: Option<String>,
+    redis: tokio::sync::Mutex<HashMap<String, ConnectionManager>>,
+    writers: tokio::sync::Mutex<HashMap<String, KvsWriter>>,
+    drained: Mutex<HashMap<(String, String), Timestamp>>,
+}
+
+impl std::fmt::Debug for RoomContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomContext")
+            .field("aws_endpoint", &self.aws_endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RoomContext {
+    pub fn new(
+        client: Client,
+        stats: Arc<dyn StatsSource>,
+        clock: Arc<dyn crate::controller::Clock>,
+        aws_endpoint: Option<String>,
+    ) -> Self {
+        Self {
+            client,
+            stats,
+            clock,
+            aws_endpoint,
+            redis: Default::default(),
+            writers: Default::default(),
+            drained: Mutex::default(),
+        }
+    }
+
+    async fn secret(&self, namespace: &str, reference: &SecretKeyRef) -> Result<Vec<u8>, Error> {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let secret = secrets
+            .get(&reference.name)
+            .await
+            .map_err(|source| Error::Kube {
+                what: format!("Secret {}", reference.name),
+                source,
+            })?;
+        secret
+            .data
+            .and_then(|mut data| data.remove(&reference.key))
+            .map(|bytes| bytes.0)
+            .ok_or_else(|| Error::SecretKey {
+                name: reference.name.clone(),
+                key: reference.key.clone(),
+            })
+    }
+
+    async fn redis(&self, url: &str) -> Result<ConnectionManager, Error> {
+        let mut cache = self.redis.lock().await;
+        if let Some(conn) = cache.get(url) {
+            return Ok(conn.clone());
+        }
+        let conn = redis::Client::open(url)?.get_connection_manager().await?;
+        cache.insert(url.to_owned(), conn.clone());
+        Ok(conn)
+    }
+
+    async fn writer(&self, edge: &urr_crds::waiting_room::Edge) -> Result<KvsWriter, Error> {
+        let id = edge
+            .key_value_store_arn
+            .clone()
+            .or_else(|| edge.key_value_store_name.clone())
+            .unwrap_or_default();
+        let mut cache = self.writers.lock().await;
+        if let Some(writer) = cache.get(&id) {
+            return Ok(writer.clone());
+        }
+        let arn = match (&edge.key_value_store_arn, &edge.key_value_store_name) {
+            (Some(arn), _) => arn.clone(),
+            (None, Some(name)) => self.resolve_store(name).await?,
+            (None, None) => {
+                return Err(Error::ResolveStore {
+                    name: String::new(),
+                    message: "no store named".into(),
+                });
+            }
+        };
+        let writer = KvsWriter::new(arn, self.aws_endpoint.as_deref()).await;
+        cache.insert(id, writer.clone());
+        Ok(writer)
+    }
+
+    /// A store given by name is resolved to its ARN once, through CloudFront's control plane.
+    async fn resolve_store(&self, name: &str) -> Result<String, Error> {
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let mut config = aws_sdk_cloudfront::config::Builder::from(&shared);
+        if let Some(endpoint) = &self.aws_endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        let client = aws_sdk_cloudfront::Client::from_conf(config.build());
+        let described = client
+            .describe_key_value_store()
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| Error::ResolveStore {
+                name: name.to_owned(),
+                message: format!("{e:?}").chars().take(300).collect(),
+            })?;
+        described
+            .key_value_store()
+            .map(|store| store.arn().to_owned())
+            .ok_or_else(|| Error::ResolveStore {
+                name: name.to_owned(),
+                message: "no store in the answer".into(),
+            })
+    }
+}
+
+/// The policy the queue service reads, from the room and its Event.
+pub fn policy_for(room: &WaitingRoomSpec, event: &EventSpec, activation: &Activation) -> Policy {
+    let open = event.sales_open_at.0.as_second();
+    Policy {
+        active: activation.active,
+        users_per_second: room.admission.users_per_second,
+        max_active_users: room.admission.max_active_users,
+        entry_token_ttl_seconds: room.admission.entry_token_ttl_seconds,
+        sales_open_at: open,
+        pre_queue_opens_at: open - i64::from(room.pre_queue.opens_minutes_before) * 60,
+        randomize_at_open: room.pre_queue.randomize_at_open,
+    }
+}
+
+/// The tier-1 counter: `perInterval` numbers every `intervalSeconds` from the
+/// moment the room is enforced.
+pub fn serving_for(
+    room: &WaitingRoomSpec,
+    activation: &Activation,
+    now: Timestamp,
+) -> ServingParams {
+    ServingParams {
+        start: 0,
+        per_interval: u64::from(room.admission.serving_rate.per_interval),
+        interval_seconds: u64::from(room.admission.serving_rate.interval_seconds),
+        epoch: activation.enforce_from.unwrap_or(now).as_second(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The KVS changes that publish `entry` for room `key` (or remove it when
+/// `entry` is `None`), given the shards as they are now.
+pub fn edge_changes(
+    room_key: &str,
+    entry: Option<(&EdgeEntry, String)>,
+    prefixes: &[String],
+    shards: &HashMap<String, Option<String>>,
+) -> Result<Vec<KvsChange>, Error> {
+    let mut changes = Vec::new();
+    let root_key = edge::shard_key("/");
+    let mine: Vec<(String, String)> = match entry {
+        Some(_) => prefixes
+            .iter()
+            .map(|p| (edge::shard_key(p), p.clone()))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut index: std::collections::BTreeMap<String, IndexShard> = shards
+        .iter()
+        .map(|(key, value)| (key.clone(), IndexShard::decode(value.as_deref())))
+        .collect();
+    for (key, _) in &mine {
+        index.entry(key.clone()).or_default();
+    }
+    // The room's prefixes go exactly where they belong and nowhere else.
+    for (key, shard) in &mut index {
+        shard.set_room(
+            room_key,
+            mine.iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, p)| p.clone()),
+        );
+    }
+    let mut root = index.remove(&root_key).unwrap_or_default();
+    for (key, shard) in &index {
+        root.set_segment(key.trim_start_matches("wr/p/"), !shard.is_empty());
+        if !shard.is_empty() {
+            changes.push(KvsChange::Put {
+                key: key.clone(),
+                value: shard.encode(key)?,
+            });
+        } else if shards.get(key).is_some_and(Option::is_some) {
+            changes.push(KvsChange::Delete { key: key.clone() });
+        }
+    }
+    changes.push(KvsChange::Put {
+        key: root_key.clone(),
+        value: root.encode(&root_key)?,
+    });
+    match entry {
+        Some((entry, signing_key_hex)) => {
+            changes.push(KvsChange::Put {
+                key: room_key.to_owned(),
+                value: entry.encode(room_key)?,
+            });
+            changes.push(KvsChange::Put {
+                key: edge::key_key(&entry.kid),
+                value: signing_key_hex,
+            });
+        }
+        None => changes.push(KvsChange::Delete {
+            key: room_key.to_owned(),
+        }),
+    }
+    Ok(changes)
+}
+
+/// The Redis the Event's queue service uses (its URL from the Secret the
+/// Event names), or `None` without an Event.
+async fn queue_redis(
+    ctx: &RoomContext,
+    namespace: &str,
+    event: Option<&Event>,
+) -> Result<Option<ConnectionManager>, Error> {
+    let Some(redis_ref) =
+        event.and_then(|e| e.spec.services.queue.connections.redis_url_ref.as_ref())
+    else {
+        return Ok(None);
+    };
+    let url = String::from_utf8_lossy(&ctx.secret(namespace, redis_ref).await?)
+        .trim()
+        .to_owned();
+    Ok(Some(ctx.redis(&url).await?))
+}
+
+async fn current_shards(
+    writer: &KvsWriter,
+    prefixes: &[String],
+    previous_prefixes: &[String],
+) -> Result<HashMap<String, Option<String>>, Error> {
+    let mut keys: Vec<String> = prefixes
+        .iter()
+        .chain(previous_prefixes)
+        .map(|p| edge::shard_key(p))
+        .collect();
+    keys.push(edge::shard_key("/"));
+    keys.sort();
+    keys.dedup();
+    let mut shards = HashMap::new();
+    for key in keys {
+        shards.insert(key.clone(), writer.get(&key).await?);
+    }
+    Ok(shards)
+}
+
+async fn write_status(
+    api: &Api<WaitingRoom>,
+    name: &str,
+    status: &WaitingRoomStatus,
+) -> Result<(), Error> {
+    let patch = json!({"apiVersion": "urr.dev/v1alpha1", "kind": "WaitingRoom", "status": status});
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|source| Error::Kube {
+        what: format!("status of WaitingRoom {name}"),
+        source,
+    })
+}
+
+fn set(
+    status: &mut WaitingRoomStatus,
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let value = if ok { Status::True } else { Status::False };
+    conditions::upsert(
+        &mut status.conditions,
+        conditions::new(type_, value, reason, message, generation, now.clone()),
+    );
+}
+
+/// One reconcile of one WaitingRoom (finalizer included).
+pub async fn reconcile(room: Arc<WaitingRoom>, ctx: Arc<RoomContext>) -> Result<Action, Error> {
+    let namespace = room.namespace().ok_or(Error::MissingNamespace)?;
+    let rooms: Api<WaitingRoom> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&rooms, FINALIZER, room, |event| async {
+        match event {
+            Finalizer::Apply(room) => apply(&room, &ctx, &rooms).await,
+            Finalizer::Cleanup(room) => cleanup(&room, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(e.to_string()))
+}
+
+async fn apply(
+    room: &WaitingRoom,
+    ctx: &RoomContext,
+    rooms: &Api<WaitingRoom>,
+) -> Result<Action, Error> {
+    let namespace = room.namespace().ok_or(Error::MissingNamespace)?;
+    let name = room.name_any();
+    let now = ctx.clock.now();
+    let now_time = Time(now);
+    let generation = room.metadata.generation;
+    let previous = room.status.clone().unwrap_or_default();
+    let mut status = previous.clone();
+    status.observed_generation = generation;
+
+    if let Err(invalid) = room.validate() {
+        set(
+            &mut status,
+            conditions::READY,
+            false,
+            conditions::REASON_INVALID_SPEC,
+            invalid.to_string().replace('\n', "; "),
+            generation,
+            &now_time,
+        );
+        if status != previous {
+            write_status(rooms, &name, &status).await?;
+        }
+        return Ok(Action::await_change());
+    }
+
+    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &namespace);
+    let event_name = &room.spec.event_ref.name;
+    let Some(event) = events
+        .get_opt(event_name)
+        .await
+        .map_err(|source| Error::Kube {
+            what: format!("Event {event_name}"),
+            source,
+        })?
+    else {
+        set(
+            &mut status,
+            conditions::EVENT_FOUND,
+            false,
+            "EventNotFound",
+            format!("no Event {event_name} in {namespace}"),
+            generation,
+            &now_time,
+        );
+        set(
+            &mut status,
+            conditions::READY,
+            false,
+            "EventNotFound",
+            "waiting for the Event",
+            generation,
+            &now_time,
+        );
+        if status != previous {
+            write_status(rooms, &name, &status).await?;
+        }
+        return Ok(Action::requeue(RETRY));
+    };
+    set(
+        &mut status,
+        conditions::EVENT_FOUND,
+        true,
+        "EventFound",
+        "",
+        generation,
+        &now_time,
+    );
+
+    // Decide.
+    let load = ctx.stats.observe(&namespace, event_name).await.load;
+    let key = (namespace.clone(), name.clone());
+    let drained = ctx
+        .drained
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+        .copied();
+    let (activation, drained) = activation::decide(&room.spec, &previous, now, load, drained);
+    {
+        let mut map = ctx.drained.lock().unwrap_or_else(|p| p.into_inner());
+        match drained {
+            Some(since) => map.insert(key, since),
+            None => map.remove(&key),
+        };
+    }
+
+    // Write the policy where the queue reads it.
+    let policy = policy_for(&room.spec, &event.spec, &activation);
+    let serving = serving_for(&room.spec, &activation, now);
+    if let Some(mut conn) = queue_redis(ctx, &namespace, Some(&event)).await? {
+        redis::pipe()
+            .atomic()
+            .hset_multiple(policy::policy_key(event_name), &policy.to_fields())
+            .ignore()
+            .hset_multiple(
+                policy::serving_key(event_name),
+                &policy::serving_fields(&serving),
+            )
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await?;
+    }
+
+    // Publish to the edge.
+    let mut requeue = activation.recheck_after;
+    if let Some(edge_spec) = &room.spec.edge {
+        let result = async {
+            let writer = ctx.writer(edge_spec).await?;
+            let signing_key = hex(&ctx.secret(&namespace, &edge_spec.signing_key_ref).await?);
+            let room_key = edge::room_key(&namespace, &name);
+            let entry = EdgeEntry {
+                v: edge::SCHEMA_VERSION,
+                room: format!("{namespace}/{name}"),
+                active: activation.active,
+                enforce_from: activation.enforce_from.map_or(0, |t| t.as_second()),
+                protected: room.spec.paths.protected.clone(),
+                bypass: room.spec.paths.bypass.clone(),
+                waiting_page: format!("{}{}", edge_spec.waiting_page_path, name),
+                serving,
+                kid: edge_spec.signing_key_id.clone(),
+            };
+            let shards = current_shards(&writer, &room.spec.paths.protected, &[]).await?;
+            let changes = edge_changes(
+                &room_key,
+                Some((&entry, signing_key)),
+                &room.spec.paths.protected,
+                &shards,
+            )?;
+            Ok::<String, Error>(writer.apply(&changes).await?)
+        }
+        .await;
+        match result {
+            Ok(etag) => {
+                status.edge_sync = Some(EdgeSync {
+                    etag: Some(etag),
+                    synced_generation: generation,
+                    last_sync_time: Some(now_time.clone()),
+                });
+                set(
+                    &mut status,
+                    conditions::EDGE_SYNCED,
+                    true,
+                    "Published",
+                    "the room's entry is in the KeyValueStore",
+                    generation,
+                    &now_time,
+                );
+            }
+            Err(error) => {
+                set(
+                    &mut status,
+                    conditions::EDGE_SYNCED,
+                    false,
+                    "PublishFailed",
+                    error.to_string(),
+                    generation,
+                    &now_time,
+                );
+                requeue = Some(requeue.map_or(RETRY, |r| r.min(RETRY)));
+            }
+        }
+    }
+
+    status.active = Some(activation.active);
+    status.enforce_from = activation.enforce_from.map(Time);
+    if let Some(load) = load {
+        status.queue_depth = i64::try_from(load.queue_depth).ok();
+        status.active_users = i64::try_from(load.active_users).ok();
+        status.estimated_wait_seconds = i64::try_from(
+            load.queue_depth / u64::from(room.spec.admission.users_per_second.max(1)),
+        )
+        .ok();
+    }
+    let edge_ok = room.spec.edge.is_none()
+        || conditions::find(&status.conditions, conditions::EDGE_SYNCED)
+            .is_some_and(|c| c.status == "True");
+    let (reason, message) = if edge_ok {
+        ("Configured", "policy written and edge published")
+    } else {
+        ("EdgeNotSynced", "see the EdgeSynced condition")
+    };
+    set(
+        &mut status,
+        conditions::READY,
+        edge_ok,
+        reason,
+        message,
+        generation,
+        &now_time,
+    );
+    if status != previous {
+        write_status(rooms, &name, &status).await?;
+    }
+    Ok(requeue.map_or_else(Action::await_change, Action::requeue))
+}
+
+async fn cleanup(room: &WaitingRoom, ctx: &RoomContext) -> Result<Action, Error> {
+    let namespace = room.namespace().ok_or(Error::MissingNamespace)?;
+    let name = room.name_any();
+    // The edge first: once the entry is gone every edge lets everyone through.
+    if let Some(edge_spec) = &room.spec.edge {
+        let writer = ctx.writer(edge_spec).await?;
+        let room_key = edge::room_key(&namespace, &name);
+        let shards = current_shards(&writer, &[], &room.spec.paths.protected).await?;
+        let changes = edge_changes(&room_key, None, &[], &shards)?;
+        writer.apply(&changes).await?;
+    }
+    // Then the policy, if the Event (and so the Redis URL) is still there.
+    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &namespace);
+    let event_name = &room.spec.event_ref.name;
+    let event = events
+        .get_opt(event_name)
+        .await
+        .map_err(|source| Error::Kube {
+            what: format!("Event {event_name}"),
+            source,
+        })?;
+    if let Some(mut conn) = queue_redis(ctx, &namespace, event.as_ref()).await? {
+        redis::pipe()
+            .del(policy::policy_key(event_name))
+            .del(policy::serving_key(event_name))
+            .query_async::<()>(&mut conn)
+            .await?;
+    }
+    ctx.drained
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&(namespace, name));
+    Ok(Action::await_change())
+}
+
+/// Backoff after a failed reconcile.
+pub fn error_policy(_room: Arc<WaitingRoom>, error: &Error, _ctx: Arc<RoomContext>) -> Action {
+    tracing::warn!(%error, "waiting room reconcile failed");
+    Action::requeue(RETRY)
+}
+
+/// Runs the WaitingRoom controller until shutdown.
+pub async fn run(ctx: Arc<RoomContext>, namespace: Option<&str>) {
+    use futures::StreamExt;
+    let rooms: Api<WaitingRoom> = match namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    kube::runtime::Controller::new(
+        rooms,
+        kube::runtime::watcher::Config::default().any_semantic(),
+    )
+    .shutdown_on_signal()
+    .run(reconcile, error_policy, ctx)
+    .for_each(|result| async move {
+        if let Err(error) = result {
+            tracing::debug!(%error, "waiting room controller event");
+        }
+    })
+    .await;
+}

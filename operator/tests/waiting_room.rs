@@ -1,0 +1,330 @@
+//! The WaitingRoom controller end to end on this machine: the Kubernetes API
+//! is a mock server that asserts every request, Redis and the CloudFront
+//! KeyValueStore are the real ones of the local stack (`scripts/stack up`).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Method, Request, Response};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::Client;
+use kube::client::Body;
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+use urr_crds::{Event, WaitingRoom};
+use urr_operator::controller::FixedClock;
+use urr_operator::kvs::KvsWriter;
+use urr_operator::scaling::Load;
+use urr_operator::stats::{FixedStats, Observed};
+use urr_operator::waiting_room::{FINALIZER, RoomContext, reconcile};
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run `eval \"$(scripts/stack env)\"` (scripts/test does)")
+    })
+}
+
+/// A unique event name per test run, so runs never share Redis keys.
+fn event_name() -> String {
+    format!(
+        "wr-test-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() % 1_000_000_000)
+            .unwrap_or(0)
+    )
+}
+
+fn event(name: &str) -> Value {
+    let mut event: Event =
+        serde_yaml::from_str(include_str!("../../examples/event.yaml")).expect("example");
+    event.metadata.name = Some(name.to_owned());
+    event.metadata.namespace = Some("urr-demo".to_owned());
+    serde_json::to_value(event).expect("json")
+}
+
+fn room(name: &str, deleting: bool) -> WaitingRoom {
+    let mut room: WaitingRoom =
+        serde_yaml::from_str(include_str!("../../examples/waitingroom.yaml")).expect("example");
+    room.metadata.name = Some(name.to_owned());
+    room.metadata.namespace = Some("urr-demo".to_owned());
+    room.metadata.uid = Some("00000000-0000-4000-8000-00000000abcd".to_owned());
+    room.metadata.generation = Some(3);
+    room.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
+    room.spec.event_ref.name = name.to_owned();
+    room.spec.activation.mode = urr_crds::ActivationMode::Always;
+    room.spec.paths.protected = vec![format!("/events/{name}"), format!("/api/v1/events/{name}")];
+    if let Some(edge) = room.spec.edge.as_mut() {
+        edge.key_value_store_name = Some("urr-local".to_owned());
+    }
+    if deleting {
+        room.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
+    }
+    room
+}
+
+fn secret(name: &str, key: &str, value: &str) -> Value {
+    use base64::Engine;
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "urr-demo"},
+           "data": {key: base64::engine::general_purpose::STANDARD.encode(value)}})
+}
+
+/// Answers `expected` (method, path, reply) in order; returns the bodies sent.
+async fn serve(mut handle: Handle, expected: Vec<(Method, String, Value)>) -> Vec<Value> {
+    let mut bodies = Vec::new();
+    for (method, path, reply) in expected {
+        let (request, respond) =
+            tokio::time::timeout(Duration::from_secs(20), handle.next_request())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {method} {path}"))
+                .unwrap_or_else(|| panic!("client gone before {method} {path}"));
+        assert_eq!(
+            (request.method(), request.uri().path()),
+            (&method, path.as_str())
+        );
+        let bytes = request.into_body().collect_bytes().await.expect("body");
+        bodies.push(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+        respond.send_response(
+            Response::builder()
+                .status(200)
+                .body(Body::from(serde_json::to_vec(&reply).expect("json")))
+                .expect("response"),
+        );
+    }
+    if let Ok(Some((request, _))) =
+        tokio::time::timeout(Duration::from_millis(200), handle.next_request()).await
+    {
+        panic!("unexpected request: {} {}", request.method(), request.uri());
+    }
+    bodies
+}
+
+fn context(client: Client, load: Option<Load>) -> Arc<RoomContext> {
+    Arc::new(RoomContext::new(
+        client,
+        Arc::new(FixedStats(Observed { load, seats: None })),
+        Arc::new(FixedClock(Mutex::new(Timestamp::now()))),
+        Some(env("URR_KVS_ENDPOINT")),
+    ))
+}
+
+#[tokio::test]
+async fn applying_a_room_writes_the_policy_publishes_the_edge_and_deleting_it_removes_both() {
+    let name = event_name();
+    let base = "/apis/urr.dev/v1alpha1/namespaces/urr-demo";
+    let get = |path: String, reply: Value| (Method::GET, path, reply);
+    let redis_secret = || {
+        get(
+            "/api/v1/namespaces/urr-demo/secrets/urr-data".into(),
+            secret("urr-data", "redis-url", &env("URR_REDIS_URL")),
+        )
+    };
+
+    // Apply.
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(
+        Client::new(service, "urr-demo"),
+        Some(Load {
+            queue_depth: 400,
+            active_users: 100,
+        }),
+    );
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            get(format!("{base}/events/{name}"), event(&name)),
+            redis_secret(),
+            get(
+                "/api/v1/namespaces/urr-demo/secrets/urr-edge-signing".into(),
+                secret(
+                    "urr-edge-signing",
+                    "current",
+                    "edge-signing-key-0123456789abcdef",
+                ),
+            ),
+            (
+                Method::PATCH,
+                format!("{base}/waitingrooms/{name}/status"),
+                serde_json::to_value(room(&name, false)).expect("json"),
+            ),
+        ],
+    ));
+    let action = reconcile(Arc::new(room(&name, false)), ctx.clone())
+        .await
+        .expect("reconcile");
+    let bodies = server.await.expect("server");
+    assert_eq!(
+        action,
+        kube::runtime::controller::Action::await_change(),
+        "Always: nothing time-driven"
+    );
+    let status = &bodies[3]["status"];
+    assert_eq!(status["active"], true);
+    assert_eq!(status["queueDepth"], 400);
+    assert_eq!(status["estimatedWaitSeconds"], 2, "400 waiting at 200/s");
+    let synced = status["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "EdgeSynced")
+        .expect("EdgeSynced");
+    assert_eq!(synced["status"], "True", "{status}");
+    assert_eq!(status["edgeSync"]["syncedGeneration"], 3);
+
+    // The queue's Redis hash holds the policy.
+    let mut redis = redis::Client::open(env("URR_REDIS_URL"))
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let policy: std::collections::HashMap<String, String> = redis
+        .hgetall(format!("urr:{{{name}}}:policy"))
+        .await
+        .expect("policy");
+    assert_eq!(
+        policy.get("usersPerSecond").map(String::as_str),
+        Some("200")
+    );
+    assert_eq!(
+        policy.get("maxActiveUsers").map(String::as_str),
+        Some("1000")
+    );
+    assert_eq!(policy.get("active").map(String::as_str), Some("1"));
+    let serving: std::collections::HashMap<String, String> = redis
+        .hgetall(format!("urr:{{{name}}}:edge"))
+        .await
+        .expect("serving");
+    assert_eq!(serving.get("perInterval").map(String::as_str), Some("500"));
+
+    // The KeyValueStore holds the entry, the shard and the key, as the gate reads them.
+    let kvs = KvsWriter::new(env("URR_KVS_ARN"), Some(&env("URR_KVS_ENDPOINT"))).await;
+    let entry: Value = serde_json::from_str(
+        &kvs.get(&format!("wr/urr-demo/{name}"))
+            .await
+            .expect("get")
+            .expect("entry"),
+    )
+    .expect("json");
+    assert_eq!(entry["room"], format!("urr-demo/{name}"));
+    assert_eq!(entry["active"], true);
+    assert_eq!(entry["waitingPage"], format!("/waiting/{name}"));
+    assert!(
+        entry["enforceFrom"]
+            .as_i64()
+            .is_some_and(|t| t >= Timestamp::now().as_second() + 25),
+        "published in the future by the margin"
+    );
+    let shard = kvs.get("wr/p/events").await.expect("get").expect("shard");
+    assert!(shard.contains(&format!("/events/{name}")), "{shard}");
+    let root = kvs.get("wr/p/").await.expect("get").expect("root");
+    assert!(
+        root.contains("\"events\"") && root.contains("\"api\""),
+        "{root}"
+    );
+    assert_eq!(
+        kvs.get("key/2026-11").await.expect("get").as_deref(),
+        Some(hex("edge-signing-key-0123456789abcdef").as_str())
+    );
+
+    // Delete: the finalizer removes the entry, the shards' mention and the policy, then itself.
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "urr-demo"), None);
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            get(format!("{base}/events/{name}"), event(&name)),
+            redis_secret(),
+            (
+                Method::PATCH,
+                format!("{base}/waitingrooms/{name}"),
+                serde_json::to_value(room(&name, true)).expect("json"),
+            ),
+        ],
+    ));
+    reconcile(Arc::new(room(&name, true)), ctx)
+        .await
+        .expect("cleanup");
+    let bodies = server.await.expect("server");
+    assert!(
+        bodies[2].to_string().contains("finalizers"),
+        "the finalizer is removed: {}",
+        bodies[2]
+    );
+    assert_eq!(
+        kvs.get(&format!("wr/urr-demo/{name}")).await.expect("get"),
+        None
+    );
+    let shard = kvs
+        .get("wr/p/events")
+        .await
+        .expect("get")
+        .unwrap_or_default();
+    assert!(!shard.contains(&format!("/events/{name}")), "{shard}");
+    let exists: bool = redis
+        .exists(format!("urr:{{{name}}}:policy"))
+        .await
+        .expect("exists");
+    assert!(!exists, "the policy is gone");
+}
+
+#[tokio::test]
+async fn a_missing_event_is_reported_and_retried() {
+    let name = event_name_fixed();
+    let base = "/apis/urr.dev/v1alpha1/namespaces/urr-demo";
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "urr-demo"), None);
+    let not_found = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"});
+    let mut handle = handle;
+    let server = tokio::spawn(async move {
+        let (request, respond) = handle.next_request().await.expect("GET event");
+        assert_eq!(request.uri().path(), format!("{base}/events/{name}"));
+        respond.send_response(
+            Response::builder()
+                .status(404)
+                .body(Body::from(serde_json::to_vec(&not_found).expect("json")))
+                .expect("response"),
+        );
+        let (request, respond) = handle.next_request().await.expect("status");
+        assert_eq!(request.method(), Method::PATCH);
+        let bytes = request.into_body().collect_bytes().await.expect("body");
+        respond.send_response(
+            Response::builder()
+                .status(200)
+                .body(Body::from(
+                    serde_json::to_vec(&room(&name, false)).expect("json"),
+                ))
+                .expect("response"),
+        );
+        serde_json::from_slice::<Value>(&bytes).expect("json")
+    });
+    let action = reconcile(Arc::new(room(&event_name_fixed(), false)), ctx)
+        .await
+        .expect("reconcile");
+    let body = server.await.expect("server");
+    assert_eq!(
+        action,
+        kube::runtime::controller::Action::requeue(Duration::from_secs(10))
+    );
+    let found = body["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "EventFound")
+        .cloned()
+        .expect("EventFound");
+    assert_eq!(
+        (found["status"].as_str(), found["reason"].as_str()),
+        (Some("False"), Some("EventNotFound"))
+    );
+}
+
+fn event_name_fixed() -> String {
+    "wr-missing".to_owned()
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
