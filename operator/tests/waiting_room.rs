@@ -328,3 +328,70 @@ fn event_name_fixed() -> String {
 fn hex(text: &str) -> String {
     text.bytes().map(|b| format!("{b:02x}")).collect()
 }
+
+#[tokio::test]
+async fn an_unreachable_store_is_a_condition_and_a_retry_not_a_crash() {
+    let name = event_name();
+    let base = "/apis/urr.dev/v1alpha1/namespaces/urr-demo";
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    // Nothing listens on port 9: every AWS call fails.
+    let ctx = Arc::new(RoomContext::new(
+        Client::new(service, "urr-demo"),
+        Arc::new(FixedStats(Observed::default())),
+        Arc::new(FixedClock(Mutex::new(Timestamp::now()))),
+        Some("http://127.0.0.1:9".to_owned()),
+    ));
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            (Method::GET, format!("{base}/events/{name}"), event(&name)),
+            (
+                Method::GET,
+                "/api/v1/namespaces/urr-demo/secrets/urr-data".into(),
+                secret("urr-data", "redis-url", &env("URR_REDIS_URL")),
+            ),
+            (
+                Method::PATCH,
+                format!("{base}/waitingrooms/{name}/status"),
+                serde_json::to_value(room(&name, false)).expect("json"),
+            ),
+        ],
+    ));
+    let action = reconcile(Arc::new(room(&name, false)), ctx)
+        .await
+        .expect("reconcile");
+    let bodies = server.await.expect("server");
+    assert_eq!(
+        action,
+        kube::runtime::controller::Action::requeue(Duration::from_secs(10))
+    );
+    let status = &bodies[2]["status"];
+    let synced = status["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "EdgeSynced")
+        .expect("EdgeSynced");
+    assert_eq!(
+        (synced["status"].as_str(), synced["reason"].as_str()),
+        (Some("False"), Some("PublishFailed"))
+    );
+    let ready = status["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .expect("Ready");
+    assert_eq!(ready["status"], "False");
+    // The policy still reached the queue: admission works without the edge.
+    let mut redis = redis::Client::open(env("URR_REDIS_URL"))
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let active: Option<String> = redis
+        .hget(format!("urr:{{{name}}}:policy"), "active")
+        .await
+        .expect("policy");
+    assert_eq!(active.as_deref(), Some("1"));
+}

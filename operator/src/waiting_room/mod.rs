@@ -368,7 +368,7 @@ pub async fn reconcile(room: Arc<WaitingRoom>, ctx: Arc<RoomContext>) -> Result<
     finalizer(&rooms, FINALIZER, room, |event| async {
         match event {
             Finalizer::Apply(room) => apply(&room, &ctx, &rooms).await,
-            Finalizer::Cleanup(room) => cleanup(&room, &ctx).await,
+            Finalizer::Cleanup(room) => cleanup(&room, &ctx, &rooms).await,
         }
     })
     .await
@@ -576,16 +576,41 @@ async fn apply(
     Ok(requeue.map_or_else(Action::await_change, Action::requeue))
 }
 
-async fn cleanup(room: &WaitingRoom, ctx: &RoomContext) -> Result<Action, Error> {
+async fn cleanup(
+    room: &WaitingRoom,
+    ctx: &RoomContext,
+    rooms: &Api<WaitingRoom>,
+) -> Result<Action, Error> {
     let namespace = room.namespace().ok_or(Error::MissingNamespace)?;
     let name = room.name_any();
     // The edge first: once the entry is gone every edge lets everyone through.
     if let Some(edge_spec) = &room.spec.edge {
-        let writer = ctx.writer(edge_spec).await?;
-        let room_key = edge::room_key(&namespace, &name);
-        let shards = current_shards(&writer, &[], &room.spec.paths.protected).await?;
-        let changes = edge_changes(&room_key, None, &[], &shards)?;
-        writer.apply(&changes).await?;
+        let removed = async {
+            let writer = ctx.writer(edge_spec).await?;
+            let room_key = edge::room_key(&namespace, &name);
+            let shards = current_shards(&writer, &[], &room.spec.paths.protected).await?;
+            let changes = edge_changes(&room_key, None, &[], &shards)?;
+            writer.apply(&changes).await?;
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(error) = removed {
+            // Deletion waits (the finalizer stays) and says why; the entry at
+            // the edge is unchanged, and a room that cannot be reached fails open there.
+            let mut status = room.status.clone().unwrap_or_default();
+            let now = Time(ctx.clock.now());
+            set(
+                &mut status,
+                conditions::EDGE_SYNCED,
+                false,
+                "CleanupPending",
+                format!("removing the edge entry failed, retrying: {error}"),
+                room.metadata.generation,
+                &now,
+            );
+            write_status(rooms, &name, &status).await?;
+            return Err(error);
+        }
     }
     // Then the policy, if the Event (and so the Redis URL) is still there.
     let events: Api<Event> = Api::namespaced(ctx.client.clone(), &namespace);
