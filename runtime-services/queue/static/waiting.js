@@ -1,194 +1,256 @@
-// URR waiting page. No framework, no build step: served by the queue service
-// at /waiting/{room} and uploadable as-is to S3 behind CloudFront.
-//
-// Tier 1 (default): take an anonymous number (the server sets an HttpOnly
-// urr-vwr-token cookie) and watch the serving counter until it reaches it.
-// Tier 2 (?event=<id> and a user token in sessionStorage['urr.userToken']):
-// join the event's queue and poll the place at the interval the server gives,
-// with heartbeats, until admitted; the entry token goes to sessionStorage.
-// Then continue to ?return=<same-origin path>.
+// URR waiting page (/waiting/{room}; also servable as-is from S3).
+// Tier 1: an anonymous number (HttpOnly cookie) and the serving counter.
+// Tier 2 (?event= and sessionStorage['urr.userToken']): the event queue.
+// Then on to ?return=<same-origin path>.
 'use strict';
 (function () {
-  var MIN_POLL_MS = 1000;
-  var MAX_BACKOFF_MS = 30000;
-  var HEARTBEAT_MS = 20000;
-
-  var params = new URLSearchParams(window.location.search);
-  var room = decodeURIComponent(window.location.pathname.replace(/\/+$/, '').split('/').pop() || '');
+  var HEARTBEAT_MS = 20000, MIN_MS = 1000, MAX_BACKOFF_MS = 30000;
+  var params = new URLSearchParams(location.search);
+  var room = '';
+  try { room = decodeURIComponent(location.pathname.replace(/\/+$/, '').split('/').pop() || ''); } catch (e) { room = ''; }
   var eventId = params.get('event');
-  var userToken = null;
-  try { userToken = window.sessionStorage.getItem('urr.userToken'); } catch (e) { /* storage blocked */ }
-  var failures = 0;
-  var timer = null;
+  function load(key) { try { return sessionStorage.getItem(key); } catch (e) { return null; } }
+  function save(key, value) { try { sessionStorage.setItem(key, value); } catch (e) { /* blocked */ } }
+  var userToken = eventId ? load('urr.userToken') : null;
+  var timer = 0, last = 0, failures = 0, done = false, busy = false, lastSaid = '';
 
   function $(id) { return document.getElementById(id); }
-  function setText(id, text) { $(id).textContent = text; }
-  function status(text, ok) {
-    var el = $('status');
-    el.textContent = text;
-    el.className = ok ? 'status ok' : 'status';
+  function text(id, value) { $(id).textContent = value; }
+  function fmt(n) { return typeof n === 'number' && isFinite(n) ? n.toLocaleString('en-US') : '—'; }
+  function plural(n, one, many) { return fmt(n) + ' ' + (n === 1 ? one : many); }
+  function jitter(ms) { return ms * (0.8 + Math.random() * 0.4); }
+  // Never more than one request a second, whatever asks for it.
+  function later(fn, ms) { clearTimeout(timer); timer = setTimeout(fn, Math.max(0, ms, MIN_MS - (Date.now() - last))); }
+
+  function status(message, kind) { text('status-text', message); $('status').className = 'status ' + (kind || ''); }
+  // Screen readers hear the summary only when its words change.
+  function announce(message) { if (message !== lastSaid) text('announce', lastSaid = message); }
+  function progress(fraction) {
+    var f = Math.min(1, Math.max(0, fraction || 0)), pct = Math.round(f * 100) + '%';
+    $('progress').value = f;
+    text('progress', pct);
+    text('pct', pct);
   }
 
-  // Only a same-origin path: never `//host`, `/\host` or a scheme (no open redirect).
-  function safeReturn() {
-    var target = params.get('return') || '/';
-    if (target.charAt(0) !== '/' || target.charAt(1) === '/' || target.charAt(1) === '\\') return '/';
-    return target;
-  }
-
-  function jitter(ms) { return Math.round(ms * (0.8 + Math.random() * 0.4)); }
-  function later(fn, ms) {
-    window.clearTimeout(timer);
-    timer = window.setTimeout(fn, Math.max(MIN_POLL_MS, ms));
-  }
-  function backoff(fn, retryAfterSeconds) {
-    failures += 1;
-    var ms = retryAfterSeconds ? retryAfterSeconds * 1000 : Math.min(MAX_BACKOFF_MS, 1000 * Math.pow(2, failures));
-    status(retryAfterSeconds ? 'Busy — trying again in ' + Math.ceil(ms / 1000) + ' s…' : 'Reconnecting…');
-    later(fn, jitter(ms));
-  }
-
-  function describeWait(low, high) {
-    function words(s) {
-      if (s < 60) return s <= 1 ? 'a moment' : s + ' seconds';
-      var m = Math.round(s / 60);
-      return m < 60 ? m + (m === 1 ? ' minute' : ' minutes') : Math.round(m / 6) / 10 + ' hours';
+  // "about 2–3 minutes" from a range in seconds.
+  function wait(low, high) {
+    low = Math.max(0, low || 0); high = Math.max(low, high || 0);
+    if (high < 60) return high <= 5 ? 'any moment now' : 'less than a minute';
+    if (low > 43200) return 'more than 12 hours';
+    if (high < 5400) {
+      var a = Math.max(1, Math.round(low / 60)), b = Math.max(a, Math.ceil(high / 60));
+      return 'about ' + (a === b ? plural(a, 'minute', 'minutes') : a + '–' + b + ' minutes');
     }
-    if (high <= 1) return 'any moment';
-    return low === high || words(low) === words(high) ? 'about ' + words(high) : words(low) + ' – ' + words(high);
+    var x = Math.max(1, Math.round(low / 1800) / 2), y = Math.max(x, Math.round(high / 1800) / 2);
+    return 'about ' + (x === y ? plural(x, 'hour', 'hours') : x + '–' + y + ' hours');
   }
 
-  function request(method, url, auth) {
-    var headers = { 'Accept': 'application/json' };
+  // Only a path on this site: never `//host`, `/\host`, a scheme, or anything
+  // that resolves to another origin once the browser has cleaned it up.
+  function target() {
+    var raw = params.get('return') || '/';
+    if (!/^\/(?![\/\\])/.test(raw) || /[\u0000-\u001f\\]/.test(raw)) return '/';
+    try {
+      var url = new URL(raw, location.origin);
+      return url.origin === location.origin ? url.pathname + url.search + url.hash : '/';
+    } catch (e) { return '/'; }
+  }
+
+  function request(method, path, auth) {
+    var headers = { Accept: 'application/json' };
     if (auth) headers.Authorization = 'Bearer ' + auth;
-    return window.fetch(url, { method: method, headers: headers, credentials: 'same-origin', cache: 'no-store' })
-      .then(function (response) {
-        return response.text().then(function (text) {
-          var body = null;
-          try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
-          return { status: response.status, retryAfter: Number(response.headers.get('Retry-After')) || 0, body: body };
+    last = Date.now();
+    return fetch(path, { method: method, headers: headers, credentials: 'same-origin', cache: 'no-store' })
+      .then(function (res) {
+        return res.text().then(function (body) {
+          try { body = JSON.parse(body); } catch (e) { body = null; }
+          return { status: res.status, retryAfter: Number(res.headers.get('Retry-After')) || 0, body: body };
         });
       });
   }
 
-  function admitted() {
-    window.clearTimeout(timer);
-    $('progress').value = 1;
-    $('progress').textContent = '100%';
-    setText('title', "It's your turn");
-    setText('ahead', '0');
-    setText('eta', 'now');
-    status("It's your turn — taking you there…", true);
-    var target = safeReturn();
-    $('continue-link').setAttribute('href', target);
-    $('continue').hidden = false;
-    window.setTimeout(function () { window.location.assign(target); }, 1000);
+  // Network trouble or an overloaded server: keep what is shown, retry gently.
+  function backoff(fn, retryAfter) {
+    failures += 1;
+    if (retryAfter > 0) status('The line is busy — trying again in ' + plural(retryAfter, 'second', 'seconds') + '…', 'warn');
+    else status(failures > 1 ? 'Reconnecting… your place is safe.' : 'Reconnecting…', 'warn');
+    later(fn, retryAfter > 0 ? retryAfter * 1000 * (1 + Math.random() * 0.2)
+      : jitter(Math.min(MAX_BACKOFF_MS, 1000 * Math.pow(2, failures - 1))));
+  }
+  function ok() {
+    failures = 0;
+    status('Live — this page updates automatically.');
+    text('checked', new Date().toLocaleTimeString('en-US', { hour: 'numeric', minute: '2-digit', second: '2-digit' }));
   }
 
-  // ---- tier 1 ---------------------------------------------------------------
-  var storageKey = 'urr.vwr.' + room;
-  var ticket = null;
-  try { ticket = JSON.parse(window.sessionStorage.getItem(storageKey) || 'null'); } catch (e) { ticket = null; }
+  function stop(title, message, linkText) {
+    done = true;
+    clearTimeout(timer);
+    text('title', title);
+    text('lead', message);
+    status(message, 'warn');
+    announce(title + '. ' + message);
+    $('card').className = 'card stopped';
+    if (linkText) { $('continue-link').href = target(); text('continue-link', linkText); $('continue').hidden = false; }
+  }
+
+  function admitted() {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    var to = target();
+    progress(1);
+    text('title', "It's your turn");
+    text('lead', 'Thanks for waiting. Taking you there now…');
+    text('eta', 'now');
+    text('ahead-text', "You're through!");
+    status("It's your turn — taking you there…", 'ok');
+    announce("It's your turn. Taking you there now.");
+    document.title = "It's your turn";
+    $('card').className = 'card admitted';
+    if ($('figure').textContent === '—') $('ticket').hidden = true;
+    $('continue-link').href = to;
+    $('continue').hidden = false;
+    setTimeout(function () { location.replace(to); }, 1000);
+  }
+
+  function show(number, mainLabel, sideLabel, side, ahead, eta, fraction) {
+    text('figure-label', mainLabel);
+    text('figure', fmt(number));
+    text('side-label', sideLabel);
+    text('side', side);
+    text('eta', eta);
+    text('ahead-text', ahead == null ? 'Your place is drawn when the sale opens'
+      : ahead === 0 ? "You're next" : plural(ahead, 'person', 'people') + ' ahead of you');
+    progress(fraction);
+    document.title = (ahead ? fmt(ahead) + ' ahead · ' : '') + "You're in line";
+    announce(ahead == null ? 'You are in the pre-queue. Your place is drawn when the sale opens.'
+      : mainLabel + ' is ' + fmt(number) + '. ' + (ahead === 0 ? "You're next." : plural(ahead, 'person', 'people') + ' ahead of you. Estimated wait ' + eta + '.'));
+  }
+
+  // ---- tier 1: a number and the serving counter ----------------------------
+  var key = 'urr.vwr.' + room, base = '/v1/rooms/' + encodeURIComponent(room), ticket = null;
+  try { ticket = JSON.parse(load(key)); } catch (e) { /* none */ }
+  if (!ticket || typeof ticket.number !== 'number') ticket = null;
+
+  function showTier1(serving, etaLow, etaHigh) {
+    var ahead = Math.max(0, ticket.number - serving);
+    var span = ticket.number - ticket.firstServing;
+    show(ticket.number, 'Your number', 'Now serving', fmt(serving), ahead,
+      etaHigh == null ? 'waiting for the line to move' : wait(etaLow, etaHigh),
+      span > 0 ? (serving - ticket.firstServing) / span : 0);
+  }
 
   function takeNumber() {
-    request('POST', '/v1/rooms/' + encodeURIComponent(room) + '/numbers').then(function (r) {
-      if (r.status === 201 && r.body) {
-        failures = 0;
-        if (!ticket || ticket.number !== r.body.number) ticket = { number: r.body.number, firstServing: r.body.serving };
-        try { window.sessionStorage.setItem(storageKey, JSON.stringify(ticket)); } catch (e) { /* ignore */ }
-        showTier1(r.body.serving, r.body.etaSeconds);
-        if (r.body.serving >= ticket.number) return admitted();
-        return later(watchCounter, jitter(r.body.pollAfterMs || 5000));
+    request('POST', base + '/numbers').then(function (r) {
+      var b = r.body;
+      if (r.status === 201 && b && typeof b.number === 'number') {
+        ok();
+        if (!ticket || ticket.number !== b.number) {
+          ticket = { number: b.number, firstServing: Math.min(b.serving, b.number) };
+          save(key, JSON.stringify(ticket));
+        }
+        var eta = b.etaSeconds || {};
+        showTier1(b.serving, eta.low, eta.high);
+        if (b.serving >= ticket.number) return admitted();
+        // The server's interval, plus up to 10% so a crowd spreads out.
+        return later(watch, (b.pollAfterMs || 5000) * (1 + Math.random() * 0.1));
       }
-      if (r.status === 429) return backoff(takeNumber, r.retryAfter || 5);
-      if (r.status === 404) return status('This waiting room is not open. Please check the link.');
-      backoff(takeNumber);
+      if (r.status === 404) return stop('This waiting room is closed', 'There is no line to wait in right now. Please try the page again.', 'Try again');
+      backoff(takeNumber, r.status === 429 || r.status === 503 ? r.retryAfter || 5 : 0);
     }, function () { backoff(takeNumber); });
   }
 
-  function showTier1(serving, eta) {
-    var ahead = Math.max(0, ticket.number - serving);
-    setText('figure-label', 'Your number');
-    setText('figure', ticket.number.toLocaleString());
-    setText('ahead', ahead.toLocaleString());
-    setText('eta', eta ? describeWait(eta.low, eta.high) : '…');
-    var span = Math.max(1, ticket.number - ticket.firstServing);
-    var done = Math.min(1, Math.max(0, (serving - ticket.firstServing) / span));
-    $('progress').value = done;
-    $('progress').textContent = Math.round(done * 100) + '%';
-    status('Now serving number ' + serving.toLocaleString() + '.');
-  }
-
-  function watchCounter() {
-    request('GET', '/v1/rooms/' + encodeURIComponent(room) + '/serving').then(function (r) {
-      if (r.status !== 200 || !r.body) return backoff(watchCounter, r.retryAfter);
-      failures = 0;
+  function watch() {
+    if (done) return;
+    request('GET', base + '/serving').then(function (r) {
       var p = r.body;
+      if (r.status !== 200 || !p || typeof p.serving !== 'number') return backoff(watch, r.status === 429 ? r.retryAfter || 5 : 0);
+      ok();
       if (p.serving >= ticket.number) return admitted();
-      var ahead = ticket.number - p.serving;
-      var perInterval = Math.max(1, p.perInterval);
-      var seconds = Math.ceil(ahead / perInterval) * p.intervalSeconds;
-      showTier1(p.serving, { low: Math.max(0, seconds - p.intervalSeconds), high: seconds });
-      // Far back: every 15 s; within ten intervals: 5 s; within one: 2 s.
-      var next = ahead > 10 * perInterval ? 15000 : ahead > perInterval ? 5000 : 2000;
-      later(watchCounter, jitter(next));
-    }, function () { backoff(watchCounter); });
+      var ahead = ticket.number - p.serving, per = p.perInterval, every = p.intervalSeconds || 10;
+      if (!(per > 0)) {
+        showTier1(p.serving, null, null);
+        return later(watch, jitter(15000));
+      }
+      var high = Math.ceil(ahead / per) * every;
+      showTier1(p.serving, Math.max(0, high - every), high);
+      // Far back: every 15 s; closer: 5 s; within one interval: 2 s.
+      var next = jitter(ahead > 10 * per ? 15000 : ahead > per ? 5000 : 2000);
+      // The counter is a schedule: do not sleep past our turn (spread over 1.5 s).
+      if (typeof p.now === 'number' && typeof p.epoch === 'number' && p.now >= p.epoch) {
+        var due = (every - (p.now - p.epoch) % every + (Math.ceil(ahead / per) - 1) * every) * 1000;
+        if (due < next) next = due + Math.random() * 1500;
+      }
+      later(watch, next);
+    }, function () { backoff(watch); });
   }
 
-  // ---- tier 2 ---------------------------------------------------------------
-  var queueUrl = '/v1/events/' + encodeURIComponent(eventId || '') + '/queue';
-  var heartbeatTimer = null;
+  // ---- tier 2: the authenticated event queue --------------------------------
+  var queue = '/v1/events/' + encodeURIComponent(eventId || '') + '/queue';
+  var firstKey = 'urr.queue.' + eventId, first = Number(load(firstKey)) || 0, beat = 0;
 
-  function showPlace(body) {
-    setText('figure-label', 'Your place');
-    setText('figure', body.position ? body.position.toLocaleString() : 'drawn at open');
-    setText('ahead', body.position ? (body.position - 1).toLocaleString() : '—');
-    setText('eta', body.etaSeconds ? describeWait(body.etaSeconds.low, body.etaSeconds.high) : 'after the draw');
-    var total = Math.max(body.total || 1, body.position || 1);
-    var done = body.position ? 1 - (body.position - 1) / total : 0;
-    $('progress').value = done;
-    $('progress').textContent = Math.round(done * 100) + '%';
-    status(body.preQueue
-      ? 'You are in the pre-queue. Everyone in it gets a random place when the sale opens.'
-      : (body.total || 0).toLocaleString() + ' people in line.');
-  }
-
-  function handlePlace(r, retry) {
-    if (r.status === 200 && r.body && r.body.status === 'admitted') {
-      try { window.sessionStorage.setItem('urr.entryToken.' + eventId, r.body.entryToken); } catch (e) { /* ignore */ }
-      window.clearInterval(heartbeatTimer);
+  function place(r, retry) {
+    busy = false;
+    var b = r.body;
+    if (done) return;
+    if (r.status === 200 && b && b.status === 'admitted' && b.entryToken) {
+      save('urr.entryToken.' + eventId, b.entryToken);
+      clearInterval(beat);
       return admitted();
     }
-    if (r.status === 200 && r.body) {
-      failures = 0;
-      showPlace(r.body);
-      return later(poll, jitter(r.body.pollAfterMs || 5000));
+    if (r.status === 200 && b && b.status === 'waiting') {
+      ok();
+      var pos = typeof b.position === 'number' ? b.position : null;
+      if (pos && pos > first) { first = pos; save(firstKey, String(pos)); }
+      var eta = b.etaSeconds ? wait(b.etaSeconds.low, b.etaSeconds.high) : 'after the draw';
+      show(pos, 'Your place', 'In line', fmt(b.total || 0),
+        pos == null ? null : pos - 1, eta, pos == null ? 0 : (first - pos) / first);
+      // Honour the server's interval exactly, plus up to 10%.
+      return later(poll, (b.pollAfterMs || 5000) * (1 + Math.random() * 0.1));
     }
-    if (r.status === 401) return status('Your sign-in has expired. Please sign in again to keep your place.');
+    if (r.status === 401) {
+      clearInterval(beat);
+      return stop('Please sign in again', 'Your sign-in has expired. Sign in again to keep your place in line.', 'Sign in again');
+    }
     if (r.status === 404 && retry === poll) return later(join, 0);
-    if (r.status === 404) return status('This event has no waiting line here. Please check the link.');
-    if (r.status === 429 || r.status === 503 || r.status === 403) return backoff(retry, r.retryAfter || 5);
-    backoff(retry);
+    if (r.status === 404) return stop('This line is not open', 'There is no waiting line for this event right now.', 'Back');
+    if (r.status === 403) { // not open yet: join when it opens
+      status("The line hasn't opened yet — you'll join automatically when it does.", 'warn');
+      return later(retry, jitter(Math.min(r.retryAfter || 30, 60) * 1000));
+    }
+    backoff(retry, r.status === 429 || r.status === 503 ? r.retryAfter || 5 : 0);
   }
 
-  function join() {
-    request('POST', queueUrl, userToken).then(function (r) { handlePlace(r, join); }, function () { backoff(join); });
+  function call(method, path, fn) {
+    if (done) return;
+    busy = true;
+    request(method, path, userToken).then(function (r) { place(r, fn); }, function () { busy = false; backoff(fn); });
   }
-  function poll() {
-    request('GET', queueUrl + '/me', userToken).then(function (r) { handlePlace(r, poll); }, function () { backoff(poll); });
+  function join() { call('POST', queue, join); }
+  function poll() { call('GET', queue + '/me', poll); }
+  function heartbeat() {
+    if (done) return;
+    request('POST', queue + '/heartbeat', userToken).then(function (r) {
+      if (r.status === 404 && !busy) later(join, 0);
+      else if (r.status === 401 && !busy) poll();
+    }, function () { /* the next poll reconnects */ });
   }
 
   // ---- start ------------------------------------------------------------------
-  setText('room', room ? 'Waiting room · ' + room : 'Waiting room');
-  if (eventId && userToken) {
+  var tier2 = Boolean(eventId && userToken);
+  text('room', room ? 'Waiting room · ' + room : 'Waiting room');
+  if (tier2) {
+    text('figure-label', 'Your place');
+    text('side-label', 'In line');
     join();
-    heartbeatTimer = window.setInterval(function () {
-      request('POST', queueUrl + '/heartbeat', userToken).then(null, function () { /* next poll retries */ });
-    }, HEARTBEAT_MS);
-    document.addEventListener('visibilitychange', function () {
-      if (document.visibilityState === 'visible') later(poll, 0);
-    });
+    beat = setInterval(heartbeat, HEARTBEAT_MS);
   } else {
+    if (ticket) text('figure', fmt(ticket.number));
     takeNumber();
   }
+  // Back from a hidden tab (timers were throttled) or back online: check now.
+  function check() { if (!done && !busy) later(tier2 ? poll : ticket ? watch : takeNumber, 0); }
+  document.addEventListener('visibilitychange', function () { if (document.visibilityState === 'visible') check(); });
+  window.addEventListener('online', check);
 })();
