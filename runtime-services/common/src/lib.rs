@@ -8,6 +8,7 @@
 //! * [`problem`]: RFC 9457 problem responses, the only error body the services send.
 //! * [`telemetry`], [`metrics`], [`shutdown`]: logs, Prometheus text, signals.
 
+pub mod contracts;
 pub mod metrics;
 pub mod policy;
 pub mod problem;

@@ -1,0 +1,217 @@
+//! The ticket service's one error type; every variant maps to a problem response.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use urr_service_common::problem::Problem;
+use urr_service_common::tokens::entry::EntryTokenError;
+use urr_service_common::tokens::user::UserTokenError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TicketError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("unauthorized: {0}")]
+    Unauthorized(#[from] UserTokenError),
+    #[error("entry token: {0}")]
+    EntryToken(#[from] EntryTokenError),
+    #[error("missing entry token")]
+    MissingEntryToken,
+    #[error("service token missing or wrong")]
+    ServiceToken,
+    #[error("unknown event {0}")]
+    UnknownEvent(String),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unknown seats {0:?}")]
+    UnknownSeats(Vec<String>),
+    #[error("unknown section {0}")]
+    UnknownSection(String),
+    #[error("seats taken: {0:?}")]
+    SeatsTaken(Vec<String>),
+    #[error("sold out: {remaining} left")]
+    SoldOut { remaining: i64 },
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
+    #[error("sales are not open: {0}")]
+    SalesClosed(String),
+    #[error("unknown hold")]
+    UnknownHold,
+    #[error("unknown ticket")]
+    UnknownTicket,
+    #[error("the hold expired or was superseded")]
+    HoldExpired,
+    #[error("the hold is {0}")]
+    HoldNotActive(&'static str),
+    #[error("the hold was confirmed by another payment")]
+    ConfirmedElsewhere,
+    #[error("amount mismatch: {0}")]
+    AmountMismatch(String),
+    #[error("idempotency key reused with a different request")]
+    IdempotencyMismatch,
+    #[error("a request with this idempotency key is in progress")]
+    IdempotencyInFlight,
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl TicketError {
+    fn problem(&self) -> Problem {
+        match self {
+            TicketError::Database(error) => {
+                tracing::error!(%error, "database unavailable");
+                Problem::unavailable("the ticket database is unreachable; retry shortly")
+            }
+            TicketError::Redis(error) => {
+                tracing::error!(%error, "redis unavailable");
+                Problem::unavailable("the seat lock store is unreachable; retry shortly")
+            }
+            TicketError::Unauthorized(UserTokenError::KeysUnavailable(error)) => {
+                tracing::error!(%error, "identity provider keys unavailable");
+                Problem::unavailable("cannot verify sign-ins right now; retry shortly")
+            }
+            TicketError::Unauthorized(error) => Problem::unauthorized(error.to_string()),
+            TicketError::EntryToken(error) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "entry-token",
+                "Entry token refused",
+                format!("{error}; wait in the queue for a new one"),
+            ),
+            TicketError::MissingEntryToken => Problem::new(
+                StatusCode::FORBIDDEN,
+                "entry-token",
+                "Entry token required",
+                "send the urr-entry-token the queue gave you at admission in the urr-entry-token header",
+            ),
+            TicketError::ServiceToken => Problem::unauthorized("service token missing or wrong"),
+            TicketError::UnknownEvent(event) => Problem::not_found(
+                "unknown-event",
+                "Unknown event",
+                format!("no event named {event:?} is sold here"),
+            ),
+            TicketError::BadRequest(detail) => Problem::bad_request(detail.clone()),
+            TicketError::UnknownSeats(seats) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-seat",
+                "Unknown seat",
+                format!("these seats are not in the seat map: {}", seats.join(", ")),
+            ),
+            TicketError::UnknownSection(section) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-section",
+                "Unknown section",
+                format!("no section {section:?} sells by quantity here"),
+            ),
+            TicketError::SeatsTaken(seats) => Problem::new(
+                StatusCode::CONFLICT,
+                "seat-taken",
+                "Seat taken",
+                format!(
+                    "already held or sold: {}; pick other seats",
+                    seats.join(", ")
+                ),
+            ),
+            TicketError::SoldOut { remaining } => Problem::new(
+                StatusCode::CONFLICT,
+                "sold-out",
+                "Not enough places left",
+                format!("only {remaining} places are left in this section"),
+            ),
+            TicketError::LimitExceeded(detail) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "limit-exceeded",
+                "Limit exceeded",
+                detail.clone(),
+            ),
+            TicketError::SalesClosed(detail) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "sales-closed",
+                "Sales are not open",
+                detail.clone(),
+            ),
+            TicketError::UnknownHold => Problem::not_found(
+                "unknown-hold",
+                "Unknown hold",
+                "no such hold (or it is not yours)",
+            ),
+            TicketError::UnknownTicket => Problem::not_found(
+                "unknown-ticket",
+                "Unknown ticket",
+                "no such ticket (or it is not yours)",
+            ),
+            TicketError::HoldExpired => Problem::new(
+                StatusCode::CONFLICT,
+                "hold-expired",
+                "Hold expired",
+                "the hold expired or its seats were taken over; it can no longer be confirmed",
+            ),
+            TicketError::HoldNotActive(status) => Problem::new(
+                StatusCode::CONFLICT,
+                "hold-not-active",
+                "Hold not active",
+                format!("the hold is {status}"),
+            ),
+            TicketError::ConfirmedElsewhere => Problem::new(
+                StatusCode::CONFLICT,
+                "hold-confirmed-elsewhere",
+                "Hold confirmed by another payment",
+                "this hold was already confirmed by a different payment",
+            ),
+            TicketError::AmountMismatch(detail) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "amount-mismatch",
+                "Amount mismatch",
+                detail.clone(),
+            ),
+            TicketError::IdempotencyMismatch => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+                "this Idempotency-Key was used for a different request; use a new key",
+            ),
+            TicketError::IdempotencyInFlight => Problem::new(
+                StatusCode::CONFLICT,
+                "idempotency-in-flight",
+                "Request in progress",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            )
+            .with_retry_after(1),
+            TicketError::Conflict(detail) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", detail.clone())
+            }
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.problem().status
+    }
+
+    /// The problem body as JSON (stored for idempotent replays).
+    pub fn problem_json(&self) -> serde_json::Value {
+        let problem = self.problem();
+        serde_json::json!({
+            "type": format!("{}{}", urr_service_common::problem::PROBLEM_BASE, problem.slug),
+            "title": problem.title,
+            "status": problem.status.as_u16(),
+            "detail": problem.detail,
+        })
+    }
+
+    /// Whether a retry could succeed (then an idempotency key is not spent on it).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            TicketError::Database(_)
+                | TicketError::Redis(_)
+                | TicketError::IdempotencyInFlight
+                | TicketError::Unauthorized(UserTokenError::KeysUnavailable(_))
+        )
+    }
+}
+
+impl IntoResponse for TicketError {
+    fn into_response(self) -> Response {
+        self.problem().into_response()
+    }
+}

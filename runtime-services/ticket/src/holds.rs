@@ -1,0 +1,561 @@
+//! Holds: the buyer-facing half of the triple protection.
+//!
+//! A hold attempt goes (1) through one Redis Lua call that locks every seat
+//! or none and hands out a fencing token; losers stop there. Winners (2)
+//! update the seat rows in PostgreSQL only where they are still available
+//! (status check, `version` bumped), with the token recorded, inside one
+//! transaction that also enforces the per-user limit. (3) Confirmation later
+//! checks the token is still current (see [`crate::confirm`]).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool, Row};
+use urr_service_common::contracts::{HoldQuote, HoldStatus};
+
+use crate::error::TicketError;
+use crate::idempotency::IdempotencyClaim;
+use crate::locks::{Acquired, SeatLocks, lock_value};
+use crate::settings::{Catalog, SectionKind};
+use crate::telemetry::TicketMetrics;
+
+/// Body of `POST /v1/events/{event}/holds`: seats by id, or a quantity of a
+/// standing section.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HoldBody {
+    #[serde(default)]
+    pub seats: Option<Vec<String>>,
+    #[serde(default)]
+    pub section: Option<String>,
+    #[serde(default)]
+    pub quantity: Option<u32>,
+}
+
+/// A checked hold request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldRequest {
+    Seats(Vec<String>),
+    Standing { section: String, quantity: u32 },
+}
+
+/// A hold as its buyer sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldView {
+    pub hold_id: String,
+    pub event: String,
+    pub user_id: String,
+    pub status: HoldStatus,
+    pub seats: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    pub quantity: u32,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub expires_at_ms: i64,
+}
+
+/// Everything holds need.
+#[derive(Debug, Clone)]
+pub struct HoldDesk {
+    pub pool: PgPool,
+    pub locks: SeatLocks,
+    pub catalog: Arc<Catalog>,
+    pub metrics: Arc<TicketMetrics>,
+}
+
+/// Per (event, user) advisory lock, so two concurrent holds of one user
+/// cannot both pass the per-user limit.
+pub(crate) fn user_lock_id(event: &str, user: &str) -> i64 {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(format!("{event}\u{0}{user}").as_bytes());
+    i64::from_be_bytes([
+        digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+    ])
+}
+
+impl HoldDesk {
+    /// Checks a body against the seat map and the per-order limit; nothing
+    /// is locked or written for a bad request.
+    pub fn check(&self, body: HoldBody) -> Result<HoldRequest, TicketError> {
+        let max = self.catalog.settings.limits.max_seats_per_order;
+        match (body.seats, body.section, body.quantity) {
+            (Some(seats), None, None) => {
+                if seats.is_empty() {
+                    return Err(TicketError::BadRequest("seats must not be empty".into()));
+                }
+                if seats.len() > max as usize {
+                    return Err(TicketError::LimitExceeded(format!(
+                        "at most {max} seats per order"
+                    )));
+                }
+                let mut unique = seats.clone();
+                unique.sort();
+                unique.dedup();
+                if unique.len() != seats.len() {
+                    return Err(TicketError::BadRequest("a seat is listed twice".into()));
+                }
+                let unknown: Vec<String> = seats
+                    .iter()
+                    .filter(|s| self.catalog.seat(s).is_none())
+                    .cloned()
+                    .collect();
+                if !unknown.is_empty() {
+                    return Err(TicketError::UnknownSeats(unknown));
+                }
+                // Sorted: the locks of overlapping multi-seat holds are
+                // always taken in one order.
+                Ok(HoldRequest::Seats(unique))
+            }
+            (None, Some(section), Some(quantity)) => {
+                match self.catalog.section(&section).map(|s| s.kind) {
+                    Some(SectionKind::Standing { .. }) => {}
+                    _ => return Err(TicketError::UnknownSection(section)),
+                }
+                if quantity == 0 {
+                    return Err(TicketError::BadRequest(
+                        "quantity must be at least 1".into(),
+                    ));
+                }
+                if quantity > max {
+                    return Err(TicketError::LimitExceeded(format!(
+                        "at most {max} places per order"
+                    )));
+                }
+                Ok(HoldRequest::Standing { section, quantity })
+            }
+            _ => Err(TicketError::BadRequest(
+                "send either {\"seats\": [...]} or {\"section\": ..., \"quantity\": n}".into(),
+            )),
+        }
+    }
+
+    fn price(&self, request: &HoldRequest) -> i64 {
+        match request {
+            HoldRequest::Seats(seats) => seats
+                .iter()
+                .filter_map(|s| self.catalog.seat(s))
+                .filter_map(|s| self.catalog.section(&s.section))
+                .map(|s| s.price.amount_minor)
+                .sum(),
+            HoldRequest::Standing { section, quantity } => self
+                .catalog
+                .section(section)
+                .map(|s| s.price.amount_minor * i64::from(*quantity))
+                .unwrap_or_default(),
+        }
+    }
+
+    fn check_sales_window(&self) -> Result<(), TicketError> {
+        let now = Utc::now();
+        let parse = |value: &Option<String>| {
+            value
+                .as_deref()
+                .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        if let Some(open) = parse(&self.catalog.settings.sales_open_at)
+            && now < open
+        {
+            return Err(TicketError::SalesClosed(format!("sales open at {open}")));
+        }
+        if let Some(close) = parse(&self.catalog.settings.sales_close_at)
+            && now >= close
+        {
+            return Err(TicketError::SalesClosed(format!("sales closed at {close}")));
+        }
+        Ok(())
+    }
+
+    /// Places a hold for `user`. With an idempotency claim, the answer is
+    /// stored in the same transaction as the hold.
+    pub async fn hold(
+        &self,
+        user: &str,
+        request: &HoldRequest,
+        idempotency: Option<&IdempotencyClaim>,
+    ) -> Result<HoldView, TicketError> {
+        let started = Instant::now();
+        let result = self.hold_inner(user, request, idempotency).await;
+        self.metrics
+            .hold_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.hold(match &result {
+            Ok(_) => "held",
+            Err(TicketError::SeatsTaken(_)) => "taken",
+            Err(TicketError::SoldOut { .. }) => "sold-out",
+            Err(TicketError::LimitExceeded(_)) => "limit",
+            Err(_) => "error",
+        });
+        result
+    }
+
+    async fn hold_inner(
+        &self,
+        user: &str,
+        request: &HoldRequest,
+        idempotency: Option<&IdempotencyClaim>,
+    ) -> Result<HoldView, TicketError> {
+        self.check_sales_window()?;
+        let hold_id = uuid::Uuid::new_v4();
+        let timeout = u64::from(self.catalog.settings.hold_timeout_seconds);
+        let token = match request {
+            HoldRequest::Seats(seats) => {
+                match self
+                    .locks
+                    .acquire_seats(&hold_id, seats, timeout * 1000)
+                    .await?
+                {
+                    Acquired::Locked { token } => token,
+                    Acquired::Taken(taken) => {
+                        self.metrics.conflict("redis");
+                        return Err(TicketError::SeatsTaken(taken));
+                    }
+                    _ => return Err(TicketError::Conflict("unexpected lock reply".into())),
+                }
+            }
+            HoldRequest::Standing { section, quantity } => {
+                let mut attempt = self.locks.acquire_standing(section, *quantity).await?;
+                if attempt == Acquired::Unloaded {
+                    self.reload_standing(section).await?;
+                    attempt = self.locks.acquire_standing(section, *quantity).await?;
+                }
+                match attempt {
+                    Acquired::Locked { token } => token,
+                    Acquired::NotEnough { remaining } => {
+                        self.metrics.conflict("redis");
+                        return Err(TicketError::SoldOut { remaining });
+                    }
+                    _ => return Err(TicketError::Conflict("standing counter missing".into())),
+                }
+            }
+        };
+        let lock = lock_value(&hold_id, token);
+        match self
+            .write_hold(user, request, hold_id, token, idempotency)
+            .await
+        {
+            Ok(view) => Ok(view),
+            Err(error) => {
+                // Give back what Redis handed out; the database has nothing.
+                let undo = match request {
+                    HoldRequest::Seats(seats) => {
+                        self.locks.release_seats(seats, &lock).await.map(|_| ())
+                    }
+                    HoldRequest::Standing { section, quantity } => {
+                        self.locks.return_standing(section, *quantity).await
+                    }
+                };
+                if let Err(undo_error) = undo {
+                    tracing::warn!(%undo_error, %hold_id, "could not undo a lock; it lapses with its TTL");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn reload_standing(&self, section: &str) -> Result<(), TicketError> {
+        let remaining: Option<i64> = sqlx::query_scalar(
+            "SELECT (capacity - held - sold)::bigint FROM standing_inventory WHERE event_id = $1 AND section_id = $2",
+        )
+        .bind(self.catalog.event())
+        .bind(section)
+        .fetch_optional(&self.pool)
+        .await?;
+        self.locks
+            .load_standing(section, remaining.unwrap_or(0))
+            .await?;
+        Ok(())
+    }
+
+    async fn write_hold(
+        &self,
+        user: &str,
+        request: &HoldRequest,
+        hold_id: uuid::Uuid,
+        token: i64,
+        idempotency: Option<&IdempotencyClaim>,
+    ) -> Result<HoldView, TicketError> {
+        let event = self.catalog.event();
+        let quantity = match request {
+            HoldRequest::Seats(seats) => seats.len() as u32,
+            HoldRequest::Standing { quantity, .. } => *quantity,
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(user_lock_id(event, user))
+            .execute(&mut *tx)
+            .await?;
+        let owned = places_of_user(&mut tx, event, user).await?;
+        let max = i64::from(self.catalog.settings.limits.max_seats_per_user);
+        if owned + i64::from(quantity) > max {
+            return Err(TicketError::LimitExceeded(format!(
+                "at most {max} places per buyer for this event; you already hold or own {owned}"
+            )));
+        }
+        let (seats, section) = match request {
+            HoldRequest::Seats(seats) => {
+                // Available, or held by a hold whose time is up (its Redis
+                // lock lapsed too, or this attempt would not be here).
+                let updated: Vec<String> = sqlx::query_scalar(
+                    "UPDATE seats SET status = 'held', version = version + 1, hold_id = $1, fencing_token = $2
+                     WHERE event_id = $3 AND seat_id = ANY($4)
+                       AND (status = 'available'
+                            OR (status = 'held' AND EXISTS (
+                                SELECT 1 FROM holds h WHERE h.id = seats.hold_id
+                                  AND (h.status <> 'active' OR h.expires_at <= now()))))
+                     RETURNING seat_id",
+                )
+                .bind(hold_id)
+                .bind(token)
+                .bind(event)
+                .bind(seats)
+                .fetch_all(&mut *tx)
+                .await?;
+                if updated.len() != seats.len() {
+                    self.metrics.conflict("postgres");
+                    let taken = seats
+                        .iter()
+                        .filter(|s| !updated.contains(s))
+                        .cloned()
+                        .collect();
+                    return Err(TicketError::SeatsTaken(taken));
+                }
+                (seats.clone(), None)
+            }
+            HoldRequest::Standing { section, quantity } => {
+                let updated = sqlx::query(
+                    "UPDATE standing_inventory SET held = held + $1, version = version + 1
+                     WHERE event_id = $2 AND section_id = $3 AND held + sold + $1 <= capacity",
+                )
+                .bind(*quantity as i32)
+                .bind(event)
+                .bind(section)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() != 1 {
+                    self.metrics.conflict("postgres");
+                    return Err(TicketError::SoldOut { remaining: 0 });
+                }
+                (Vec::new(), Some(section.clone()))
+            }
+        };
+        let amount = self.price(request);
+        let expires_at: DateTime<Utc> = sqlx::query_scalar(
+            "INSERT INTO holds (id, event_id, user_id, section_id, seat_ids, quantity, amount_minor, currency,
+                                fencing_token, status, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', now() + make_interval(secs => $10))
+             RETURNING expires_at",
+        )
+        .bind(hold_id)
+        .bind(event)
+        .bind(user)
+        .bind(&section)
+        .bind(&seats)
+        .bind(quantity as i32)
+        .bind(amount)
+        .bind(self.catalog.currency())
+        .bind(token)
+        .bind(f64::from(self.catalog.settings.hold_timeout_seconds))
+        .fetch_one(&mut *tx)
+        .await?;
+        let view = HoldView {
+            hold_id: hold_id.to_string(),
+            event: event.to_owned(),
+            user_id: user.to_owned(),
+            status: HoldStatus::Active,
+            seats,
+            section,
+            quantity,
+            amount_minor: amount,
+            currency: self.catalog.currency().to_owned(),
+            expires_at_ms: expires_at.timestamp_millis(),
+        };
+        if let Some(claim) = idempotency {
+            let body = serde_json::to_value(&view).unwrap_or_default();
+            claim.finish_in(&mut tx, 201, &body).await?;
+        }
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// The buyer's own hold.
+    pub async fn get(&self, user: &str, hold_id: &str) -> Result<HoldView, TicketError> {
+        let view = self.load(hold_id).await?;
+        if view.user_id != user {
+            return Err(TicketError::UnknownHold);
+        }
+        Ok(view)
+    }
+
+    /// A hold by id, with the check at read: a hold whose time is up shows
+    /// as expired even before the reaper has reached it.
+    pub async fn load(&self, hold_id: &str) -> Result<HoldView, TicketError> {
+        let id = uuid::Uuid::parse_str(hold_id).map_err(|_| TicketError::UnknownHold)?;
+        let row = sqlx::query(
+            "SELECT user_id, section_id, seat_ids, quantity, amount_minor, currency, status, expires_at,
+                    expires_at <= now() AS lapsed
+             FROM holds WHERE id = $1 AND event_id = $2",
+        )
+        .bind(id)
+        .bind(self.catalog.event())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(TicketError::UnknownHold)?;
+        let stored: String = row.try_get("status")?;
+        let mut status = HoldStatus::parse(&stored).unwrap_or(HoldStatus::Expired);
+        if status == HoldStatus::Active && row.try_get::<bool, _>("lapsed")? {
+            status = HoldStatus::Expired;
+        }
+        let expires_at: DateTime<Utc> = row.try_get("expires_at")?;
+        Ok(HoldView {
+            hold_id: id.to_string(),
+            event: self.catalog.event().to_owned(),
+            user_id: row.try_get("user_id")?,
+            status,
+            seats: row.try_get("seat_ids")?,
+            section: row.try_get("section_id")?,
+            quantity: row.try_get::<i32, _>("quantity")? as u32,
+            amount_minor: row.try_get("amount_minor")?,
+            currency: row.try_get("currency")?,
+            expires_at_ms: expires_at.timestamp_millis(),
+        })
+    }
+
+    /// The internal quote the payment service prices a payment from.
+    pub async fn quote(&self, hold_id: &str) -> Result<HoldQuote, TicketError> {
+        let view = self.load(hold_id).await?;
+        Ok(HoldQuote {
+            hold_id: view.hold_id,
+            event: view.event,
+            user_id: view.user_id,
+            amount_minor: view.amount_minor,
+            currency: view.currency,
+            expires_at_ms: view.expires_at_ms,
+            status: view.status,
+            quantity: view.quantity,
+        })
+    }
+
+    /// The buyer lets go of an active hold.
+    pub async fn release(&self, user: &str, hold_id: &str) -> Result<(), TicketError> {
+        let id = uuid::Uuid::parse_str(hold_id).map_err(|_| TicketError::UnknownHold)?;
+        let owner: Option<String> =
+            sqlx::query_scalar("SELECT user_id FROM holds WHERE id = $1 AND event_id = $2")
+                .bind(id)
+                .bind(self.catalog.event())
+                .fetch_optional(&self.pool)
+                .await?;
+        match owner {
+            Some(owner) if owner == user => {}
+            _ => return Err(TicketError::UnknownHold),
+        }
+        match self.close(id, "released").await? {
+            Some(_) => {
+                self.metrics.releases.inc();
+                Ok(())
+            }
+            None => {
+                let view = self.load(hold_id).await?;
+                Err(TicketError::HoldNotActive(view.status.as_str()))
+            }
+        }
+    }
+
+    /// Expires up to `limit` holds whose time is up; returns how many.
+    pub async fn expire_due(&self, limit: i64) -> Result<u64, TicketError> {
+        let due: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT id FROM holds WHERE event_id = $1 AND status = 'active' AND expires_at <= now()
+             ORDER BY expires_at LIMIT $2",
+        )
+        .bind(self.catalog.event())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut expired = 0;
+        for id in due {
+            if self.close(id, "expired").await?.is_some() {
+                expired += 1;
+                self.metrics.expiries.inc();
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Ends an active hold (`released` or `expired`): seats back on sale where
+    /// they are still this hold's, standing places returned, locks dropped.
+    /// `None` when the hold was not active any more.
+    async fn close(&self, id: uuid::Uuid, to: &'static str) -> Result<Option<()>, TicketError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE holds SET status = $2, closed_at = now()
+             WHERE id = $1 AND status = 'active' AND ($2 <> 'expired' OR expires_at <= now())
+             RETURNING section_id, seat_ids, quantity, fencing_token",
+        )
+        .bind(id)
+        .bind(to)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let seats: Vec<String> = row.try_get("seat_ids")?;
+        let section: Option<String> = row.try_get("section_id")?;
+        let quantity: i32 = row.try_get("quantity")?;
+        let token: i64 = row.try_get("fencing_token")?;
+        if !seats.is_empty() {
+            sqlx::query(
+                "UPDATE seats SET status = 'available', version = version + 1, hold_id = NULL, fencing_token = NULL
+                 WHERE event_id = $1 AND hold_id = $2 AND status = 'held'",
+            )
+            .bind(self.catalog.event())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(section) = &section {
+            sqlx::query(
+                "UPDATE standing_inventory SET held = held - $1, version = version + 1
+                 WHERE event_id = $2 AND section_id = $3",
+            )
+            .bind(quantity)
+            .bind(self.catalog.event())
+            .bind(section)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        // After the commit: a lock freed before it could let a buyer reach
+        // PostgreSQL while the seat row still says held (refused there, but
+        // a wasted round trip).
+        if !seats.is_empty() {
+            self.locks
+                .release_seats(&seats, &lock_value(&id, token))
+                .await?;
+        }
+        if let Some(section) = &section {
+            self.locks.return_standing(section, quantity as u32).await?;
+        }
+        Ok(Some(()))
+    }
+}
+
+/// Places a user holds (live holds) or owns (valid tickets) at an event.
+pub(crate) async fn places_of_user(
+    conn: &mut PgConnection,
+    event: &str,
+    user: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT (COALESCE((SELECT sum(quantity) FROM holds
+                           WHERE event_id = $1 AND user_id = $2 AND status = 'active' AND expires_at > now()), 0)
+               + (SELECT count(*) FROM tickets WHERE event_id = $1 AND owner_user_id = $2 AND status = 'valid'))::bigint",
+    )
+    .bind(event)
+    .bind(user)
+    .fetch_one(conn)
+    .await
+}

@@ -1,0 +1,135 @@
+#![forbid(unsafe_code)]
+//! `urr-ticket`: thin entry point; everything lives in the library.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use sqlx::postgres::PgPoolOptions;
+use urr_outbox::{Relay, RelaySettings};
+use urr_service_common::contracts::{PAYMENT_EVENTS, RESERVATION_EVENTS, TRANSFER_EVENTS};
+use urr_service_common::tokens::entry::EntryTokenKey;
+use urr_service_common::tokens::user::UserTokenVerifier;
+use urr_service_common::{shutdown, telemetry};
+use urr_ticket::config::TicketConfig;
+use urr_ticket::holds::HoldDesk;
+use urr_ticket::locks::SeatLocks;
+use urr_ticket::settings::Catalog;
+use urr_ticket::telemetry::TicketMetrics;
+use urr_ticket::{AppState, app, consumers, inventory, reaper};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = TicketConfig::parse();
+    telemetry::init(config.log_format);
+    match run(config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "urr-ticket failed");
+            eprintln!("urr-ticket: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: TicketConfig) -> Result<(), String> {
+    let catalog = Arc::new(
+        Catalog::from_json(&config.settings_json()?, &config.event).map_err(|e| e.to_string())?,
+    );
+    let users = match (&config.user_jwt_secret, &config.user_jwks_url) {
+        (Some(secret), None) => UserTokenVerifier::hs256(
+            secret.as_bytes(),
+            config.user_jwt_issuer.as_deref(),
+            config.user_jwt_audience.as_deref(),
+        ),
+        (None, Some(url)) => UserTokenVerifier::rs256(
+            url.clone(),
+            config.user_jwt_issuer.as_deref(),
+            config.user_jwt_audience.as_deref(),
+        ),
+        _ => {
+            return Err(
+                "set exactly one of URR_USER_JWT_SECRET (HS256) and URR_USER_JWKS_URL (RS256)"
+                    .into(),
+            );
+        }
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(config.database_max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&config.database_url)
+        .await
+        .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+    urr_ticket::prepare_database(&pool)
+        .await
+        .map_err(|e| format!("cannot migrate the database: {e}"))?;
+    let report = inventory::import(&pool, &catalog)
+        .await
+        .map_err(|e| format!("cannot import the seat map: {e}"))?;
+    tracing::info!(
+        changed = report.changed,
+        added = report.seats_added,
+        retired = report.seats_retired,
+        "seat map imported"
+    );
+    let redis = redis::Client::open(config.redis_url.as_str())
+        .map_err(|e| format!("bad Redis URL: {e}"))?
+        .get_connection_manager()
+        .await
+        .map_err(|e| format!("cannot connect to Redis: {e}"))?;
+    let locks = SeatLocks::new(redis, catalog.event());
+    inventory::restore_locks(&pool, &locks, catalog.event())
+        .await
+        .map_err(|e| format!("cannot restore seat locks: {e}"))?;
+    urr_outbox::kafka::ensure_topics(
+        &config.kafka_brokers,
+        &[PAYMENT_EVENTS, RESERVATION_EVENTS, TRANSFER_EVENTS],
+        config.kafka_partitions,
+        config.kafka_replication,
+    )
+    .await
+    .map_err(|e| format!("cannot create Kafka topics: {e}"))?;
+
+    let mut metrics = TicketMetrics::new();
+    let relay = Relay::new(
+        pool.clone(),
+        urr_outbox::kafka::producer_config(&config.kafka_brokers),
+        RelaySettings::default(),
+        &mut metrics.registry,
+    )
+    .map_err(|e| format!("cannot start the outbox relay: {e}"))?;
+    let desk = HoldDesk {
+        pool,
+        locks,
+        catalog,
+        metrics: Arc::new(metrics),
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tasks = consumers::spawn(&config.kafka_brokers, &desk, stopped.clone())
+        .map_err(|e| format!("cannot start the Kafka consumers: {e}"))?;
+    tasks.push(tokio::spawn(relay.run(stopped.clone())));
+    tasks.push(tokio::spawn(reaper::run(
+        desk.clone(),
+        Duration::from_millis(config.reaper_interval_ms),
+        stopped,
+    )));
+    let state = AppState::new(
+        desk,
+        users,
+        EntryTokenKey::new(config.entry_token_key.as_bytes()),
+        &config.service_token,
+    );
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    tracing::info!(listen = %config.listen, event = %config.event, "urr-ticket serving");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown::signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))?;
+    let _ = stop.send(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+    Ok(())
+}

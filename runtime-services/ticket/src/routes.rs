@@ -1,0 +1,462 @@
+//! HTTP routes: `app(state) -> Router`, so tests drive the service in-process.
+//!
+//! Public (`Authorization: Bearer <user JWT>`; holds also need the
+//! `urr-entry-token` the queue issued to the same user for this event):
+//!
+//! | Method and path | Answer |
+//! |---|---|
+//! | `GET /v1/events/{event}` | event, limits, sections with prices (no auth) |
+//! | `GET /v1/events/{event}/availability` | per section capacity/available/held/sold, ≤ 1 s old (no auth) |
+//! | `GET /v1/events/{event}/sections/{section}/seats` | seat statuses, ≤ 1 s old (no auth) |
+//! | `POST /v1/events/{event}/holds` | 201 hold; `Idempotency-Key` replays the first answer |
+//! | `GET /v1/events/{event}/holds/{hold}` | the buyer's hold |
+//! | `DELETE /v1/events/{event}/holds/{hold}` | 204, places back on sale |
+//! | `GET /v1/me/tickets` | the buyer's valid tickets |
+//! | `POST /v1/tickets/{ticket}/transfer` | `{"toUserId": ...}` → the ticket, new owner |
+//! | `GET /v1/tickets/{ticket}/history` | ownership changes (from `transfer-events`) |
+//!
+//! Internal (`Authorization: Bearer <service token>`): see
+//! [`urr_service_common::contracts`]; plus `/internal/stats` (unauthenticated,
+//! cluster-internal: figures only) for the operator.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::{PgPool, Row};
+use subtle::ConstantTimeEq;
+use tokio::sync::Mutex;
+use urr_service_common::contracts::{CancelRequest, ConfirmRequest};
+use urr_service_common::metrics as prom;
+use urr_service_common::problem::Problem;
+use urr_service_common::tokens::entry::{self, EntryTokenKey};
+use urr_service_common::tokens::user::UserTokenVerifier;
+
+use crate::confirm::ConfirmPath;
+use crate::error::TicketError;
+use crate::holds::{HoldBody, HoldDesk};
+use crate::idempotency::{self, Claimed};
+use crate::inventory::AvailabilityCache;
+
+/// Everything a request handler needs.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub desk: HoldDesk,
+    pub users: UserTokenVerifier,
+    pub entry_key: EntryTokenKey,
+    pub service_token: Arc<str>,
+    pub availability: Arc<AvailabilityCache>,
+    pub seat_cache: Arc<SeatListCache>,
+}
+
+impl AppState {
+    pub fn new(
+        desk: HoldDesk,
+        users: UserTokenVerifier,
+        entry_key: EntryTokenKey,
+        service_token: &str,
+    ) -> Self {
+        Self {
+            desk,
+            users,
+            entry_key,
+            service_token: Arc::from(service_token),
+            availability: Arc::new(AvailabilityCache::new(Duration::from_secs(1))),
+            seat_cache: Arc::new(SeatListCache::default()),
+        }
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.desk.pool
+    }
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/internal/stats", get(stats))
+        .route("/internal/holds/{hold}", get(internal_quote))
+        .route("/internal/holds/{hold}/confirm", post(internal_confirm))
+        .route("/internal/holds/{hold}/cancel", post(internal_cancel))
+        .route("/v1/events/{event}", get(event_info))
+        .route("/v1/events/{event}/availability", get(availability))
+        .route("/v1/events/{event}/sections/{section}/seats", get(seats))
+        .route("/v1/events/{event}/holds", post(create_hold))
+        .route(
+            "/v1/events/{event}/holds/{hold}",
+            get(get_hold).delete(release_hold),
+        )
+        .route("/v1/me/tickets", get(my_tickets))
+        .route("/v1/tickets/{ticket}/transfer", post(transfer))
+        .route("/v1/tickets/{ticket}/history", get(history))
+        .fallback(|| async {
+            Problem::not_found("not-found", "Not found", "no such route").into_response()
+        })
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, TicketError> {
+    sqlx::query("SELECT 1").execute(state.pool()).await?;
+    state.desk.locks.ping().await?;
+    Ok("ready")
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    if let Ok(figures) = state
+        .availability
+        .get(state.pool(), &state.desk.catalog)
+        .await
+    {
+        let (total, held, sold) = figures.totals();
+        state.desk.metrics.seats_total.set(total);
+        state.desk.metrics.seats_held.set(held);
+        state.desk.metrics.seats_sold.set(sold);
+    }
+    prom::render(&state.desk.metrics.registry)
+}
+
+async fn stats(State(state): State<AppState>) -> Result<Response, TicketError> {
+    let figures = state
+        .availability
+        .get(state.pool(), &state.desk.catalog)
+        .await?;
+    let (total, held, sold) = figures.totals();
+    Ok(Json(json!({
+        "event": figures.event,
+        "total": total,
+        "held": held,
+        "sold": sold,
+        "asOfMs": figures.as_of_ms,
+    }))
+    .into_response())
+}
+
+fn check_event(state: &AppState, event: &str) -> Result<(), TicketError> {
+    if event == state.desk.catalog.event() {
+        Ok(())
+    } else {
+        Err(TicketError::UnknownEvent(event.to_owned()))
+    }
+}
+
+fn cacheable(body: impl Serialize) -> Response {
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=1"),
+    );
+    response
+}
+
+// ---- public reads ---------------------------------------------------------
+
+async fn event_info(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+) -> Result<Response, TicketError> {
+    check_event(&state, &event)?;
+    let catalog = &state.desk.catalog;
+    let sections: Vec<_> = catalog
+        .sections
+        .iter()
+        .map(|s| {
+            let mut section = json!({
+                "id": s.id, "name": s.name, "kind": s.kind.as_str(),
+                "capacity": s.kind.capacity(), "price": s.price,
+            });
+            if let crate::settings::SectionKind::Seated {
+                rows,
+                seats_per_row,
+            } = s.kind
+            {
+                section["rows"] = rows.into();
+                section["seatsPerRow"] = seats_per_row.into();
+            }
+            section
+        })
+        .collect();
+    Ok(cacheable(json!({
+        "event": catalog.event(),
+        "displayName": catalog.settings.display_name,
+        "salesOpenAt": catalog.settings.sales_open_at,
+        "salesCloseAt": catalog.settings.sales_close_at,
+        "holdTimeoutSeconds": catalog.settings.hold_timeout_seconds,
+        "limits": catalog.settings.limits,
+        "sections": sections,
+    })))
+}
+
+async fn availability(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+) -> Result<Response, TicketError> {
+    check_event(&state, &event)?;
+    let figures = state
+        .availability
+        .get(state.pool(), &state.desk.catalog)
+        .await?;
+    Ok(cacheable(&*figures))
+}
+
+/// Seat listings per section, at most a second old.
+#[derive(Debug, Default)]
+pub struct SeatListCache {
+    sections: Mutex<std::collections::HashMap<String, (Instant, Arc<serde_json::Value>)>>,
+}
+
+async fn seats(
+    State(state): State<AppState>,
+    Path((event, section)): Path<(String, String)>,
+) -> Result<Response, TicketError> {
+    check_event(&state, &event)?;
+    match state.desk.catalog.section(&section).map(|s| s.kind) {
+        Some(crate::settings::SectionKind::Seated { .. }) => {}
+        _ => {
+            return Err(TicketError::UnknownSection(section));
+        }
+    }
+    let mut cache = state.seat_cache.sections.lock().await;
+    if let Some((at, listing)) = cache.get(&section)
+        && at.elapsed() < Duration::from_secs(1)
+    {
+        return Ok(cacheable(&**listing));
+    }
+    let rows = sqlx::query(
+        "SELECT s.seat_id, s.row_no, s.seat_no,
+                CASE WHEN s.status = 'held' AND h.expires_at <= now() THEN 'available' ELSE s.status END AS status
+         FROM seats s LEFT JOIN holds h ON h.id = s.hold_id AND s.status = 'held'
+         WHERE s.event_id = $1 AND s.section_id = $2 AND s.status <> 'retired'
+         ORDER BY s.row_no, s.seat_no",
+    )
+    .bind(&event)
+    .bind(&section)
+    .fetch_all(state.pool())
+    .await?;
+    let mut listed = Vec::with_capacity(rows.len());
+    for row in rows {
+        listed.push(json!({
+            "seatId": row.try_get::<String, _>("seat_id")?,
+            "row": row.try_get::<i32, _>("row_no")?,
+            "number": row.try_get::<i32, _>("seat_no")?,
+            "status": row.try_get::<String, _>("status")?,
+        }));
+    }
+    let listing = Arc::new(json!({"section": section, "seats": listed}));
+    cache.insert(section, (Instant::now(), listing.clone()));
+    Ok(cacheable(&*listing))
+}
+
+// ---- buyers ---------------------------------------------------------------
+
+/// The signed-in buyer.
+struct Buyer(String);
+
+impl FromRequestParts<AppState> for Buyer {
+    type Rejection = TicketError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        Ok(Buyer(state.users.verify_header(header).await?.user_id))
+    }
+}
+
+fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+async fn create_hold(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    Buyer(user): Buyer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, TicketError> {
+    check_event(&state, &event)?;
+    let entry_token =
+        header_value(&headers, entry::HEADER_NAME).ok_or(TicketError::MissingEntryToken)?;
+    state.entry_key.verify(entry_token, &user, &event)?;
+    let parsed: HoldBody =
+        serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
+    let request = state.desk.check(parsed)?;
+    let claim = match header_value(&headers, "idempotency-key") {
+        None => None,
+        Some(key) => {
+            let hash =
+                idempotency::request_hash("POST", &format!("/v1/events/{event}/holds"), &body);
+            match idempotency::claim(state.pool(), &user, key, &hash).await? {
+                Claimed::Replay { status, body } => {
+                    state.desk.metrics.hold("replayed");
+                    return Ok(replay(status, body));
+                }
+                Claimed::New(claim) => Some(claim),
+            }
+        }
+    };
+    match state.desk.hold(&user, &request, claim.as_ref()).await {
+        Ok(view) => Ok((StatusCode::CREATED, Json(view)).into_response()),
+        Err(error) => {
+            if let Some(claim) = &claim
+                && let Err(store_error) = claim.settle_error(state.pool(), &error).await
+            {
+                tracing::warn!(%store_error, "could not record the answer for an idempotency key");
+            }
+            Err(error)
+        }
+    }
+}
+
+fn replay(status: u16, body: serde_json::Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut response = (status, Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    if !status.is_success() {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+    }
+    response
+}
+
+async fn get_hold(
+    State(state): State<AppState>,
+    Path((event, hold)): Path<(String, String)>,
+    Buyer(user): Buyer,
+) -> Result<Response, TicketError> {
+    check_event(&state, &event)?;
+    Ok(Json(state.desk.get(&user, &hold).await?).into_response())
+}
+
+async fn release_hold(
+    State(state): State<AppState>,
+    Path((event, hold)): Path<(String, String)>,
+    Buyer(user): Buyer,
+) -> Result<StatusCode, TicketError> {
+    check_event(&state, &event)?;
+    state.desk.release(&user, &hold).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn my_tickets(
+    State(state): State<AppState>,
+    Buyer(user): Buyer,
+) -> Result<Response, TicketError> {
+    let tickets = state.desk.tickets_of(&user).await?;
+    Ok(Json(json!({"tickets": tickets})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TransferBody {
+    to_user_id: String,
+}
+
+async fn transfer(
+    State(state): State<AppState>,
+    Path(ticket): Path<String>,
+    Buyer(user): Buyer,
+    body: Bytes,
+) -> Result<Response, TicketError> {
+    let body: TransferBody =
+        serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
+    Ok(Json(
+        state
+            .desk
+            .transfer(&user, &ticket, &body.to_user_id)
+            .await?,
+    )
+    .into_response())
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Path(ticket): Path<String>,
+    Buyer(user): Buyer,
+) -> Result<Response, TicketError> {
+    let changes = state.desk.history(&user, &ticket).await?;
+    Ok(Json(json!({"ticketId": ticket, "changes": changes})).into_response())
+}
+
+// ---- internal (payment service) --------------------------------------------
+
+/// A caller holding the service token.
+struct Service;
+
+impl FromRequestParts<AppState> for Service {
+    type Rejection = TicketError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let expected = state.service_token.as_bytes();
+        if !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected)) {
+            Ok(Service)
+        } else {
+            Err(TicketError::ServiceToken)
+        }
+    }
+}
+
+async fn internal_quote(
+    State(state): State<AppState>,
+    Path(hold): Path<String>,
+    _: Service,
+) -> Result<Response, TicketError> {
+    Ok(Json(state.desk.quote(&hold).await?).into_response())
+}
+
+async fn internal_confirm(
+    State(state): State<AppState>,
+    Path(hold): Path<String>,
+    _: Service,
+    body: Bytes,
+) -> Result<Response, TicketError> {
+    let request: ConfirmRequest =
+        serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
+    Ok(Json(
+        state
+            .desk
+            .confirm(&hold, &request, ConfirmPath::Rest, None)
+            .await?,
+    )
+    .into_response())
+}
+
+async fn internal_cancel(
+    State(state): State<AppState>,
+    Path(hold): Path<String>,
+    _: Service,
+    body: Bytes,
+) -> Result<Response, TicketError> {
+    let request: CancelRequest =
+        serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
+    Ok(Json(state.desk.cancel(&hold, &request, None).await?).into_response())
+}

@@ -1,0 +1,152 @@
+//! Prometheus metrics of the ticket service.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConfirmLabels {
+    /// `rest` or `kafka`.
+    pub path: String,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LayerLabel {
+    /// Which protection turned the attempt away: `redis` or `postgres`.
+    pub layer: String,
+}
+
+#[derive(Debug)]
+pub struct TicketMetrics {
+    pub registry: Registry,
+    /// Hold attempts by outcome (`held`, `taken`, `sold-out`, `limit`, `replayed`, `error`).
+    pub holds: Family<OutcomeLabel, Counter>,
+    /// Conflicts by the layer that caught them.
+    pub conflicts: Family<LayerLabel, Counter>,
+    pub confirmations: Family<ConfirmLabels, Counter>,
+    pub expiries: Counter,
+    pub releases: Counter,
+    pub cancellations: Counter,
+    pub transfers: Counter,
+    pub hold_seconds: Histogram,
+    pub confirm_seconds: Histogram,
+    pub seats_sold: Gauge,
+    pub seats_held: Gauge,
+    pub seats_total: Gauge,
+    pub poisoned_messages: Counter,
+}
+
+impl Default for TicketMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TicketMetrics {
+    pub fn new() -> Self {
+        let metrics = Self {
+            registry: Registry::default(),
+            holds: Family::default(),
+            conflicts: Family::default(),
+            confirmations: Family::default(),
+            expiries: Counter::default(),
+            releases: Counter::default(),
+            cancellations: Counter::default(),
+            transfers: Counter::default(),
+            hold_seconds: Histogram::new(exponential_buckets(0.0002, 2.0, 16)),
+            confirm_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            seats_sold: Gauge::default(),
+            seats_held: Gauge::default(),
+            seats_total: Gauge::default(),
+            poisoned_messages: Counter::default(),
+        };
+        let mut registry = Registry::with_prefix("urr_ticket");
+        registry.register("holds", "Hold attempts by outcome", metrics.holds.clone());
+        registry.register(
+            "conflicts",
+            "Hold attempts refused because the places were taken, by the layer that refused them",
+            metrics.conflicts.clone(),
+        );
+        registry.register(
+            "confirmations",
+            "Hold confirmations by path (rest, kafka) and outcome",
+            metrics.confirmations.clone(),
+        );
+        registry.register(
+            "hold_expiries",
+            "Holds expired by the reaper",
+            metrics.expiries.clone(),
+        );
+        registry.register(
+            "hold_releases",
+            "Holds released by their buyer",
+            metrics.releases.clone(),
+        );
+        registry.register(
+            "cancellations",
+            "Reservations canceled (refunds)",
+            metrics.cancellations.clone(),
+        );
+        registry.register(
+            "transfers",
+            "Tickets transferred",
+            metrics.transfers.clone(),
+        );
+        registry.register(
+            "hold_duration_seconds",
+            "Latency of POST holds, all outcomes",
+            metrics.hold_seconds.clone(),
+        );
+        registry.register(
+            "confirm_duration_seconds",
+            "Latency of a confirmation",
+            metrics.confirm_seconds.clone(),
+        );
+        registry.register("seats_sold", "Places sold", metrics.seats_sold.clone());
+        registry.register("seats_held", "Places held", metrics.seats_held.clone());
+        registry.register("seats_total", "Places on sale", metrics.seats_total.clone());
+        registry.register(
+            "poisoned_messages",
+            "Kafka messages skipped because they can never be applied",
+            metrics.poisoned_messages.clone(),
+        );
+        Self {
+            registry,
+            ..metrics
+        }
+    }
+
+    pub fn hold(&self, outcome: &str) {
+        self.holds
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn conflict(&self, layer: &str) {
+        self.conflicts
+            .get_or_create(&LayerLabel {
+                layer: layer.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn confirmation(&self, path: &str, outcome: &str) {
+        self.confirmations
+            .get_or_create(&ConfirmLabels {
+                path: path.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+}
