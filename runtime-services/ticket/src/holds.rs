@@ -297,15 +297,9 @@ impl HoldDesk {
         }
         let (seats, section) = match request {
             HoldRequest::Seats(seats) => {
-                // Available, or held by a hold whose time is up (its Redis
-                // lock lapsed too, or this attempt would not be here).
-                let updated: Vec<String> = sqlx::query_scalar(
+                let mut updated: Vec<String> = sqlx::query_scalar(
                     "UPDATE seats SET status = 'held', version = version + 1, hold_id = $1, fencing_token = $2
-                     WHERE event_id = $3 AND seat_id = ANY($4)
-                       AND (status = 'available'
-                            OR (status = 'held' AND EXISTS (
-                                SELECT 1 FROM holds h WHERE h.id = seats.hold_id
-                                  AND (h.status <> 'active' OR h.expires_at <= now()))))
+                     WHERE event_id = $3 AND seat_id = ANY($4) AND status = 'available'
                      RETURNING seat_id",
                 )
                 .bind(hold_id)
@@ -314,6 +308,27 @@ impl HoldDesk {
                 .bind(seats)
                 .fetch_all(&mut *tx)
                 .await?;
+                if updated.len() != seats.len() {
+                    // Rare: seats still marked held by a hold whose time is
+                    // up (its Redis lock lapsed too, or this attempt would
+                    // not be here) and which the reaper has not reached.
+                    let missing: Vec<&String> =
+                        seats.iter().filter(|s| !updated.contains(s)).collect();
+                    let taken_over: Vec<String> = sqlx::query_scalar(
+                        "UPDATE seats s SET status = 'held', version = s.version + 1, hold_id = $1, fencing_token = $2
+                         FROM holds h
+                         WHERE s.event_id = $3 AND s.seat_id = ANY($4) AND s.status = 'held'
+                           AND h.id = s.hold_id AND (h.status <> 'active' OR h.expires_at <= now())
+                         RETURNING s.seat_id",
+                    )
+                    .bind(hold_id)
+                    .bind(token)
+                    .bind(event)
+                    .bind(&missing)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    updated.extend(taken_over);
+                }
                 if updated.len() != seats.len() {
                     self.metrics.conflict("postgres");
                     let taken = seats

@@ -1,0 +1,307 @@
+//! Confirmation by REST and by Kafka, refunds, transfers and the
+//! `transfer-events` consumer, against real PostgreSQL, Redis and the broker.
+
+mod support;
+
+use std::time::Duration;
+
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::json;
+use sqlx::PgPool;
+use support::{Service, env, settings, start, unique_event};
+use urr_service_common::contracts::{
+    PAYMENT_EVENT_V1, PAYMENT_EVENTS, PaymentEvent, PaymentEventKind,
+};
+
+async fn held(service: &Service, user: &str, seats: &[&str]) -> (String, i64) {
+    let answer = service.hold(user, json!({"seats": seats}), None).await;
+    assert_eq!(answer.status, 201, "{answer:?}");
+    (
+        answer.body["holdId"].as_str().expect("id").to_owned(),
+        answer.body["amountMinor"].as_i64().expect("amount"),
+    )
+}
+
+fn payment_event(
+    service: &Service,
+    hold: &str,
+    payment: &str,
+    amount: i64,
+    kind: PaymentEventKind,
+) -> PaymentEvent {
+    PaymentEvent {
+        schema: PAYMENT_EVENT_V1.into(),
+        message_id: uuid::Uuid::new_v4().to_string(),
+        kind,
+        payment_id: payment.into(),
+        hold_id: hold.into(),
+        event: service.event.clone(),
+        user_id: "alice".into(),
+        amount_minor: amount,
+        currency: "KRW".into(),
+        occurred_at_ms: urr_service_common::unix_now_ms(),
+        traceparent: None,
+    }
+}
+
+async fn publish(messages: &[&PaymentEvent]) {
+    let brokers = env("URR_KAFKA_BROKERS");
+    urr_outbox::kafka::ensure_topics(&brokers, &[PAYMENT_EVENTS], 3, 1)
+        .await
+        .expect("topic");
+    let producer: FutureProducer = urr_outbox::kafka::producer_config(&brokers)
+        .create()
+        .expect("producer");
+    for message in messages {
+        let payload = serde_json::to_string(message).expect("json");
+        producer
+            .send(
+                FutureRecord::to(PAYMENT_EVENTS)
+                    .key(&message.hold_id)
+                    .payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("published");
+    }
+}
+
+/// Runs the service's consumers until `done` holds (or 30 s pass).
+async fn consume_until(service: &Service, mut done: impl AsyncFnMut() -> bool) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let tasks = urr_ticket::consumers::spawn(&env("URR_KAFKA_BROKERS"), &service.desk, stopped)
+        .expect("consumers");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !done().await && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).expect("stop");
+    for task in tasks {
+        task.await.expect("consumer task");
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn rest_and_kafka_and_a_redelivery_confirm_once(pool: PgPool) {
+    let service = start(pool, settings(&unique_event(), 4, 4)).await;
+    // REST first, then the same payment's event delivered twice.
+    let (hold, amount) = held(&service, "alice", &["a:1:1", "a:1:2"]).await;
+    let rest = service.confirm(&hold, "pay-1", amount).await;
+    assert_eq!(rest.status, 200, "{rest:?}");
+    assert_eq!(rest.body["alreadyConfirmed"], false);
+    assert_eq!(rest.body["ticketIds"].as_array().map(Vec::len), Some(2));
+    let captured = payment_event(&service, &hold, "pay-1", amount, PaymentEventKind::Captured);
+    // Kafka first for a second hold, then REST.
+    let (hold2, amount2) = held(&service, "bob", &["a:2:1"]).await;
+    let captured2 = payment_event(
+        &service,
+        &hold2,
+        "pay-2",
+        amount2,
+        PaymentEventKind::Captured,
+    );
+    let redelivered = captured2.clone();
+    publish(&[&captured, &captured, &captured2, &redelivered]).await;
+    let pool = service.desk.pool.clone();
+    consume_until(&service, async || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM processed_events WHERE consumer = 'ticket/payment-events'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap_or_default()
+            >= 2
+    })
+    .await;
+    assert_eq!(service.count("SELECT count(*) FROM reservations").await, 2);
+    assert_eq!(
+        service
+            .count("SELECT count(*) FROM reservations WHERE confirmed_via = 'kafka'")
+            .await,
+        1
+    );
+    let late_rest = service.confirm(&hold2, "pay-2", amount2).await;
+    assert_eq!(late_rest.status, 200);
+    assert_eq!(late_rest.body["alreadyConfirmed"], true);
+    assert_eq!(service.count("SELECT count(*) FROM reservations").await, 2);
+    assert_eq!(service.count("SELECT count(*) FROM tickets").await, 3);
+    // Each confirmation produced one reservation event in the outbox.
+    assert_eq!(
+        service
+            .count("SELECT count(*) FROM outbox WHERE topic = 'reservation-events'")
+            .await,
+        2
+    );
+    // A different payment for a confirmed hold is refused.
+    let other = service.confirm(&hold, "pay-other", amount).await;
+    assert_eq!(other.status, 409);
+    assert!(other.problem_type().ends_with("/hold-confirmed-elsewhere"));
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_payment_for_an_expired_hold_is_recorded_not_applied(pool: PgPool) {
+    let service = start(pool, settings(&unique_event(), 4, 4)).await;
+    let (hold, amount) = held(&service, "alice", &["a:3:3"]).await;
+    sqlx::query("UPDATE holds SET expires_at = now() - interval '1 second'")
+        .execute(&service.desk.pool)
+        .await
+        .expect("age");
+    let poison = b"{not json";
+    let event = payment_event(
+        &service,
+        &hold,
+        "pay-late",
+        amount,
+        PaymentEventKind::Captured,
+    );
+    publish(&[&event]).await;
+    // A malformed message on the topic does not block the partition.
+    let producer: FutureProducer = urr_outbox::kafka::producer_config(&env("URR_KAFKA_BROKERS"))
+        .create()
+        .expect("producer");
+    producer
+        .send(
+            FutureRecord::to(PAYMENT_EVENTS)
+                .key(&hold)
+                .payload(&poison[..]),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("published");
+    let pool = service.desk.pool.clone();
+    consume_until(&service, async || {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM unapplied_payments")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_default()
+            >= 1
+    })
+    .await;
+    assert_eq!(service.count("SELECT count(*) FROM reservations").await, 0);
+    assert_eq!(
+        service
+            .count("SELECT count(*) FROM unapplied_payments")
+            .await,
+        1
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_refund_voids_the_tickets_and_puts_the_seats_back_on_sale(pool: PgPool) {
+    let service = start(pool, settings(&unique_event(), 4, 4)).await;
+    let (hold, amount) = held(&service, "alice", &["a:4:1", "a:4:2"]).await;
+    assert_eq!(service.confirm(&hold, "pay-1", amount).await.status, 200);
+    assert_eq!(service.seat_key("a:4:1").await.as_deref(), Some("sold"));
+    let mismatch = service.cancel(&hold, "pay-other").await;
+    assert_eq!(mismatch.status, 409);
+    let canceled = service.cancel(&hold, "pay-1").await;
+    assert_eq!(canceled.status, 200, "{canceled:?}");
+    assert_eq!(
+        canceled.body["voidedTicketIds"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let again = service.cancel(&hold, "pay-1").await;
+    assert_eq!(again.body["alreadyCanceled"], true);
+    assert_eq!(
+        service
+            .count("SELECT count(*) FROM tickets WHERE status = 'valid'")
+            .await,
+        0
+    );
+    assert_eq!(service.seat_key("a:4:1").await, None);
+    let resold = service
+        .hold("bob", json!({"seats": ["a:4:1", "a:4:2"]}), None)
+        .await;
+    assert_eq!(resold.status, 201, "{resold:?}");
+    // An amount that is not the hold's is refused.
+    let id = resold.body["holdId"].as_str().expect("id");
+    let wrong = service.confirm(id, "pay-2", 1).await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.problem_type().ends_with("/amount-mismatch"));
+    // The payment service's quote.
+    let quote = service
+        .raw(
+            service
+                .http
+                .get(format!("{}/internal/holds/{id}", service.base))
+                .bearer_auth(support::SERVICE_TOKEN),
+        )
+        .await;
+    assert_eq!(quote.body["amountMinor"], 240_000);
+    assert_eq!(quote.body["userId"], "bob");
+    assert_eq!(quote.body["status"], "active");
+}
+
+#[sqlx::test(migrations = false)]
+async fn transfers_move_tickets_and_the_consumer_records_them(pool: PgPool) {
+    let service = start(pool, settings(&unique_event(), 4, 4)).await;
+    let (hold, amount) = held(&service, "alice", &["a:6:1"]).await;
+    let confirmed = service.confirm(&hold, "pay-1", amount).await;
+    let ticket = confirmed.body["ticketIds"][0]
+        .as_str()
+        .expect("ticket")
+        .to_owned();
+    let mine = service.get("/v1/me/tickets", Some("alice")).await;
+    assert_eq!(mine.body["tickets"][0]["ticketId"], ticket.as_str());
+    let url = format!("{}/v1/tickets/{ticket}/transfer", service.base);
+    let not_mine = service
+        .raw(
+            service
+                .http
+                .post(&url)
+                .bearer_auth(support::user_token("mallory"))
+                .json(&json!({"toUserId": "eve"})),
+        )
+        .await;
+    assert_eq!(not_mine.status, 404);
+    let moved = service
+        .raw(
+            service
+                .http
+                .post(&url)
+                .bearer_auth(support::user_token("alice"))
+                .json(&json!({"toUserId": "bob"})),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{moved:?}");
+    assert_eq!(moved.body["ownerUserId"], "bob");
+    assert_eq!(
+        service.get("/v1/me/tickets", Some("alice")).await.body["tickets"],
+        json!([])
+    );
+    // Relay the outbox (what the service's relay task does), then consume.
+    let relay = urr_outbox::Relay::new(
+        service.desk.pool.clone(),
+        urr_outbox::kafka::producer_config(&env("URR_KAFKA_BROKERS")),
+        urr_outbox::RelaySettings::default(),
+        &mut prometheus_client::registry::Registry::default(),
+    )
+    .expect("relay");
+    urr_outbox::kafka::ensure_topics(
+        &env("URR_KAFKA_BROKERS"),
+        &["transfer-events", "reservation-events"],
+        3,
+        1,
+    )
+    .await
+    .expect("topics");
+    assert!(relay.round().await.expect("relay round").published >= 2);
+    let pool = service.desk.pool.clone();
+    consume_until(&service, async || {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM ticket_ownership_log")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_default()
+            >= 1
+    })
+    .await;
+    let history = service
+        .get(&format!("/v1/tickets/{ticket}/history"), Some("bob"))
+        .await;
+    assert_eq!(history.body["changes"][0]["fromUserId"], "alice");
+    assert_eq!(history.body["changes"][0]["toUserId"], "bob");
+    let stranger = service
+        .get(&format!("/v1/tickets/{ticket}/history"), Some("mallory"))
+        .await;
+    assert_eq!(stranger.status, 404);
+}
