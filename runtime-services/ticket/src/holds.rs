@@ -150,18 +150,12 @@ impl HoldDesk {
 
     fn check_sales_window(&self) -> Result<(), TicketError> {
         let now = Utc::now();
-        let parse = |value: &Option<String>| {
-            value
-                .as_deref()
-                .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
-                .map(|t| t.with_timezone(&Utc))
-        };
-        if let Some(open) = parse(&self.catalog.settings.sales_open_at)
+        if let Some(open) = self.catalog.opens_at
             && now < open
         {
             return Err(TicketError::SalesClosed(format!("sales open at {open}")));
         }
-        if let Some(close) = parse(&self.catalog.settings.sales_close_at)
+        if let Some(close) = self.catalog.closes_at
             && now >= close
         {
             return Err(TicketError::SalesClosed(format!("sales closed at {close}")));

@@ -104,6 +104,8 @@ pub enum SettingsError {
     HoldTimeout,
     #[error("every section must be priced in the same currency")]
     MixedCurrencies,
+    #[error("{field} is not an RFC 3339 time: {value:?}")]
+    BadTime { field: &'static str, value: String },
 }
 
 /// The checked seat map: sections by id, in spec order.
@@ -115,6 +117,9 @@ pub struct Catalog {
     /// SHA-256 of the canonical settings JSON: import is skipped when the
     /// database already holds this exact version.
     pub hash: String,
+    /// The sale window, parsed once (holds are refused outside it).
+    pub opens_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub closes_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +198,17 @@ impl Catalog {
         {
             return Err(SettingsError::MixedCurrencies);
         }
+        let parse_time = |field: &'static str, value: &Option<String>| match value {
+            None => Ok(None),
+            Some(value) => chrono::DateTime::parse_from_rfc3339(value)
+                .map(|t| Some(t.with_timezone(&chrono::Utc)))
+                .map_err(|_| SettingsError::BadTime {
+                    field,
+                    value: value.clone(),
+                }),
+        };
+        let opens_at = parse_time("salesOpenAt", &settings.sales_open_at)?;
+        let closes_at = parse_time("salesCloseAt", &settings.sales_close_at)?;
         let canonical = serde_json::to_vec(&settings).unwrap_or_default();
         let hash = format!("{:x}", Sha256::digest(&canonical));
         Ok(Self {
@@ -200,6 +216,8 @@ impl Catalog {
             sections,
             by_id,
             hash,
+            opens_at,
+            closes_at,
         })
     }
 
@@ -314,6 +332,15 @@ mod tests {
         assert!(matches!(
             Catalog::from_json(&settings().to_string(), "other"),
             Err(SettingsError::WrongEvent { .. })
+        ));
+        let mut bad_time = settings();
+        bad_time["salesOpenAt"] = "next friday".into();
+        assert!(matches!(
+            Catalog::from_json(&bad_time.to_string(), "e1"),
+            Err(SettingsError::BadTime {
+                field: "salesOpenAt",
+                ..
+            })
         ));
         let mut dup = settings();
         dup["seatMap"]["sections"][1]["id"] = "floor".into();

@@ -558,3 +558,18 @@ async fn standing_sections_are_counted_and_never_oversold(pool: PgPool) {
     assert_eq!(floor["held"], 50);
     assert_eq!(floor["available"], 0);
 }
+
+#[sqlx::test(migrations = false)]
+async fn holds_are_refused_outside_the_sale_window(pool: PgPool) {
+    let mut later = settings(&unique_event(), 4, 4);
+    later["salesOpenAt"] = "2099-01-01T00:00:00Z".into();
+    later["salesCloseAt"] = "2099-02-01T00:00:00Z".into();
+    let service = start(pool, later).await;
+    let early = service
+        .hold("alice", json!({"seats": ["a:1:1"]}), None)
+        .await;
+    assert_eq!(early.status, 403);
+    assert!(early.problem_type().ends_with("/sales-closed"), "{early:?}");
+    assert_eq!(service.seat_key("a:1:1").await, None, "nothing locked");
+    assert_eq!(service.count("SELECT count(*) FROM holds").await, 0);
+}
