@@ -92,7 +92,7 @@ async function decide(request, room, now) {
   if (!room.active || now < room.enforceFrom || !startsWithAny(request.uri, room.protected)) {
     return { pass: true };
   }
-  if (startsWithAny(request.uri, room.bypass) || request.uri.indexOf(room.waitingPage) === 0) {
+  if (startsWithAny(request.uri, room.bypass) || isWaitingTraffic(request.uri, room.waitingPage)) {
     return { pass: true };
   }
   var serving = servingAt(room.serving, now);
@@ -105,6 +105,16 @@ async function decide(request, room, now) {
     return { pass: false, serving: serving };
   }
   return { pass: claims.number <= serving, serving: serving, number: claims.number };
+}
+
+// The waiting page, its assets (its directory) and the queue API it calls
+// always pass: a room protecting "/" must not hold back the very requests
+// that let a visitor wait. Fixed here, not in KVS, so they cost no entry bytes.
+var QUEUE_API = /^\/v1\/(rooms\/[^\/]+\/|events\/[^\/]+\/queue(\/|$))/;
+
+function isWaitingTraffic(uri, waitingPage) {
+  var dir = waitingPage.substring(0, waitingPage.lastIndexOf('/') + 1);
+  return uri.indexOf(waitingPage) === 0 || (dir.length > 1 && uri.indexOf(dir) === 0) || QUEUE_API.test(uri);
 }
 
 function startsWithAny(uri, prefixes) {

@@ -125,6 +125,27 @@ test('bypass paths, the waiting page and unprotected paths pass without a token'
   }
 });
 
+test('a room protecting everything still lets the waiting page, its assets and the queue API through', async () => {
+  const site = roomEntry({ room: 'urr-demo/site', protected: ['/'], bypass: [], waitingPage: '/waiting/site' });
+  const { gate, kvs } = gateWith({ 'wr/urr-demo/site': site });
+  kvs.store.set('wr/p/', JSON.stringify({ v: 1, rooms: [['/', 'wr/urr-demo/site']], segments: [] }));
+  for (const uri of [
+    '/waiting/site',
+    '/waiting/assets/waiting.js',
+    '/v1/rooms/site/numbers',
+    '/v1/rooms/site/serving',
+    '/v1/events/aurora-seoul-2026/queue',
+    '/v1/events/aurora-seoul-2026/queue/me',
+  ]) {
+    const response = await gate.handler(viewerRequest(uri));
+    assert.equal(response.uri, uri, uri);
+  }
+  for (const uri of ['/', '/v1/events/aurora-seoul-2026/holds', '/v1/events/aurora-seoul-2026/queueish', '/v1/rooms/']) {
+    const response = await gate.handler(viewerRequest(uri));
+    assert.ok(response.statusCode === 302 || response.statusCode === 429, `${uri} is held: ${response.statusCode}`);
+  }
+});
+
 test('every edge flips at enforceFrom, not before', async () => {
   const { gate } = gateWith({ [`wr/${ROOM}`]: roomEntry({ enforceFrom: NOW + 30 }) });
   gate.setNow(NOW + 29);
