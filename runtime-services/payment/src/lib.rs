@@ -1,1 +1,39 @@
 #![forbid(unsafe_code)]
+//! # urr-payment: payments that behave like money moves
+//!
+//! * [`state`]: the state machine (created → authorized → captured | failed |
+//!   canceled → refunded); every transition conditional and recorded.
+//! * [`provider`]: the `Provider` trait and the [`provider::sandbox`] gateway
+//!   (asynchronous verdicts by signed webhook, latency, failures, duplicates).
+//! * [`webhook`]: HMAC signatures with a replay window.
+//! * [`flow`]: intents priced by the ticket service, webhooks (duplicates and
+//!   out-of-order deliveries harmless), capture → outbox + synchronous confirm.
+//! * [`ticket_client`] + [`breaker`]: the synchronous path through tower's
+//!   timeout and retry layers and a circuit breaker layer.
+//! * [`reconciler`]: re-drives stuck payments; [`consumers`]: records
+//!   reservations confirmed through Kafka.
+//! * [`routes`]: `app(state) -> Router` (API table there).
+
+pub mod breaker;
+pub mod config;
+pub mod consumers;
+pub mod error;
+pub mod flow;
+pub mod provider;
+pub mod reconciler;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+pub mod ticket_client;
+pub mod webhook;
+
+pub use routes::{AppState, app};
+
+/// The embedded schema migrations.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Its migrations, then the outbox and inbox tables of [`urr_outbox`].
+pub async fn prepare_database(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+    MIGRATOR.run(pool).await.map_err(sqlx::Error::from)?;
+    urr_outbox::ensure_schema(pool).await
+}

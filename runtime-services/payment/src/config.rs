@@ -1,0 +1,65 @@
+//! Settings, from flags or the environment (the operator's ConfigMap and
+//! Secret references). Secret values are never echoed in `--help`.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "urr-payment", about = "URR payment service", version)]
+pub struct PaymentConfig {
+    #[arg(long, env = "URR_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    #[arg(long, env = "URR_EVENT_ID")]
+    pub event: String,
+    #[arg(long, env = "URR_DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    #[arg(long, env = "URR_DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
+    pub database_max_connections: u32,
+    #[arg(long, env = "URR_KAFKA_BROKERS")]
+    pub kafka_brokers: String,
+    #[arg(long, env = "URR_KAFKA_PARTITIONS", default_value_t = 3)]
+    pub kafka_partitions: i32,
+    #[arg(long, env = "URR_KAFKA_REPLICATION", default_value_t = 1)]
+    pub kafka_replication: i32,
+    #[arg(
+        long,
+        env = "URR_USER_JWT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "user_jwks_url"
+    )]
+    pub user_jwt_secret: Option<String>,
+    #[arg(long, env = "URR_USER_JWKS_URL")]
+    pub user_jwks_url: Option<String>,
+    #[arg(long, env = "URR_USER_JWT_ISSUER")]
+    pub user_jwt_issuer: Option<String>,
+    #[arg(long, env = "URR_USER_JWT_AUDIENCE")]
+    pub user_jwt_audience: Option<String>,
+    /// Bearer token of the ticket service's internal API.
+    #[arg(long, env = "URR_SERVICE_TOKEN", hide_env_values = true)]
+    pub service_token: String,
+    #[arg(long, env = "URR_TICKET_URL")]
+    pub ticket_url: String,
+    #[arg(long, env = "URR_PAYMENT_PROVIDER", default_value = "sandbox")]
+    pub provider: String,
+    /// Where this service is reachable, for the sandbox's webhooks.
+    #[arg(long, env = "URR_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_url: String,
+    #[arg(
+        long,
+        env = "URR_SANDBOX_WEBHOOK_SECRET",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub sandbox_webhook_secret: String,
+    #[arg(long, env = "URR_SANDBOX_LATENCY_MS", default_value_t = 200)]
+    pub sandbox_latency_ms: u64,
+    #[arg(long, env = "URR_SANDBOX_FAILURE_RATE", default_value_t = 0.0)]
+    pub sandbox_failure_rate: f64,
+    #[arg(long, env = "URR_SANDBOX_DUPLICATE_RATE", default_value_t = 0.05)]
+    pub sandbox_duplicate_rate: f64,
+    #[arg(long, env = "URR_RECONCILE_INTERVAL_MS", default_value_t = 5000)]
+    pub reconcile_interval_ms: u64,
+    #[arg(long, env = "URR_LOG_FORMAT", default_value = "json")]
+    pub log_format: urr_service_common::telemetry::LogFormat,
+}

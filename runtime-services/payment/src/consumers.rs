@@ -1,0 +1,63 @@
+//! Consumes `reservation-events` from the ticket service: records the
+//! reservation of a payment confirmed through the Kafka path (the payment
+//! service did not see that confirmation itself), so `GET /v1/payments/{id}`
+//! shows it and the reconciler stops re-driving the payment.
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use urr_outbox::consumer::{HandleError, Handler};
+use urr_service_common::contracts::{
+    RESERVATION_EVENT_V1, RESERVATION_EVENTS, ReservationEvent, ReservationEventKind,
+};
+
+use crate::flow::Payments;
+
+#[derive(Debug, Clone)]
+pub struct ReservationEventsHandler {
+    pub payments: Payments,
+}
+
+impl Handler for ReservationEventsHandler {
+    async fn handle(&self, payload: &[u8]) -> Result<(), HandleError> {
+        let message: ReservationEvent = serde_json::from_slice(payload)
+            .map_err(|e| HandleError::Poison(format!("not a reservation event: {e}")))?;
+        if message.schema != RESERVATION_EVENT_V1 {
+            return Err(HandleError::Poison(format!(
+                "unknown schema {:?}",
+                message.schema
+            )));
+        }
+        if message.event != self.payments.event || message.kind != ReservationEventKind::Confirmed {
+            return Ok(());
+        }
+        let Ok(payment) = uuid::Uuid::parse_str(&message.payment_id) else {
+            return Ok(()); // not one of ours
+        };
+        // Idempotent by itself: only fills an empty reservation id.
+        self.payments
+            .record_reservation(payment, &message.reservation_id)
+            .await
+            .map_err(|e| HandleError::Retry(e.to_string()))
+    }
+}
+
+pub fn spawn(
+    brokers: &str,
+    payments: &Payments,
+    stop: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, rdkafka::error::KafkaError> {
+    let consumer: StreamConsumer = urr_outbox::kafka::consumer_config(
+        brokers,
+        &format!("urr-payment-{}-reservations", payments.event),
+    )
+    .create()?;
+    consumer.subscribe(&[RESERVATION_EVENTS])?;
+    Ok(tokio::spawn(urr_outbox::consumer::run(
+        consumer,
+        ReservationEventsHandler {
+            payments: payments.clone(),
+        },
+        stop,
+    )))
+}

@@ -1,0 +1,130 @@
+//! The payment service's one error type; every variant maps to a problem response.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use urr_service_common::problem::Problem;
+use urr_service_common::tokens::user::UserTokenError;
+
+use crate::state::{InvalidTransition, TransitionError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("unauthorized: {0}")]
+    Unauthorized(#[from] UserTokenError),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unknown payment")]
+    UnknownPayment,
+    #[error("unknown hold")]
+    UnknownHold,
+    #[error("the hold is {0}")]
+    HoldNotActive(String),
+    #[error("a payment for this hold is already under way")]
+    PaymentExists,
+    #[error(transparent)]
+    InvalidTransition(#[from] InvalidTransition),
+    #[error("idempotency key reused with a different request")]
+    IdempotencyMismatch,
+    #[error("the ticket service is unavailable: {0}")]
+    TicketUnavailable(String),
+    #[error("the payment provider refused: {0}")]
+    ProviderRefused(String),
+    #[error("the payment provider is unavailable: {0}")]
+    ProviderUnavailable(String),
+    #[error("unknown provider {0}")]
+    UnknownProvider(String),
+    #[error("webhook signature: {0}")]
+    WebhookSignature(String),
+    #[error("amount mismatch: {0}")]
+    AmountMismatch(String),
+}
+
+impl From<TransitionError> for PaymentError {
+    fn from(error: TransitionError) -> Self {
+        match error {
+            TransitionError::Invalid(invalid) => PaymentError::InvalidTransition(invalid),
+            TransitionError::Unknown => PaymentError::UnknownPayment,
+            TransitionError::Database(error) => PaymentError::Database(error),
+        }
+    }
+}
+
+impl IntoResponse for PaymentError {
+    fn into_response(self) -> Response {
+        let problem = match &self {
+            PaymentError::Database(error) => {
+                tracing::error!(%error, "database unavailable");
+                Problem::unavailable("the payment database is unreachable; retry shortly")
+            }
+            PaymentError::Unauthorized(UserTokenError::KeysUnavailable(error)) => {
+                tracing::error!(%error, "identity provider keys unavailable");
+                Problem::unavailable("cannot verify sign-ins right now; retry shortly")
+            }
+            PaymentError::Unauthorized(error) => Problem::unauthorized(error.to_string()),
+            PaymentError::BadRequest(detail) => Problem::bad_request(detail.clone()),
+            PaymentError::UnknownPayment => Problem::not_found(
+                "unknown-payment",
+                "Unknown payment",
+                "no such payment (or it is not yours)",
+            ),
+            PaymentError::UnknownHold => Problem::not_found(
+                "unknown-hold",
+                "Unknown hold",
+                "no such hold for this event (or it is not yours)",
+            ),
+            PaymentError::HoldNotActive(status) => Problem::new(
+                StatusCode::CONFLICT,
+                "hold-not-active",
+                "Hold not active",
+                format!("the hold is {status}; hold the seats again"),
+            ),
+            PaymentError::PaymentExists => Problem::new(
+                StatusCode::CONFLICT,
+                "payment-exists",
+                "Payment already under way",
+                "this hold already has a live payment; use it, or cancel it first",
+            ),
+            PaymentError::InvalidTransition(invalid) => Problem::new(
+                StatusCode::CONFLICT,
+                "invalid-transition",
+                "Not possible in this state",
+                invalid.to_string(),
+            ),
+            PaymentError::IdempotencyMismatch => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+                "this Idempotency-Key was used for a different request; use a new key",
+            ),
+            PaymentError::TicketUnavailable(_) => {
+                Problem::unavailable("the ticket service is unreachable; retry shortly")
+            }
+            PaymentError::ProviderRefused(detail) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "provider-refused",
+                "Payment refused",
+                detail.clone(),
+            ),
+            PaymentError::ProviderUnavailable(_) => {
+                Problem::unavailable("the payment provider is unreachable; retry shortly")
+            }
+            PaymentError::UnknownProvider(name) => Problem::not_found(
+                "unknown-provider",
+                "Unknown provider",
+                format!("no payment provider named {name:?} is configured"),
+            ),
+            PaymentError::WebhookSignature(detail) => {
+                Problem::unauthorized(format!("webhook {detail}"))
+            }
+            PaymentError::AmountMismatch(detail) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "amount-mismatch",
+                "Amount mismatch",
+                detail.clone(),
+            ),
+        };
+        problem.into_response()
+    }
+}

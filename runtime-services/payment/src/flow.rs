@@ -1,0 +1,878 @@
+//! The payment flow: intents, the provider's webhooks, the dual-path
+//! confirmation and refunds.
+//!
+//! On capture, the payment's new state and a `payment-events` message are
+//! committed in one transaction (the outbox); then the ticket service is
+//! called synchronously. If that call fails, the relay's Kafka message makes
+//! the ticket service confirm anyway, and the reconciler retries the call:
+//! whichever path arrives first confirms, the other finds it done.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool, Row};
+use urr_service_common::contracts::{
+    CancelRequest, ConfirmRequest, HoldStatus, PAYMENT_EVENT_V1, PAYMENT_EVENTS, PaymentEvent,
+    PaymentEventKind,
+};
+use urr_service_common::unix_now_ms;
+
+use crate::error::PaymentError;
+use crate::provider::{ProviderError, ProviderPayment, Providers, WebhookParseError};
+use crate::state::{PaymentStatus, TransitionError, transition};
+use crate::telemetry::PaymentMetrics;
+use crate::ticket_client::{TicketAnswer, TicketClient, TicketRequest};
+use crate::webhook::{WebhookEvent, WebhookKind};
+
+/// A payment as its owner sees it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentView {
+    pub payment_id: String,
+    pub event: String,
+    pub hold_id: String,
+    pub user_id: String,
+    pub status: PaymentStatus,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub provider: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reservation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    pub transitions: Vec<TransitionView>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TransitionView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    pub to: String,
+    pub reason: String,
+    pub at_ms: i64,
+}
+
+/// What a webhook delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WebhookOutcome {
+    Applied,
+    Duplicate,
+    /// Arrived after the payment had moved on (out of order): harmless.
+    Stale,
+    UnknownPayment,
+}
+
+impl WebhookOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            WebhookOutcome::Applied => "applied",
+            WebhookOutcome::Duplicate => "duplicate",
+            WebhookOutcome::Stale => "stale",
+            WebhookOutcome::UnknownPayment => "unknown-payment",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Payments {
+    pub pool: PgPool,
+    pub ticket: TicketClient,
+    pub providers: Providers,
+    pub provider: &'static str,
+    pub event: String,
+    pub metrics: Arc<PaymentMetrics>,
+}
+
+struct Row_ {
+    id: uuid::Uuid,
+    hold: String,
+    user: String,
+    status: PaymentStatus,
+    amount: i64,
+    currency: String,
+    provider: String,
+    provider_ref: Option<String>,
+    method: Option<String>,
+    traceparent: Option<String>,
+    confirm_started_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, hold_id, user_id, status, amount_minor, currency, provider, provider_ref, payment_method, traceparent, confirm_started_at";
+
+fn read_row(row: &sqlx::postgres::PgRow) -> Result<Row_, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    Ok(Row_ {
+        id: row.try_get("id")?,
+        hold: row.try_get("hold_id")?,
+        user: row.try_get("user_id")?,
+        status: PaymentStatus::parse(&status).unwrap_or(PaymentStatus::Failed),
+        amount: row.try_get("amount_minor")?,
+        currency: row.try_get("currency")?,
+        provider: row.try_get("provider")?,
+        provider_ref: row.try_get("provider_ref")?,
+        method: row.try_get("payment_method")?,
+        traceparent: row.try_get("traceparent")?,
+        confirm_started_at: row.try_get("confirm_started_at")?,
+    })
+}
+
+impl Row_ {
+    fn provider_payment(&self) -> ProviderPayment {
+        ProviderPayment {
+            payment_id: self.id.to_string(),
+            amount_minor: self.amount,
+            currency: self.currency.clone(),
+            provider_ref: self.provider_ref.clone(),
+        }
+    }
+}
+
+fn parse_id(id: &str) -> Result<uuid::Uuid, PaymentError> {
+    uuid::Uuid::parse_str(id).map_err(|_| PaymentError::UnknownPayment)
+}
+
+async fn load(
+    conn: &mut PgConnection,
+    id: uuid::Uuid,
+    lock: bool,
+) -> Result<Option<Row_>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payments WHERE id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .map(|row| read_row(&row))
+        .transpose()
+}
+
+impl Payments {
+    fn record(&self, to: PaymentStatus) {
+        self.metrics.entered(to.as_str());
+    }
+
+    async fn move_to(
+        &self,
+        conn: &mut PgConnection,
+        id: uuid::Uuid,
+        to: PaymentStatus,
+        reason: &str,
+    ) -> Result<PaymentStatus, TransitionError> {
+        let from = transition(conn, id, to, reason).await?;
+        self.record(to);
+        Ok(from)
+    }
+
+    /// `POST /v1/payments`: a payment intent for a hold, priced by the ticket service.
+    pub async fn create(
+        &self,
+        user: &str,
+        hold: &str,
+        idempotency: Option<(&str, &str)>,
+        traceparent: &str,
+    ) -> Result<(bool, PaymentView), PaymentError> {
+        if let Some((key, hash)) = idempotency
+            && let Some(existing) = self.by_idempotency_key(user, key, hash).await?
+        {
+            return Ok((false, existing));
+        }
+        if hold.is_empty() || hold.len() > 100 {
+            return Err(PaymentError::BadRequest(
+                "holdId must be 1 to 100 characters".into(),
+            ));
+        }
+        let quote = self
+            .ticket
+            .quote(hold)
+            .await
+            .map_err(|e| PaymentError::TicketUnavailable(e.to_string()))?
+            .ok_or(PaymentError::UnknownHold)?;
+        if quote.user_id != user || quote.event != self.event {
+            return Err(PaymentError::UnknownHold);
+        }
+        if quote.status != HoldStatus::Active {
+            return Err(PaymentError::HoldNotActive(
+                quote.status.as_str().to_owned(),
+            ));
+        }
+        let id = uuid::Uuid::new_v4();
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO payments (id, event_id, hold_id, user_id, amount_minor, currency, status, provider,
+                                   idempotency_key, request_hash, traceparent)
+             VALUES ($1, $2, $3, $4, $5, $6, 'created', $7, $8, $9, $10)",
+        )
+        .bind(id)
+        .bind(&self.event)
+        .bind(hold)
+        .bind(user)
+        .bind(quote.amount_minor)
+        .bind(&quote.currency)
+        .bind(self.provider)
+        .bind(idempotency.map(|(key, _)| key))
+        .bind(idempotency.map(|(_, hash)| hash))
+        .bind(traceparent)
+        .execute(&mut *tx)
+        .await;
+        if let Err(sqlx::Error::Database(error)) = &inserted
+            && error.is_unique_violation()
+        {
+            drop(tx);
+            // A concurrent retry with the same key won the race: its answer is ours.
+            if let Some((key, hash)) = idempotency
+                && let Some(existing) = self.by_idempotency_key(user, key, hash).await?
+            {
+                return Ok((false, existing));
+            }
+            return Err(PaymentError::PaymentExists);
+        }
+        inserted?;
+        sqlx::query(
+            "INSERT INTO payment_transitions (payment_id, from_status, to_status, reason) VALUES ($1, NULL, 'created', $2)",
+        )
+        .bind(id)
+        .bind(format!("intent for hold {hold}, amount from the ticket service's quote"))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.record(PaymentStatus::Created);
+        Ok((true, self.view(user, &id.to_string()).await?))
+    }
+
+    async fn by_idempotency_key(
+        &self,
+        user: &str,
+        key: &str,
+        hash: &str,
+    ) -> Result<Option<PaymentView>, PaymentError> {
+        let found: Option<(uuid::Uuid, Option<String>)> = sqlx::query_as(
+            "SELECT id, request_hash FROM payments WHERE user_id = $1 AND idempotency_key = $2",
+        )
+        .bind(user)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        match found {
+            None => Ok(None),
+            Some((_, stored)) if stored.as_deref() != Some(hash) => {
+                Err(PaymentError::IdempotencyMismatch)
+            }
+            Some((id, _)) => Ok(Some(self.view(user, &id.to_string()).await?)),
+        }
+    }
+
+    /// A payment with its history, for its owner.
+    pub async fn view(&self, user: &str, id: &str) -> Result<PaymentView, PaymentError> {
+        let id = parse_id(id)?;
+        let row = sqlx::query(
+            "SELECT id, event_id, hold_id, user_id, status, amount_minor, currency, provider, payment_method,
+                    reservation_id, failure_reason
+             FROM payments WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(PaymentError::UnknownPayment)?;
+        let owner: String = row.try_get("user_id")?;
+        if owner != user {
+            return Err(PaymentError::UnknownPayment);
+        }
+        let transitions = sqlx::query(
+            "SELECT from_status, to_status, reason, at FROM payment_transitions WHERE payment_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|t| {
+            Ok(TransitionView {
+                from: t.try_get("from_status")?,
+                to: t.try_get("to_status")?,
+                reason: t.try_get("reason")?,
+                at_ms: t.try_get::<DateTime<Utc>, _>("at")?.timestamp_millis(),
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let status: String = row.try_get("status")?;
+        Ok(PaymentView {
+            payment_id: id.to_string(),
+            event: row.try_get("event_id")?,
+            hold_id: row.try_get("hold_id")?,
+            user_id: owner,
+            status: PaymentStatus::parse(&status).unwrap_or(PaymentStatus::Failed),
+            amount_minor: row.try_get("amount_minor")?,
+            currency: row.try_get("currency")?,
+            provider: row.try_get("provider")?,
+            payment_method: row.try_get("payment_method")?,
+            reservation_id: row.try_get("reservation_id")?,
+            failure_reason: row.try_get("failure_reason")?,
+            transitions,
+        })
+    }
+
+    /// `POST /v1/payments/{id}/confirm`: the buyer's method goes to the
+    /// provider; the verdict comes by webhook. Repeating it with the same
+    /// method is harmless.
+    pub async fn confirm(
+        &self,
+        user: &str,
+        id: &str,
+        method: &str,
+    ) -> Result<PaymentView, PaymentError> {
+        if method.is_empty() || method.len() > 100 {
+            return Err(PaymentError::BadRequest(
+                "paymentMethod must be 1 to 100 characters".into(),
+            ));
+        }
+        let id = parse_id(id)?;
+        let mut tx = self.pool.begin().await?;
+        let row = load(&mut tx, id, true)
+            .await?
+            .ok_or(PaymentError::UnknownPayment)?;
+        if row.user != user {
+            return Err(PaymentError::UnknownPayment);
+        }
+        match (&row.status, &row.method) {
+            (PaymentStatus::Created, None) => {}
+            (_, Some(existing)) if existing == method => {
+                drop(tx);
+                return self.view(user, &id.to_string()).await;
+            }
+            _ => {
+                return Err(crate::state::InvalidTransition {
+                    from: row.status.as_str().to_owned(),
+                    to: "confirmed with another method",
+                }
+                .into());
+            }
+        }
+        sqlx::query("UPDATE payments SET payment_method = $2, confirm_started_at = now(), updated_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(method)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.authorize(&row, method).await?;
+        self.view(user, &id.to_string()).await
+    }
+
+    async fn authorize(&self, row: &Row_, method: &str) -> Result<(), PaymentError> {
+        let provider = self
+            .providers
+            .get(&row.provider)
+            .ok_or_else(|| PaymentError::UnknownProvider(row.provider.clone()))?;
+        match provider.authorize(&row.provider_payment(), method).await {
+            Ok(reference) => {
+                sqlx::query(
+                    "UPDATE payments SET provider_ref = $2 WHERE id = $1 AND provider_ref IS NULL",
+                )
+                .bind(row.id)
+                .bind(reference)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+            Err(ProviderError::Refused(reason)) => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("UPDATE payments SET failure_reason = $2 WHERE id = $1")
+                    .bind(row.id)
+                    .bind(&reason)
+                    .execute(&mut *tx)
+                    .await?;
+                self.move_to(
+                    &mut tx,
+                    row.id,
+                    PaymentStatus::Failed,
+                    &format!("provider refused: {reason}"),
+                )
+                .await?;
+                tx.commit().await?;
+                Err(PaymentError::ProviderRefused(reason))
+            }
+            Err(ProviderError::Unavailable(reason)) => {
+                Err(PaymentError::ProviderUnavailable(reason))
+            }
+        }
+    }
+
+    /// `POST /v1/payments/{id}/cancel`: before capture only.
+    pub async fn cancel(&self, user: &str, id: &str) -> Result<PaymentView, PaymentError> {
+        let id = parse_id(id)?;
+        let mut tx = self.pool.begin().await?;
+        let row = load(&mut tx, id, true)
+            .await?
+            .ok_or(PaymentError::UnknownPayment)?;
+        if row.user != user {
+            return Err(PaymentError::UnknownPayment);
+        }
+        self.move_to(
+            &mut tx,
+            id,
+            PaymentStatus::Canceled,
+            "canceled by the buyer",
+        )
+        .await?;
+        tx.commit().await?;
+        self.view(user, &id.to_string()).await
+    }
+
+    /// `POST /v1/payments/{id}/refund`: captured only; the provider confirms by webhook.
+    pub async fn refund(&self, user: &str, id: &str) -> Result<PaymentView, PaymentError> {
+        let id = parse_id(id)?;
+        let row = load(&mut *self.pool.acquire().await?, id, false)
+            .await?
+            .ok_or(PaymentError::UnknownPayment)?;
+        if row.user != user {
+            return Err(PaymentError::UnknownPayment);
+        }
+        self.start_refund(&row).await?;
+        self.view(user, &id.to_string()).await
+    }
+
+    async fn start_refund(&self, row: &Row_) -> Result<(), PaymentError> {
+        if row.status != PaymentStatus::Captured {
+            return Err(crate::state::InvalidTransition {
+                from: row.status.as_str().to_owned(),
+                to: "refunded",
+            }
+            .into());
+        }
+        let provider = self
+            .providers
+            .get(&row.provider)
+            .ok_or_else(|| PaymentError::UnknownProvider(row.provider.clone()))?;
+        provider
+            .refund(&row.provider_payment())
+            .await
+            .map_err(|e| match e {
+                ProviderError::Refused(reason) => PaymentError::ProviderRefused(reason),
+                ProviderError::Unavailable(reason) => PaymentError::ProviderUnavailable(reason),
+            })
+    }
+
+    /// `POST /v1/webhooks/{provider}`: a signed verdict from the provider.
+    pub async fn webhook(
+        &self,
+        provider_name: &str,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<WebhookOutcome, PaymentError> {
+        let provider = self
+            .providers
+            .get(provider_name)
+            .ok_or_else(|| PaymentError::UnknownProvider(provider_name.to_owned()))?;
+        let event = match provider.parse_webhook(signature, body, urr_service_common::unix_now()) {
+            Ok(event) => event,
+            Err(WebhookParseError::Signature(error)) => {
+                self.metrics.webhook("bad-signature");
+                return Err(PaymentError::WebhookSignature(error.to_string()));
+            }
+            Err(WebhookParseError::Body(error)) => return Err(PaymentError::BadRequest(error)),
+        };
+        let outcome = self.apply_webhook(provider_name, &event).await?;
+        self.metrics.webhook(outcome.as_str());
+        Ok(outcome)
+    }
+
+    async fn apply_webhook(
+        &self,
+        provider: &str,
+        event: &WebhookEvent,
+    ) -> Result<WebhookOutcome, PaymentError> {
+        let Ok(id) = uuid::Uuid::parse_str(&event.payment_id) else {
+            return Ok(WebhookOutcome::UnknownPayment);
+        };
+        let mut tx = self.pool.begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO webhook_events (provider, provider_event_id, payment_id, kind, outcome)
+             VALUES ($1, $2, $3, $4, 'received') ON CONFLICT DO NOTHING",
+        )
+        .bind(provider)
+        .bind(&event.id)
+        .bind(id)
+        .bind(format!("{:?}", event.kind))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            return Ok(WebhookOutcome::Duplicate);
+        }
+        let Some(row) = load(&mut tx, id, true).await? else {
+            tx.commit().await?;
+            return Ok(WebhookOutcome::UnknownPayment);
+        };
+        if event.amount_minor != row.amount || event.currency != row.currency {
+            // Not recorded: a forged or corrupted verdict must not even
+            // consume the event id.
+            return Err(PaymentError::AmountMismatch(format!(
+                "the provider reports {} {}, the payment is {} {}",
+                event.amount_minor, event.currency, row.amount, row.currency
+            )));
+        }
+        let mut after_commit = AfterCommit::Nothing;
+        let applied = match event.kind {
+            WebhookKind::PaymentAuthorized => {
+                if let Some(started) = row.confirm_started_at {
+                    let seconds = (Utc::now() - started).num_milliseconds() as f64 / 1000.0;
+                    self.metrics
+                        .provider_latency_seconds
+                        .observe(seconds.max(0.0));
+                }
+                let moved = self
+                    .move_to(
+                        &mut tx,
+                        id,
+                        PaymentStatus::Authorized,
+                        "authorized by the provider",
+                    )
+                    .await;
+                if moved.is_ok() {
+                    after_commit = AfterCommit::Capture;
+                }
+                moved
+            }
+            WebhookKind::PaymentFailed => {
+                sqlx::query("UPDATE payments SET failure_reason = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(event.reason.as_deref().unwrap_or("declined"))
+                    .execute(&mut *tx)
+                    .await?;
+                let reason = format!(
+                    "provider: {}",
+                    event.reason.as_deref().unwrap_or("declined")
+                );
+                self.move_to(&mut tx, id, PaymentStatus::Failed, &reason)
+                    .await
+            }
+            WebhookKind::PaymentCaptured => {
+                if row.status == PaymentStatus::Created {
+                    // The capture overtook its authorization: the capture implies it.
+                    self.move_to(
+                        &mut tx,
+                        id,
+                        PaymentStatus::Authorized,
+                        "implied by the capture",
+                    )
+                    .await?;
+                }
+                let moved = self
+                    .move_to(
+                        &mut tx,
+                        id,
+                        PaymentStatus::Captured,
+                        "captured by the provider",
+                    )
+                    .await;
+                if moved.is_ok() {
+                    self.enqueue(&mut tx, &row, PaymentEventKind::Captured)
+                        .await?;
+                    after_commit = AfterCommit::Confirm;
+                }
+                moved
+            }
+            WebhookKind::PaymentRefunded => {
+                let moved = self
+                    .move_to(
+                        &mut tx,
+                        id,
+                        PaymentStatus::Refunded,
+                        "refunded by the provider",
+                    )
+                    .await;
+                if moved.is_ok() {
+                    self.enqueue(&mut tx, &row, PaymentEventKind::Refunded)
+                        .await?;
+                    after_commit = AfterCommit::Cancel;
+                }
+                moved
+            }
+        };
+        let outcome = match applied {
+            Ok(_) => WebhookOutcome::Applied,
+            Err(TransitionError::Invalid(_)) => WebhookOutcome::Stale,
+            Err(error) => return Err(error.into()),
+        };
+        sqlx::query(
+            "UPDATE webhook_events SET outcome = $3 WHERE provider = $1 AND provider_event_id = $2",
+        )
+        .bind(provider)
+        .bind(&event.id)
+        .bind(outcome.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let this = self.clone();
+        match after_commit {
+            AfterCommit::Nothing => {}
+            AfterCommit::Capture => {
+                let provider = self.providers.get(&row.provider).cloned();
+                let mut payment = row.provider_payment();
+                payment.provider_ref = Some(event.provider_ref.clone());
+                tokio::spawn(async move {
+                    if let Some(provider) = provider
+                        && let Err(error) = provider.capture(&payment).await
+                    {
+                        tracing::warn!(%error, payment = %payment.payment_id, "capture request failed; the reconciler retries");
+                    }
+                });
+            }
+            AfterCommit::Confirm => {
+                tokio::spawn(async move { this.confirm_reservation(id).await });
+            }
+            AfterCommit::Cancel => {
+                tokio::spawn(async move { this.cancel_reservation(id).await });
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn enqueue(
+        &self,
+        conn: &mut PgConnection,
+        row: &Row_,
+        kind: PaymentEventKind,
+    ) -> Result<(), sqlx::Error> {
+        let message = PaymentEvent {
+            schema: PAYMENT_EVENT_V1.to_owned(),
+            message_id: uuid::Uuid::new_v4().to_string(),
+            kind,
+            payment_id: row.id.to_string(),
+            hold_id: row.hold.clone(),
+            event: self.event.clone(),
+            user_id: row.user.clone(),
+            amount_minor: row.amount,
+            currency: row.currency.clone(),
+            occurred_at_ms: unix_now_ms(),
+            traceparent: row.traceparent.clone(),
+        };
+        urr_outbox::enqueue(conn, PAYMENT_EVENTS, &message.hold_id, &message).await?;
+        Ok(())
+    }
+
+    /// The synchronous path after capture. Failure is not an error here: the
+    /// Kafka message is already committed, and the reconciler retries.
+    pub async fn confirm_reservation(&self, id: uuid::Uuid) {
+        let row = match load(
+            &mut *match self.pool.acquire().await {
+                Ok(conn) => conn,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot load a payment to confirm");
+                    return;
+                }
+            },
+            id,
+            false,
+        )
+        .await
+        {
+            Ok(Some(row)) if row.status == PaymentStatus::Captured => row,
+            _ => return,
+        };
+        let request = TicketRequest::Confirm {
+            hold: row.hold.clone(),
+            body: ConfirmRequest {
+                payment_id: id.to_string(),
+                amount_minor: row.amount,
+                currency: row.currency.clone(),
+            },
+            traceparent: row.traceparent.clone(),
+        };
+        let answer = self.ticket.call(request).await;
+        self.metrics
+            .circuit_state
+            .set(self.ticket.breaker.state().as_gauge());
+        match answer {
+            Ok(TicketAnswer::Confirmed(confirmation)) => {
+                self.metrics.ticket_call(if confirmation.already_confirmed {
+                    "already-confirmed"
+                } else {
+                    "confirmed"
+                });
+                if let Err(error) = self
+                    .record_reservation(id, &confirmation.reservation_id)
+                    .await
+                {
+                    tracing::warn!(%error, "cannot record the reservation id");
+                }
+            }
+            Ok(TicketAnswer::Refused {
+                problem, detail, ..
+            }) => {
+                // The hold expired (or was confirmed by another payment)
+                // before this payment could confirm it: give the money back.
+                self.metrics.ticket_call("refused");
+                tracing::warn!(payment = %id, %problem, %detail, "the ticket service refused the confirmation; refunding");
+                if let Err(error) = self.start_refund(&row).await {
+                    tracing::warn!(%error, payment = %id, "automatic refund failed; the reconciler retries");
+                }
+            }
+            Ok(TicketAnswer::Canceled(_)) => {}
+            Err(error) => {
+                self.metrics.ticket_call(match error {
+                    crate::ticket_client::TicketCallError::CircuitOpen(_) => "circuit-open",
+                    crate::ticket_client::TicketCallError::Unavailable(_) => "unavailable",
+                });
+                tracing::warn!(%error, payment = %id, "synchronous confirm failed; Kafka confirms, the reconciler retries");
+            }
+        }
+    }
+
+    /// Records the reservation a confirmation produced (either path).
+    pub async fn record_reservation(
+        &self,
+        payment: uuid::Uuid,
+        reservation: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE payments SET reservation_id = $2 WHERE id = $1 AND reservation_id IS NULL",
+        )
+        .bind(payment)
+        .bind(reservation)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn cancel_reservation(&self, id: uuid::Uuid) {
+        let Ok(Some(row)) = (async {
+            let mut conn = self.pool.acquire().await?;
+            load(&mut conn, id, false).await
+        })
+        .await
+        else {
+            return;
+        };
+        let request = TicketRequest::Cancel {
+            hold: row.hold.clone(),
+            body: CancelRequest {
+                payment_id: id.to_string(),
+                reason: "refunded".into(),
+            },
+            traceparent: row.traceparent.clone(),
+        };
+        match self.ticket.call(request).await {
+            Ok(_) => self.metrics.ticket_call("canceled"),
+            Err(error) => {
+                self.metrics.ticket_call("unavailable");
+                tracing::warn!(%error, payment = %id, "synchronous cancel failed; Kafka cancels");
+            }
+        }
+    }
+
+    /// Payments whose next step is overdue, for the reconciler.
+    pub async fn stuck(
+        &self,
+        older_than_seconds: f64,
+    ) -> Result<Vec<(uuid::Uuid, PaymentStatus, bool)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, status, payment_method IS NOT NULL AS confirmed FROM payments
+             WHERE updated_at < now() - make_interval(secs => $1)
+               AND (status = 'authorized'
+                    OR (status = 'captured' AND reservation_id IS NULL)
+                    OR (status = 'created'))
+             ORDER BY updated_at LIMIT 200",
+        )
+        .bind(older_than_seconds)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status")?;
+                Ok((
+                    row.try_get("id")?,
+                    PaymentStatus::parse(&status).unwrap_or(PaymentStatus::Failed),
+                    row.try_get("confirmed")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Re-drives one stuck payment.
+    pub async fn redrive(
+        &self,
+        id: uuid::Uuid,
+        abandon_after_seconds: f64,
+    ) -> Result<(), PaymentError> {
+        let row = load(&mut *self.pool.acquire().await?, id, false)
+            .await?
+            .ok_or(PaymentError::UnknownPayment)?;
+        match row.status {
+            PaymentStatus::Authorized => {
+                if let Some(provider) = self.providers.get(&row.provider) {
+                    provider
+                        .capture(&row.provider_payment())
+                        .await
+                        .map_err(|e| PaymentError::ProviderUnavailable(e.to_string()))?;
+                }
+            }
+            PaymentStatus::Captured => self.confirm_reservation(id).await,
+            PaymentStatus::Created => {
+                let age: f64 = sqlx::query_scalar(
+                    "SELECT EXTRACT(EPOCH FROM (now() - updated_at))::float8 FROM payments WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?;
+                match &row.method {
+                    // The provider never answered the authorization: ask again.
+                    Some(method) if age < abandon_after_seconds => {
+                        self.authorize(&row, method).await?
+                    }
+                    // Never confirmed, or lost: the buyer walked away.
+                    _ if age >= abandon_after_seconds => {
+                        let mut tx = self.pool.begin().await?;
+                        self.move_to(&mut tx, id, PaymentStatus::Canceled, "abandoned")
+                            .await?;
+                        tx.commit().await?;
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        sqlx::query("UPDATE payments SET updated_at = now() WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Refreshes the by-state gauge.
+    pub async fn refresh_gauges(&self) -> Result<(), sqlx::Error> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM payments GROUP BY status")
+                .fetch_all(&self.pool)
+                .await?;
+        for state in crate::state::ALL {
+            let count = rows
+                .iter()
+                .find(|(s, _)| s == state.as_str())
+                .map_or(0, |(_, n)| *n);
+            self.metrics
+                .payments
+                .get_or_create(&crate::telemetry::StateLabel {
+                    state: state.as_str().to_owned(),
+                })
+                .set(count);
+        }
+        self.metrics
+            .circuit_state
+            .set(self.ticket.breaker.state().as_gauge());
+        Ok(())
+    }
+}
+
+enum AfterCommit {
+    Nothing,
+    Capture,
+    Confirm,
+    Cancel,
+}

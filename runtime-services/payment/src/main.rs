@@ -1,0 +1,141 @@
+#![forbid(unsafe_code)]
+//! `urr-payment`: thin entry point; everything lives in the library.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use sqlx::postgres::PgPoolOptions;
+use urr_outbox::{Relay, RelaySettings};
+use urr_payment::config::PaymentConfig;
+use urr_payment::flow::Payments;
+use urr_payment::provider::Providers;
+use urr_payment::provider::sandbox::{Sandbox, SandboxSettings};
+use urr_payment::reconciler::{self, ReconcilerSettings};
+use urr_payment::telemetry::PaymentMetrics;
+use urr_payment::ticket_client::{ClientSettings, TicketClient};
+use urr_payment::{AppState, app, consumers};
+use urr_service_common::contracts::{PAYMENT_EVENTS, RESERVATION_EVENTS};
+use urr_service_common::tokens::user::UserTokenVerifier;
+use urr_service_common::{shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = PaymentConfig::parse();
+    telemetry::init(config.log_format);
+    match run(config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "urr-payment failed");
+            eprintln!("urr-payment: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: PaymentConfig) -> Result<(), String> {
+    let users = match (&config.user_jwt_secret, &config.user_jwks_url) {
+        (Some(secret), None) => UserTokenVerifier::hs256(
+            secret.as_bytes(),
+            config.user_jwt_issuer.as_deref(),
+            config.user_jwt_audience.as_deref(),
+        ),
+        (None, Some(url)) => UserTokenVerifier::rs256(
+            url.clone(),
+            config.user_jwt_issuer.as_deref(),
+            config.user_jwt_audience.as_deref(),
+        ),
+        _ => {
+            return Err(
+                "set exactly one of URR_USER_JWT_SECRET (HS256) and URR_USER_JWKS_URL (RS256)"
+                    .into(),
+            );
+        }
+    };
+    let providers = match config.provider.as_str() {
+        "sandbox" => {
+            if config.sandbox_webhook_secret.len() < 16 {
+                return Err("URR_SANDBOX_WEBHOOK_SECRET must be at least 16 characters".into());
+            }
+            Providers::default().with(Arc::new(Sandbox::new(SandboxSettings {
+                webhook_url: format!(
+                    "{}/v1/webhooks/sandbox",
+                    config.public_url.trim_end_matches('/')
+                ),
+                secret: config.sandbox_webhook_secret.as_bytes().to_vec(),
+                latency: Duration::from_millis(config.sandbox_latency_ms),
+                failure_rate: config.sandbox_failure_rate,
+                duplicate_rate: config.sandbox_duplicate_rate,
+            })))
+        }
+        other => {
+            return Err(format!(
+                "unknown URR_PAYMENT_PROVIDER {other:?} (available: sandbox)"
+            ));
+        }
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(config.database_max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&config.database_url)
+        .await
+        .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+    urr_payment::prepare_database(&pool)
+        .await
+        .map_err(|e| format!("cannot migrate the database: {e}"))?;
+    urr_outbox::kafka::ensure_topics(
+        &config.kafka_brokers,
+        &[PAYMENT_EVENTS, RESERVATION_EVENTS],
+        config.kafka_partitions,
+        config.kafka_replication,
+    )
+    .await
+    .map_err(|e| format!("cannot create Kafka topics: {e}"))?;
+    let mut metrics = PaymentMetrics::new();
+    let relay = Relay::new(
+        pool.clone(),
+        urr_outbox::kafka::producer_config(&config.kafka_brokers),
+        RelaySettings::default(),
+        &mut metrics.registry,
+    )
+    .map_err(|e| format!("cannot start the outbox relay: {e}"))?;
+    let payments = Payments {
+        pool,
+        ticket: TicketClient::new(
+            &config.ticket_url,
+            &config.service_token,
+            &ClientSettings::default(),
+        )?,
+        providers,
+        provider: "sandbox",
+        event: config.event.clone(),
+        metrics: Arc::new(metrics),
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let tasks = vec![
+        tokio::spawn(relay.run(stopped.clone())),
+        tokio::spawn(reconciler::run(
+            payments.clone(),
+            ReconcilerSettings {
+                interval: Duration::from_millis(config.reconcile_interval_ms),
+                ..ReconcilerSettings::default()
+            },
+            stopped.clone(),
+        )),
+        consumers::spawn(&config.kafka_brokers, &payments, stopped)
+            .map_err(|e| format!("cannot start the Kafka consumer: {e}"))?,
+    ];
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    tracing::info!(listen = %config.listen, event = %config.event, provider = %config.provider, "urr-payment serving");
+    axum::serve(listener, app(AppState { payments, users }))
+        .with_graceful_shutdown(shutdown::signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))?;
+    let _ = stop.send(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+    Ok(())
+}

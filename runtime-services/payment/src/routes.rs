@@ -1,0 +1,201 @@
+//! HTTP routes: `app(state) -> Router`, so tests drive the service in-process.
+//!
+//! | Method and path | Who | Answer |
+//! |---|---|---|
+//! | `POST /v1/payments` | buyer (user JWT); `{"holdId"}`; `Idempotency-Key` | 201 the payment (200 on a replay); the amount is the ticket service's quote |
+//! | `GET /v1/payments/{id}` | its buyer | status, amount, reservation, every transition |
+//! | `POST /v1/payments/{id}/confirm` | its buyer; `{"paymentMethod"}` | 202; the provider's verdict comes by webhook |
+//! | `POST /v1/payments/{id}/cancel` | its buyer | before capture |
+//! | `POST /v1/payments/{id}/refund` | its buyer | 202, captured payments only |
+//! | `POST /v1/webhooks/{provider}` | the provider (signed) | 200 `{"outcome"}`; 401 on a bad signature |
+//! | `/metrics`, `/healthz`, `/readyz` | Prometheus, kubelet | |
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use urr_service_common::metrics as prom;
+use urr_service_common::problem::Problem;
+use urr_service_common::tokens::user::UserTokenVerifier;
+
+use crate::error::PaymentError;
+use crate::flow::Payments;
+use crate::webhook::SIGNATURE_HEADER;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub payments: Payments,
+    pub users: UserTokenVerifier,
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/payments", post(create))
+        .route("/v1/payments/{id}", get(read))
+        .route("/v1/payments/{id}/confirm", post(confirm))
+        .route("/v1/payments/{id}/cancel", post(cancel))
+        .route("/v1/payments/{id}/refund", post(refund))
+        .route("/v1/webhooks/{provider}", post(webhook))
+        .fallback(|| async {
+            Problem::not_found("not-found", "Not found", "no such route").into_response()
+        })
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, PaymentError> {
+    sqlx::query("SELECT 1")
+        .execute(&state.payments.pool)
+        .await?;
+    Ok("ready")
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    if let Err(error) = state.payments.refresh_gauges().await {
+        tracing::warn!(%error, "cannot refresh payment gauges");
+    }
+    prom::render(&state.payments.metrics.registry)
+}
+
+struct Buyer(String);
+
+impl FromRequestParts<AppState> for Buyer {
+    type Rejection = PaymentError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        Ok(Buyer(state.users.verify_header(header).await?.user_id))
+    }
+}
+
+/// The caller's W3C trace context, or a new one: it follows the payment to
+/// the ticket service (header) and into `payment-events`.
+fn traceparent(headers: &HeaderMap) -> String {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() == 55 && v.starts_with("00-"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let trace = uuid::Uuid::new_v4().simple().to_string();
+            let span = &uuid::Uuid::new_v4().simple().to_string()[..16];
+            format!("00-{trace}-{span}-01")
+        })
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, PaymentError> {
+    serde_json::from_slice(body).map_err(|e| PaymentError::BadRequest(format!("body: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateBody {
+    hold_id: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Buyer(user): Buyer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PaymentError> {
+    let request: CreateBody = parse(&body)?;
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    if let Some(key) = key
+        && (key.is_empty() || key.len() > 128 || !key.chars().all(|c| c.is_ascii_graphic()))
+    {
+        return Err(PaymentError::BadRequest(
+            "Idempotency-Key must be 1 to 128 visible ASCII characters".into(),
+        ));
+    }
+    let hash = format!("{:x}", Sha256::digest(&body));
+    let (created, view) = state
+        .payments
+        .create(
+            &user,
+            &request.hold_id,
+            key.map(|k| (k, hash.as_str())),
+            &traceparent(&headers),
+        )
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view)).into_response())
+}
+
+async fn read(
+    State(state): State<AppState>,
+    Buyer(user): Buyer,
+    Path(id): Path<String>,
+) -> Result<Response, PaymentError> {
+    Ok(Json(state.payments.view(&user, &id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConfirmBody {
+    payment_method: String,
+}
+
+async fn confirm(
+    State(state): State<AppState>,
+    Buyer(user): Buyer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PaymentError> {
+    let request: ConfirmBody = parse(&body)?;
+    let view = state
+        .payments
+        .confirm(&user, &id, &request.payment_method)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(view)).into_response())
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Buyer(user): Buyer,
+    Path(id): Path<String>,
+) -> Result<Response, PaymentError> {
+    Ok(Json(state.payments.cancel(&user, &id).await?).into_response())
+}
+
+async fn refund(
+    State(state): State<AppState>,
+    Buyer(user): Buyer,
+    Path(id): Path<String>,
+) -> Result<Response, PaymentError> {
+    let view = state.payments.refund(&user, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)).into_response())
+}
+
+async fn webhook(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PaymentError> {
+    let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    let outcome = state.payments.webhook(&provider, signature, &body).await?;
+    Ok(Json(json!({"outcome": outcome})).into_response())
+}

@@ -1,0 +1,109 @@
+//! Prometheus metrics of the payment service.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
+#[derive(Debug)]
+pub struct PaymentMetrics {
+    pub registry: Registry,
+    /// Payments currently in each state (refreshed at scrape).
+    pub payments: Family<StateLabel, Gauge>,
+    /// Transitions into each state.
+    pub transitions: Family<StateLabel, Counter>,
+    /// From the authorize call to the provider's verdict (webhook).
+    pub provider_latency_seconds: Histogram,
+    /// Synchronous confirm/cancel calls to the ticket service, by outcome.
+    pub ticket_calls: Family<OutcomeLabel, Counter>,
+    /// 0 closed, 1 open, 2 half-open.
+    pub circuit_state: Gauge,
+    pub webhooks: Family<OutcomeLabel, Counter>,
+}
+
+impl Default for PaymentMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PaymentMetrics {
+    pub fn new() -> Self {
+        let metrics = Self {
+            registry: Registry::default(),
+            payments: Family::default(),
+            transitions: Family::default(),
+            provider_latency_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            ticket_calls: Family::default(),
+            circuit_state: Gauge::default(),
+            webhooks: Family::default(),
+        };
+        let mut registry = Registry::with_prefix("urr_payment");
+        registry.register("payments", "Payments by state", metrics.payments.clone());
+        registry.register(
+            "transitions",
+            "Payment state transitions, by the state entered",
+            metrics.transitions.clone(),
+        );
+        registry.register(
+            "provider_latency_seconds",
+            "Time from the authorize call to the provider's verdict",
+            metrics.provider_latency_seconds.clone(),
+        );
+        registry.register(
+            "ticket_calls",
+            "Synchronous calls to the ticket service, by outcome",
+            metrics.ticket_calls.clone(),
+        );
+        registry.register(
+            "circuit_state",
+            "Circuit breaker towards the ticket service: 0 closed, 1 open, 2 half-open",
+            metrics.circuit_state.clone(),
+        );
+        registry.register(
+            "webhooks",
+            "Webhook deliveries by outcome",
+            metrics.webhooks.clone(),
+        );
+        Self {
+            registry,
+            ..metrics
+        }
+    }
+
+    pub fn entered(&self, state: &str) {
+        self.transitions
+            .get_or_create(&StateLabel {
+                state: state.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn ticket_call(&self, outcome: &str) {
+        self.ticket_calls
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn webhook(&self, outcome: &str) {
+        self.webhooks
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+}

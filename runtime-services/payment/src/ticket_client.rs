@@ -1,0 +1,306 @@
+//! The synchronous path to the ticket service: quote, confirm and cancel
+//! over its internal API (`urr_service_common::contracts`).
+//!
+//! Confirm and cancel go through a tower stack: a [`Breaker`] outside, then
+//! tower's `Retry` (bounded attempts, jittered exponential backoff) around
+//! tower's `Timeout` per attempt. Only transport failures, timeouts and 5xx
+//! answers are retried or counted by the breaker; a refusal (409 expired, 422
+//! amount mismatch) is an answer, not a failure.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use tower::retry::backoff::{Backoff, ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
+use tower::retry::{Policy, RetryLayer};
+use tower::timeout::TimeoutLayer;
+use tower::util::rng::HasherRng;
+use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+use urr_service_common::contracts::{
+    CancelRequest, Cancellation, ConfirmRequest, Confirmation, HoldQuote,
+};
+
+use crate::breaker::{Breaker, BreakerService, CircuitOpen};
+
+/// One call of the internal API.
+#[derive(Debug, Clone)]
+pub enum TicketRequest {
+    Confirm {
+        hold: String,
+        body: ConfirmRequest,
+        traceparent: Option<String>,
+    },
+    Cancel {
+        hold: String,
+        body: CancelRequest,
+        traceparent: Option<String>,
+    },
+}
+
+/// The ticket service's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketAnswer {
+    Confirmed(Confirmation),
+    Canceled(Cancellation),
+    /// A 4xx problem: final, not retried.
+    Refused {
+        status: u16,
+        problem: String,
+        detail: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TicketCallError {
+    #[error("ticket service unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    CircuitOpen(#[from] CircuitOpen),
+}
+
+impl TicketCallError {
+    fn from_box(error: BoxError) -> Self {
+        if error.is::<CircuitOpen>() {
+            return TicketCallError::CircuitOpen(CircuitOpen);
+        }
+        if error.is::<tower::timeout::error::Elapsed>() {
+            return TicketCallError::Unavailable("timed out".into());
+        }
+        match error.downcast::<TicketCallError>() {
+            Ok(error) => *error,
+            Err(other) => TicketCallError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// The HTTP leaf service.
+#[derive(Debug, Clone)]
+pub struct TicketHttp {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Service<TicketRequest> for TicketHttp {
+    type Response = TicketAnswer;
+    type Error = TicketCallError;
+    type Future = BoxFuture<'static, Result<TicketAnswer, TicketCallError>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: TicketRequest) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let (path, body, traceparent) = match &request {
+                TicketRequest::Confirm {
+                    hold,
+                    body,
+                    traceparent,
+                } => (
+                    format!("/internal/holds/{hold}/confirm"),
+                    serde_json::to_value(body).unwrap_or_default(),
+                    traceparent.clone(),
+                ),
+                TicketRequest::Cancel {
+                    hold,
+                    body,
+                    traceparent,
+                } => (
+                    format!("/internal/holds/{hold}/cancel"),
+                    serde_json::to_value(body).unwrap_or_default(),
+                    traceparent.clone(),
+                ),
+            };
+            let mut call = this
+                .http
+                .post(format!("{}{path}", this.base))
+                .bearer_auth(&this.token)
+                .json(&body);
+            if let Some(traceparent) = &traceparent {
+                call = call.header("traceparent", traceparent);
+            }
+            let response = call
+                .send()
+                .await
+                .map_err(|e| TicketCallError::Unavailable(e.to_string()))?;
+            let status = response.status();
+            if status.is_server_error() {
+                return Err(TicketCallError::Unavailable(format!(
+                    "ticket service answered {status}"
+                )));
+            }
+            if !status.is_success() {
+                let problem: serde_json::Value = response.json().await.unwrap_or_default();
+                return Ok(TicketAnswer::Refused {
+                    status: status.as_u16(),
+                    problem: problem["type"]
+                        .as_str()
+                        .and_then(|t| t.rsplit('/').next())
+                        .unwrap_or_default()
+                        .to_owned(),
+                    detail: problem["detail"].as_str().unwrap_or_default().to_owned(),
+                });
+            }
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| TicketCallError::Unavailable(e.to_string()))?;
+            let parse = |e: serde_json::Error| {
+                TicketCallError::Unavailable(format!("unreadable answer: {e}"))
+            };
+            Ok(match request {
+                TicketRequest::Confirm { .. } => {
+                    TicketAnswer::Confirmed(serde_json::from_slice(&bytes).map_err(parse)?)
+                }
+                TicketRequest::Cancel { .. } => {
+                    TicketAnswer::Canceled(serde_json::from_slice(&bytes).map_err(parse)?)
+                }
+            })
+        })
+    }
+}
+
+/// Retries transient failures a bounded number of times, with jitter.
+#[derive(Debug, Clone)]
+pub struct RetryTransient {
+    attempts_left: u32,
+    backoff: ExponentialBackoff<HasherRng>,
+}
+
+impl Policy<TicketRequest, TicketAnswer, BoxError> for RetryTransient {
+    type Future = tokio::time::Sleep;
+
+    fn retry(
+        &mut self,
+        _: &mut TicketRequest,
+        result: &mut Result<TicketAnswer, BoxError>,
+    ) -> Option<Self::Future> {
+        match result {
+            Err(_) if self.attempts_left > 0 => {
+                self.attempts_left -= 1;
+                Some(self.backoff.next_backoff())
+            }
+            _ => None,
+        }
+    }
+
+    fn clone_request(&mut self, request: &TicketRequest) -> Option<TicketRequest> {
+        Some(request.clone())
+    }
+}
+
+/// Tuning of the synchronous path.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub timeout: Duration,
+    pub retries: u32,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    pub breaker_failures: u32,
+    pub breaker_open_for: Duration,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(2),
+            retries: 2,
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(1),
+            breaker_failures: 5,
+            breaker_open_for: Duration::from_secs(10),
+        }
+    }
+}
+
+type Stack =
+    BreakerService<tower::retry::Retry<RetryTransient, tower::timeout::Timeout<TicketHttp>>>;
+
+/// The ticket service, as the payment service calls it.
+#[derive(Debug, Clone)]
+pub struct TicketClient {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+    stack: Stack,
+    pub breaker: Breaker,
+}
+
+impl TicketClient {
+    pub fn new(base: &str, token: &str, settings: &ClientSettings) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let backoff = ExponentialBackoffMaker::new(
+            settings.backoff_min,
+            settings.backoff_max,
+            1.0,
+            HasherRng::default(),
+        )
+        .map_err(|e| e.to_string())?
+        .make_backoff();
+        let breaker = Breaker::new(settings.breaker_failures, settings.breaker_open_for);
+        let leaf = TicketHttp {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            http: http.clone(),
+        };
+        let stack = ServiceBuilder::new()
+            .layer(breaker.clone())
+            .layer(RetryLayer::new(RetryTransient {
+                attempts_left: settings.retries,
+                backoff,
+            }))
+            .layer(TimeoutLayer::new(settings.timeout))
+            .service(leaf);
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            http,
+            stack,
+            breaker,
+        })
+    }
+
+    /// Sends one confirm or cancel through the stack.
+    pub async fn call(&self, request: TicketRequest) -> Result<TicketAnswer, TicketCallError> {
+        let stack = self.stack.clone();
+        stack
+            .map_err(TicketCallError::from_box)
+            .oneshot(request)
+            .await
+    }
+
+    /// The quote of a hold (`None`: unknown hold).
+    pub async fn quote(&self, hold: &str) -> Result<Option<HoldQuote>, TicketCallError> {
+        self.get(&format!("/internal/holds/{hold}")).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, TicketCallError> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .map_err(|e| TicketCallError::Unavailable(e.to_string()))?;
+        match response.status().as_u16() {
+            200 => response
+                .json()
+                .await
+                .map(Some)
+                .map_err(|e| TicketCallError::Unavailable(e.to_string())),
+            404 => Ok(None),
+            status => Err(TicketCallError::Unavailable(format!(
+                "ticket service answered {status}"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! The payment service against real PostgreSQL, Redis and the Kafka-protocol
+//! broker, with the real ticket service in-process.
+
+mod support;
+
+use std::time::Duration;
+
+use prometheus_client::registry::Registry;
+use serde_json::json;
+use sqlx::PgPool;
+use support::{Platform, env};
+use urr_payment::reconciler::{self, ReconcilerSettings};
+use urr_payment::ticket_client::ClientSettings;
+
+fn quick_client() -> ClientSettings {
+    ClientSettings {
+        timeout: Duration::from_millis(500),
+        retries: 1,
+        backoff_min: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(50),
+        breaker_failures: 3,
+        breaker_open_for: Duration::from_millis(300),
+    }
+}
+
+fn relay(pool: &PgPool) -> urr_outbox::Relay {
+    urr_outbox::Relay::new(
+        pool.clone(),
+        urr_outbox::kafka::producer_config(&env("URR_KAFKA_BROKERS")),
+        urr_outbox::RelaySettings::default(),
+        &mut Registry::default(),
+    )
+    .expect("relay")
+}
+
+/// Runs the ticket service's Kafka consumers until `done` holds (≤ 30 s).
+async fn ticket_consumes_until(platform: &Platform, sql: &str, want: i64) {
+    urr_outbox::kafka::ensure_topics(
+        &env("URR_KAFKA_BROKERS"),
+        &["payment-events", "transfer-events"],
+        3,
+        1,
+    )
+    .await
+    .expect("topics");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let tasks = urr_ticket::consumers::spawn(&env("URR_KAFKA_BROKERS"), &platform.desk, stopped)
+        .expect("consumers");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while platform.ticket_count(sql).await < want && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).expect("stop");
+    for task in tasks {
+        task.await.expect("consumer");
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_paid_hold_becomes_one_reservation_and_the_kafka_copy_changes_nothing(pool: PgPool) {
+    let platform = Platform::start(pool, quick_client(), Duration::from_millis(20)).await;
+    let (hold, id) = platform.paid("alice", &["a:1:1", "a:1:2"]).await;
+    let payment = platform
+        .wait_for("alice", &id, |p| p["reservationId"].is_string())
+        .await;
+    assert_eq!(
+        payment["amountMinor"], 100_000,
+        "priced by the ticket service"
+    );
+    let reservation = payment["reservationId"]
+        .as_str()
+        .expect("reservation")
+        .to_owned();
+    let states: Vec<&str> = payment["transitions"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|t| t["to"].as_str())
+        .collect();
+    assert_eq!(states, vec!["created", "authorized", "captured"]);
+    // The outbox message reaches the ticket service too: nothing new happens.
+    assert_eq!(
+        relay(&platform.payments.pool)
+            .round()
+            .await
+            .expect("relay")
+            .published,
+        1
+    );
+    ticket_consumes_until(
+        &platform,
+        "SELECT count(*) FROM processed_events WHERE consumer = 'ticket/payment-events'",
+        1,
+    )
+    .await;
+    assert_eq!(
+        platform
+            .ticket_count(&format!(
+                "SELECT count(*) FROM reservations WHERE hold_id = '{hold}'"
+            ))
+            .await,
+        1
+    );
+    assert_eq!(
+        platform
+            .ticket_count(&format!("SELECT count(*) FROM reservations WHERE id = '{reservation}' AND confirmed_via = 'rest'"))
+            .await,
+        1
+    );
+    platform.finish().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn ticket_down_at_capture_then_the_relay_restarts_and_kafka_confirms_once(pool: PgPool) {
+    let mut platform = Platform::start(pool, quick_client(), Duration::from_millis(20)).await;
+    let hold = platform.hold("bob", &["a:2:1"]).await;
+    let (status, created) = platform
+        .post("bob", "/v1/payments", json!({"holdId": hold}), Some("k-1"))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["paymentId"].as_str().expect("id").to_owned();
+    // The ticket service goes down before the capture, and no relay runs
+    // (it "died" after the commit, before publishing).
+    platform.stop_ticket().await;
+    platform
+        .post(
+            "bob",
+            &format!("/v1/payments/{id}/confirm"),
+            json!({"paymentMethod": "pm_sandbox_ok"}),
+            None,
+        )
+        .await;
+    let payment = platform
+        .wait_for("bob", &id, |p| p["status"] == "captured")
+        .await;
+    assert_eq!(
+        payment["status"], "captured",
+        "the payment completes without the ticket service"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(payment["reservationId"].is_null());
+    assert_eq!(
+        platform
+            .payment_count("SELECT count(*) FROM outbox WHERE published_at IS NULL AND topic = 'payment-events'")
+            .await,
+        1,
+        "committed with the capture, not yet published"
+    );
+    // The relay starts again and publishes; the ticket service comes back
+    // and its consumer confirms from Kafka.
+    assert_eq!(
+        relay(&platform.payments.pool)
+            .round()
+            .await
+            .expect("relay")
+            .published,
+        1
+    );
+    platform.start_ticket().await;
+    ticket_consumes_until(&platform, "SELECT count(*) FROM reservations", 1).await;
+    assert_eq!(
+        platform
+            .ticket_count("SELECT count(*) FROM reservations WHERE confirmed_via = 'kafka'")
+            .await,
+        1
+    );
+    // The reconciler's retry of the synchronous call finds it done.
+    tokio::time::sleep(Duration::from_millis(400)).await; // the breaker half-opens
+    let settings = ReconcilerSettings {
+        stuck_after: Duration::ZERO,
+        ..ReconcilerSettings::default()
+    };
+    reconciler::pass(&platform.payments, &settings).await;
+    let payment = platform.payment("bob", &id).await;
+    assert!(payment["reservationId"].is_string(), "{payment}");
+    assert_eq!(
+        platform
+            .ticket_count("SELECT count(*) FROM reservations")
+            .await,
+        1
+    );
+    assert_eq!(
+        platform.ticket_count("SELECT count(*) FROM tickets").await,
+        1
+    );
+    // The synchronous path failed and was counted.
+    let metrics = platform
+        .http
+        .get(format!("{}/metrics", platform.payment_base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("urr_payment_ticket_calls_total{outcome=\"unavailable\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("urr_payment_payments{state=\"captured\"} 1"),
+        "{metrics}"
+    );
+    platform.finish().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn webhooks_duplicated_reordered_tampered_or_mismatched_do_no_harm(pool: PgPool) {
+    // A latency long enough that the test's own webhooks arrive first.
+    let platform = Platform::start(pool, quick_client(), Duration::from_secs(30)).await;
+    let hold = platform.hold("carol", &["a:3:1"]).await;
+    let (_, created) = platform
+        .post("carol", "/v1/payments", json!({"holdId": hold}), None)
+        .await;
+    let id = created["paymentId"].as_str().expect("id").to_owned();
+    let captured = json!({
+        "id": "evt_capture_1", "kind": "payment_captured", "paymentId": id, "providerRef": "sbx_1",
+        "amountMinor": 50_000, "currency": "KRW", "occurredAt": urr_service_common::unix_now()
+    });
+    // Tampered: signed for another body.
+    let forged = platform.sign(b"{}");
+    let (status, problem) = platform.webhook(&captured, Some(forged)).await;
+    assert_eq!(status, 401, "{problem}");
+    // Stale: signed ten minutes ago.
+    let bytes = serde_json::to_vec(&captured).expect("json");
+    let old = urr_payment::webhook::sign(
+        support::WEBHOOK_SECRET,
+        urr_service_common::unix_now() - 600,
+        &bytes,
+    );
+    assert_eq!(platform.webhook(&captured, Some(old)).await.0, 401);
+    assert_eq!(
+        platform.payment("carol", &id).await["status"],
+        "created",
+        "nothing changed"
+    );
+    // Amount mismatch: refused, and the event id is not used up.
+    let mut cheap = captured.clone();
+    cheap["amountMinor"] = 1.into();
+    let (status, problem) = platform.webhook(&cheap, None).await;
+    assert_eq!(status, 422);
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/amount-mismatch")
+    );
+    // The capture overtakes the authorization, and is delivered twice.
+    assert_eq!(
+        platform.webhook(&captured, None).await.1["outcome"],
+        "applied"
+    );
+    assert_eq!(
+        platform.webhook(&captured, None).await.1["outcome"],
+        "duplicate"
+    );
+    let late_authorization = json!({
+        "id": "evt_auth_1", "kind": "payment_authorized", "paymentId": id, "providerRef": "sbx_1",
+        "amountMinor": 50_000, "currency": "KRW", "occurredAt": urr_service_common::unix_now()
+    });
+    assert_eq!(
+        platform.webhook(&late_authorization, None).await.1["outcome"],
+        "stale"
+    );
+    let payment = platform
+        .wait_for("carol", &id, |p| p["reservationId"].is_string())
+        .await;
+    assert_eq!(payment["status"], "captured");
+    let states: Vec<&str> = payment["transitions"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|t| t["to"].as_str())
+        .collect();
+    assert_eq!(
+        states,
+        vec!["created", "authorized", "captured"],
+        "one capture"
+    );
+    assert_eq!(
+        platform
+            .payment_count("SELECT count(*) FROM outbox WHERE topic = 'payment-events'")
+            .await,
+        1,
+        "one payment event"
+    );
+    assert_eq!(
+        platform
+            .ticket_count("SELECT count(*) FROM reservations")
+            .await,
+        1
+    );
+    platform.finish().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn intents_are_idempotent_priced_by_the_ticket_service_and_guarded(pool: PgPool) {
+    let platform = Platform::start(pool, quick_client(), Duration::from_millis(20)).await;
+    let hold = platform.hold("dave", &["a:4:1"]).await;
+    let body = json!({"holdId": hold});
+    let (first_status, first) = platform
+        .post("dave", "/v1/payments", body.clone(), Some("key-1"))
+        .await;
+    let (again_status, again) = platform
+        .post("dave", "/v1/payments", body.clone(), Some("key-1"))
+        .await;
+    assert_eq!((first_status, again_status), (201, 200));
+    assert_eq!(first["paymentId"], again["paymentId"]);
+    // A second live payment for the same hold is refused.
+    let (status, problem) = platform
+        .post("dave", "/v1/payments", body.clone(), Some("key-2"))
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    // Someone else's hold, an unknown hold, a malformed body.
+    assert_eq!(
+        platform
+            .post("eve", "/v1/payments", body.clone(), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        platform
+            .post(
+                "dave",
+                "/v1/payments",
+                json!({"holdId": uuid::Uuid::new_v4().to_string()}),
+                None
+            )
+            .await
+            .0,
+        404
+    );
+    let (status, problem) = platform
+        .post(
+            "dave",
+            "/v1/payments",
+            json!({"holdId": hold, "amountMinor": 1}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "the client never sets the amount: {problem}");
+    // Refunding a payment that was never captured is not a valid transition.
+    let id = first["paymentId"].as_str().expect("id");
+    let (status, problem) = platform
+        .post(
+            "dave",
+            &format!("/v1/payments/{id}/refund"),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/invalid-transition")
+    );
+    // A declined card fails the payment.
+    let (status, _) = platform
+        .post(
+            "dave",
+            &format!("/v1/payments/{id}/confirm"),
+            json!({"paymentMethod": "pm_sandbox_decline"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let failed = platform
+        .wait_for("dave", id, |p| p["status"] == "failed")
+        .await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["failureReason"], "card declined");
+    assert_eq!(
+        platform
+            .ticket_count("SELECT count(*) FROM reservations")
+            .await,
+        0
+    );
+    // Not visible to others.
+    let other = platform.payment("eve", id).await;
+    assert!(
+        other["type"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/unknown-payment")
+    );
+    platform.finish().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_refund_cancels_the_reservation_and_an_expired_hold_is_refunded(pool: PgPool) {
+    let platform = Platform::start(pool, quick_client(), Duration::from_millis(20)).await;
+    let (_, id) = platform.paid("frank", &["a:5:1"]).await;
+    platform
+        .wait_for("frank", &id, |p| p["reservationId"].is_string())
+        .await;
+    let (status, _) = platform
+        .post(
+            "frank",
+            &format!("/v1/payments/{id}/refund"),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let refunded = platform
+        .wait_for("frank", &id, |p| p["status"] == "refunded")
+        .await;
+    assert_eq!(refunded["status"], "refunded");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while platform
+        .ticket_count("SELECT count(*) FROM reservations WHERE status = 'canceled'")
+        .await
+        < 1
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        platform
+            .ticket_count("SELECT count(*) FROM tickets WHERE status = 'valid'")
+            .await,
+        0,
+        "tickets void after the refund"
+    );
+    // A hold that expires while the buyer pays: the capture cannot confirm
+    // it, so the money goes back.
+    let hold = platform.hold("grace", &["a:6:1"]).await;
+    let (_, created) = platform
+        .post("grace", "/v1/payments", json!({"holdId": hold}), None)
+        .await;
+    let late = created["paymentId"].as_str().expect("id").to_owned();
+    sqlx::query("UPDATE holds SET expires_at = now() - interval '1 second'")
+        .execute(&platform.desk.pool)
+        .await
+        .expect("age the hold");
+    platform
+        .post(
+            "grace",
+            &format!("/v1/payments/{late}/confirm"),
+            json!({"paymentMethod": "pm_sandbox_ok"}),
+            None,
+        )
+        .await;
+    let payment = platform
+        .wait_for("grace", &late, |p| p["status"] == "refunded")
+        .await;
+    assert_eq!(payment["status"], "refunded", "{payment}");
+    assert_eq!(
+        platform
+            .ticket_count("SELECT count(*) FROM reservations WHERE status = 'confirmed'")
+            .await,
+        0
+    );
+    platform.finish().await;
+}

@@ -1,0 +1,341 @@
+//! The payment service with the real ticket service in-process: each test
+//! gets its own payment database (`#[sqlx::test]`) and its own ticket
+//! database, the stack's Redis and Kafka broker, a fresh event id, the
+//! sandbox provider posting real signed webhooks back over HTTP, and a
+//! ticket HTTP server that can be stopped and started again on its port.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgPool};
+use tokio::task::JoinHandle;
+use urr_payment::flow::Payments;
+use urr_payment::provider::Providers;
+use urr_payment::provider::sandbox::{Sandbox, SandboxSettings};
+use urr_payment::telemetry::PaymentMetrics;
+use urr_payment::ticket_client::{ClientSettings, TicketClient};
+use urr_service_common::tokens::entry::EntryTokenKey;
+use urr_service_common::tokens::user::UserTokenVerifier;
+use urr_ticket::holds::HoldDesk;
+
+pub const USER_SECRET: &[u8] = b"test-user-jwt-secret-0123456789ab";
+pub const ENTRY_SECRET: &[u8] = b"test-entry-token-secret-012345678";
+pub const SERVICE_TOKEN: &str = "test-service-token-0123456789";
+pub const WEBHOOK_SECRET: &[u8] = b"whsec-test-0123456789abcdef";
+
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run `scripts/stack up && eval \"$(scripts/stack env)\"` (scripts/test does this)")
+    })
+}
+
+pub fn user_token(user: &str) -> String {
+    let now = urr_service_common::unix_now();
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &json!({"sub": user, "iat": now, "exp": now + 3600}),
+        &EncodingKey::from_secret(USER_SECRET),
+    )
+    .expect("sign")
+}
+
+/// A throwaway database of its own for the ticket service (its migrations
+/// and the payment service's must not share one `_sqlx_migrations`).
+pub struct Database {
+    pub pool: PgPool,
+    name: String,
+}
+
+impl Database {
+    pub async fn create() -> Self {
+        let admin_url = env("DATABASE_URL");
+        let name = format!("urr_ticket_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("admin");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("url").0);
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect(&url)
+            .await
+            .expect("ticket database");
+        Self { pool, name }
+    }
+
+    pub async fn drop_now(self) {
+        self.pool.close().await;
+        let mut admin = sqlx::PgConnection::connect(&env("DATABASE_URL"))
+            .await
+            .expect("admin");
+        let _ = sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .execute(&mut admin)
+            .await;
+    }
+}
+
+pub struct Platform {
+    pub event: String,
+    pub ticket_db: Database,
+    pub desk: HoldDesk,
+    pub ticket_addr: SocketAddr,
+    ticket_server: Option<JoinHandle<()>>,
+    pub payments: Payments,
+    pub payment_base: String,
+    pub http: reqwest::Client,
+}
+
+pub fn ticket_settings(event: &str) -> Value {
+    json!({
+        "event": event, "displayName": "Test", "holdTimeoutSeconds": 600,
+        "limits": {"maxSeatsPerOrder": 4, "maxSeatsPerUser": 8},
+        "seatMap": {"sections": [
+            {"id": "a", "name": "A", "rows": 10, "seatsPerRow": 10, "price": {"amountMinor": 50000, "currency": "KRW"}}
+        ]}
+    })
+}
+
+impl Platform {
+    pub async fn start(payment_pool: PgPool, client: ClientSettings, latency: Duration) -> Self {
+        let event = format!("p{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
+        // Ticket service.
+        let ticket_db = Database::create().await;
+        let catalog = Arc::new(
+            urr_ticket::settings::Catalog::from_json(&ticket_settings(&event).to_string(), &event)
+                .expect("catalog"),
+        );
+        urr_ticket::prepare_database(&ticket_db.pool)
+            .await
+            .expect("ticket migrations");
+        urr_ticket::inventory::import(&ticket_db.pool, &catalog)
+            .await
+            .expect("import");
+        let redis = redis::Client::open(env("URR_REDIS_URL"))
+            .expect("redis")
+            .get_connection_manager()
+            .await
+            .expect("redis");
+        let desk = HoldDesk {
+            pool: ticket_db.pool.clone(),
+            locks: urr_ticket::locks::SeatLocks::new(redis, &event),
+            catalog,
+            metrics: Arc::new(urr_ticket::telemetry::TicketMetrics::new()),
+        };
+        let ticket_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let ticket_addr = ticket_listener.local_addr().expect("addr");
+        // Payment service.
+        urr_payment::prepare_database(&payment_pool)
+            .await
+            .expect("payment migrations");
+        let payment_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let payment_base = format!("http://{}", payment_listener.local_addr().expect("addr"));
+        let providers = Providers::default().with(Arc::new(Sandbox::new(SandboxSettings {
+            webhook_url: format!("{payment_base}/v1/webhooks/sandbox"),
+            secret: WEBHOOK_SECRET.to_vec(),
+            latency,
+            failure_rate: 0.0,
+            duplicate_rate: 0.0,
+        })));
+        let payments = Payments {
+            pool: payment_pool,
+            ticket: TicketClient::new(&format!("http://{ticket_addr}"), SERVICE_TOKEN, &client)
+                .expect("client"),
+            providers,
+            provider: "sandbox",
+            event: event.clone(),
+            metrics: Arc::new(PaymentMetrics::new()),
+        };
+        let state = urr_payment::AppState {
+            payments: payments.clone(),
+            users: UserTokenVerifier::hs256(USER_SECRET, None, None),
+        };
+        tokio::spawn(async move {
+            let _ = axum::serve(payment_listener, urr_payment::app(state)).await;
+        });
+        let mut platform = Self {
+            event,
+            ticket_db,
+            desk,
+            ticket_addr,
+            ticket_server: None,
+            payments,
+            payment_base,
+            http: reqwest::Client::new(),
+        };
+        platform.serve_ticket(Some(ticket_listener)).await;
+        platform
+    }
+
+    async fn serve_ticket(&mut self, listener: Option<tokio::net::TcpListener>) {
+        let listener = match listener {
+            Some(listener) => listener,
+            None => tokio::net::TcpListener::bind(self.ticket_addr)
+                .await
+                .expect("rebind the ticket port"),
+        };
+        let state = urr_ticket::AppState::new(
+            self.desk.clone(),
+            UserTokenVerifier::hs256(USER_SECRET, None, None),
+            EntryTokenKey::new(ENTRY_SECRET),
+            SERVICE_TOKEN,
+        );
+        self.ticket_server = Some(tokio::spawn(async move {
+            let _ = axum::serve(listener, urr_ticket::app(state)).await;
+        }));
+    }
+
+    /// The ticket service goes down (its port refuses connections).
+    pub async fn stop_ticket(&mut self) {
+        if let Some(server) = self.ticket_server.take() {
+            server.abort();
+            let _ = server.await;
+        }
+    }
+
+    pub async fn start_ticket(&mut self) {
+        self.serve_ticket(None).await;
+    }
+
+    pub async fn hold(&self, user: &str, seats: &[&str]) -> String {
+        let now = urr_service_common::unix_now();
+        let entry = EntryTokenKey::new(ENTRY_SECRET)
+            .issue(user, &self.event, now, now + 600)
+            .expect("entry");
+        let answer: Value = self
+            .http
+            .post(format!(
+                "http://{}/v1/events/{}/holds",
+                self.ticket_addr, self.event
+            ))
+            .bearer_auth(user_token(user))
+            .header("urr-entry-token", entry)
+            .json(&json!({"seats": seats}))
+            .send()
+            .await
+            .expect("hold")
+            .json()
+            .await
+            .expect("json");
+        answer["holdId"].as_str().expect("hold id").to_owned()
+    }
+
+    pub async fn post(
+        &self,
+        user: &str,
+        path: &str,
+        body: Value,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.payment_base))
+            .bearer_auth(user_token(user))
+            .json(&body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn payment(&self, user: &str, id: &str) -> Value {
+        self.http
+            .get(format!("{}/v1/payments/{id}", self.payment_base))
+            .bearer_auth(user_token(user))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Polls until `check` holds on the payment, or 20 s pass.
+    pub async fn wait_for(&self, user: &str, id: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let payment = self.payment(user, id).await;
+            if check(&payment) || tokio::time::Instant::now() > deadline {
+                return payment;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn ticket_count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.desk.pool)
+            .await
+            .expect("ticket query")
+    }
+
+    pub async fn payment_count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.payments.pool)
+            .await
+            .expect("payment query")
+    }
+
+    /// Pays for a fresh hold and waits for the capture.
+    pub async fn paid(&self, user: &str, seats: &[&str]) -> (String, String) {
+        let hold = self.hold(user, seats).await;
+        let (status, created) = self
+            .post(user, "/v1/payments", json!({"holdId": hold}), None)
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["paymentId"].as_str().expect("id").to_owned();
+        let (status, _) = self
+            .post(
+                user,
+                &format!("/v1/payments/{id}/confirm"),
+                json!({"paymentMethod": "pm_sandbox_ok"}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 202);
+        let payment = self
+            .wait_for(user, &id, |p| p["status"] == "captured")
+            .await;
+        assert_eq!(payment["status"], "captured", "{payment}");
+        (hold, id)
+    }
+
+    pub fn sign(&self, body: &[u8]) -> String {
+        urr_payment::webhook::sign(WEBHOOK_SECRET, urr_service_common::unix_now(), body)
+    }
+
+    pub async fn webhook(&self, body: &Value, signature: Option<String>) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).expect("json");
+        let signature = signature.unwrap_or_else(|| self.sign(&bytes));
+        let response = self
+            .http
+            .post(format!("{}/v1/webhooks/sandbox", self.payment_base))
+            .header("urr-signature", signature)
+            .header("content-type", "application/json")
+            .body(bytes)
+            .send()
+            .await
+            .expect("webhook");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn finish(mut self) {
+        self.stop_ticket().await;
+        self.ticket_db.drop_now().await;
+    }
+}
