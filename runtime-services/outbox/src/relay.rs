@@ -26,6 +26,9 @@ pub struct RelaySettings {
     pub idle_poll: Duration,
     /// Wait after a failed round (broker or database down).
     pub failure_backoff: Duration,
+    /// Wake on `NOTIFY` (the default). Off, the relay only polls every
+    /// `idle_poll`: the baseline the benchmark compares against.
+    pub listen: bool,
 }
 
 impl Default for RelaySettings {
@@ -34,6 +37,7 @@ impl Default for RelaySettings {
             batch: 256,
             idle_poll: Duration::from_millis(500),
             failure_backoff: Duration::from_secs(1),
+            listen: true,
         }
     }
 }
@@ -174,13 +178,16 @@ impl Relay {
                     _ = tokio::time::sleep(wait) => {}
                 },
             }
-            if listener.is_none() {
+            if listener.is_none() && self.settings.listen {
                 listener = self.listen().await;
             }
         }
     }
 
     async fn listen(&self) -> Option<PgListener> {
+        if !self.settings.listen {
+            return None;
+        }
         let mut listener = match PgListener::connect_with(&self.pool).await {
             Ok(listener) => listener,
             Err(error) => {

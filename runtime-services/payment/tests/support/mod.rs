@@ -94,24 +94,37 @@ pub struct Platform {
     pub http: reqwest::Client,
 }
 
-pub fn ticket_settings(event: &str) -> Value {
+pub fn ticket_settings(event: &str, rows: u32) -> Value {
     json!({
         "event": event, "displayName": "Test", "holdTimeoutSeconds": 600,
         "limits": {"maxSeatsPerOrder": 4, "maxSeatsPerUser": 8},
         "seatMap": {"sections": [
-            {"id": "a", "name": "A", "rows": 10, "seatsPerRow": 10, "price": {"amountMinor": 50000, "currency": "KRW"}}
+            {"id": "a", "name": "A", "rows": rows, "seatsPerRow": 10, "price": {"amountMinor": 50000, "currency": "KRW"}}
         ]}
     })
 }
 
 impl Platform {
     pub async fn start(payment_pool: PgPool, client: ClientSettings, latency: Duration) -> Self {
+        Self::start_with(payment_pool, client, latency, 10).await
+    }
+
+    /// With `rows` rows of ten seats.
+    pub async fn start_with(
+        payment_pool: PgPool,
+        client: ClientSettings,
+        latency: Duration,
+        rows: u32,
+    ) -> Self {
         let event = format!("p{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
         // Ticket service.
         let ticket_db = Database::create().await;
         let catalog = Arc::new(
-            urr_ticket::settings::Catalog::from_json(&ticket_settings(&event).to_string(), &event)
-                .expect("catalog"),
+            urr_ticket::settings::Catalog::from_json(
+                &ticket_settings(&event, rows).to_string(),
+                &event,
+            )
+            .expect("catalog"),
         );
         urr_ticket::prepare_database(&ticket_db.pool)
             .await
