@@ -22,6 +22,7 @@ pub mod edge;
 pub mod kvs;
 pub mod lease;
 pub mod lifecycle;
+pub mod local;
 pub mod metrics;
 pub mod render;
 pub mod scaling;

@@ -38,6 +38,10 @@ struct Args {
 enum Command {
     /// Run the controllers against the cluster of the current kube config or service account.
     Run(RunArgs),
+    /// Provision a local flash sale from an Event and a WaitingRoom manifest:
+    /// validate, write the policy to Redis, publish the edge entry to the
+    /// KeyValueStore (emulator), write each service's env file (scripts/flash-sale).
+    Local(urr_operator::local::LocalArgs),
     /// Print the child objects the controller would apply for the Events in FILEs.
     Render {
         /// Manifests holding Events (other kinds are skipped).
@@ -190,6 +194,32 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("urr-operator: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Local(args) => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("urr-operator: cannot start the runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(urr_operator::local::run(&args)) {
+                Ok(run) => {
+                    eprintln!(
+                        "urr-operator local: {} validated; policy in Redis ({} admitted/s, {} active at most); edge entry for {} in the KeyValueStore; env files in {}",
+                        run.event,
+                        run.users_per_second,
+                        run.max_active_users,
+                        run.room_id,
+                        args.out.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("urr-operator local: {error}");
                     ExitCode::FAILURE
                 }
             }

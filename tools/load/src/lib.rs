@@ -1,1 +1,22 @@
 #![forbid(unsafe_code)]
+//! # urr-load: a flash crowd through the whole platform
+//!
+//! Each buyer is a task that walks the path a real buyer walks: the edge gate
+//! (the same token check and serving counter the CloudFront function
+//! computes, from `urr-service-common`), a tier-1 number, the tier-2 queue at
+//! the poll interval the server gives, a seat hold with the entry token, a
+//! payment (some abandon, some are declined, some retry with the same
+//! `Idempotency-Key`), and leaving the queue. The run is bounded in time and
+//! count and refuses any target that is not loopback.
+//!
+//! Afterwards [`invariants`] checks the databases directly (oversold seats,
+//! paid orders without exactly one reservation, lost payments) and
+//! [`report`] writes a terminal summary, `report.json` and `report.html`.
+
+pub mod board;
+pub mod buyer;
+pub mod fairness;
+pub mod invariants;
+pub mod report;
+pub mod run;
+pub mod stats;

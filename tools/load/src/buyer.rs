@@ -1,0 +1,414 @@
+//! One buyer's journey, step by step, timing each step.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use urr_service_common::tokens::entry;
+use urr_service_common::tokens::vwr::{self, VwrKey};
+use urr_service_common::{unix_now, unix_now_ms};
+
+use crate::board::{Pick, SeatBoard};
+use crate::run::{LoadArgs, RunInfo, Secrets};
+use crate::stats::{Counters, LineRecord, Recorder};
+
+/// Everything the buyers share.
+#[derive(Debug)]
+pub struct Crowd {
+    pub info: RunInfo,
+    pub secrets: Secrets,
+    pub args: LoadArgs,
+    pub vwr_keys: Vec<VwrKey>,
+    pub http: reqwest::Client,
+    pub board: SeatBoard,
+    pub recorder: Arc<Recorder>,
+    pub deadline: Instant,
+}
+
+/// How a journey ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Paid,
+    Declined,
+    Abandoned,
+    SoldOut,
+    TimedOut,
+    Failed,
+}
+
+#[derive(Debug)]
+struct Stop(Outcome);
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+fn retry_after(response: &reqwest::Response) -> Duration {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(Duration::from_secs(1), Duration::from_secs)
+}
+
+impl Crowd {
+    fn check_time(&self) -> Result<(), Stop> {
+        if Instant::now() > self.deadline {
+            Err(Stop(Outcome::TimedOut))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn fail(&self, kind: &str) -> Stop {
+        self.recorder.error(kind.to_owned());
+        Stop(Outcome::Failed)
+    }
+
+    /// The whole journey of buyer `n`, arriving at `arrival_ms` (Unix ms).
+    pub async fn buyer(self: Arc<Self>, n: usize, arrival_ms: i64) -> Outcome {
+        let wait = arrival_ms - unix_now_ms();
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        }
+        Counters::bump(&self.recorder.counters.arrived);
+        let started = Instant::now();
+        let user = format!("buyer-{n:06}");
+        let outcome = match self.journey(&user).await {
+            Ok(outcome) | Err(Stop(outcome)) => outcome,
+        };
+        // Give the active slot back, whatever happened.
+        let _ = self
+            .http
+            .delete(format!(
+                "{}/v1/events/{}/queue/me",
+                self.info.queue_url, self.info.event
+            ))
+            .bearer_auth(self.secrets.user_token(&user, unix_now()))
+            .send()
+            .await;
+        let counter = match outcome {
+            Outcome::Paid => &self.recorder.counters.paid,
+            Outcome::Declined => &self.recorder.counters.declined,
+            Outcome::Abandoned => &self.recorder.counters.abandoned,
+            Outcome::SoldOut => &self.recorder.counters.sold_out,
+            Outcome::TimedOut | Outcome::Failed => return outcome,
+        };
+        Counters::bump(counter);
+        self.recorder.step("journey", ms(started));
+        outcome
+    }
+
+    async fn journey(&self, user: &str) -> Result<Outcome, Stop> {
+        self.edge().await?;
+        let entry_token = self.queue(user).await?;
+        let Some((hold, amount)) = self.hold(user, &entry_token).await? else {
+            return Ok(Outcome::SoldOut);
+        };
+        let _ = amount;
+        if rand::rng().random_bool(self.args.abandon_share.clamp(0.0, 1.0)) {
+            let _ = self
+                .http
+                .delete(format!(
+                    "{}/v1/events/{}/holds/{hold}",
+                    self.info.ticket_url, self.info.event
+                ))
+                .bearer_auth(self.secrets.user_token(user, unix_now()))
+                .send()
+                .await;
+            return Ok(Outcome::Abandoned);
+        }
+        self.pay(user, &hold).await
+    }
+
+    /// Tier 1 and the gate: a number, then wait until the serving counter
+    /// (computed as the edge computes it) reaches it, and check the pass the
+    /// way the CloudFront function does.
+    async fn edge(&self) -> Result<(), Stop> {
+        let started = Instant::now();
+        let response = self
+            .http
+            .post(format!(
+                "{}/v1/rooms/{}/numbers",
+                self.info.queue_url, self.info.room
+            ))
+            .send()
+            .await
+            .map_err(|_| self.fail("numbers: unreachable"))?;
+        if !response.status().is_success() {
+            return Err(self.fail(&format!("numbers: {}", response.status())));
+        }
+        let token = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|cookie| {
+                cookie
+                    .split(';')
+                    .next()?
+                    .trim()
+                    .strip_prefix(&format!("{}=", vwr::COOKIE_NAME))
+                    .map(str::to_owned)
+            })
+            .ok_or_else(|| self.fail("numbers: no pass cookie"))?;
+        self.recorder.step("tier-1 number", ms(started));
+        loop {
+            self.check_time()?;
+            let now = unix_now();
+            if now < self.info.enforce_from {
+                break; // the room is not enforced yet: the edge lets everyone through
+            }
+            let claims = vwr::verify(&self.vwr_keys, &token, &self.info.room_id, now)
+                .map_err(|e| self.fail(&format!("edge: pass refused ({})", e.outcome())))?;
+            if claims.number <= self.info.serving.serving_at(now) {
+                break;
+            }
+            let wait = self
+                .info
+                .serving
+                .seconds_until_served(claims.number, now)
+                .clamp(1, 5);
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+        }
+        Counters::bump(&self.recorder.counters.passed_edge);
+        self.recorder.step("edge wait (tier 1)", ms(started));
+        Ok(())
+    }
+
+    /// Tier 2: join, then poll at the interval the server asks for until
+    /// admitted; returns the entry token.
+    async fn queue(&self, user: &str) -> Result<String, Stop> {
+        let base = format!(
+            "{}/v1/events/{}/queue",
+            self.info.queue_url, self.info.event
+        );
+        let started = Instant::now();
+        let mut place: Value;
+        loop {
+            self.check_time()?;
+            let response = self
+                .http
+                .post(&base)
+                .bearer_auth(self.secrets.user_token(user, unix_now()))
+                .send()
+                .await
+                .map_err(|_| self.fail("join: unreachable"))?;
+            match response.status() {
+                StatusCode::OK | StatusCode::CREATED => {
+                    place = response
+                        .json()
+                        .await
+                        .map_err(|_| self.fail("join: unreadable"))?;
+                    break;
+                }
+                StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::FORBIDDEN
+                | StatusCode::SERVICE_UNAVAILABLE => {
+                    tokio::time::sleep(retry_after(&response)).await;
+                }
+                status => return Err(self.fail(&format!("join: {status}"))),
+            }
+        }
+        let joined_ms = unix_now_ms();
+        let pre_queue = joined_ms / 1000 < self.info.sales_open_at;
+        Counters::bump(&self.recorder.counters.joined);
+        self.recorder.step("join", ms(started));
+        let waiting = Instant::now();
+        loop {
+            if place["status"] == "admitted" {
+                let token = place["entryToken"]
+                    .as_str()
+                    .ok_or_else(|| self.fail("queue: admitted without a token"))?
+                    .to_owned();
+                self.recorder.line(LineRecord {
+                    joined_ms,
+                    admitted_ms: unix_now_ms(),
+                    pre_queue,
+                });
+                Counters::bump(&self.recorder.counters.admitted);
+                self.recorder.step("queue wait (tier 2)", ms(waiting));
+                return Ok(token);
+            }
+            self.check_time()?;
+            let poll = place["pollAfterMs"]
+                .as_u64()
+                .unwrap_or(1000)
+                .clamp(100, 30_000);
+            tokio::time::sleep(Duration::from_millis(poll)).await;
+            let response = self
+                .http
+                .get(format!("{base}/me"))
+                .bearer_auth(self.secrets.user_token(user, unix_now()))
+                .send()
+                .await
+                .map_err(|_| self.fail("poll: unreachable"))?;
+            match response.status() {
+                StatusCode::OK => {
+                    place = response
+                        .json()
+                        .await
+                        .map_err(|_| self.fail("poll: unreadable"))?;
+                }
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                    tokio::time::sleep(retry_after(&response)).await;
+                }
+                status => return Err(self.fail(&format!("poll: {status}"))),
+            }
+        }
+    }
+
+    /// Holds seats (or standing places), trying other places on a conflict.
+    async fn hold(&self, user: &str, entry_token: &str) -> Result<Option<(String, i64)>, Stop> {
+        let url = format!(
+            "{}/v1/events/{}/holds",
+            self.info.ticket_url, self.info.event
+        );
+        for _ in 0..8 {
+            self.check_time()?;
+            let pick = self
+                .board
+                .pick()
+                .await
+                .map_err(|_| self.fail("availability: unreachable"))?;
+            let body = match pick {
+                Pick::SoldOut => return Ok(None),
+                Pick::Standing { section, quantity } => {
+                    json!({"section": section, "quantity": quantity})
+                }
+                Pick::Seats(seats) => json!({"seats": seats}),
+            };
+            let started = Instant::now();
+            let response = self
+                .http
+                .post(&url)
+                .bearer_auth(self.secrets.user_token(user, unix_now()))
+                .header(entry::HEADER_NAME, entry_token)
+                .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+                .json(&body)
+                .send()
+                .await
+                .map_err(|_| self.fail("hold: unreachable"))?;
+            self.recorder.step("hold", ms(started));
+            match response.status() {
+                StatusCode::CREATED => {
+                    let hold: Value = response
+                        .json()
+                        .await
+                        .map_err(|_| self.fail("hold: unreadable"))?;
+                    Counters::bump(&self.recorder.counters.held);
+                    return Ok(Some((
+                        hold["holdId"].as_str().unwrap_or_default().to_owned(),
+                        hold["amountMinor"].as_i64().unwrap_or_default(),
+                    )));
+                }
+                StatusCode::CONFLICT => continue, // taken meanwhile: try other places
+                StatusCode::UNPROCESSABLE_ENTITY => return Err(self.fail("hold: limit")),
+                StatusCode::SERVICE_UNAVAILABLE => tokio::time::sleep(retry_after(&response)).await,
+                status => return Err(self.fail(&format!("hold: {status}"))),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Pays, sometimes sending the request twice, sometimes declined.
+    async fn pay(&self, user: &str, hold: &str) -> Result<Outcome, Stop> {
+        let started = Instant::now();
+        let key = uuid::Uuid::new_v4().to_string();
+        let create = || async {
+            self.http
+                .post(format!("{}/v1/payments", self.info.payment_url))
+                .bearer_auth(self.secrets.user_token(user, unix_now()))
+                .header("idempotency-key", &key)
+                .json(&json!({"holdId": hold}))
+                .send()
+                .await
+        };
+        let response = create()
+            .await
+            .map_err(|_| self.fail("payment: unreachable"))?;
+        if response.status() != StatusCode::CREATED {
+            return Err(self.fail(&format!("payment create: {}", response.status())));
+        }
+        let payment: Value = response
+            .json()
+            .await
+            .map_err(|_| self.fail("payment: unreadable"))?;
+        let id = payment["paymentId"].as_str().unwrap_or_default().to_owned();
+        if rand::rng().random_bool(self.args.retry_share.clamp(0.0, 1.0)) {
+            // The network dropped the answer; the buyer's app retries.
+            let again: Value = create()
+                .await
+                .map_err(|_| self.fail("payment retry: unreachable"))?
+                .json()
+                .await
+                .map_err(|_| self.fail("payment retry: unreadable"))?;
+            if again["paymentId"] != payment["paymentId"] {
+                self.recorder.anomaly(format!(
+                    "idempotency: one key gave payments {} and {}",
+                    payment["paymentId"], again["paymentId"]
+                ));
+            }
+        }
+        self.recorder.step("payment create", ms(started));
+        let declined = rand::rng().random_bool(self.args.decline_share.clamp(0.0, 1.0));
+        let method = if declined {
+            "pm_sandbox_decline"
+        } else {
+            "pm_sandbox_ok"
+        };
+        let confirmed = Instant::now();
+        let response = self
+            .http
+            .post(format!(
+                "{}/v1/payments/{id}/confirm",
+                self.info.payment_url
+            ))
+            .bearer_auth(self.secrets.user_token(user, unix_now()))
+            .json(&json!({"paymentMethod": method}))
+            .send()
+            .await
+            .map_err(|_| self.fail("payment confirm: unreachable"))?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(self.fail(&format!("payment confirm: {}", response.status())));
+        }
+        loop {
+            self.check_time()?;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let state: Value = self
+                .http
+                .get(format!("{}/v1/payments/{id}", self.info.payment_url))
+                .bearer_auth(self.secrets.user_token(user, unix_now()))
+                .send()
+                .await
+                .map_err(|_| self.fail("payment poll: unreachable"))?
+                .json()
+                .await
+                .map_err(|_| self.fail("payment poll: unreadable"))?;
+            match state["status"].as_str() {
+                Some("captured") => {
+                    self.recorder.step("payment to capture", ms(confirmed));
+                    self.recorder.captured(id);
+                    return Ok(Outcome::Paid);
+                }
+                Some("failed") => {
+                    let _ = self
+                        .http
+                        .delete(format!(
+                            "{}/v1/events/{}/holds/{hold}",
+                            self.info.ticket_url, self.info.event
+                        ))
+                        .bearer_auth(self.secrets.user_token(user, unix_now()))
+                        .send()
+                        .await;
+                    return Ok(Outcome::Declined);
+                }
+                Some("created" | "authorized") => {}
+                other => return Err(self.fail(&format!("payment ended {other:?}"))),
+            }
+        }
+    }
+}

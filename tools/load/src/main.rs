@@ -1,0 +1,274 @@
+#![forbid(unsafe_code)]
+//! `urr-load`: thin entry point (see the library).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rand::Rng;
+use serde_json::json;
+use urr_load::board::SeatBoard;
+use urr_load::buyer::{Crowd, Outcome};
+use urr_load::fairness::kendall_tau;
+use urr_load::invariants;
+use urr_load::report::{Report, StepFigure};
+use urr_load::run::{LoadArgs, RunInfo, Secrets};
+use urr_load::stats::{Counters, Recorder, Sample};
+use urr_service_common::tokens::vwr::VwrKey;
+use urr_service_common::unix_now_ms;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run(LoadArgs::parse()).await {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(3),
+        Err(error) => {
+            eprintln!("urr-load: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn stats(http: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
+    http.get(format!("{url}/internal/stats"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
+async fn run(args: LoadArgs) -> Result<bool, String> {
+    let info = RunInfo::load(&args.run_dir).map_err(|e| e.to_string())?;
+    let secrets = Secrets::load(&args.run_dir).map_err(|e| e.to_string())?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let board = SeatBoard::new(http.clone(), &info.ticket_url, &info.event)
+        .await
+        .map_err(|e| format!("the ticket service does not answer: {e}"))?;
+    let recorder = Arc::new(Recorder::default());
+    let started = Instant::now();
+    let crowd = Arc::new(Crowd {
+        vwr_keys: vec![VwrKey::new(
+            info.vwr_key_id.clone(),
+            secrets.vwr_signing_key.as_bytes().to_vec(),
+        )],
+        info: info.clone(),
+        secrets,
+        args: args.clone(),
+        http: http.clone(),
+        board,
+        recorder: recorder.clone(),
+        deadline: started + Duration::from_secs(args.max_seconds),
+    });
+
+    // Arrivals: a share in the minute before the open, the rest in a burst after it.
+    let open_ms = info.sales_open_at * 1000;
+    let now_ms = unix_now_ms();
+    let mut tasks = Vec::with_capacity(args.buyers);
+    for n in 0..args.buyers {
+        let arrival = {
+            let mut rng = rand::rng();
+            if rng.random_bool(args.early_share.clamp(0.0, 1.0)) {
+                let earliest = (open_ms - 60_000).max(now_ms);
+                rng.random_range(earliest..=open_ms.max(earliest))
+            } else {
+                open_ms + rng.random_range(0..=(args.arrival_seconds * 1000.0) as i64)
+            }
+        };
+        tasks.push(tokio::spawn(crowd.clone().buyer(n, arrival)));
+    }
+    eprintln!(
+        "urr-load: {} buyers for {} ({} places); sales open in {:.0} s; the queue admits {}/s up to {} active",
+        args.buyers,
+        info.event,
+        info.capacity,
+        ((open_ms - now_ms) as f64 / 1000.0).max(0.0),
+        info.users_per_second,
+        info.max_active_users
+    );
+
+    // Progress and the per-second timeline, until every buyer is done.
+    let sampler = {
+        let recorder = recorder.clone();
+        let http = http.clone();
+        let info = info.clone();
+        tokio::spawn(async move {
+            let mut previous: Option<(i64, u64)> = None;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let queue = stats(&http, &info.queue_url).await.unwrap_or_default();
+                let ticket = stats(&http, &info.ticket_url).await.unwrap_or_default();
+                let admitted_total = queue["admittedTotal"].as_u64().unwrap_or_default();
+                let at_ms = unix_now_ms();
+                // Per second of the real interval (a sample can come late).
+                let admitted_in_second = previous.map_or(0, |(then, total)| {
+                    let seconds = ((at_ms - then) as f64 / 1000.0).max(0.001);
+                    (admitted_total.saturating_sub(total) as f64 / seconds).round() as u64
+                });
+                let sample = Sample {
+                    second: (at_ms - open_ms) as f64 / 1000.0,
+                    depth: queue["depth"].as_u64().unwrap_or_default(),
+                    active_users: queue["activeUsers"].as_u64().unwrap_or_default(),
+                    admitted_total,
+                    admitted_in_second,
+                    held: ticket["held"].as_u64().unwrap_or_default(),
+                    sold: ticket["sold"].as_u64().unwrap_or_default(),
+                };
+                previous = Some((at_ms, admitted_total));
+                let c = &recorder.counters;
+                eprintln!(
+                    "[{:>5.0}s] arrived {:>6} | past edge {:>6} | queued {:>6} | admitted {:>6} | held {:>6} | paid {:>6} | sold {:>6}/{} | depth {:>6} active {:>5} | errors {}",
+                    sample.second,
+                    Counters::get(&c.arrived),
+                    Counters::get(&c.passed_edge),
+                    Counters::get(&c.joined),
+                    Counters::get(&c.admitted),
+                    Counters::get(&c.held),
+                    Counters::get(&c.paid),
+                    sample.sold,
+                    info.capacity,
+                    sample.depth,
+                    sample.active_users,
+                    Counters::get(&c.errors),
+                );
+                recorder.sample(sample);
+            }
+        })
+    };
+    let mut outcomes = std::collections::BTreeMap::<&str, u64>::new();
+    for task in tasks {
+        let outcome = task.await.unwrap_or(Outcome::Failed);
+        *outcomes
+            .entry(match outcome {
+                Outcome::Paid => "paid",
+                Outcome::Declined => "declined",
+                Outcome::Abandoned => "abandoned",
+                Outcome::SoldOut => "soldOut",
+                Outcome::TimedOut => "timedOut",
+                Outcome::Failed => "failed",
+            })
+            .or_default() += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    sampler.abort();
+    eprintln!(
+        "urr-load: the crowd is done after {seconds:.1} s; checking the invariants in the databases"
+    );
+
+    let seen_captured = Recorder::snapshot(&recorder.captured);
+    let invariants = invariants::check(
+        &args.ticket_database_url,
+        &args.payment_database_url,
+        &info.event,
+        info.capacity,
+        &seen_captured,
+        Duration::from_secs(60),
+    )
+    .await
+    .map_err(|e| format!("cannot check the invariants: {e}"))?;
+
+    // Fairness among buyers who joined after the open (the pre-queue is a
+    // published random draw by design).
+    let lines = Recorder::snapshot(&recorder.lines);
+    let mut after_open: Vec<_> = lines.iter().filter(|l| !l.pre_queue).collect();
+    after_open.sort_by_key(|l| l.joined_ms);
+    let mut by_admission: Vec<(usize, i64)> = after_open
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i, l.admitted_ms))
+        .collect();
+    by_admission.sort_by_key(|(i, at)| (*at, *i));
+    let mut rank = vec![0u64; after_open.len()];
+    for (position, (joined_index, _)) in by_admission.iter().enumerate() {
+        rank[*joined_index] = position as u64;
+    }
+    let audit = http
+        .get(format!(
+            "{}/v1/events/{}/queue/audit",
+            info.queue_url, info.event
+        ))
+        .send()
+        .await
+        .ok();
+    let audit = match audit {
+        Some(response) => response.json().await.unwrap_or_default(),
+        None => serde_json::Value::Null,
+    };
+    let timeline = Recorder::snapshot(&recorder.samples);
+    let admitting: Vec<&Sample> = timeline
+        .iter()
+        .filter(|s| s.admitted_in_second > 0)
+        .collect();
+    let mut violations = invariants.violations();
+    violations.extend(Recorder::snapshot(&recorder.anomalies));
+    let report = Report {
+        event: info.event.clone(),
+        buyers: args.buyers,
+        seconds,
+        outcomes: json!(outcomes),
+        configured_users_per_second: info.users_per_second,
+        max_active_users: info.max_active_users,
+        peak_admissions_per_second: timeline
+            .iter()
+            .map(|s| s.admitted_in_second)
+            .max()
+            .unwrap_or_default(),
+        mean_admissions_per_second: if admitting.is_empty() {
+            0.0
+        } else {
+            admitting
+                .iter()
+                .map(|s| s.admitted_in_second as f64)
+                .sum::<f64>()
+                / admitting.len() as f64
+        },
+        peak_active_users: timeline
+            .iter()
+            .map(|s| s.active_users)
+            .max()
+            .unwrap_or_default(),
+        peak_depth: timeline.iter().map(|s| s.depth).max().unwrap_or_default(),
+        steps: recorder
+            .step_percentiles()
+            .into_iter()
+            .map(|(step, count, p50_ms, p99_ms)| StepFigure {
+                step,
+                count,
+                p50_ms,
+                p99_ms,
+            })
+            .collect(),
+        invariants,
+        fairness_tau_after_open: kendall_tau(&rank),
+        buyers_in_pre_queue: lines.iter().filter(|l| l.pre_queue).count(),
+        pre_queue_audit: audit,
+        anomalies: Recorder::snapshot(&recorder.anomalies),
+        errors: json!(Recorder::snapshot(&recorder.error_kinds)),
+        violations: violations.clone(),
+        timeline,
+        machine: format!(
+            "{} cores, {}",
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            std::env::consts::OS
+        ),
+    };
+    report.print();
+    let dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| args.run_dir.clone());
+    report.write(&dir)?;
+    println!(
+        "  report                   {}",
+        dir.join("report.html").display()
+    );
+    Ok(violations.is_empty())
+}

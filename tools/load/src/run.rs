@@ -1,0 +1,166 @@
+//! What `urr-operator local` wrote for this run (`run.json`, `load.env`),
+//! and the load's own knobs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+use urr_service_common::serving::ServingParams;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "urr-load",
+    about = "A flash crowd through the URR platform, with a report",
+    version
+)]
+pub struct LoadArgs {
+    /// The directory `urr-operator local` wrote (run.json, load.env).
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    /// Buyers in the crowd.
+    #[arg(long, default_value_t = 20_000)]
+    pub buyers: usize,
+    /// Buyers arrive over this many seconds after the open (a burst)…
+    #[arg(long, default_value_t = 5.0)]
+    pub arrival_seconds: f64,
+    /// …and this share of them in the minute before it (the pre-queue).
+    #[arg(long, default_value_t = 0.2)]
+    pub early_share: f64,
+    /// Share of buyers who hold seats and then walk away.
+    #[arg(long, default_value_t = 0.08)]
+    pub abandon_share: f64,
+    /// Share of buyers whose card is declined.
+    #[arg(long, default_value_t = 0.05)]
+    pub decline_share: f64,
+    /// Share of buyers who send their payment request twice (same key).
+    #[arg(long, default_value_t = 0.1)]
+    pub retry_share: f64,
+    /// The whole run stops after this many seconds, finished or not.
+    #[arg(long, default_value_t = 600)]
+    pub max_seconds: u64,
+    /// Ticket database (read-only checks of the invariants).
+    #[arg(long, env = "URR_LOAD_TICKET_DATABASE_URL", hide_env_values = true)]
+    pub ticket_database_url: String,
+    /// Payment database (read-only checks of the invariants).
+    #[arg(long, env = "URR_LOAD_PAYMENT_DATABASE_URL", hide_env_values = true)]
+    pub payment_database_url: String,
+    /// Where report.json and report.html go (default: the run directory).
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
+    /// HTTP connections per service.
+    #[arg(long, default_value_t = 256)]
+    pub connections: usize,
+}
+
+/// `run.json`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunInfo {
+    pub event: String,
+    pub room: String,
+    pub room_id: String,
+    pub sales_open_at: i64,
+    pub enforce_from: i64,
+    pub users_per_second: u32,
+    pub max_active_users: u32,
+    pub serving: ServingParams,
+    pub capacity: u64,
+    pub queue_url: String,
+    pub ticket_url: String,
+    pub payment_url: String,
+    pub protected_path: String,
+    pub vwr_key_id: String,
+}
+
+/// `load.env`: the secrets the buyers' tokens are signed with.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    pub user_jwt_secret: String,
+    pub vwr_signing_key: String,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot read {path}: {detail}")]
+    Read { path: String, detail: String },
+    #[error("{0} is missing from load.env")]
+    Missing(&'static str),
+    #[error("{url} is not a loopback address; urr-load only loads this machine")]
+    NotLoopback { url: String },
+}
+
+fn read(path: &Path) -> Result<String, RunError> {
+    std::fs::read_to_string(path).map_err(|e| RunError::Read {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })
+}
+
+impl RunInfo {
+    pub fn load(dir: &Path) -> Result<Self, RunError> {
+        let path = dir.join("run.json");
+        let info: RunInfo = serde_json::from_str(&read(&path)?).map_err(|e| RunError::Read {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        for url in [&info.queue_url, &info.ticket_url, &info.payment_url] {
+            let host = url
+                .trim_start_matches("http://")
+                .split(['/', ':'])
+                .next()
+                .unwrap_or_default();
+            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+                return Err(RunError::NotLoopback { url: url.clone() });
+            }
+        }
+        Ok(info)
+    }
+}
+
+impl Secrets {
+    pub fn load(dir: &Path) -> Result<Self, RunError> {
+        let text = read(&dir.join("load.env"))?;
+        let values: BTreeMap<String, String> = text
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(key, value)| {
+                (
+                    key.trim().to_owned(),
+                    value.trim().trim_matches('\'').replace(r"'\''", "'"),
+                )
+            })
+            .collect();
+        Ok(Self {
+            user_jwt_secret: values
+                .get("URR_USER_JWT_SECRET")
+                .cloned()
+                .ok_or(RunError::Missing("URR_USER_JWT_SECRET"))?,
+            vwr_signing_key: values
+                .get("URR_VWR_SIGNING_KEY")
+                .cloned()
+                .ok_or(RunError::Missing("URR_VWR_SIGNING_KEY"))?,
+            issuer: values.get("URR_USER_JWT_ISSUER").cloned(),
+            audience: values.get("URR_USER_JWT_AUDIENCE").cloned(),
+        })
+    }
+
+    /// A user JWT for `user`, as the identity provider would sign it.
+    pub fn user_token(&self, user: &str, now: i64) -> String {
+        let mut claims = serde_json::json!({"sub": user, "iat": now, "exp": now + 3600});
+        if let Some(issuer) = &self.issuer {
+            claims["iss"] = issuer.clone().into();
+        }
+        if let Some(audience) = &self.audience {
+            claims["aud"] = audience.clone().into();
+        }
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(self.user_jwt_secret.as_bytes()),
+        )
+        .unwrap_or_default()
+    }
+}

@@ -1,0 +1,144 @@
+//! What the run measures: per-step latencies, progress counters, the
+//! per-second timeline sampled from the services, and what buyers saw.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+/// Progress counters (monotonic).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub arrived: AtomicU64,
+    pub passed_edge: AtomicU64,
+    pub joined: AtomicU64,
+    pub admitted: AtomicU64,
+    pub held: AtomicU64,
+    pub paid: AtomicU64,
+    pub declined: AtomicU64,
+    pub abandoned: AtomicU64,
+    pub sold_out: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+impl Counters {
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One second of the run, as the services reported it.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sample {
+    pub second: f64,
+    pub depth: u64,
+    pub active_users: u64,
+    pub admitted_total: u64,
+    pub admitted_in_second: u64,
+    pub held: u64,
+    pub sold: u64,
+}
+
+/// A buyer's place in line: when they joined and when they were admitted.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineRecord {
+    pub joined_ms: i64,
+    pub admitted_ms: i64,
+    /// Joined before the open (their order is the published shuffle).
+    pub pre_queue: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Recorder {
+    pub counters: Counters,
+    steps: Mutex<BTreeMap<&'static str, Vec<f64>>>,
+    pub samples: Mutex<Vec<Sample>>,
+    pub lines: Mutex<Vec<LineRecord>>,
+    /// Payment ids buyers saw captured.
+    pub captured: Mutex<Vec<String>>,
+    /// Problems buyers met that no buyer should meet (e.g. two different
+    /// payments for one idempotency key).
+    pub anomalies: Mutex<Vec<String>>,
+    pub error_kinds: Mutex<BTreeMap<String, u64>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Recorder {
+    pub fn step(&self, name: &'static str, millis: f64) {
+        lock(&self.steps).entry(name).or_default().push(millis);
+    }
+
+    pub fn error(&self, kind: impl Into<String>) {
+        Counters::bump(&self.counters.errors);
+        *lock(&self.error_kinds).entry(kind.into()).or_default() += 1;
+    }
+
+    pub fn anomaly(&self, what: String) {
+        lock(&self.anomalies).push(what);
+    }
+
+    pub fn line(&self, record: LineRecord) {
+        lock(&self.lines).push(record);
+    }
+
+    pub fn captured(&self, payment: String) {
+        lock(&self.captured).push(payment);
+    }
+
+    pub fn sample(&self, sample: Sample) {
+        lock(&self.samples).push(sample);
+    }
+
+    /// `(step, count, p50, p99)` per step, in milliseconds.
+    pub fn step_percentiles(&self) -> Vec<(String, usize, f64, f64)> {
+        lock(&self.steps)
+            .iter()
+            .map(|(name, values)| {
+                let mut sorted = values.clone();
+                sorted.sort_by(f64::total_cmp);
+                (
+                    (*name).to_owned(),
+                    sorted.len(),
+                    percentile(&sorted, 0.5),
+                    percentile(&sorted, 0.99),
+                )
+            })
+            .collect()
+    }
+
+    pub fn snapshot<T: Clone>(mutex: &Mutex<T>) -> T {
+        lock(mutex).clone()
+    }
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_a_known_series() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 0.5), 51.0);
+        assert_eq!(percentile(&values, 0.99), 99.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+}
