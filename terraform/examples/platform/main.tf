@@ -1,0 +1,174 @@
+# A whole URR environment on AWS: the edge (CloudFront, the gate function, the
+# KeyValueStore), the operator's IRSA role, and the data tier (ElastiCache,
+# RDS, MSK). Fill in the variables (a tfvars file kept out of git), then:
+#   terraform init -backend-config=backend.hcl && terraform apply
+# State: S3 with native locking (use_lockfile, Terraform >= 1.10). The seed's
+# staging had no remote state at all.
+terraform {
+  required_version = ">= 1.10"
+  backend "s3" {
+    key          = "urr/platform/terraform.tfstate"
+    encrypt      = true
+    use_lockfile = true
+    # bucket and region come from backend.hcl.
+  }
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.30, < 6.0"
+    }
+  }
+}
+
+provider "aws" {
+  region = var.region
+}
+
+# CloudFront and its KeyValueStore live in us-east-1.
+provider "aws" {
+  alias  = "us_east_1"
+  region = "us-east-1"
+}
+
+variable "region" {
+  description = "Region of the cluster and the data tier."
+  type        = string
+  default     = "ap-northeast-2"
+}
+
+variable "name" {
+  description = "Environment name, e.g. urr-prod."
+  type        = string
+  default     = "urr-prod"
+}
+
+variable "vpc_id" {
+  type = string
+}
+
+variable "cache_subnet_ids" {
+  type = list(string)
+}
+
+variable "database_subnet_ids" {
+  type = list(string)
+}
+
+variable "streaming_subnet_ids" {
+  type = list(string)
+}
+
+variable "node_security_group_ids" {
+  description = "The EKS node (or pod) security groups the services run in."
+  type        = list(string)
+}
+
+variable "oidc_provider_arn" {
+  type = string
+}
+
+variable "oidc_provider_url" {
+  type = string
+}
+
+variable "kms_key_arn" {
+  type = string
+}
+
+variable "rds_monitoring_role_arn" {
+  type = string
+}
+
+variable "redis_auth_token" {
+  type      = string
+  sensitive = true
+}
+
+variable "origin_domain_name" {
+  type = string
+}
+
+variable "web_acl_arn" {
+  type = string
+}
+
+variable "logging_bucket_domain_name" {
+  type = string
+}
+
+locals {
+  tags = { "app.kubernetes.io/part-of" = "urr", environment = var.name }
+}
+
+module "edge" {
+  source                     = "../../modules/edge"
+  providers                  = { aws = aws.us_east_1 }
+  name                       = var.name
+  origin_domain_name         = var.origin_domain_name
+  web_acl_arn                = var.web_acl_arn
+  logging_bucket_domain_name = var.logging_bucket_domain_name
+  tags                       = local.tags
+}
+
+module "operator_iam" {
+  source               = "../../modules/operator-iam"
+  role_name            = "${var.name}-operator"
+  oidc_provider_arn    = var.oidc_provider_arn
+  oidc_provider_url    = var.oidc_provider_url
+  key_value_store_arns = [module.edge.key_value_store_arn]
+  tags                 = local.tags
+}
+
+module "redis" {
+  source                    = "../../modules/redis"
+  name                      = var.name
+  vpc_id                    = var.vpc_id
+  subnet_ids                = var.cache_subnet_ids
+  client_security_group_ids = var.node_security_group_ids
+  auth_token                = var.redis_auth_token
+  kms_key_arn               = var.kms_key_arn
+  tags                      = local.tags
+}
+
+module "postgres" {
+  source                    = "../../modules/postgres"
+  name                      = var.name
+  vpc_id                    = var.vpc_id
+  subnet_ids                = var.database_subnet_ids
+  client_security_group_ids = var.node_security_group_ids
+  kms_key_arn               = var.kms_key_arn
+  monitoring_role_arn       = var.rds_monitoring_role_arn
+  tags                      = local.tags
+}
+
+module "kafka" {
+  source                    = "../../modules/kafka"
+  name                      = var.name
+  vpc_id                    = var.vpc_id
+  subnet_ids                = var.streaming_subnet_ids
+  client_security_group_ids = var.node_security_group_ids
+  kms_key_arn               = var.kms_key_arn
+  tags                      = local.tags
+}
+
+output "operator_role_arn" {
+  description = "Helm value serviceAccount.roleArn."
+  value       = module.operator_iam.role_arn
+}
+
+output "key_value_store_arn" {
+  description = "WaitingRoom spec.edge.keyValueStoreArn."
+  value       = module.edge.key_value_store_arn
+}
+
+output "redis_endpoint" {
+  value = module.redis.primary_endpoint
+}
+
+output "postgres_address" {
+  value = module.postgres.address
+}
+
+output "kafka_bootstrap_brokers" {
+  value = module.kafka.bootstrap_brokers_sasl_iam
+}
