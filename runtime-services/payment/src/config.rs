@@ -22,19 +22,8 @@ pub struct PaymentConfig {
     pub kafka_partitions: i32,
     #[arg(long, env = "URR_KAFKA_REPLICATION", default_value_t = 1)]
     pub kafka_replication: i32,
-    #[arg(
-        long,
-        env = "URR_USER_JWT_SECRET",
-        hide_env_values = true,
-        conflicts_with = "user_jwks_url"
-    )]
-    pub user_jwt_secret: Option<String>,
-    #[arg(long, env = "URR_USER_JWKS_URL")]
-    pub user_jwks_url: Option<String>,
-    #[arg(long, env = "URR_USER_JWT_ISSUER")]
-    pub user_jwt_issuer: Option<String>,
-    #[arg(long, env = "URR_USER_JWT_AUDIENCE")]
-    pub user_jwt_audience: Option<String>,
+    #[command(flatten)]
+    pub user_jwt: urr_service_common::tokens::user::UserJwtArgs,
     /// Bearer token of the ticket service's internal API.
     #[arg(long, env = "URR_SERVICE_TOKEN", hide_env_values = true)]
     pub service_token: String,

@@ -16,7 +16,6 @@ use urr_payment::telemetry::PaymentMetrics;
 use urr_payment::ticket_client::{ClientSettings, TicketClient};
 use urr_payment::{AppState, app, consumers};
 use urr_service_common::contracts::{PAYMENT_EVENTS, RESERVATION_EVENTS};
-use urr_service_common::tokens::user::UserTokenVerifier;
 use urr_service_common::{shutdown, telemetry};
 
 #[tokio::main]
@@ -34,24 +33,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: PaymentConfig) -> Result<(), String> {
-    let users = match (&config.user_jwt_secret, &config.user_jwks_url) {
-        (Some(secret), None) => UserTokenVerifier::hs256(
-            secret.as_bytes(),
-            config.user_jwt_issuer.as_deref(),
-            config.user_jwt_audience.as_deref(),
-        ),
-        (None, Some(url)) => UserTokenVerifier::rs256(
-            url.clone(),
-            config.user_jwt_issuer.as_deref(),
-            config.user_jwt_audience.as_deref(),
-        ),
-        _ => {
-            return Err(
-                "set exactly one of URR_USER_JWT_SECRET (HS256) and URR_USER_JWKS_URL (RS256)"
-                    .into(),
-            );
-        }
-    };
+    let users = config.user_jwt.verifier()?;
     let providers = match config.provider.as_str() {
         "sandbox" => {
             if config.sandbox_webhook_secret.len() < 16 {

@@ -29,21 +29,8 @@ pub struct QueueConfig {
     /// The WaitingRoom's `<namespace>/<name>`, as signed into `urr-vwr-token`.
     #[arg(long, env = "URR_ROOM_ID")]
     pub room_id: Option<String>,
-    /// HS256 secret of user JWTs (mutually exclusive with --user-jwks-url).
-    #[arg(
-        long,
-        env = "URR_USER_JWT_SECRET",
-        hide_env_values = true,
-        conflicts_with = "user_jwks_url"
-    )]
-    pub user_jwt_secret: Option<String>,
-    /// JWKS URL of the identity provider for RS256 user JWTs.
-    #[arg(long, env = "URR_USER_JWKS_URL")]
-    pub user_jwks_url: Option<String>,
-    #[arg(long, env = "URR_USER_JWT_ISSUER")]
-    pub user_jwt_issuer: Option<String>,
-    #[arg(long, env = "URR_USER_JWT_AUDIENCE")]
-    pub user_jwt_audience: Option<String>,
+    #[command(flatten)]
+    pub user_jwt: urr_service_common::tokens::user::UserJwtArgs,
     /// HMAC key of `urr-entry-token`.
     #[arg(long, env = "URR_ENTRY_TOKEN_KEY", hide_env_values = true)]
     pub entry_token_key: String,

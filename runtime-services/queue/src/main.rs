@@ -11,7 +11,6 @@ use urr_queue::store::QueueStore;
 use urr_queue::telemetry::QueueMetrics;
 use urr_queue::{AppState, app};
 use urr_service_common::tokens::entry::EntryTokenKey;
-use urr_service_common::tokens::user::UserTokenVerifier;
 use urr_service_common::tokens::vwr::VwrKey;
 use urr_service_common::{shutdown, telemetry};
 
@@ -30,24 +29,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: QueueConfig) -> Result<(), String> {
-    let users = match (&config.user_jwt_secret, &config.user_jwks_url) {
-        (Some(secret), None) => UserTokenVerifier::hs256(
-            secret.as_bytes(),
-            config.user_jwt_issuer.as_deref(),
-            config.user_jwt_audience.as_deref(),
-        ),
-        (None, Some(url)) => UserTokenVerifier::rs256(
-            url.clone(),
-            config.user_jwt_issuer.as_deref(),
-            config.user_jwt_audience.as_deref(),
-        ),
-        _ => {
-            return Err(
-                "set exactly one of URR_USER_JWT_SECRET (HS256) and URR_USER_JWKS_URL (RS256)"
-                    .into(),
-            );
-        }
-    };
+    let users = config.user_jwt.verifier()?;
     let store = QueueStore::connect(&config.redis_url, &config.event)
         .await
         .map_err(|e| format!("cannot connect to Redis: {e}"))?;

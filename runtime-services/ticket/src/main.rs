@@ -9,7 +9,6 @@ use sqlx::postgres::PgPoolOptions;
 use urr_outbox::{Relay, RelaySettings};
 use urr_service_common::contracts::{PAYMENT_EVENTS, RESERVATION_EVENTS, TRANSFER_EVENTS};
 use urr_service_common::tokens::entry::EntryTokenKey;
-use urr_service_common::tokens::user::UserTokenVerifier;
 use urr_service_common::{shutdown, telemetry};
 use urr_ticket::config::TicketConfig;
 use urr_ticket::holds::HoldDesk;
@@ -36,24 +35,7 @@ async fn run(config: TicketConfig) -> Result<(), String> {
     let catalog = Arc::new(
         Catalog::from_json(&config.settings_json()?, &config.event).map_err(|e| e.to_string())?,
     );
-    let users = match (&config.user_jwt_secret, &config.user_jwks_url) {
-        (Some(secret), None) => UserTokenVerifier::hs256(
-            secret.as_bytes(),
-            config.user_jwt_issuer.as_deref(),
-            config.user_jwt_audience.as_deref(),
-        ),
-        (None, Some(url)) => UserTokenVerifier::rs256(
-            url.clone(),
-            config.user_jwt_issuer.as_deref(),
-            config.user_jwt_audience.as_deref(),
-        ),
-        _ => {
-            return Err(
-                "set exactly one of URR_USER_JWT_SECRET (HS256) and URR_USER_JWKS_URL (RS256)"
-                    .into(),
-            );
-        }
-    };
+    let users = config.user_jwt.verifier()?;
     let pool = PgPoolOptions::new()
         .max_connections(config.database_max_connections)
         .acquire_timeout(Duration::from_secs(5))

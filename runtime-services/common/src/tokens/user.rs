@@ -294,3 +294,45 @@ mod tests {
         ));
     }
 }
+
+/// How a service verifies user JWTs, as command-line flags with environment
+/// fallbacks (`#[command(flatten)]` into each service's config): exactly one
+/// of an HS256 secret and an RS256 JWKS URL, plus the optional claims.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UserJwtArgs {
+    /// HS256 secret of user JWTs (mutually exclusive with --user-jwks-url).
+    #[arg(
+        long,
+        env = "URR_USER_JWT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "user_jwks_url"
+    )]
+    pub user_jwt_secret: Option<String>,
+    /// JWKS URL of the identity provider for RS256 user JWTs.
+    #[arg(long, env = "URR_USER_JWKS_URL")]
+    pub user_jwks_url: Option<String>,
+    #[arg(long, env = "URR_USER_JWT_ISSUER")]
+    pub user_jwt_issuer: Option<String>,
+    #[arg(long, env = "URR_USER_JWT_AUDIENCE")]
+    pub user_jwt_audience: Option<String>,
+}
+
+impl UserJwtArgs {
+    /// The verifier these flags describe, or why they describe none.
+    pub fn verifier(&self) -> Result<UserTokenVerifier, String> {
+        let issuer = self.user_jwt_issuer.as_deref();
+        let audience = self.user_jwt_audience.as_deref();
+        match (&self.user_jwt_secret, &self.user_jwks_url) {
+            (Some(secret), None) => Ok(UserTokenVerifier::hs256(
+                secret.as_bytes(),
+                issuer,
+                audience,
+            )),
+            (None, Some(url)) => Ok(UserTokenVerifier::rs256(url.clone(), issuer, audience)),
+            _ => Err(
+                "set exactly one of URR_USER_JWT_SECRET (HS256) and URR_USER_JWKS_URL (RS256)"
+                    .into(),
+            ),
+        }
+    }
+}
