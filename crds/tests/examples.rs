@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use urr_crds::manifest::{DocumentReport, check_manifest};
 
 fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+    manifest_dir().join("../examples")
 }
 
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
@@ -228,4 +228,14 @@ fn each_cel_rule_is_exercised_by_an_invalid_example() {
         unexercised.is_empty(),
         "CEL rules without an invalid example: {unexercised:#?}"
     );
+}
+
+/// The package directory at run time (cargo sets it for test binaries): a
+/// compile-time path would point into whichever clone built a binary that
+/// cargo reuses from a shared target directory.
+fn manifest_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
 }

@@ -142,22 +142,20 @@ fn generate() -> Value {
 
 #[test]
 fn checked_in_vectors_match_the_rust_implementation() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/vwr-token-vectors.json"
-    );
+    let path = manifest_dir().join("testdata/vwr-token-vectors.json");
     let generated = format!(
         "{}\n",
         serde_json::to_string_pretty(&generate()).expect("json")
     );
     if std::env::var_os("URR_WRITE_VECTORS").is_some() {
-        std::fs::write(path, &generated).expect("write vectors");
+        std::fs::write(&path, &generated).expect("write vectors");
     }
     let on_disk =
-        std::fs::read_to_string(path).expect("vectors file; run with URR_WRITE_VECTORS=1");
+        std::fs::read_to_string(&path).expect("vectors file; run with URR_WRITE_VECTORS=1");
     assert!(
         on_disk == generated,
-        "{path} drifted from the Rust implementation; regenerate with URR_WRITE_VECTORS=1"
+        "{} drifted from the Rust implementation; regenerate with URR_WRITE_VECTORS=1",
+        path.display()
     );
 }
 
@@ -194,4 +192,14 @@ fn every_vector_has_its_outcome() {
         .map(|v| v["serving"].as_u64().expect("u64"))
         .collect();
     assert_eq!(serving, vec![1000, 1000, 1000, 1500, 5500, 55500]);
+}
+
+/// The package directory at run time (cargo sets it for test binaries): a
+/// compile-time path would point into whichever clone built a binary that
+/// cargo reuses from a shared target directory.
+fn manifest_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
 }
