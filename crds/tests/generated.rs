@@ -1,7 +1,6 @@
 //! The checked-in CRD YAML must be exactly what the types generate. When this
 //! fails, run `cargo run -p urr-crds --bin crdgen -- write` and commit.
 
-
 use urr_crds::generate::{GENERATED_DIR, all_files};
 
 #[test]

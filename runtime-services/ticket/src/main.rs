@@ -56,7 +56,11 @@ async fn run(config: TicketConfig) -> Result<(), String> {
     );
     let redis = redis::Client::open(config.redis_url.as_str())
         .map_err(|e| format!("bad Redis URL: {e}"))?
-        .get_connection_manager()
+        .get_connection_manager_with_config(
+            // The same response timeout as the queue (see there why not 500 ms).
+            redis::aio::ConnectionManagerConfig::new()
+                .set_response_timeout(Some(Duration::from_secs(3))),
+        )
         .await
         .map_err(|e| format!("cannot connect to Redis: {e}"))?;
     let locks = SeatLocks::new(redis, catalog.event());

@@ -129,18 +129,28 @@ impl Crowd {
     /// way the CloudFront function does.
     async fn edge(&self) -> Result<(), Stop> {
         let started = Instant::now();
-        let response = self
-            .http
-            .post(format!(
-                "{}/v1/rooms/{}/numbers",
-                self.info.queue_url, self.info.room
-            ))
-            .send()
-            .await
-            .map_err(|_| self.fail("numbers: unreachable"))?;
-        if !response.status().is_success() {
-            return Err(self.fail(&format!("numbers: {}", response.status())));
-        }
+        let response = loop {
+            self.check_time()?;
+            let response = self
+                .http
+                .post(format!(
+                    "{}/v1/rooms/{}/numbers",
+                    self.info.queue_url, self.info.room
+                ))
+                .send()
+                .await
+                .map_err(|_| self.fail("numbers: unreachable"))?;
+            match response.status() {
+                status if status.is_success() => break response,
+                // Overloaded: the waiting page retries after Retry-After, and so do we.
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
+                    self.recorder
+                        .recovered(format!("numbers: {}", response.status()));
+                    tokio::time::sleep(retry_after(&response)).await;
+                }
+                status => return Err(self.fail(&format!("numbers: {status}"))),
+            }
+        };
         let token = response
             .headers()
             .get_all("set-cookie")
@@ -179,45 +189,51 @@ impl Crowd {
         Ok(())
     }
 
-    /// Tier 2: join, then poll at the interval the server asks for until
-    /// admitted; returns the entry token.
-    async fn queue(&self, user: &str) -> Result<String, Stop> {
-        let base = format!(
-            "{}/v1/events/{}/queue",
-            self.info.queue_url, self.info.event
-        );
-        let started = Instant::now();
-        let mut place: Value;
+    async fn join(&self, base: &str, user: &str) -> Result<Value, Stop> {
         loop {
             self.check_time()?;
             let response = self
                 .http
-                .post(&base)
+                .post(base)
                 .bearer_auth(self.secrets.user_token(user, unix_now()))
                 .send()
                 .await
                 .map_err(|_| self.fail("join: unreachable"))?;
             match response.status() {
                 StatusCode::OK | StatusCode::CREATED => {
-                    place = response
+                    return response
                         .json()
                         .await
-                        .map_err(|_| self.fail("join: unreadable"))?;
-                    break;
+                        .map_err(|_| self.fail("join: unreadable"));
                 }
                 StatusCode::TOO_MANY_REQUESTS
                 | StatusCode::FORBIDDEN
                 | StatusCode::SERVICE_UNAVAILABLE => {
+                    self.recorder
+                        .recovered(format!("join: {}", response.status()));
                     tokio::time::sleep(retry_after(&response)).await;
                 }
                 status => return Err(self.fail(&format!("join: {status}"))),
             }
         }
-        let joined_ms = unix_now_ms();
+    }
+
+    /// Tier 2: join, then poll at the interval the server asks for until
+    /// admitted; returns the entry token. A buyer dropped for missing
+    /// heartbeats joins again, as the waiting page does.
+    async fn queue(&self, user: &str) -> Result<String, Stop> {
+        let base = format!(
+            "{}/v1/events/{}/queue",
+            self.info.queue_url, self.info.event
+        );
+        let started = Instant::now();
+        let mut place = self.join(&base, user).await?;
+        let mut joined_ms = unix_now_ms();
         let pre_queue = joined_ms / 1000 < self.info.sales_open_at;
         Counters::bump(&self.recorder.counters.joined);
         self.recorder.step("join", ms(started));
         let waiting = Instant::now();
+        let mut rejoins = 0;
         loop {
             if place["status"] == "admitted" {
                 let token = place["entryToken"]
@@ -227,7 +243,7 @@ impl Crowd {
                 self.recorder.line(LineRecord {
                     joined_ms,
                     admitted_ms: unix_now_ms(),
-                    pre_queue,
+                    pre_queue: pre_queue && rejoins == 0,
                 });
                 Counters::bump(&self.recorder.counters.admitted);
                 self.recorder.step("queue wait (tier 2)", ms(waiting));
@@ -253,7 +269,15 @@ impl Crowd {
                         .await
                         .map_err(|_| self.fail("poll: unreadable"))?;
                 }
+                StatusCode::NOT_FOUND if rejoins < 3 => {
+                    rejoins += 1;
+                    self.recorder.recovered("poll: 404, joined again");
+                    place = self.join(&base, user).await?;
+                    joined_ms = unix_now_ms();
+                }
                 StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                    self.recorder
+                        .recovered(format!("poll: {}", response.status()));
                     tokio::time::sleep(retry_after(&response)).await;
                 }
                 status => return Err(self.fail(&format!("poll: {status}"))),

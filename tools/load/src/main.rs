@@ -102,8 +102,14 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
             let mut previous: Option<(i64, u64)> = None;
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                let queue = stats(&http, &info.queue_url).await.unwrap_or_default();
-                let ticket = stats(&http, &info.ticket_url).await.unwrap_or_default();
+                // A sample the services did not answer in time is skipped,
+                // not recorded as zeros.
+                let (Some(queue), Some(ticket)) = (
+                    stats(&http, &info.queue_url).await,
+                    stats(&http, &info.ticket_url).await,
+                ) else {
+                    continue;
+                };
                 let admitted_total = queue["admittedTotal"].as_u64().unwrap_or_default();
                 let at_ms = unix_now_ms();
                 // Per second of the real interval (a sample can come late).

@@ -85,6 +85,14 @@ impl Recorder {
         *lock(&self.error_kinds).entry(kind.into()).or_default() += 1;
     }
 
+    /// A problem a real client recovers from (retried or re-joined): noted,
+    /// not counted as a failed buyer.
+    pub fn recovered(&self, kind: impl Into<String>) {
+        *lock(&self.error_kinds)
+            .entry(format!("recovered: {}", kind.into()))
+            .or_default() += 1;
+    }
+
     pub fn anomaly(&self, what: String) {
         lock(&self.anomalies).push(what);
     }
