@@ -13,6 +13,9 @@ use urr_service_common::contracts::{
 
 use crate::flow::Payments;
 
+/// This consumer's name in `processed_events`.
+pub const CONSUMER: &str = "payment/reservation-events";
+
 #[derive(Debug, Clone)]
 pub struct ReservationEventsHandler {
     pub payments: Payments,
@@ -34,11 +37,21 @@ impl Handler for ReservationEventsHandler {
         let Ok(payment) = uuid::Uuid::parse_str(&message.payment_id) else {
             return Ok(()); // not one of ours
         };
-        // Idempotent by itself: only fills an empty reservation id.
-        self.payments
-            .record_reservation(payment, &message.reservation_id)
+        // The claim and the effect commit together: a redelivery finds the
+        // claim and does nothing (the update only fills an empty reservation
+        // id anyway, so even a lost claim could not overwrite one).
+        let retry = |e: sqlx::Error| HandleError::Retry(e.to_string());
+        let mut tx = self.payments.pool.begin().await.map_err(retry)?;
+        if !urr_outbox::inbox::claim(&mut tx, CONSUMER, &message.message_id)
             .await
-            .map_err(|e| HandleError::Retry(e.to_string()))
+            .map_err(retry)?
+        {
+            return Ok(());
+        }
+        crate::flow::record_reservation_on(&mut tx, payment, &message.reservation_id)
+            .await
+            .map_err(retry)?;
+        tx.commit().await.map_err(retry)
     }
 }
 

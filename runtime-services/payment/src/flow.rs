@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool, Row};
 use urr_service_common::contracts::{
-    CancelRequest, ConfirmRequest, HoldStatus, PAYMENT_EVENT_V1, PAYMENT_EVENTS, PaymentEvent,
-    PaymentEventKind,
+    CancelRequest, ConfirmRequest, HoldQuote, HoldStatus, PAYMENT_EVENT_V1, PAYMENT_EVENTS,
+    PaymentEvent, PaymentEventKind,
 };
 use urr_service_common::unix_now_ms;
 
@@ -22,7 +22,7 @@ use crate::error::PaymentError;
 use crate::provider::{ProviderError, ProviderPayment, Providers, WebhookParseError};
 use crate::state::{PaymentStatus, TransitionError, transition};
 use crate::telemetry::PaymentMetrics;
-use crate::ticket_client::{TicketAnswer, TicketClient, TicketRequest};
+use crate::ticket_client::{TicketAnswer, TicketClient, TicketRequest, valid_hold_id};
 use crate::webhook::{WebhookEvent, WebhookKind};
 
 /// A payment as its owner sees it.
@@ -132,6 +132,139 @@ impl Row_ {
     }
 }
 
+/// HTTP status of a newly created payment (and of its replays).
+const CREATED_STATUS: u16 = 201;
+
+/// A payment found by its idempotency key: id, request fingerprint, the
+/// stored answer's status and body.
+type StoredKey = (
+    uuid::Uuid,
+    Option<String>,
+    Option<i16>,
+    Option<serde_json::Value>,
+);
+
+/// What `create` answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateAnswer {
+    /// A new payment (HTTP 201).
+    Created(Box<PaymentView>),
+    /// A retry with the same `Idempotency-Key`: the first answer, verbatim.
+    Replayed {
+        status: u16,
+        body: serde_json::Value,
+    },
+}
+
+/// A payment with its history, read on `conn` (inside a transaction, it sees
+/// that transaction's writes).
+async fn view_on(
+    conn: &mut PgConnection,
+    user: &str,
+    id: uuid::Uuid,
+) -> Result<PaymentView, PaymentError> {
+    let row = sqlx::query(
+        "SELECT id, event_id, hold_id, user_id, status, amount_minor, currency, provider, payment_method,
+                reservation_id, failure_reason
+         FROM payments WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(PaymentError::UnknownPayment)?;
+    let owner: String = row.try_get("user_id")?;
+    // Someone else's payment reads as unknown.
+    if owner != user {
+        return Err(PaymentError::UnknownPayment);
+    }
+    let transitions = sqlx::query(
+        "SELECT from_status, to_status, reason, at FROM payment_transitions WHERE payment_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|t| {
+        Ok(TransitionView {
+            from: t.try_get("from_status")?,
+            to: t.try_get("to_status")?,
+            reason: t.try_get("reason")?,
+            at_ms: t.try_get::<DateTime<Utc>, _>("at")?.timestamp_millis(),
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let status: String = row.try_get("status")?;
+    Ok(PaymentView {
+        payment_id: id.to_string(),
+        event: row.try_get("event_id")?,
+        hold_id: row.try_get("hold_id")?,
+        user_id: owner,
+        status: PaymentStatus::parse(&status).unwrap_or(PaymentStatus::Failed),
+        amount_minor: row.try_get("amount_minor")?,
+        currency: row.try_get("currency")?,
+        provider: row.try_get("provider")?,
+        payment_method: row.try_get("payment_method")?,
+        reservation_id: row.try_get("reservation_id")?,
+        failure_reason: row.try_get("failure_reason")?,
+        transitions,
+    })
+}
+
+/// A payment method is a provider token (`pm_…`), never card data: anything
+/// else is refused before it is stored, logged or sent anywhere.
+fn check_method(method: &str) -> Result<(), PaymentError> {
+    let token = method.len() <= 100
+        && method.strip_prefix("pm_").is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        });
+    let mut digits = 0;
+    let card_like = method.chars().any(|c| {
+        digits = if c.is_ascii_digit() { digits + 1 } else { 0 };
+        digits >= 12
+    });
+    if token && !card_like {
+        Ok(())
+    } else {
+        Err(PaymentError::BadRequest(
+            "paymentMethod must be a provider token such as pm_sandbox_ok (never card numbers)"
+                .into(),
+        ))
+    }
+}
+
+/// `Ok(true)`: this exact confirm already happened (a retry); `Ok(false)`:
+/// it may start; otherwise the payment is past the point of confirming.
+fn confirm_is_repeat(row: &Row_, method: &str) -> Result<bool, PaymentError> {
+    match (&row.status, &row.method) {
+        (PaymentStatus::Created, None) => Ok(false),
+        (_, Some(existing)) if existing == method => Ok(true),
+        (status, existing) => Err(crate::state::InvalidTransition {
+            from: status.as_str().to_owned(),
+            to: if existing.is_some() {
+                "confirmed with another method"
+            } else {
+                "confirmed"
+            },
+        }
+        .into()),
+    }
+}
+
+/// Fills a payment's reservation id, once: the first path to report it wins
+/// and a later report (the other path, a redelivery) changes nothing.
+pub async fn record_reservation_on(
+    conn: &mut PgConnection,
+    payment: uuid::Uuid,
+    reservation: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE payments SET reservation_id = $2 WHERE id = $1 AND reservation_id IS NULL")
+        .bind(payment)
+        .bind(reservation)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 fn parse_id(id: &str) -> Result<uuid::Uuid, PaymentError> {
     uuid::Uuid::parse_str(id).map_err(|_| PaymentError::UnknownPayment)
 }
@@ -170,38 +303,28 @@ impl Payments {
         Ok(from)
     }
 
-    /// `POST /v1/payments`: a payment intent for a hold, priced by the ticket service.
+    /// `POST /v1/payments`: a payment intent for a hold, priced by the ticket
+    /// service. With an idempotency key `(key, request fingerprint)`, the
+    /// first answer is stored in the same transaction as the payment and a
+    /// retry gets it back verbatim; the same key with another request is refused.
     pub async fn create(
         &self,
         user: &str,
         hold: &str,
         idempotency: Option<(&str, &str)>,
         traceparent: &str,
-    ) -> Result<(bool, PaymentView), PaymentError> {
-        if let Some((key, hash)) = idempotency
-            && let Some(existing) = self.by_idempotency_key(user, key, hash).await?
-        {
-            return Ok((false, existing));
-        }
-        if hold.is_empty() || hold.len() > 100 {
+    ) -> Result<CreateAnswer, PaymentError> {
+        if !valid_hold_id(hold) {
             return Err(PaymentError::BadRequest(
-                "holdId must be 1 to 100 characters".into(),
+                "holdId must be 1 to 100 letters, digits, '-' or '_'".into(),
             ));
         }
-        let quote = self
-            .ticket
-            .quote(hold)
-            .await
-            .map_err(|e| PaymentError::TicketUnavailable(e.to_string()))?
-            .ok_or(PaymentError::UnknownHold)?;
-        if quote.user_id != user || quote.event != self.event {
-            return Err(PaymentError::UnknownHold);
+        if let Some((key, hash)) = idempotency
+            && let Some(replay) = self.by_idempotency_key(user, key, hash).await?
+        {
+            return Ok(replay);
         }
-        if quote.status != HoldStatus::Active {
-            return Err(PaymentError::HoldNotActive(
-                quote.status.as_str().to_owned(),
-            ));
-        }
+        let quote = self.current_quote(user, hold, traceparent).await?;
         let id = uuid::Uuid::new_v4();
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
@@ -225,11 +348,12 @@ impl Payments {
             && error.is_unique_violation()
         {
             drop(tx);
-            // A concurrent retry with the same key won the race: its answer is ours.
+            // A concurrent retry with the same key won the race (we waited
+            // on its index entry until it committed): its answer is ours.
             if let Some((key, hash)) = idempotency
-                && let Some(existing) = self.by_idempotency_key(user, key, hash).await?
+                && let Some(replay) = self.by_idempotency_key(user, key, hash).await?
             {
-                return Ok((false, existing));
+                return Ok(replay);
             }
             return Err(PaymentError::PaymentExists);
         }
@@ -241,9 +365,53 @@ impl Payments {
         .bind(format!("intent for hold {hold}, amount from the ticket service's quote"))
         .execute(&mut *tx)
         .await?;
+        let view = view_on(&mut tx, user, id).await?;
+        if idempotency.is_some() {
+            let body = serde_json::to_value(&view).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            sqlx::query(
+                "UPDATE payments SET idempotent_status = $2, idempotent_body = $3 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(CREATED_STATUS as i16)
+            .bind(body)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         self.record(PaymentStatus::Created);
-        Ok((true, self.view(user, &id.to_string()).await?))
+        Ok(CreateAnswer::Created(Box::new(view)))
+    }
+
+    /// The ticket service's quote of `hold`, checked: it must be the
+    /// caller's, of this event, and active.
+    async fn current_quote(
+        &self,
+        user: &str,
+        hold: &str,
+        traceparent: &str,
+    ) -> Result<HoldQuote, PaymentError> {
+        let quote = self
+            .ticket
+            .quote(hold, Some(&crate::trace::child(traceparent)))
+            .await
+            .map_err(|e| PaymentError::TicketUnavailable(e.to_string()))?
+            .ok_or(PaymentError::UnknownHold)?;
+        // Someone else's hold reads as unknown: no probing of other buyers' holds.
+        if quote.user_id != user || quote.event != self.event || quote.hold_id != hold {
+            return Err(PaymentError::UnknownHold);
+        }
+        if quote.status != HoldStatus::Active {
+            return Err(PaymentError::HoldNotActive(
+                quote.status.as_str().to_owned(),
+            ));
+        }
+        if quote.amount_minor < 0 || quote.currency.is_empty() {
+            return Err(PaymentError::TicketUnavailable(format!(
+                "unusable quote: {} {:?}",
+                quote.amount_minor, quote.currency
+            )));
+        }
+        Ok(quote)
     }
 
     async fn by_idempotency_key(
@@ -251,9 +419,10 @@ impl Payments {
         user: &str,
         key: &str,
         hash: &str,
-    ) -> Result<Option<PaymentView>, PaymentError> {
-        let found: Option<(uuid::Uuid, Option<String>)> = sqlx::query_as(
-            "SELECT id, request_hash FROM payments WHERE user_id = $1 AND idempotency_key = $2",
+    ) -> Result<Option<CreateAnswer>, PaymentError> {
+        let found: Option<StoredKey> = sqlx::query_as(
+            "SELECT id, request_hash, idempotent_status, idempotent_body
+                 FROM payments WHERE user_id = $1 AND idempotency_key = $2",
         )
         .bind(user)
         .bind(key)
@@ -261,60 +430,30 @@ impl Payments {
         .await?;
         match found {
             None => Ok(None),
-            Some((_, stored)) if stored.as_deref() != Some(hash) => {
+            Some((_, stored, _, _)) if stored.as_deref() != Some(hash) => {
                 Err(PaymentError::IdempotencyMismatch)
             }
-            Some((id, _)) => Ok(Some(self.view(user, &id.to_string()).await?)),
+            Some((_, _, Some(status), Some(body))) => Ok(Some(CreateAnswer::Replayed {
+                status: u16::try_from(status).unwrap_or(CREATED_STATUS),
+                body,
+            })),
+            // Created before answers were stored: the current view, as created.
+            Some((id, _, _, _)) => {
+                let view = self.view(user, &id.to_string()).await?;
+                let body = serde_json::to_value(&view)
+                    .map_err(|e| PaymentError::Database(sqlx::Error::Encode(Box::new(e))))?;
+                Ok(Some(CreateAnswer::Replayed {
+                    status: CREATED_STATUS,
+                    body,
+                }))
+            }
         }
     }
 
     /// A payment with its history, for its owner.
     pub async fn view(&self, user: &str, id: &str) -> Result<PaymentView, PaymentError> {
         let id = parse_id(id)?;
-        let row = sqlx::query(
-            "SELECT id, event_id, hold_id, user_id, status, amount_minor, currency, provider, payment_method,
-                    reservation_id, failure_reason
-             FROM payments WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(PaymentError::UnknownPayment)?;
-        let owner: String = row.try_get("user_id")?;
-        if owner != user {
-            return Err(PaymentError::UnknownPayment);
-        }
-        let transitions = sqlx::query(
-            "SELECT from_status, to_status, reason, at FROM payment_transitions WHERE payment_id = $1 ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|t| {
-            Ok(TransitionView {
-                from: t.try_get("from_status")?,
-                to: t.try_get("to_status")?,
-                reason: t.try_get("reason")?,
-                at_ms: t.try_get::<DateTime<Utc>, _>("at")?.timestamp_millis(),
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let status: String = row.try_get("status")?;
-        Ok(PaymentView {
-            payment_id: id.to_string(),
-            event: row.try_get("event_id")?,
-            hold_id: row.try_get("hold_id")?,
-            user_id: owner,
-            status: PaymentStatus::parse(&status).unwrap_or(PaymentStatus::Failed),
-            amount_minor: row.try_get("amount_minor")?,
-            currency: row.try_get("currency")?,
-            provider: row.try_get("provider")?,
-            payment_method: row.try_get("payment_method")?,
-            reservation_id: row.try_get("reservation_id")?,
-            failure_reason: row.try_get("failure_reason")?,
-            transitions,
-        })
+        view_on(&mut *self.pool.acquire().await?, user, id).await
     }
 
     /// `POST /v1/payments/{id}/confirm`: the buyer's method goes to the
@@ -326,32 +465,26 @@ impl Payments {
         id: &str,
         method: &str,
     ) -> Result<PaymentView, PaymentError> {
-        if method.is_empty() || method.len() > 100 {
-            return Err(PaymentError::BadRequest(
-                "paymentMethod must be 1 to 100 characters".into(),
-            ));
-        }
+        check_method(method)?;
         let id = parse_id(id)?;
+        let seen = load(&mut *self.pool.acquire().await?, id, false)
+            .await?
+            .ok_or(PaymentError::UnknownPayment)?;
+        if seen.user != user {
+            return Err(PaymentError::UnknownPayment);
+        }
+        if confirm_is_repeat(&seen, method)? {
+            return self.view(user, &id.to_string()).await;
+        }
+        self.recheck_quote(&seen).await?;
         let mut tx = self.pool.begin().await?;
         let row = load(&mut tx, id, true)
             .await?
             .ok_or(PaymentError::UnknownPayment)?;
-        if row.user != user {
-            return Err(PaymentError::UnknownPayment);
-        }
-        match (&row.status, &row.method) {
-            (PaymentStatus::Created, None) => {}
-            (_, Some(existing)) if existing == method => {
-                drop(tx);
-                return self.view(user, &id.to_string()).await;
-            }
-            _ => {
-                return Err(crate::state::InvalidTransition {
-                    from: row.status.as_str().to_owned(),
-                    to: "confirmed with another method",
-                }
-                .into());
-            }
+        // Checked again under the row lock: a concurrent confirm may have won.
+        if confirm_is_repeat(&row, method)? {
+            drop(tx);
+            return self.view(user, &id.to_string()).await;
         }
         sqlx::query("UPDATE payments SET payment_method = $2, confirm_started_at = now(), updated_at = now() WHERE id = $1")
             .bind(id)
@@ -361,6 +494,59 @@ impl Payments {
         tx.commit().await?;
         self.authorize(&row, method).await?;
         self.view(user, &id.to_string()).await
+    }
+
+    /// Asks the ticket service again right before money moves: a hold that
+    /// lapsed or was repriced since the intent must not be charged (and then
+    /// refunded). The payment is canceled, since it can never succeed. If
+    /// the ticket service is unreachable the charge goes ahead: the confirm
+    /// after capture is checked by the ticket service too, and a refusal
+    /// there refunds.
+    async fn recheck_quote(&self, row: &Row_) -> Result<(), PaymentError> {
+        let traceparent = row.traceparent.as_deref().map(crate::trace::child);
+        let refused = match self.ticket.quote(&row.hold, traceparent.as_deref()).await {
+            Err(error) => {
+                tracing::warn!(%error, payment = %row.id, "cannot re-check the quote; the ticket service checks again at confirm");
+                return Ok(());
+            }
+            Ok(None) => PaymentError::UnknownHold,
+            Ok(Some(quote)) if quote.user_id != row.user || quote.hold_id != row.hold => {
+                PaymentError::UnknownHold
+            }
+            Ok(Some(quote)) if quote.status != HoldStatus::Active => {
+                PaymentError::HoldNotActive(quote.status.as_str().to_owned())
+            }
+            Ok(Some(quote))
+                if quote.amount_minor != row.amount || quote.currency != row.currency =>
+            {
+                PaymentError::AmountMismatch(format!(
+                    "the hold is now {} {}, this payment is for {} {}; create a new payment",
+                    quote.amount_minor, quote.currency, row.amount, row.currency
+                ))
+            }
+            Ok(Some(_)) => return Ok(()),
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE payments SET failure_reason = $2 WHERE id = $1")
+            .bind(row.id)
+            .bind(refused.to_string())
+            .execute(&mut *tx)
+            .await?;
+        match self
+            .move_to(
+                &mut tx,
+                row.id,
+                PaymentStatus::Canceled,
+                &format!("before the charge: {refused}"),
+            )
+            .await
+        {
+            // Already moved on (a concurrent confirm): the refusal still stands.
+            Ok(_) | Err(TransitionError::Invalid(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+        tx.commit().await?;
+        Err(refused)
     }
 
     async fn authorize(&self, row: &Row_, method: &str) -> Result<(), PaymentError> {
@@ -683,12 +869,12 @@ impl Payments {
                 amount_minor: row.amount,
                 currency: row.currency.clone(),
             },
-            traceparent: row.traceparent.clone(),
+            traceparent: row.traceparent.as_deref().map(crate::trace::child),
         };
         let answer = self.ticket.call(request).await;
         self.metrics
             .circuit_state
-            .set(self.ticket.breaker.state().as_gauge());
+            .set(crate::breaker::gauge_value(self.ticket.circuit_state()));
         match answer {
             Ok(TicketAnswer::Confirmed(confirmation)) => {
                 self.metrics.ticket_call(if confirmation.already_confirmed {
@@ -731,14 +917,7 @@ impl Payments {
         payment: uuid::Uuid,
         reservation: &str,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE payments SET reservation_id = $2 WHERE id = $1 AND reservation_id IS NULL",
-        )
-        .bind(payment)
-        .bind(reservation)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        record_reservation_on(&mut *self.pool.acquire().await?, payment, reservation).await
     }
 
     async fn cancel_reservation(&self, id: uuid::Uuid) {
@@ -756,7 +935,7 @@ impl Payments {
                 payment_id: id.to_string(),
                 reason: "refunded".into(),
             },
-            traceparent: row.traceparent.clone(),
+            traceparent: row.traceparent.as_deref().map(crate::trace::child),
         };
         match self.ticket.call(request).await {
             Ok(_) => self.metrics.ticket_call("canceled"),
@@ -865,7 +1044,7 @@ impl Payments {
         }
         self.metrics
             .circuit_state
-            .set(self.ticket.breaker.state().as_gauge());
+            .set(crate::breaker::gauge_value(self.ticket.circuit_state()));
         Ok(())
     }
 }

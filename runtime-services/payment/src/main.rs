@@ -87,6 +87,7 @@ async fn run(config: PaymentConfig) -> Result<(), String> {
             &config.ticket_url,
             &config.service_token,
             &ClientSettings::default(),
+            metrics.circuit_state.clone(),
         )?,
         providers,
         provider: "sandbox",

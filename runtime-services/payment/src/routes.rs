@@ -25,7 +25,7 @@ use urr_service_common::problem::Problem;
 use urr_service_common::tokens::user::UserTokenVerifier;
 
 use crate::error::PaymentError;
-use crate::flow::Payments;
+use crate::flow::{CreateAnswer, Payments};
 use crate::webhook::SIGNATURE_HEADER;
 
 #[derive(Debug, Clone)]
@@ -86,16 +86,22 @@ impl FromRequestParts<AppState> for Buyer {
 /// The caller's W3C trace context, or a new one: it follows the payment to
 /// the ticket service (header) and into `payment-events`.
 fn traceparent(headers: &HeaderMap) -> String {
-    headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() == 55 && v.starts_with("00-"))
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            let trace = uuid::Uuid::new_v4().simple().to_string();
-            let span = &uuid::Uuid::new_v4().simple().to_string()[..16];
-            format!("00-{trace}-{span}-01")
-        })
+    crate::trace::from_header(headers.get("traceparent").and_then(|v| v.to_str().ok()))
+}
+
+/// The `Idempotency-Key` header, if sent; a malformed one is refused rather
+/// than ignored (ignoring it would turn a retry into a second payment).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, PaymentError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().map(str::trim).unwrap_or_default();
+    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(PaymentError::BadRequest(
+            "Idempotency-Key must be 1 to 128 visible ASCII characters".into(),
+        ));
+    }
+    Ok(Some(key))
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, PaymentError> {
@@ -115,33 +121,28 @@ async fn create(
     body: Bytes,
 ) -> Result<Response, PaymentError> {
     let request: CreateBody = parse(&body)?;
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim);
-    if let Some(key) = key
-        && (key.is_empty() || key.len() > 128 || !key.chars().all(|c| c.is_ascii_graphic()))
-    {
-        return Err(PaymentError::BadRequest(
-            "Idempotency-Key must be 1 to 128 visible ASCII characters".into(),
-        ));
-    }
-    let hash = format!("{:x}", Sha256::digest(&body));
-    let (created, view) = state
+    let key = idempotency_key(&headers)?;
+    // The fingerprint of the request, not of its bytes: the same hold sent
+    // with other whitespace or field order is the same request.
+    let fingerprint = format!("{:x}", Sha256::digest(request.hold_id.as_bytes()));
+    let answer = state
         .payments
         .create(
             &user,
             &request.hold_id,
-            key.map(|k| (k, hash.as_str())),
+            key.map(|k| (k, fingerprint.as_str())),
             &traceparent(&headers),
         )
         .await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(view)).into_response())
+    Ok(match answer {
+        CreateAnswer::Created(view) => (StatusCode::CREATED, Json(view)).into_response(),
+        CreateAnswer::Replayed { status, body } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
+            [("idempotent-replayed", "true")],
+            Json(body),
+        )
+            .into_response(),
+    })
 }
 
 async fn read(

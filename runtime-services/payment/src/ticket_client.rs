@@ -1,9 +1,11 @@
 //! The synchronous path to the ticket service: quote, confirm and cancel
 //! over its internal API (`urr_service_common::contracts`).
 //!
-//! Confirm and cancel go through a tower stack: a [`Breaker`] outside, then
-//! tower's `Retry` (bounded attempts, jittered exponential backoff) around
-//! tower's `Timeout` per attempt. Only transport failures, timeouts and 5xx
+//! Confirm and cancel go through a tower stack: the circuit breaker
+//! ([`crate::breaker`]) outside, then tower's `Retry` (bounded attempts,
+//! jittered exponential backoff) around tower's `Timeout` per attempt. The
+//! breaker sits outside the retries so one logical call, however many
+//! attempts it took, counts once. Only transport failures, timeouts and 5xx
 //! answers are retried or counted by the breaker; a refusal (409 expired, 422
 //! amount mismatch) is an answer, not a failure.
 
@@ -20,7 +22,9 @@ use urr_service_common::contracts::{
     CancelRequest, Cancellation, ConfirmRequest, Confirmation, HoldQuote,
 };
 
-use crate::breaker::{Breaker, BreakerService, CircuitOpen};
+use prometheus_client::metrics::gauge::Gauge;
+
+use crate::breaker::{Breaker, BreakerSettings, CircuitBreakerError, CircuitOpen, CircuitState};
 
 /// One call of the internal API.
 #[derive(Debug, Clone)]
@@ -59,6 +63,13 @@ pub enum TicketCallError {
 }
 
 impl TicketCallError {
+    fn from_stack(error: CircuitBreakerError<BoxError>) -> Self {
+        match error {
+            CircuitBreakerError::OpenCircuit => TicketCallError::CircuitOpen(CircuitOpen),
+            CircuitBreakerError::Inner(error) => Self::from_box(error),
+        }
+    }
+
     fn from_box(error: BoxError) -> Self {
         if error.is::<CircuitOpen>() {
             return TicketCallError::CircuitOpen(CircuitOpen);
@@ -74,11 +85,28 @@ impl TicketCallError {
 }
 
 /// The HTTP leaf service.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TicketHttp {
     base: String,
     token: String,
     http: reqwest::Client,
+}
+
+impl std::fmt::Debug for TicketHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketHttp")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A hold id safe to put in a URL path: the ticket service's ids are UUIDs;
+/// anything with `/`, `.` or `?` could reshape the internal path.
+pub fn valid_hold_id(hold: &str) -> bool {
+    (1..=100).contains(&hold.len())
+        && hold
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl Service<TicketRequest> for TicketHttp {
@@ -218,21 +246,35 @@ impl Default for ClientSettings {
     }
 }
 
-type Stack =
-    BreakerService<tower::retry::Retry<RetryTransient, tower::timeout::Timeout<TicketHttp>>>;
+type Stack = Breaker<tower::retry::Retry<RetryTransient, tower::timeout::Timeout<TicketHttp>>>;
 
 /// The ticket service, as the payment service calls it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TicketClient {
     base: String,
     token: String,
     http: reqwest::Client,
     stack: Stack,
-    pub breaker: Breaker,
+}
+
+impl std::fmt::Debug for TicketClient {
+    // The service token stays out of logs and panics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketClient")
+            .field("base", &self.base)
+            .field("circuit", &self.circuit_state())
+            .finish_non_exhaustive()
+    }
 }
 
 impl TicketClient {
-    pub fn new(base: &str, token: &str, settings: &ClientSettings) -> Result<Self, String> {
+    /// `circuit_gauge` follows the breaker's state (0 closed, 1 open, 2 half-open).
+    pub fn new(
+        base: &str,
+        token: &str,
+        settings: &ClientSettings,
+        circuit_gauge: Gauge,
+    ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
             .build()
@@ -245,14 +287,20 @@ impl TicketClient {
         )
         .map_err(|e| e.to_string())?
         .make_backoff();
-        let breaker = Breaker::new(settings.breaker_failures, settings.breaker_open_for);
+        let breaker = crate::breaker::layer(
+            BreakerSettings {
+                failures: settings.breaker_failures,
+                open_for: settings.breaker_open_for,
+            },
+            circuit_gauge,
+        )?;
         let leaf = TicketHttp {
             base: base.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
             http: http.clone(),
         };
         let stack = ServiceBuilder::new()
-            .layer(breaker.clone())
+            .layer(breaker)
             .layer(RetryLayer::new(RetryTransient {
                 attempts_left: settings.retries,
                 backoff,
@@ -264,30 +312,53 @@ impl TicketClient {
             token: token.to_owned(),
             http,
             stack,
-            breaker,
         })
+    }
+
+    /// The breaker's state (an open circuit reads open until the next call
+    /// after `open_for` makes it half-open).
+    pub fn circuit_state(&self) -> CircuitState {
+        self.stack.state_sync()
     }
 
     /// Sends one confirm or cancel through the stack.
     pub async fn call(&self, request: TicketRequest) -> Result<TicketAnswer, TicketCallError> {
         let stack = self.stack.clone();
         stack
-            .map_err(TicketCallError::from_box)
+            .map_err(TicketCallError::from_stack)
             .oneshot(request)
             .await
     }
 
     /// The quote of a hold (`None`: unknown hold).
-    pub async fn quote(&self, hold: &str) -> Result<Option<HoldQuote>, TicketCallError> {
-        self.get(&format!("/internal/holds/{hold}")).await
+    /// Not through the breaker: a quote is the buyer waiting on a create,
+    /// and its failure is answered at once (503), never retried behind them.
+    pub async fn quote(
+        &self,
+        hold: &str,
+        traceparent: Option<&str>,
+    ) -> Result<Option<HoldQuote>, TicketCallError> {
+        if !valid_hold_id(hold) {
+            return Ok(None);
+        }
+        self.get(&format!("/internal/holds/{hold}"), traceparent)
+            .await
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, TicketCallError> {
-        let response = self
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        traceparent: Option<&str>,
+    ) -> Result<Option<T>, TicketCallError> {
+        let mut request = self
             .http
             .get(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
-            .timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(2));
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        let response = request
             .send()
             .await
             .map_err(|e| TicketCallError::Unavailable(e.to_string()))?;

@@ -304,8 +304,12 @@ async fn intents_are_idempotent_priced_by_the_ticket_service_and_guarded(pool: P
     let (again_status, again) = platform
         .post("dave", "/v1/payments", body.clone(), Some("key-1"))
         .await;
-    assert_eq!((first_status, again_status), (201, 200));
-    assert_eq!(first["paymentId"], again["paymentId"]);
+    assert_eq!(
+        (first_status, again_status),
+        (201, 201),
+        "the first answer, replayed"
+    );
+    assert_eq!(first, again);
     // A second live payment for the same hold is refused.
     let (status, problem) = platform
         .post("dave", "/v1/payments", body.clone(), Some("key-2"))
@@ -390,7 +394,7 @@ async fn intents_are_idempotent_priced_by_the_ticket_service_and_guarded(pool: P
 }
 
 #[sqlx::test(migrations = false)]
-async fn a_refund_cancels_the_reservation_and_an_expired_hold_is_refunded(pool: PgPool) {
+async fn a_refund_cancels_the_reservation_and_a_lapsed_hold_is_never_charged(pool: PgPool) {
     let platform = Platform::start(pool, quick_client(), Duration::from_millis(20)).await;
     let (_, id) = platform.paid("frank", &["a:5:1"]).await;
     platform
@@ -425,8 +429,8 @@ async fn a_refund_cancels_the_reservation_and_an_expired_hold_is_refunded(pool: 
         0,
         "tickets void after the refund"
     );
-    // A hold that expires while the buyer pays: the capture cannot confirm
-    // it, so the money goes back.
+    // A hold that lapsed before the buyer confirms: the quote is checked
+    // again right before money moves, so nothing is charged at all.
     let hold = platform.hold("grace", &["a:6:1"]).await;
     let (_, created) = platform
         .post("grace", "/v1/payments", json!({"holdId": hold}), None)
@@ -436,7 +440,7 @@ async fn a_refund_cancels_the_reservation_and_an_expired_hold_is_refunded(pool: 
         .execute(&platform.desk.pool)
         .await
         .expect("age the hold");
-    platform
+    let (status, problem) = platform
         .post(
             "grace",
             &format!("/v1/payments/{late}/confirm"),
@@ -444,15 +448,68 @@ async fn a_refund_cancels_the_reservation_and_an_expired_hold_is_refunded(pool: 
             None,
         )
         .await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/hold-not-active"),
+        "{problem}"
+    );
+    let payment = platform.payment("grace", &late).await;
+    assert_eq!(payment["status"], "canceled", "{payment}");
+    let moves: Vec<&str> = payment["transitions"]
+        .as_array()
+        .expect("transitions")
+        .iter()
+        .filter_map(|t| t["to"].as_str())
+        .collect();
+    assert!(
+        !moves.contains(&"authorized") && !moves.contains(&"captured"),
+        "never charged: {moves:?}"
+    );
+    assert_eq!(
+        platform
+            .ticket_count("SELECT count(*) FROM reservations WHERE status = 'confirmed'")
+            .await,
+        0
+    );
+    platform.finish().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_hold_that_expires_while_the_provider_charges_is_refunded(pool: PgPool) {
+    // A slow provider: the hold is active when the buyer confirms and has
+    // lapsed by the time the capture asks the ticket service to confirm it.
+    let platform = Platform::start(pool, quick_client(), Duration::from_millis(1500)).await;
+    let hold = platform.hold("heidi", &["a:7:1"]).await;
+    let (_, created) = platform
+        .post("heidi", "/v1/payments", json!({"holdId": hold}), None)
+        .await;
+    let id = created["paymentId"].as_str().expect("id").to_owned();
+    let (status, confirmed) = platform
+        .post(
+            "heidi",
+            &format!("/v1/payments/{id}/confirm"),
+            json!({"paymentMethod": "pm_sandbox_ok"}),
+            None,
+        )
+        .await;
+    assert!(status < 300, "{status} {confirmed}");
+    sqlx::query("UPDATE holds SET expires_at = now() - interval '1 second'")
+        .execute(&platform.desk.pool)
+        .await
+        .expect("age the hold");
     let payment = platform
-        .wait_for("grace", &late, |p| p["status"] == "refunded")
+        .wait_for("heidi", &id, |p| p["status"] == "refunded")
         .await;
     assert_eq!(payment["status"], "refunded", "{payment}");
     assert_eq!(
         platform
             .ticket_count("SELECT count(*) FROM reservations WHERE status = 'confirmed'")
             .await,
-        0
+        0,
+        "an expired hold is never confirmed"
     );
     platform.finish().await;
 }

@@ -129,8 +129,9 @@ impl Provider for Sandbox {
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
         Box::pin(async move {
             if !method.starts_with("pm_sandbox_") {
+                // The method is not echoed: it is the buyer's input.
                 return Err(ProviderError::Refused(format!(
-                    "unknown payment method {method:?}; the sandbox takes {OK_METHOD} or {DECLINE_METHOD}"
+                    "unknown payment method; the sandbox takes {OK_METHOD} or {DECLINE_METHOD}"
                 )));
             }
             let reference = payment

@@ -162,14 +162,20 @@ impl Platform {
             failure_rate: 0.0,
             duplicate_rate: 0.0,
         })));
+        let metrics = PaymentMetrics::new();
         let payments = Payments {
             pool: payment_pool,
-            ticket: TicketClient::new(&format!("http://{ticket_addr}"), SERVICE_TOKEN, &client)
-                .expect("client"),
+            ticket: TicketClient::new(
+                &format!("http://{ticket_addr}"),
+                SERVICE_TOKEN,
+                &client,
+                metrics.circuit_state.clone(),
+            )
+            .expect("client"),
             providers,
             provider: "sandbox",
             event: event.clone(),
-            metrics: Arc::new(PaymentMetrics::new()),
+            metrics: Arc::new(metrics),
         };
         let state = urr_payment::AppState {
             payments: payments.clone(),
