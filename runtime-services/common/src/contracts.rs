@@ -180,6 +180,9 @@ pub struct ReservationEvent {
     pub user_id: String,
     pub ticket_ids: Vec<String>,
     pub occurred_at_ms: i64,
+    /// W3C `traceparent` continuing the payment's trace, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@
 //!   stored; the edge function computes the same formula.
 //! * [`problem`]: RFC 9457 problem responses, the only error body the services send.
 //! * [`telemetry`], [`metrics`], [`shutdown`]: logs, Prometheus text, signals.
+//! * [`trace`]: W3C `traceparent` validation, propagation and the request span.
 
 pub mod contracts;
 pub mod metrics;
@@ -16,6 +17,7 @@ pub mod serving;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tokens;
+pub mod trace;
 
 /// Seconds since the Unix epoch, from the system clock.
 pub fn unix_now() -> i64 {

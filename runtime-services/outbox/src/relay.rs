@@ -42,7 +42,10 @@ impl Default for RelaySettings {
     }
 }
 
-/// The relay's Prometheus figures.
+/// The relay's Prometheus figures, registered as `outbox_*` under the
+/// service's own prefix: `urr_ticket_outbox_publish_lag_seconds` and
+/// `urr_payment_outbox_publish_lag_seconds` (the service registries carry
+/// `urr_<service>`, and a sub-registry's prefix is appended to it).
 #[derive(Debug, Clone)]
 pub struct RelayMetrics {
     /// Seconds from the row's commit-time timestamp to the broker's ack.
@@ -61,7 +64,7 @@ impl RelayMetrics {
             failures: Counter::default(),
             backlog: Gauge::default(),
         };
-        let sub = registry.sub_registry_with_prefix("urr_outbox");
+        let sub = registry.sub_registry_with_prefix("outbox");
         sub.register(
             "publish_lag_seconds",
             "Time from outbox insert to broker acknowledgement",
@@ -282,5 +285,24 @@ impl Relay {
             published: published.len(),
             failed: failed.len(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_metrics_carry_the_service_prefix_once() {
+        let mut registry = Registry::with_prefix("urr_ticket");
+        let metrics = RelayMetrics::new(&mut registry);
+        metrics.lag_seconds.observe(0.01);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        assert!(
+            text.contains("urr_ticket_outbox_publish_lag_seconds_bucket"),
+            "{text}"
+        );
+        assert!(!text.contains("urr_outbox"), "{text}");
     }
 }

@@ -392,7 +392,7 @@ impl Payments {
     ) -> Result<HoldQuote, PaymentError> {
         let quote = self
             .ticket
-            .quote(hold, Some(&crate::trace::child(traceparent)))
+            .quote(hold, Some(&urr_service_common::trace::child(traceparent)))
             .await
             .map_err(|e| PaymentError::TicketUnavailable(e.to_string()))?
             .ok_or(PaymentError::UnknownHold)?;
@@ -503,7 +503,10 @@ impl Payments {
     /// after capture is checked by the ticket service too, and a refusal
     /// there refunds.
     async fn recheck_quote(&self, row: &Row_) -> Result<(), PaymentError> {
-        let traceparent = row.traceparent.as_deref().map(crate::trace::child);
+        let traceparent = row
+            .traceparent
+            .as_deref()
+            .map(urr_service_common::trace::child);
         let refused = match self.ticket.quote(&row.hold, traceparent.as_deref()).await {
             Err(error) => {
                 tracing::warn!(%error, payment = %row.id, "cannot re-check the quote; the ticket service checks again at confirm");
@@ -869,7 +872,10 @@ impl Payments {
                 amount_minor: row.amount,
                 currency: row.currency.clone(),
             },
-            traceparent: row.traceparent.as_deref().map(crate::trace::child),
+            traceparent: row
+                .traceparent
+                .as_deref()
+                .map(urr_service_common::trace::child),
         };
         let answer = self.ticket.call(request).await;
         self.metrics
@@ -935,7 +941,10 @@ impl Payments {
                 payment_id: id.to_string(),
                 reason: "refunded".into(),
             },
-            traceparent: row.traceparent.as_deref().map(crate::trace::child),
+            traceparent: row
+                .traceparent
+                .as_deref()
+                .map(urr_service_common::trace::child),
         };
         match self.ticket.call(request).await {
             Ok(_) => self.metrics.ticket_call("canceled"),

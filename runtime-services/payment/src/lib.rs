@@ -25,7 +25,6 @@ pub mod routes;
 pub mod state;
 pub mod telemetry;
 pub mod ticket_client;
-pub mod trace;
 pub mod webhook;
 
 pub use routes::{AppState, app};

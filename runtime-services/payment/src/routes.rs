@@ -48,7 +48,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async {
             Problem::not_found("not-found", "Not found", "no such route").into_response()
         })
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(urr_service_common::trace::http_span),
+        )
         .with_state(state)
 }
 
@@ -86,7 +89,7 @@ impl FromRequestParts<AppState> for Buyer {
 /// The caller's W3C trace context, or a new one: it follows the payment to
 /// the ticket service (header) and into `payment-events`.
 fn traceparent(headers: &HeaderMap) -> String {
-    crate::trace::from_header(headers.get("traceparent").and_then(|v| v.to_str().ok()))
+    urr_service_common::trace::from_header(headers.get("traceparent").and_then(|v| v.to_str().ok()))
 }
 
 /// The `Idempotency-Key` header, if sent; a malformed one is refused rather

@@ -12,6 +12,9 @@ use support::{Platform, env};
 use urr_payment::reconciler::{self, ReconcilerSettings};
 use urr_payment::ticket_client::ClientSettings;
 
+/// The W3C example `traceparent`, as a buyer's browser or gateway sends it.
+const BUYER_TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
 fn quick_client() -> ClientSettings {
     ClientSettings {
         timeout: Duration::from_millis(500),
@@ -59,7 +62,9 @@ async fn ticket_consumes_until(platform: &Platform, sql: &str, want: i64) {
 #[sqlx::test(migrations = false)]
 async fn a_paid_hold_becomes_one_reservation_and_the_kafka_copy_changes_nothing(pool: PgPool) {
     let platform = Platform::start(pool, quick_client(), Duration::from_millis(20)).await;
-    let (hold, id) = platform.paid("alice", &["a:1:1", "a:1:2"]).await;
+    let (hold, id) = platform
+        .paid_traced("alice", &["a:1:1", "a:1:2"], Some(BUYER_TRACE))
+        .await;
     let payment = platform
         .wait_for("alice", &id, |p| p["reservationId"].is_string())
         .await;
@@ -78,6 +83,17 @@ async fn a_paid_hold_becomes_one_reservation_and_the_kafka_copy_changes_nothing(
         .filter_map(|t| t["to"].as_str())
         .collect();
     assert_eq!(states, vec!["created", "authorized", "captured"]);
+    // The buyer's trace reached the ticket service over the synchronous
+    // confirm: the reservation event it wrote continues it.
+    let buyer_trace = BUYER_TRACE[3..35].to_owned();
+    assert_eq!(
+        platform.outbox_trace_ids(true, "reservation-events").await,
+        vec![buyer_trace.clone()]
+    );
+    assert_eq!(
+        platform.outbox_trace_ids(false, "payment-events").await,
+        vec![buyer_trace]
+    );
     // The outbox message reaches the ticket service too: nothing new happens.
     assert_eq!(
         relay(&platform.payments.pool)
@@ -163,6 +179,14 @@ async fn ticket_down_at_capture_then_the_relay_restarts_and_kafka_confirms_once(
             .ticket_count("SELECT count(*) FROM reservations WHERE confirmed_via = 'kafka'")
             .await,
         1
+    );
+    // The trace crossed Kafka too: the payment event's trace id is the one
+    // the ticket service's reservation event carries.
+    let payment_traces = platform.outbox_trace_ids(false, "payment-events").await;
+    assert_eq!(payment_traces.len(), 1);
+    assert_eq!(
+        platform.outbox_trace_ids(true, "reservation-events").await,
+        payment_traces
     );
     // The reconciler's retry of the synchronous call finds it done.
     tokio::time::sleep(Duration::from_millis(400)).await; // the breaker half-opens

@@ -66,7 +66,10 @@ pub fn app(state: AppState) -> Router {
             )
             .into_response()
         })
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(urr_service_common::trace::http_span),
+        )
         .with_state(state)
 }
 

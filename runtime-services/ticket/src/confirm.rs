@@ -118,9 +118,12 @@ impl HoldDesk {
         request: &ConfirmRequest,
         path: ConfirmPath,
         inbox: Option<InboxEntry<'_>>,
+        traceparent: Option<&str>,
     ) -> Result<Confirmation, TicketError> {
         let started = Instant::now();
-        let result = self.confirm_inner(hold_id, request, path, inbox).await;
+        let result = self
+            .confirm_inner(hold_id, request, path, inbox, traceparent)
+            .await;
         self.metrics
             .confirm_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -144,6 +147,7 @@ impl HoldDesk {
         request: &ConfirmRequest,
         path: ConfirmPath,
         inbox: Option<InboxEntry<'_>>,
+        traceparent: Option<&str>,
     ) -> Result<Confirmation, TicketError> {
         if request.payment_id.is_empty() || request.payment_id.len() > 200 {
             return Err(TicketError::BadRequest(
@@ -283,6 +287,8 @@ impl HoldDesk {
             user_id: hold.user.clone(),
             ticket_ids: ticket_ids.clone(),
             occurred_at_ms: unix_now_ms(),
+            // The payment's trace continues into whatever consumes this.
+            traceparent: traceparent.map(urr_service_common::trace::child),
         };
         urr_outbox::enqueue(&mut tx, RESERVATION_EVENTS, &message.hold_id, &message).await?;
         tx.commit().await?;
@@ -307,6 +313,7 @@ impl HoldDesk {
         hold_id: &str,
         request: &CancelRequest,
         inbox: Option<InboxEntry<'_>>,
+        traceparent: Option<&str>,
     ) -> Result<Cancellation, TicketError> {
         let event = self.catalog.event();
         let mut tx = self.pool.begin().await?;
@@ -395,6 +402,8 @@ impl HoldDesk {
             user_id: hold.user.clone(),
             ticket_ids: voided.clone(),
             occurred_at_ms: unix_now_ms(),
+            // The payment's trace continues into whatever consumes this.
+            traceparent: traceparent.map(urr_service_common::trace::child),
         };
         urr_outbox::enqueue(&mut tx, RESERVATION_EVENTS, &message.hold_id, &message).await?;
         tx.commit().await?;

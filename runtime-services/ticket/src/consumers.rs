@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 use urr_outbox::consumer::{HandleError, Handler};
 use urr_service_common::contracts::{
     CancelRequest, ConfirmRequest, PAYMENT_EVENT_V1, PAYMENT_EVENTS, PaymentEvent,
@@ -60,7 +61,13 @@ impl PaymentEventsHandler {
                 };
                 match self
                     .desk
-                    .confirm(&message.hold_id, &request, ConfirmPath::Kafka, inbox)
+                    .confirm(
+                        &message.hold_id,
+                        &request,
+                        ConfirmPath::Kafka,
+                        inbox,
+                        message.traceparent.as_deref(),
+                    )
                     .await
                 {
                     Ok(_) => None,
@@ -72,7 +79,16 @@ impl PaymentEventsHandler {
                     payment_id: message.payment_id.clone(),
                     reason: "refunded".into(),
                 };
-                match self.desk.cancel(&message.hold_id, &request, inbox).await {
+                match self
+                    .desk
+                    .cancel(
+                        &message.hold_id,
+                        &request,
+                        inbox,
+                        message.traceparent.as_deref(),
+                    )
+                    .await
+                {
                     Ok(_) => None,
                     Err(error) => retry_or_final(error)?,
                 }
@@ -119,7 +135,20 @@ impl Handler for PaymentEventsHandler {
                 message.schema
             )));
         }
-        self.apply(&message).await
+        // The payment's trace: every line logged while applying it carries
+        // the trace id of the buyer request that paid.
+        let trace_id = message
+            .traceparent
+            .as_deref()
+            .and_then(urr_service_common::trace::trace_id)
+            .unwrap_or_default()
+            .to_owned();
+        let span = tracing::info_span!(
+            "payment-event",
+            payment = %message.payment_id,
+            trace_id = %trace_id
+        );
+        self.apply(&message).instrument(span).await
     }
 
     fn poisoned(&self, _reason: &str) {

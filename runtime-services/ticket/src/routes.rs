@@ -102,7 +102,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async {
             Problem::not_found("not-found", "Not found", "no such route").into_response()
         })
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(urr_service_common::trace::http_span),
+        )
         .with_state(state)
 }
 
@@ -433,10 +436,20 @@ async fn internal_quote(
     Ok(Json(state.desk.quote(&hold).await?).into_response())
 }
 
+/// The caller's valid `traceparent`, carried into the outbox message.
+fn traceparent(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| urr_service_common::trace::is_valid(v))
+}
+
 async fn internal_confirm(
     State(state): State<AppState>,
     Path(hold): Path<String>,
     _: Service,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TicketError> {
     let request: ConfirmRequest =
@@ -444,7 +457,13 @@ async fn internal_confirm(
     Ok(Json(
         state
             .desk
-            .confirm(&hold, &request, ConfirmPath::Rest, None)
+            .confirm(
+                &hold,
+                &request,
+                ConfirmPath::Rest,
+                None,
+                traceparent(&headers),
+            )
             .await?,
     )
     .into_response())
@@ -454,9 +473,16 @@ async fn internal_cancel(
     State(state): State<AppState>,
     Path(hold): Path<String>,
     _: Service,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TicketError> {
     let request: CancelRequest =
         serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
-    Ok(Json(state.desk.cancel(&hold, &request, None).await?).into_response())
+    Ok(Json(
+        state
+            .desk
+            .cancel(&hold, &request, None, traceparent(&headers))
+            .await?,
+    )
+    .into_response())
 }

@@ -258,6 +258,18 @@ impl Platform {
         body: Value,
         key: Option<&str>,
     ) -> (u16, Value) {
+        self.post_traced(user, path, body, key, None).await
+    }
+
+    /// `post` with the caller's W3C `traceparent`.
+    pub async fn post_traced(
+        &self,
+        user: &str,
+        path: &str,
+        body: Value,
+        key: Option<&str>,
+        traceparent: Option<&str>,
+    ) -> (u16, Value) {
         let mut request = self
             .http
             .post(format!("{}{path}", self.payment_base))
@@ -265,6 +277,9 @@ impl Platform {
             .json(&body);
         if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
+        }
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
         }
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
@@ -302,6 +317,32 @@ impl Platform {
             .expect("ticket query")
     }
 
+    /// The trace ids (32 hex) of the `traceparent`s in one outbox topic of
+    /// the ticket (`ticket = true`) or payment database, oldest first.
+    pub async fn outbox_trace_ids(&self, ticket: bool, topic: &str) -> Vec<String> {
+        let pool = if ticket {
+            &self.desk.pool
+        } else {
+            &self.payments.pool
+        };
+        let traceparents: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT payload->>'traceparent' FROM outbox WHERE topic = $1 ORDER BY id",
+        )
+        .bind(topic)
+        .fetch_all(pool)
+        .await
+        .expect("outbox query");
+        traceparents
+            .into_iter()
+            .map(|t| {
+                let t = t.expect("a traceparent on every message");
+                urr_service_common::trace::trace_id(&t)
+                    .expect("a valid traceparent")
+                    .to_owned()
+            })
+            .collect()
+    }
+
     pub async fn payment_count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sql)
             .fetch_one(&self.payments.pool)
@@ -311,9 +352,25 @@ impl Platform {
 
     /// Pays for a fresh hold and waits for the capture.
     pub async fn paid(&self, user: &str, seats: &[&str]) -> (String, String) {
+        self.paid_traced(user, seats, None).await
+    }
+
+    /// `paid`, the payment created under the caller's `traceparent`.
+    pub async fn paid_traced(
+        &self,
+        user: &str,
+        seats: &[&str],
+        traceparent: Option<&str>,
+    ) -> (String, String) {
         let hold = self.hold(user, seats).await;
         let (status, created) = self
-            .post(user, "/v1/payments", json!({"holdId": hold}), None)
+            .post_traced(
+                user,
+                "/v1/payments",
+                json!({"holdId": hold}),
+                None,
+                traceparent,
+            )
             .await;
         assert_eq!(status, 201, "{created}");
         let id = created["paymentId"].as_str().expect("id").to_owned();

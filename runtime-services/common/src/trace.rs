@@ -1,6 +1,9 @@
-//! W3C trace context (`traceparent`): a payment keeps the trace of the
-//! request that created it, so the ticket service's confirm (header) and the
-//! `payment-events` message (`PaymentEvent.traceparent`) join the same trace.
+//! W3C trace context (`traceparent`), shared by the services so one buyer's
+//! request can be followed across them: a payment keeps the trace of the
+//! request that created it; the ticket service's confirm (header), the
+//! `payment-events` message (`PaymentEvent.traceparent`) and the
+//! `reservation-events` message it causes all carry the same trace id, and
+//! every log line of a request has it as the span field `trace_id`.
 //!
 //! Format: `00-<32 hex trace id>-<16 hex parent span id>-<2 hex flags>`; an
 //! all-zero id is invalid. An invalid header is replaced, never forwarded:
@@ -31,6 +34,30 @@ pub fn child(traceparent: &str) -> String {
         &traceparent[3..35],
         hex_id(8),
         &traceparent[53..55]
+    )
+}
+
+/// The 32-hex trace id of a valid `traceparent`.
+pub fn trace_id(traceparent: &str) -> Option<&str> {
+    is_valid(traceparent).then(|| &traceparent[3..35])
+}
+
+/// The span of one HTTP request, for `TraceLayer::make_span_with`: method,
+/// path (never the query, which may carry a token) and the trace id of the
+/// caller's `traceparent`, so every line logged while serving it can be
+/// joined with the caller's own lines. No valid header: `trace_id` is empty.
+pub fn http_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let trace_id = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| trace_id(v.trim()))
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        trace_id,
     )
 }
 
@@ -74,6 +101,13 @@ mod tests {
             assert!(is_valid(&got), "{got}");
         }
         assert!(is_valid(&from_header(None)));
+    }
+
+    #[test]
+    fn the_trace_id_is_read_only_from_a_valid_header() {
+        assert_eq!(trace_id(VALID), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(trace_id("00-xyz"), None);
+        assert_eq!(trace_id(&child(VALID)), trace_id(VALID));
     }
 
     #[test]
