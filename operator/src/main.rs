@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -64,7 +63,7 @@ struct RunArgs {
     /// Watch one namespace only; all namespaces when unset.
     #[arg(long, env = "URR_WATCH_NAMESPACE")]
     namespace: Option<String>,
-    /// Address of /metrics, /healthz and /readyz.
+    /// Address of /metrics, /healthz, /readyz and /leader.
     #[arg(long, env = "URR_LISTEN", default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
     /// `json` or `text`.
@@ -117,14 +116,24 @@ async fn run(args: RunArgs) -> Result<(), String> {
             duration: LEASE_DURATION,
         };
         tracing::info!(lease = %args.lease_name, %identity, "waiting to lead");
-        while !elector
-            .try_hold(&leases, k8s_openapi::jiff::Timestamp::now())
-            .await
-            .map_err(|e| format!("lease: {e}"))?
-        {
+        loop {
+            let holding = elector
+                .try_hold(&leases, k8s_openapi::jiff::Timestamp::now())
+                .await
+                .map_err(|e| format!("lease: {e}"))?;
+            // The API server answered (and RBAC let us read the Lease): this
+            // replica can take over, so it is ready, standby or not. Readiness
+            // is not leadership: a standby that never turned ready would stall
+            // every rolling update of two replicas (see metrics.rs).
+            metrics.set_ready();
+            metrics.set_leading(holding);
+            if holding {
+                break;
+            }
             tokio::time::sleep(LEASE_DURATION / 3).await;
         }
         tracing::info!(%identity, "leading");
+        let renewal_metrics = metrics.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(LEASE_DURATION / 3).await;
@@ -134,6 +143,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
                 {
                     Ok(true) => {}
                     Ok(false) => {
+                        renewal_metrics.set_leading(false);
                         tracing::error!(
                             "lost the lease to another replica; exiting to restart as a standby"
                         );
@@ -143,6 +153,14 @@ async fn run(args: RunArgs) -> Result<(), String> {
                 }
             }
         });
+    } else {
+        // No election: wait until the API server answers, then lead.
+        while let Err(error) = client.apiserver_version().await {
+            tracing::warn!(%error, "the API server does not answer yet; retrying");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        metrics.set_ready();
+        metrics.set_leading(true);
     }
     let recorder = Recorder::new(
         client.clone(),
@@ -170,7 +188,6 @@ async fn run(args: RunArgs) -> Result<(), String> {
         Arc::new(SystemClock),
         metrics.clone(),
     ));
-    metrics.ready.store(true, Ordering::Release);
     tokio::join!(
         controller::run(ctx, args.namespace.as_deref()),
         waiting_room::run(rooms, args.namespace.as_deref())
