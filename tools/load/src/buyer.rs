@@ -241,9 +241,12 @@ impl Crowd {
                     .ok_or_else(|| self.fail("queue: admitted without a token"))?
                     .to_owned();
                 self.recorder.line(LineRecord {
+                    user: user.to_owned(),
                     joined_ms,
                     admitted_ms: unix_now_ms(),
                     pre_queue: pre_queue && rejoins == 0,
+                    rejoined: rejoins > 0,
+                    entry_expires_at: place["entryTokenExpiresAt"].as_i64().unwrap_or_default(),
                 });
                 Counters::bump(&self.recorder.counters.admitted);
                 self.recorder.step("queue wait (tier 2)", ms(waiting));

@@ -9,9 +9,15 @@
 //! `Idempotency-Key`), and leaving the queue. The run is bounded in time and
 //! count and refuses any target that is not loopback.
 //!
-//! Afterwards [`invariants`] checks the databases directly (oversold seats,
-//! paid orders without exactly one reservation, lost payments) and
+//! Afterwards [`invariants`] checks the databases directly for what their
+//! schemas do not enforce (tickets against section capacities, seat statuses,
+//! standing counters and hold quantities; payments against reservations;
+//! payments stuck, unrefunded or lost), [`invariants::Liveness`] that the
+//! sale worked at all (few failed buyers, paid orders, captured payments
+//! matching what buyers saw, the active-user threshold held), and
+//! [`fairness::verify_draw`] the pre-queue draw against its published seed;
 //! [`report`] writes a terminal summary, `report.json` and `report.html`.
+//! Any violation makes the exit status 3.
 
 pub mod board;
 pub mod buyer;

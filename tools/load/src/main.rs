@@ -9,8 +9,8 @@ use rand::Rng;
 use serde_json::json;
 use urr_load::board::SeatBoard;
 use urr_load::buyer::{Crowd, Outcome};
-use urr_load::fairness::kendall_tau;
-use urr_load::invariants;
+use urr_load::fairness::{kendall_tau, verify_draw};
+use urr_load::invariants::{self, Liveness};
 use urr_load::report::{Report, StepFigure};
 use urr_load::run::{LoadArgs, RunInfo, Secrets};
 use urr_load::stats::{Counters, Recorder, Sample};
@@ -34,6 +34,9 @@ async fn stats(http: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
         .timeout(Duration::from_secs(2))
         .send()
         .await
+        .ok()?
+        // An error answer is JSON too; read as figures it would be zeros.
+        .error_for_status()
         .ok()?
         .json()
         .await
@@ -117,6 +120,10 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
                     let seconds = ((at_ms - then) as f64 / 1000.0).max(0.001);
                     (admitted_total.saturating_sub(total) as f64 / seconds).round() as u64
                 });
+                // Without the figure the threshold check would read a 0.
+                if queue["activeUsers"].as_u64().is_none() {
+                    continue;
+                }
                 let sample = Sample {
                     second: (at_ms - open_ms) as f64 / 1000.0,
                     depth: queue["depth"].as_u64().unwrap_or_default(),
@@ -172,7 +179,6 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
         &args.ticket_database_url,
         &args.payment_database_url,
         &info.event,
-        info.capacity,
         &seen_captured,
         Duration::from_secs(60),
     )
@@ -206,12 +212,31 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
         Some(response) => response.json().await.unwrap_or_default(),
         None => serde_json::Value::Null,
     };
+    let (draw, draw_violations) = verify_draw(&audit, &lines);
     let timeline = Recorder::snapshot(&recorder.samples);
     let admitting: Vec<&Sample> = timeline
         .iter()
         .filter(|s| s.admitted_in_second > 0)
         .collect();
-    let mut violations = invariants.violations();
+    let peak_active_users = timeline
+        .iter()
+        .map(|s| s.active_users)
+        .max()
+        .unwrap_or_default();
+    let count = |name: &str| outcomes.get(name).copied().unwrap_or_default();
+    let liveness = Liveness {
+        buyers: args.buyers as u64,
+        paid: count("paid"),
+        unexpected: count("failed") + count("timedOut"),
+        max_unexpected_share: args.max_unexpected_share,
+        captured_payments: invariants.captured_payments,
+        samples: timeline.len(),
+        peak_active_users,
+        max_active_users: info.max_active_users,
+    };
+    let mut violations = liveness.violations();
+    violations.extend(invariants.violations());
+    violations.extend(draw_violations);
     violations.extend(Recorder::snapshot(&recorder.anomalies));
     let report = Report {
         event: info.event.clone(),
@@ -234,11 +259,7 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
                 .sum::<f64>()
                 / admitting.len() as f64
         },
-        peak_active_users: timeline
-            .iter()
-            .map(|s| s.active_users)
-            .max()
-            .unwrap_or_default(),
+        peak_active_users,
         peak_depth: timeline.iter().map(|s| s.depth).max().unwrap_or_default(),
         steps: recorder
             .step_percentiles()
@@ -251,9 +272,11 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
             })
             .collect(),
         invariants,
+        liveness,
         fairness_tau_after_open: kendall_tau(&rank),
         buyers_in_pre_queue: lines.iter().filter(|l| l.pre_queue).count(),
         pre_queue_audit: audit,
+        pre_queue_draw: draw,
         anomalies: Recorder::snapshot(&recorder.anomalies),
         errors: json!(Recorder::snapshot(&recorder.error_kinds)),
         violations: violations.clone(),

@@ -6,7 +6,8 @@ use std::path::Path;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use crate::invariants::Invariants;
+use crate::fairness::DrawCheck;
+use crate::invariants::{Invariants, Liveness};
 use crate::stats::Sample;
 
 #[derive(Debug, Clone, Serialize)]
@@ -33,11 +34,15 @@ pub struct Report {
     pub peak_depth: u64,
     pub steps: Vec<StepFigure>,
     pub invariants: Invariants,
+    pub liveness: Liveness,
     /// Kendall's tau between join order and admission order, buyers who
     /// joined after the open (1 = first come, first served).
     pub fairness_tau_after_open: Option<f64>,
     pub buyers_in_pre_queue: usize,
     pub pre_queue_audit: serde_json::Value,
+    /// What of the audit was verified (seed against commitment, the draw
+    /// recomputed against the buyers' admissions).
+    pub pre_queue_draw: DrawCheck,
     pub anomalies: Vec<String>,
     pub errors: serde_json::Value,
     pub violations: Vec<String>,
@@ -71,22 +76,30 @@ impl Report {
             );
         }
         let i = &self.invariants;
+        let l = &self.liveness;
         println!(
-            "  sold                     {} of {} places",
-            i.sold, i.capacity
-        );
-        println!("  oversold                 {}  (must be 0)", i.oversold);
-        println!(
-            "  paid w/o one reservation {}  (must be 0; {} captured, {} confirmed via Kafka)",
-            i.paid_without_one_reservation, i.captured_payments, i.reservations_confirmed_via_kafka
+            "  sold                     {} of {} places; {} payments captured ({} buyers saw theirs captured), {} reservations confirmed via Kafka",
+            i.sold, i.capacity, i.captured_payments, l.paid, i.reservations_confirmed_via_kafka
         );
         println!(
-            "  reservations w/o payment {}  (must be 0)",
-            i.reservations_without_payment
+            "  failed or timed out      {} of {} buyers (at most {:.1} %)",
+            l.unexpected,
+            l.buyers,
+            l.max_unexpected_share * 100.0
         );
+        for check in i.checks() {
+            println!("  {:<70} {}  (must be 0)", check.name, check.value);
+        }
+        let d = &self.pre_queue_draw;
         println!(
-            "  lost payments            {}  (must be 0)",
-            i.lost_payments
+            "  pre-queue draw           commitment {}; {} buyers in line at the draw, {} admitted out of draw order (must be 0)",
+            match d.commitment_matches {
+                Some(true) => "verified",
+                Some(false) => "DOES NOT MATCH",
+                None => "n/a",
+            },
+            d.buyers_checked,
+            d.admitted_out_of_draw_order
         );
         match self.fairness_tau_after_open {
             Some(tau) => println!(
@@ -167,6 +180,19 @@ impl Report {
             })
             .collect();
         let i = &self.invariants;
+        let checks: String = i
+            .checks()
+            .iter()
+            .map(|c| {
+                format!(
+                    "<tr><td>{} (must be 0)</td><td>{}</td></tr>",
+                    html_escape(c.name),
+                    c.value
+                )
+            })
+            .collect();
+        let l = &self.liveness;
+        let d = &self.pre_queue_draw;
         let verdict = if self.violations.is_empty() {
             "<p class=ok>All invariants hold.</p>".to_owned()
         } else {
@@ -185,11 +211,13 @@ table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ddd;padding:.25
 {verdict}
 <table><tr><th>invariant</th><th>value</th></tr>
 <tr><td>places sold / capacity</td><td>{sold} / {capacity}</td></tr>
-<tr><td>oversold (must be 0)</td><td>{oversold}</td></tr>
-<tr><td>paid orders without exactly one reservation (must be 0)</td><td>{unpaired}</td></tr>
-<tr><td>reservations without a captured payment (must be 0)</td><td>{orphans}</td></tr>
-<tr><td>lost payments (must be 0)</td><td>{lost}</td></tr>
+<tr><td>buyers failed or timed out (at most {share:.1} %)</td><td>{unexpected} of {buyers}</td></tr>
+<tr><td>payments captured / buyers who saw theirs captured (must be equal)</td><td>{captured} / {paid}</td></tr>
+<tr><td>active users, peak / threshold</td><td>{peak} / {threshold}</td></tr>
+{checks}
 <tr><td>reservations confirmed through Kafka</td><td>{kafka}</td></tr>
+<tr><td>pre-queue draw: seed matches the commitment</td><td>{commitment}</td></tr>
+<tr><td>pre-queue draw: buyers admitted out of draw order (must be 0)</td><td>{out_of_order} of {drawn}</td></tr>
 <tr><td>fairness: Kendall's tau, join vs admission order, after the open</td><td>{tau}</td></tr>
 <tr><td>buyers drawn in the pre-queue shuffle</td><td>{pre}</td></tr></table>
 <h2>Admission</h2>{admissions}
@@ -205,10 +233,17 @@ table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ddd;padding:.25
             outcomes = html_escape(&self.outcomes.to_string()),
             sold = i.sold,
             capacity = i.capacity,
-            oversold = i.oversold,
-            unpaired = i.paid_without_one_reservation,
-            orphans = i.reservations_without_payment,
-            lost = i.lost_payments,
+            share = l.max_unexpected_share * 100.0,
+            unexpected = l.unexpected,
+            captured = i.captured_payments,
+            paid = l.paid,
+            peak = l.peak_active_users,
+            threshold = l.max_active_users,
+            commitment = d
+                .commitment_matches
+                .map_or("n/a", |m| if m { "yes" } else { "NO" }),
+            out_of_order = d.admitted_out_of_draw_order,
+            drawn = d.buyers_checked,
             kafka = i.reservations_confirmed_via_kafka,
             tau = self
                 .fairness_tau_after_open

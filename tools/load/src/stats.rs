@@ -46,13 +46,23 @@ pub struct Sample {
 }
 
 /// A buyer's place in line: when they joined and when they were admitted.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LineRecord {
+    /// The user id the queue knows them by (the JWT subject): the draw is
+    /// keyed on it.
+    pub user: String,
     pub joined_ms: i64,
     pub admitted_ms: i64,
     /// Joined before the open (their order is the published shuffle).
     pub pre_queue: bool,
+    /// Lost their place (reaped) and joined again: their place is no longer
+    /// the one they were drawn or joined at.
+    pub rejoined: bool,
+    /// The entry token's expiry (Unix seconds). The admitter stamps every
+    /// member of one batch with the same expiry, so this orders admissions
+    /// by the server's tick, not by when this buyer's poll happened to see it.
+    pub entry_expires_at: i64,
 }
 
 #[derive(Debug, Default)]
