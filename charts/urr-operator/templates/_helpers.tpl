@@ -32,3 +32,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The rules of .kind, split on Secrets: .secrets "only" keeps the rules on
+     core Secrets, "without" drops them, "all" keeps everything. */}}
+{{- define "urr-operator.rulesSplit" -}}
+{{- $rules := list -}}
+{{- range (fromYamlArray (include "urr-operator.rulesOf" (dict "root" .root "kind" .kind))) -}}
+{{- $isSecret := and (has "" .apiGroups) (has "secrets" .resources) -}}
+{{- if or (eq $.secrets "all") (and (eq $.secrets "only") $isSecret) (and (eq $.secrets "without") (not $isSecret)) -}}
+{{- $rules = append $rules . -}}
+{{- end -}}
+{{- end -}}
+{{ toYaml $rules }}
+{{- end -}}
