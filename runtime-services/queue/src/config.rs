@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-#[derive(Parser, Debug, Clone)]
+#[derive(Parser, Clone)]
 #[command(
     name = "urr-queue",
     version,
@@ -68,6 +68,16 @@ pub struct QueueConfig {
     /// `json` or `text`.
     #[arg(long, env = "URR_LOG_FORMAT", default_value = "json")]
     pub log_format: urr_service_common::telemetry::LogFormat,
+}
+
+/// By hand: the struct holds secrets (database and Redis URLs with their
+/// passwords, signing keys), and a stray `{config:?}` must not print them.
+impl std::fmt::Debug for QueueConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueConfig")
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
 }
 
 impl QueueConfig {

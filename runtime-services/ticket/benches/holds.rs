@@ -320,7 +320,7 @@ async fn main() {
             let seat = vec![format!("a:{}:{}", i / 100 + 1, i % 100 + 1)];
             let started = Instant::now();
             let _ = locks
-                .acquire_seats(&uuid::Uuid::new_v4(), &seat, 60_000)
+                .acquire_seats(&uuid::Uuid::new_v4(), &seat, 60_000, None)
                 .await
                 .expect("lock");
             times.push(started.elapsed());
@@ -343,7 +343,7 @@ async fn main() {
                     start_line.wait().await;
                     let started = Instant::now();
                     let _ = locks
-                        .acquire_seats(&uuid::Uuid::new_v4(), &seat, 60_000)
+                        .acquire_seats(&uuid::Uuid::new_v4(), &seat, 60_000, None)
                         .await;
                     started.elapsed()
                 })

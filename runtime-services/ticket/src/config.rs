@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 
-#[derive(Debug, Clone, Parser)]
+#[derive(Clone, Parser)]
 #[command(name = "urr-ticket", about = "URR ticket service", version)]
 pub struct TicketConfig {
     #[arg(long, env = "URR_LISTEN", default_value = "0.0.0.0:8080")]
@@ -47,6 +47,16 @@ pub struct TicketConfig {
     pub reaper_interval_ms: u64,
     #[arg(long, env = "URR_LOG_FORMAT", default_value = "json")]
     pub log_format: urr_service_common::telemetry::LogFormat,
+}
+
+/// By hand: the struct holds secrets (database and Redis URLs with their
+/// passwords, signing keys), and a stray `{config:?}` must not print them.
+impl std::fmt::Debug for TicketConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketConfig")
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TicketConfig {

@@ -16,8 +16,9 @@ use sqlx::{PgConnection, PgPool, Row};
 use urr_service_common::contracts::{HoldQuote, HoldStatus};
 
 use crate::error::TicketError;
-use crate::idempotency::IdempotencyClaim;
-use crate::locks::{Acquired, SeatLocks, lock_value};
+use crate::flights::{self, Flight, Role};
+use crate::idempotency::{IdempotencyKey, Replay};
+use crate::locks::{Acquired, IdempotencyMark, SeatLocks, lock_value};
 use crate::settings::{Catalog, SectionKind};
 use crate::telemetry::TicketMetrics;
 
@@ -58,6 +59,20 @@ pub struct HoldView {
     pub expires_at_ms: i64,
 }
 
+/// What a hold request got.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HoldAnswer {
+    /// A new hold (HTTP 201).
+    Created(HoldView),
+    /// A retry under the same `Idempotency-Key`: the first answer.
+    Replayed(Replay),
+}
+
+/// Seat locks outlive the hold by this much, so a confirm that starts just
+/// before the hold's expiry still finds its locks (the fencing check then
+/// refuses it if the hold has lapsed in PostgreSQL).
+const LOCK_MARGIN_MS: u64 = 5_000;
+
 /// Everything holds need.
 #[derive(Debug, Clone)]
 pub struct HoldDesk {
@@ -91,12 +106,6 @@ impl HoldDesk {
                         "at most {max} seats per order"
                     )));
                 }
-                let mut unique = seats.clone();
-                unique.sort();
-                unique.dedup();
-                if unique.len() != seats.len() {
-                    return Err(TicketError::BadRequest("a seat is listed twice".into()));
-                }
                 let unknown: Vec<String> = seats
                     .iter()
                     .filter(|s| self.catalog.seat(s).is_none())
@@ -104,6 +113,19 @@ impl HoldDesk {
                     .collect();
                 if !unknown.is_empty() {
                     return Err(TicketError::UnknownSeats(unknown));
+                }
+                // The canonical id ("a:01:1" and "a:+1:1" are "a:1:1"): the
+                // Redis lock key must be the same for the same seat, or a
+                // spelling would bypass the first protection.
+                let mut unique: Vec<String> = seats
+                    .iter()
+                    .filter_map(|s| self.catalog.seat(s))
+                    .map(|s| s.id())
+                    .collect();
+                unique.sort();
+                unique.dedup();
+                if unique.len() != seats.len() {
+                    return Err(TicketError::BadRequest("a seat is listed twice".into()));
                 }
                 // Sorted: the locks of overlapping multi-seat holds are
                 // always taken in one order.
@@ -163,21 +185,22 @@ impl HoldDesk {
         Ok(())
     }
 
-    /// Places a hold for `user`. With an idempotency claim, the answer is
-    /// stored in the same transaction as the hold.
+    /// Places a hold for `user`. With an idempotency key, a retry gets the
+    /// first answer and the answer is stored in the hold's transaction.
     pub async fn hold(
         &self,
         user: &str,
         request: &HoldRequest,
-        idempotency: Option<&IdempotencyClaim>,
-    ) -> Result<HoldView, TicketError> {
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<HoldAnswer, TicketError> {
         let started = Instant::now();
         let result = self.hold_inner(user, request, idempotency).await;
         self.metrics
             .hold_seconds
             .observe(started.elapsed().as_secs_f64());
         self.metrics.hold(match &result {
-            Ok(_) => "held",
+            Ok(HoldAnswer::Created(_)) => "held",
+            Ok(HoldAnswer::Replayed(_)) => "replayed",
             Err(TicketError::SeatsTaken(_)) => "taken",
             Err(TicketError::SoldOut { .. }) => "sold-out",
             Err(TicketError::LimitExceeded(_)) => "limit",
@@ -186,68 +209,148 @@ impl HoldDesk {
         result
     }
 
+    /// The Redis lock of a seat set, through the replica's single flight:
+    /// an attempt on seats another attempt is asking Redis about right now
+    /// waits for that answer instead of asking again (see [`crate::flights`]).
+    async fn lock_seats(
+        &self,
+        hold_id: &uuid::Uuid,
+        seats: &[String],
+        ttl_ms: u64,
+        mark: Option<IdempotencyMark<'_>>,
+    ) -> Result<Acquired, TicketError> {
+        let leader = match self.locks.flights.join(seats) {
+            Role::Leader(leader) => Some(leader),
+            Role::Follower(slot) => {
+                match (flights::wait(slot).await, mark) {
+                    // The leader is this very request, sent twice.
+                    (
+                        Some(Flight::Won {
+                            idempotency: Some(theirs),
+                        }),
+                        Some(mark),
+                    ) if theirs == mark.redis_key => {
+                        return Err(TicketError::IdempotencyInFlight);
+                    }
+                    (Some(Flight::Won { .. }), _) => {
+                        self.metrics.conflict("coalesced");
+                        return Err(TicketError::SeatsTaken(seats.to_vec()));
+                    }
+                    // With a key, Redis may know this request won before.
+                    (Some(Flight::Lost(taken)), None) => {
+                        self.metrics.conflict("coalesced");
+                        return Err(TicketError::SeatsTaken(taken));
+                    }
+                    _ => None,
+                }
+            }
+        };
+        let acquired = self
+            .locks
+            .acquire_seats(hold_id, seats, ttl_ms, mark)
+            .await?;
+        if let Some(leader) = leader {
+            match &acquired {
+                Acquired::Locked { .. } => leader.finish(Flight::Won {
+                    idempotency: mark.map(|m| m.redis_key.to_owned()),
+                }),
+                Acquired::Taken(taken) => leader.finish(Flight::Lost(taken.clone())),
+                // A replay says nothing about the seats: followers ask Redis.
+                _ => drop(leader),
+            }
+        }
+        Ok(acquired)
+    }
+
     async fn hold_inner(
         &self,
         user: &str,
         request: &HoldRequest,
-        idempotency: Option<&IdempotencyClaim>,
-    ) -> Result<HoldView, TicketError> {
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<HoldAnswer, TicketError> {
         self.check_sales_window()?;
         let hold_id = uuid::Uuid::new_v4();
-        let timeout = u64::from(self.catalog.settings.hold_timeout_seconds);
-        let token = match request {
-            HoldRequest::Seats(seats) => {
-                match self
-                    .locks
-                    .acquire_seats(&hold_id, seats, timeout * 1000)
-                    .await?
-                {
-                    Acquired::Locked { token } => token,
-                    Acquired::Taken(taken) => {
-                        self.metrics.conflict("redis");
-                        return Err(TicketError::SeatsTaken(taken));
-                    }
-                    _ => return Err(TicketError::Conflict("unexpected lock reply".into())),
-                }
-            }
+        let ttl_ms = u64::from(self.catalog.settings.hold_timeout_seconds) * 1000 + LOCK_MARGIN_MS;
+        let redis_key = idempotency.map(|k| k.redis_key(self.catalog.event()));
+        // The key lives as long as the locks: while they do, a retry is
+        // recognised at Redis; after, PostgreSQL's row still answers it.
+        let mark = idempotency
+            .zip(redis_key.as_deref())
+            .map(|(key, redis_key)| IdempotencyMark {
+                redis_key,
+                fingerprint: &key.fingerprint,
+                ttl_ms,
+            });
+        let acquired = match request {
+            HoldRequest::Seats(seats) => self.lock_seats(&hold_id, seats, ttl_ms, mark).await?,
             HoldRequest::Standing { section, quantity } => {
-                let mut attempt = self.locks.acquire_standing(section, *quantity).await?;
+                let mut attempt = self
+                    .locks
+                    .acquire_standing(&hold_id, section, *quantity, mark)
+                    .await?;
                 if attempt == Acquired::Unloaded {
                     self.reload_standing(section).await?;
-                    attempt = self.locks.acquire_standing(section, *quantity).await?;
+                    attempt = self
+                        .locks
+                        .acquire_standing(&hold_id, section, *quantity, mark)
+                        .await?;
                 }
-                match attempt {
-                    Acquired::Locked { token } => token,
-                    Acquired::NotEnough { remaining } => {
-                        self.metrics.conflict("redis");
-                        return Err(TicketError::SoldOut { remaining });
-                    }
-                    _ => return Err(TicketError::Conflict("standing counter missing".into())),
+                attempt
+            }
+        };
+        let token = match acquired {
+            Acquired::Locked { token } => token,
+            Acquired::Taken(taken) => {
+                self.metrics.conflict("redis");
+                return Err(TicketError::SeatsTaken(taken));
+            }
+            Acquired::NotEnough { remaining } => {
+                self.metrics.conflict("redis");
+                return Err(TicketError::SoldOut { remaining });
+            }
+            Acquired::Retry { fingerprint, .. } => {
+                let key = idempotency
+                    .ok_or_else(|| TicketError::Conflict("a retry answer without a key".into()))?;
+                if fingerprint != key.fingerprint {
+                    return Err(TicketError::IdempotencyMismatch);
                 }
+                // Committed: its answer. Not yet: the first request is
+                // still writing (or died; its key lapses with its locks).
+                return match key.stored_answer(&self.pool).await? {
+                    Some(replay) => Ok(HoldAnswer::Replayed(replay)),
+                    None => Err(TicketError::IdempotencyInFlight),
+                };
+            }
+            Acquired::Unloaded => {
+                return Err(TicketError::Conflict("standing counter missing".into()));
             }
         };
         let lock = lock_value(&hold_id, token);
-        match self
+        let written = self
             .write_hold(user, request, hold_id, token, idempotency)
-            .await
-        {
-            Ok(view) => Ok(view),
-            Err(error) => {
-                // Give back what Redis handed out; the database has nothing.
-                let undo = match request {
-                    HoldRequest::Seats(seats) => {
-                        self.locks.release_seats(seats, &lock).await.map(|_| ())
-                    }
-                    HoldRequest::Standing { section, quantity } => {
-                        self.locks.return_standing(section, *quantity).await
-                    }
-                };
-                if let Err(undo_error) = undo {
-                    tracing::warn!(%undo_error, %hold_id, "could not undo a lock; it lapses with its TTL");
-                }
-                Err(error)
-            }
+            .await;
+        if let Ok(HoldAnswer::Created(view)) = &written {
+            return Ok(HoldAnswer::Created(view.clone()));
         }
+        // Give back what Redis handed out; the database has nothing.
+        let undo = match request {
+            HoldRequest::Seats(seats) => self.locks.release_seats(seats, &lock).await.map(|_| ()),
+            HoldRequest::Standing { section, quantity } => {
+                self.locks.return_standing(section, *quantity).await
+            }
+        };
+        if let Err(undo_error) = undo {
+            tracing::warn!(%undo_error, %hold_id, "could not undo a lock; it lapses with its TTL");
+        }
+        // A replay found in PostgreSQL keeps the key in Redis (it is the
+        // truth); anything else leaves the key free for the retry.
+        if !matches!(written, Ok(HoldAnswer::Replayed(_)))
+            && let Some(redis_key) = &redis_key
+            && let Err(undo_error) = self.locks.forget_idempotency(redis_key).await
+        {
+            tracing::warn!(%undo_error, %hold_id, "could not free an idempotency key; it lapses with the locks");
+        }
+        written
     }
 
     async fn reload_standing(&self, section: &str) -> Result<(), TicketError> {
@@ -270,8 +373,8 @@ impl HoldDesk {
         request: &HoldRequest,
         hold_id: uuid::Uuid,
         token: i64,
-        idempotency: Option<&IdempotencyClaim>,
-    ) -> Result<HoldView, TicketError> {
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<HoldAnswer, TicketError> {
         let event = self.catalog.event();
         let quantity = match request {
             HoldRequest::Seats(seats) => seats.len() as u32,
@@ -282,6 +385,15 @@ impl HoldDesk {
             .bind(user_lock_id(event, user))
             .execute(&mut *tx)
             .await?;
+        // Redis let this attempt through, but PostgreSQL may already hold
+        // the key's answer (Redis forgot the key: its locks lapsed, or it
+        // restarted): the first answer, and no second hold. Under the
+        // user's advisory lock, so a concurrent twin waits for this one.
+        if let Some(key) = idempotency
+            && let Some(replay) = key.stored_answer(&self.pool).await?
+        {
+            return Ok(HoldAnswer::Replayed(replay));
+        }
         let owned = places_of_user(&mut tx, event, user).await?;
         let max = i64::from(self.catalog.settings.limits.max_seats_per_user);
         if owned + i64::from(quantity) > max {
@@ -382,12 +494,20 @@ impl HoldDesk {
             currency: self.catalog.currency().to_owned(),
             expires_at_ms: expires_at.timestamp_millis(),
         };
-        if let Some(claim) = idempotency {
+        if let Some(key) = idempotency {
             let body = serde_json::to_value(&view).unwrap_or_default();
-            claim.finish_in(&mut tx, 201, &body).await?;
+            if !key.record_in(&mut tx, 201, &body).await? {
+                // Redis had forgotten the key (its locks lapsed, or Redis
+                // restarted) but PostgreSQL has the first answer: no second hold.
+                drop(tx);
+                return match key.stored_answer(&self.pool).await? {
+                    Some(replay) => Ok(HoldAnswer::Replayed(replay)),
+                    None => Err(TicketError::IdempotencyInFlight),
+                };
+            }
         }
         tx.commit().await?;
-        Ok(view)
+        Ok(HoldAnswer::Created(view))
     }
 
     /// The buyer's own hold.

@@ -1,11 +1,19 @@
 //! `Idempotency-Key` for `POST holds`: a retry with the same key and body
 //! gets the first answer (status and body), a different body with the same
-//! key is refused, a concurrent duplicate waits its turn.
+//! key is refused, a concurrent duplicate is told to wait.
 //!
-//! The key is claimed in its own short transaction before the work starts,
-//! and the answer is written in the work's own transaction (success) or right
-//! after it (a final refusal such as `seat-taken`). Transient failures
-//! (database or Redis down) release the claim so the retry does the work.
+//! Where it lives, and why: a key is remembered in Redis by the same Lua
+//! call that takes the seat locks (the fingerprint and hold id, for as long
+//! as the locks live), and in PostgreSQL with the answer, in the hold's own
+//! transaction. So a buyer who loses the race never touches PostgreSQL,
+//! with a key or without one; a retry is recognised at Redis and answered
+//! from PostgreSQL; and if Redis forgot the key (the locks lapsed, or Redis
+//! restarted), the row's primary key still stops a second hold.
+//!
+//! Only a hold is remembered. A refusal (seats taken, limit, sale closed)
+//! changed nothing, so a retry simply asks again and gets the answer that is
+//! true then; the key stays free for it. The previous design claimed the key
+//! in PostgreSQL before the work, which cost every loser two writes there.
 
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool, Row};
@@ -14,27 +22,21 @@ use crate::error::TicketError;
 
 /// Longest key accepted.
 pub const MAX_KEY_LEN: usize = 128;
-/// A claim older than this without an answer belongs to a request that died;
-/// a retry may take it over.
-const STALE_CLAIM_SECONDS: f64 = 30.0;
 
-/// A claimed key, to be finished with the answer.
-#[derive(Debug, Clone)]
-pub struct IdempotencyClaim {
+/// An `Idempotency-Key` with what it must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
     pub user: String,
     pub key: String,
+    /// Hash of method, path and body: "the same request".
+    pub fingerprint: String,
 }
 
-/// What claiming a key found.
-#[derive(Debug)]
-pub enum Claimed {
-    /// First use: do the work, then finish the claim.
-    New(IdempotencyClaim),
-    /// Seen before: send this answer again.
-    Replay {
-        status: u16,
-        body: serde_json::Value,
-    },
+/// A stored answer, sent again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    pub status: u16,
+    pub body: serde_json::Value,
 }
 
 /// Hash of what makes two requests "the same".
@@ -57,110 +59,85 @@ pub fn check_key(key: &str) -> Result<(), TicketError> {
     Ok(())
 }
 
-pub async fn claim(
-    pool: &PgPool,
-    user: &str,
-    key: &str,
-    hash: &str,
-) -> Result<Claimed, TicketError> {
-    check_key(key)?;
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(user)
-    .bind(key)
-    .bind(hash)
-    .execute(pool)
-    .await?;
-    let claim = IdempotencyClaim {
-        user: user.to_owned(),
-        key: key.to_owned(),
-    };
-    if inserted.rows_affected() == 1 {
-        return Ok(Claimed::New(claim));
+impl IdempotencyKey {
+    /// A checked key for one request.
+    pub fn new(
+        user: &str,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Self, TicketError> {
+        check_key(key)?;
+        Ok(Self {
+            user: user.to_owned(),
+            key: key.to_owned(),
+            fingerprint: request_hash(method, path, body),
+        })
     }
-    let row = sqlx::query(
-        "SELECT request_hash, status_code, response,
-                EXTRACT(EPOCH FROM (now() - created_at))::float8 AS age
-         FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-    )
-    .bind(user)
-    .bind(key)
-    .fetch_one(pool)
-    .await?;
-    if row.try_get::<String, _>("request_hash")? != hash {
-        return Err(TicketError::IdempotencyMismatch);
-    }
-    match (
-        row.try_get::<Option<i32>, _>("status_code")?,
-        row.try_get::<Option<serde_json::Value>, _>("response")?,
-    ) {
-        (Some(status), Some(body)) => Ok(Claimed::Replay {
-            status: status as u16,
-            body,
-        }),
-        _ if row.try_get::<f64, _>("age")? > STALE_CLAIM_SECONDS => {
-            // Take over a dead request's claim (restart its clock).
-            let taken = sqlx::query(
-                "UPDATE idempotency_keys SET created_at = now()
-                 WHERE user_id = $1 AND key = $2 AND status_code IS NULL
-                   AND created_at < now() - make_interval(secs => $3)",
-            )
-            .bind(user)
-            .bind(key)
-            .bind(STALE_CLAIM_SECONDS)
-            .execute(pool)
-            .await?;
-            if taken.rows_affected() == 1 {
-                Ok(Claimed::New(claim))
-            } else {
-                Err(TicketError::IdempotencyInFlight)
-            }
-        }
-        _ => Err(TicketError::IdempotencyInFlight),
-    }
-}
 
-impl IdempotencyClaim {
-    /// Stores the answer inside the caller's transaction.
-    pub async fn finish_in(
+    /// The key's Redis key: hash-tagged with the event like the seat locks
+    /// (one slot, so the lock script may touch both); user and key hashed,
+    /// so neither appears in Redis and no separator can be forged.
+    pub fn redis_key(&self, event: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.user.as_bytes());
+        hasher.update([0]);
+        hasher.update(self.key.as_bytes());
+        format!("urr:{{{event}}}:idem:{:x}", hasher.finalize())
+    }
+
+    /// Stores the answer inside the hold's transaction. `Ok(false)`: the key
+    /// already has an answer (Redis had forgotten it); the caller rolls back
+    /// and replays that answer.
+    pub async fn record_in(
         &self,
         conn: &mut PgConnection,
         status: u16,
         body: &serde_json::Value,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE user_id = $1 AND key = $2",
+    ) -> Result<bool, sqlx::Error> {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, response)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT DO NOTHING",
         )
         .bind(&self.user)
         .bind(&self.key)
+        .bind(&self.fingerprint)
         .bind(i32::from(status))
         .bind(body)
         .execute(conn)
         .await?;
-        Ok(())
+        Ok(inserted.rows_affected() == 1)
     }
 
-    /// Stores a final refusal, or forgets the claim after a transient failure.
-    pub async fn settle_error(
-        &self,
-        pool: &PgPool,
-        error: &TicketError,
-    ) -> Result<(), sqlx::Error> {
-        if error.is_transient() {
-            sqlx::query(
-                "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status_code IS NULL",
-            )
-            .bind(&self.user)
-            .bind(&self.key)
-            .execute(pool)
-            .await?;
-            return Ok(());
+    /// The stored answer of this key, if the first request has committed
+    /// one; a different request under the same key is refused.
+    pub async fn stored_answer(&self, pool: &PgPool) -> Result<Option<Replay>, TicketError> {
+        let row = sqlx::query(
+            "SELECT request_hash, status_code, response FROM idempotency_keys
+             WHERE user_id = $1 AND key = $2",
+        )
+        .bind(&self.user)
+        .bind(&self.key)
+        .fetch_optional(pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        if row.try_get::<String, _>("request_hash")? != self.fingerprint {
+            return Err(TicketError::IdempotencyMismatch);
         }
-        let mut conn = pool.acquire().await?;
-        self.finish_in(&mut conn, error.status().as_u16(), &error.problem_json())
-            .await
+        match (
+            row.try_get::<Option<i32>, _>("status_code")?,
+            row.try_get::<Option<serde_json::Value>, _>("response")?,
+        ) {
+            (Some(status), Some(body)) => Ok(Some(Replay {
+                status: u16::try_from(status).unwrap_or(201),
+                body,
+            })),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -175,6 +152,18 @@ mod tests {
         assert_ne!(base, request_hash("POST", "/v1/events/e/holds", b"{ }"));
         assert_ne!(base, request_hash("POST", "/v1/events/f/holds", b"{}"));
         assert_ne!(base, request_hash("PUT", "/v1/events/e/holds", b"{}"));
+    }
+
+    #[test]
+    fn redis_keys_share_the_event_slot_and_hide_user_and_key() {
+        let key = IdempotencyKey::new("alice", "k-1", "POST", "/p", b"{}").expect("key");
+        let redis_key = key.redis_key("concert");
+        assert!(redis_key.starts_with("urr:{concert}:idem:"), "{redis_key}");
+        assert!(!redis_key.contains("alice") && !redis_key.contains("k-1"));
+        // "a" + "b:c" and "a:b" + "c" are different keys.
+        let one = IdempotencyKey::new("a", "b:c", "POST", "/p", b"{}").expect("key");
+        let two = IdempotencyKey::new("a:b", "c", "POST", "/p", b"{}").expect("key");
+        assert_ne!(one.redis_key("e"), two.redis_key("e"));
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //!   bumped); confirm re-checks the fencing token, so an expired hold can
 //!   never be confirmed even after someone else took the seat. A unique
 //!   index on valid tickets per seat is the last line.
-//! * [`idempotency`]: `Idempotency-Key` on holds.
+//! * [`flights`]: single flight of lock attempts on the same seats within a
+//!   replica, so a stampede asks Redis once per seat set, not once per buyer.
+//! * [`idempotency`]: `Idempotency-Key` on holds, recognised at Redis.
 //! * [`tickets`]: my tickets, transfers, ownership history.
 //! * [`consumers`]: `payment-events` (fallback confirmation) and
 //!   `transfer-events` (ownership log); [`urr_outbox`] relays this service's
@@ -22,6 +24,7 @@ pub mod config;
 pub mod confirm;
 pub mod consumers;
 pub mod error;
+pub mod flights;
 pub mod holds;
 pub mod idempotency;
 pub mod inventory;

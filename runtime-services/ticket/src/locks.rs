@@ -9,8 +9,12 @@
 //!   `sold` once confirmed.
 //! * `urr:{event}:standing:<section>`: places not yet held or sold.
 
+use std::sync::Arc;
+
 use redis::Script;
 use redis::aio::ConnectionManager;
+
+use crate::flights::LockFlights;
 
 /// Value of a seat key once the seat is sold.
 pub const SOLD: &str = "sold";
@@ -26,12 +30,62 @@ pub enum Acquired {
     NotEnough { remaining: i64 },
     /// The standing counter has not been loaded.
     Unloaded,
+    /// The request's idempotency key already won a hold: a retry. Nothing
+    /// was locked.
+    Retry {
+        fingerprint: String,
+        hold_id: String,
+    },
+}
+
+/// The idempotency key of a lock attempt: set atomically with the locks
+/// when they are won, so a retry is recognised in the same Lua call and a
+/// loser (with or without a key) never reaches PostgreSQL.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyMark<'a> {
+    /// Redis key (see [`crate::idempotency::IdempotencyKey::redis_key`]).
+    pub redis_key: &'a str,
+    /// Fingerprint of the request, compared on a retry.
+    pub fingerprint: &'a str,
+    pub ttl_ms: u64,
+}
+
+fn reply_int(value: &redis::Value) -> Option<i64> {
+    match value {
+        redis::Value::Int(i) => Some(*i),
+        _ => None,
+    }
+}
+
+/// `{2, "<fingerprint>|<hold id>"}`: the answer of a retried key.
+fn reply_retry(reply: &[redis::Value]) -> Option<Acquired> {
+    match reply {
+        [redis::Value::Int(2), redis::Value::BulkString(seen)] => {
+            let seen = String::from_utf8_lossy(seen);
+            let (fingerprint, hold_id) = seen.split_once('|')?;
+            Some(Acquired::Retry {
+                fingerprint: fingerprint.to_owned(),
+                hold_id: hold_id.to_owned(),
+            })
+        }
+        _ => None,
+    }
+}
+
+fn unexpected(script: &'static str) -> redis::RedisError {
+    redis::RedisError::from((
+        redis::ErrorKind::UnexpectedReturnType,
+        "a lock script returned an unexpected reply",
+        script.to_owned(),
+    ))
 }
 
 #[derive(Clone)]
 pub struct SeatLocks {
     redis: ConnectionManager,
     event: String,
+    /// This replica's lock attempts in flight (see [`crate::flights`]).
+    pub flights: Arc<LockFlights>,
     acquire_seats: Script,
     acquire_standing: Script,
     verify_seats: Script,
@@ -56,6 +110,7 @@ impl SeatLocks {
         Self {
             redis,
             event: event.to_owned(),
+            flights: Arc::default(),
             acquire_seats: Script::new(include_str!("lua/acquire_seats.lua")),
             acquire_standing: Script::new(include_str!("lua/acquire_standing.lua")),
             verify_seats: Script::new(include_str!("lua/verify_seats.lua")),
@@ -80,58 +135,88 @@ impl SeatLocks {
         redis::cmd("PING").query_async(&mut redis).await
     }
 
-    /// Locks all of `seat_ids` for `hold_id`, or none of them.
+    /// Locks all of `seat_ids` for `hold_id`, or none of them; with a
+    /// `mark`, a retry of a key that already won is answered instead.
     pub async fn acquire_seats(
         &self,
         hold_id: &uuid::Uuid,
         seat_ids: &[String],
         ttl_ms: u64,
+        mark: Option<IdempotencyMark<'_>>,
     ) -> redis::RedisResult<Acquired> {
-        let mut invocation = self.acquire_seats.key(self.fence_key());
+        let fence = self.fence_key();
+        let mut invocation = self.acquire_seats.key(&fence);
+        invocation.key(mark.map_or(fence.as_str(), |m| m.redis_key));
         for seat in seat_ids {
             invocation.key(self.seat_key(seat));
         }
-        invocation.arg(hold_id.to_string()).arg(ttl_ms);
+        invocation
+            .arg(hold_id.to_string())
+            .arg(ttl_ms)
+            .arg(mark.map_or("", |m| m.fingerprint))
+            .arg(mark.map_or(0, |m| m.ttl_ms));
         let mut redis = self.redis.clone();
-        let reply: Vec<i64> = invocation.invoke_async(&mut redis).await?;
-        Ok(match reply.as_slice() {
-            [1, token] => Acquired::Locked { token: *token },
-            [0, taken @ ..] => Acquired::Taken(
+        let reply: Vec<redis::Value> = invocation.invoke_async(&mut redis).await?;
+        if let Some(retry) = reply_retry(&reply) {
+            return Ok(retry);
+        }
+        let numbers: Option<Vec<i64>> = reply.iter().map(reply_int).collect();
+        Ok(match numbers.as_deref() {
+            Some([1, token]) => Acquired::Locked { token: *token },
+            Some([0, taken @ ..]) => Acquired::Taken(
                 taken
                     .iter()
                     .filter_map(|&i| seat_ids.get((i - 1) as usize).cloned())
                     .collect(),
             ),
-            _ => {
-                return Err(redis::RedisError::from((
-                    redis::ErrorKind::UnexpectedReturnType,
-                    "acquire_seats returned an unexpected reply",
-                )));
-            }
+            _ => return Err(unexpected("acquire_seats")),
         })
     }
 
-    /// Takes `quantity` places of a standing section.
+    /// Takes `quantity` places of a standing section for `hold_id`.
     pub async fn acquire_standing(
         &self,
+        hold_id: &uuid::Uuid,
         section: &str,
         quantity: u32,
+        mark: Option<IdempotencyMark<'_>>,
     ) -> redis::RedisResult<Acquired> {
+        let fence = self.fence_key();
         let mut redis = self.redis.clone();
-        let reply: Vec<i64> = self
+        let reply: Vec<redis::Value> = self
             .acquire_standing
-            .key(self.fence_key())
+            .key(&fence)
             .key(self.standing_key(section))
+            .key(mark.map_or(fence.as_str(), |m| m.redis_key))
             .arg(quantity)
+            .arg(hold_id.to_string())
+            .arg(mark.map_or("", |m| m.fingerprint))
+            .arg(mark.map_or(0, |m| m.ttl_ms))
             .invoke_async(&mut redis)
             .await?;
-        Ok(match reply.as_slice() {
-            [1, token] => Acquired::Locked { token: *token },
-            [0, remaining] => Acquired::NotEnough {
+        if let Some(retry) = reply_retry(&reply) {
+            return Ok(retry);
+        }
+        let numbers: Option<Vec<i64>> = reply.iter().map(reply_int).collect();
+        Ok(match numbers.as_deref() {
+            Some([1, token]) => Acquired::Locked { token: *token },
+            Some([0, remaining]) => Acquired::NotEnough {
                 remaining: *remaining,
             },
-            _ => Acquired::Unloaded,
+            Some([-1]) => Acquired::Unloaded,
+            _ => return Err(unexpected("acquire_standing")),
         })
+    }
+
+    /// Forgets an idempotency key whose hold was not written (the attempt
+    /// failed after the lock): the retry must do the work. Only this
+    /// attempt can have set it (the script sets a key only when absent).
+    pub async fn forget_idempotency(&self, redis_key: &str) -> redis::RedisResult<()> {
+        let mut redis = self.redis.clone();
+        redis::cmd("DEL")
+            .arg(redis_key)
+            .query_async(&mut redis)
+            .await
     }
 
     /// Gives standing places back (a released, expired or failed hold).

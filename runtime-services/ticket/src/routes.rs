@@ -42,8 +42,8 @@ use urr_service_common::tokens::user::UserTokenVerifier;
 
 use crate::confirm::ConfirmPath;
 use crate::error::TicketError;
-use crate::holds::{HoldBody, HoldDesk};
-use crate::idempotency::{self, Claimed};
+use crate::holds::{HoldAnswer, HoldBody, HoldDesk};
+use crate::idempotency::{IdempotencyKey, Replay};
 use crate::inventory::AvailabilityCache;
 
 /// Everything a request handler needs.
@@ -301,31 +301,23 @@ async fn create_hold(
     let parsed: HoldBody =
         serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
     let request = state.desk.check(parsed)?;
-    let claim = match header_value(&headers, "idempotency-key") {
-        None => None,
-        Some(key) => {
-            let hash =
-                idempotency::request_hash("POST", &format!("/v1/events/{event}/holds"), &body);
-            match idempotency::claim(state.pool(), &user, key, &hash).await? {
-                Claimed::Replay { status, body } => {
-                    state.desk.metrics.hold("replayed");
-                    return Ok(replay(status, body));
-                }
-                Claimed::New(claim) => Some(claim),
-            }
-        }
-    };
-    match state.desk.hold(&user, &request, claim.as_ref()).await {
-        Ok(view) => Ok((StatusCode::CREATED, Json(view)).into_response()),
-        Err(error) => {
-            if let Some(claim) = &claim
-                && let Err(store_error) = claim.settle_error(state.pool(), &error).await
-            {
-                tracing::warn!(%store_error, "could not record the answer for an idempotency key");
-            }
-            Err(error)
-        }
-    }
+    let key = header_value(&headers, "idempotency-key")
+        .map(|key| {
+            IdempotencyKey::new(
+                &user,
+                key,
+                "POST",
+                &format!("/v1/events/{event}/holds"),
+                &body,
+            )
+        })
+        .transpose()?;
+    Ok(
+        match state.desk.hold(&user, &request, key.as_ref()).await? {
+            HoldAnswer::Created(view) => (StatusCode::CREATED, Json(view)).into_response(),
+            HoldAnswer::Replayed(Replay { status, body }) => replay(status, body),
+        },
+    )
 }
 
 fn replay(status: u16, body: serde_json::Value) -> Response {

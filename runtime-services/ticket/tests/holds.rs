@@ -17,8 +17,14 @@ async fn two_hundred_buyers_race_for_one_seat_and_exactly_one_wins(pool: PgPool)
     for buyer in 0..200 {
         let service = service.clone();
         tasks.push(tokio::spawn(async move {
+            // Half of them send an Idempotency-Key, as careful clients do:
+            // a loser with a key must not reach PostgreSQL either.
+            let key = format!("key-{buyer}");
+            let key = (buyer % 2 == 0).then_some(key.as_str());
+            // Spelled differently, it is the same seat (and the same lock).
+            let seat = if buyer % 3 == 0 { "a:01:1" } else { "a:1:1" };
             service
-                .hold(&format!("buyer-{buyer}"), json!({"seats": ["a:1:1"]}), None)
+                .hold(&format!("buyer-{buyer}"), json!({"seats": [seat]}), key)
                 .await
         }));
     }
@@ -62,11 +68,28 @@ async fn two_hundred_buyers_race_for_one_seat_and_exactly_one_wins(pool: PgPool)
         .text()
         .await
         .expect("text");
-    assert!(
-        text.contains("urr_ticket_conflicts_total{layer=\"redis\"} 199"),
+    // Asked at Redis, or told by the attempt on the same seat that was at
+    // Redis in that instant (the single flight): 199 between them.
+    assert_eq!(
+        counter(&text, "urr_ticket_conflicts_total{layer=\"redis\"}")
+            + counter(&text, "urr_ticket_conflicts_total{layer=\"coalesced\"}"),
+        199,
         "{text}"
     );
     assert!(!text.contains("layer=\"postgres\""), "{text}");
+    // Nothing of the losers was written, with a key or without.
+    assert!(service.count("SELECT count(*) FROM idempotency_keys").await <= 1);
+    assert!(
+        service.desk.locks.flights.is_empty(),
+        "no flight left behind"
+    );
+}
+
+/// A counter's value in Prometheus text (0 when absent).
+fn counter(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 #[sqlx::test(migrations = false)]
@@ -289,16 +312,48 @@ async fn the_same_idempotency_key_gets_the_first_answer_and_one_hold(pool: PgPoo
         .await;
     assert_eq!(reused.status, 422);
     assert!(reused.problem_type().ends_with("/idempotency-key-reused"));
-    // A refusal is replayed too.
+    // A refusal changed nothing and is not stored: the retry is asked
+    // again and refused for the same reason, and the key stays unwritten.
     let taken = service
         .hold("carol", json!({"seats": ["a:2:1"]}), Some("key-3"))
         .await;
     assert_eq!(taken.status, 409);
+    assert!(taken.problem_type().ends_with("/seat-taken"), "{taken:?}");
     let taken_again = service
         .hold("carol", json!({"seats": ["a:2:1"]}), Some("key-3"))
         .await;
     assert_eq!(taken_again.status, 409);
     assert_eq!(taken_again.body, taken.body);
+    assert_eq!(
+        service
+            .count("SELECT count(*) FROM idempotency_keys WHERE key = 'key-3'")
+            .await,
+        0
+    );
+    // After the first hold's locks are gone from Redis (they lapsed, or
+    // Redis restarted), PostgreSQL's row still stops a second hold.
+    let key = urr_ticket::idempotency::IdempotencyKey::new(
+        "alice",
+        "key-1",
+        "POST",
+        &format!("/v1/events/{}/holds", service.event),
+        body.to_string().as_bytes(),
+    )
+    .expect("key");
+    let mut redis = support::redis().await;
+    let _: () = redis::cmd("DEL")
+        .arg(key.redis_key(&service.event))
+        .arg(service.desk.locks.seat_key("a:2:1"))
+        .arg(service.desk.locks.seat_key("a:2:2"))
+        .query_async(&mut redis)
+        .await
+        .expect("forget");
+    let after_loss = service.hold("alice", body.clone(), Some("key-1")).await;
+    assert_eq!(after_loss.status, 201, "{after_loss:?}");
+    assert_eq!(
+        after_loss.body, first.body,
+        "the first answer, from PostgreSQL"
+    );
     assert_eq!(service.count("SELECT count(*) FROM holds").await, 2);
 }
 
