@@ -341,22 +341,53 @@ impl Crowd {
         Ok(None)
     }
 
+    /// Sends what `request` builds until the answer is not "overloaded":
+    /// a 503 or 429 is retried after its `Retry-After`, as the buyer's app
+    /// does when the service says "retry shortly" (the payment service's
+    /// create answers 503 when its quote call to a loaded ticket service
+    /// times out). Every request retried this way is idempotent: a create
+    /// carries the same `Idempotency-Key`, a confirm with the same method is
+    /// harmless to repeat, a read is a read.
+    async fn send_retrying(
+        &self,
+        step: &str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, Stop> {
+        const ATTEMPTS: usize = 10;
+        for _ in 1..ATTEMPTS {
+            self.check_time()?;
+            let response = request()
+                .send()
+                .await
+                .map_err(|_| self.fail(&format!("{step}: unreachable")))?;
+            match response.status() {
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
+                    self.recorder
+                        .recovered(format!("{step}: {}", response.status()));
+                    tokio::time::sleep(retry_after(&response)).await;
+                }
+                _ => return Ok(response),
+            }
+        }
+        self.check_time()?;
+        request()
+            .send()
+            .await
+            .map_err(|_| self.fail(&format!("{step}: unreachable")))
+    }
+
     /// Pays, sometimes sending the request twice, sometimes declined.
     async fn pay(&self, user: &str, hold: &str) -> Result<Outcome, Stop> {
         let started = Instant::now();
         let key = uuid::Uuid::new_v4().to_string();
-        let create = || async {
+        let create = || {
             self.http
                 .post(format!("{}/v1/payments", self.info.payment_url))
                 .bearer_auth(self.secrets.user_token(user, unix_now()))
                 .header("idempotency-key", &key)
                 .json(&json!({"holdId": hold}))
-                .send()
-                .await
         };
-        let response = create()
-            .await
-            .map_err(|_| self.fail("payment: unreachable"))?;
+        let response = self.send_retrying("payment create", create).await?;
         if response.status() != StatusCode::CREATED {
             return Err(self.fail(&format!("payment create: {}", response.status())));
         }
@@ -367,9 +398,11 @@ impl Crowd {
         let id = payment["paymentId"].as_str().unwrap_or_default().to_owned();
         if rand::rng().random_bool(self.args.retry_share.clamp(0.0, 1.0)) {
             // The network dropped the answer; the buyer's app retries.
-            let again: Value = create()
-                .await
-                .map_err(|_| self.fail("payment retry: unreachable"))?
+            let again = self.send_retrying("payment retry", create).await?;
+            if !again.status().is_success() {
+                return Err(self.fail(&format!("payment retry: {}", again.status())));
+            }
+            let again: Value = again
                 .json()
                 .await
                 .map_err(|_| self.fail("payment retry: unreadable"))?;
@@ -389,29 +422,33 @@ impl Crowd {
         };
         let confirmed = Instant::now();
         let response = self
-            .http
-            .post(format!(
-                "{}/v1/payments/{id}/confirm",
-                self.info.payment_url
-            ))
-            .bearer_auth(self.secrets.user_token(user, unix_now()))
-            .json(&json!({"paymentMethod": method}))
-            .send()
-            .await
-            .map_err(|_| self.fail("payment confirm: unreachable"))?;
+            .send_retrying("payment confirm", || {
+                self.http
+                    .post(format!(
+                        "{}/v1/payments/{id}/confirm",
+                        self.info.payment_url
+                    ))
+                    .bearer_auth(self.secrets.user_token(user, unix_now()))
+                    .json(&json!({"paymentMethod": method}))
+            })
+            .await?;
         if response.status() != StatusCode::ACCEPTED {
             return Err(self.fail(&format!("payment confirm: {}", response.status())));
         }
         loop {
             self.check_time()?;
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let state: Value = self
-                .http
-                .get(format!("{}/v1/payments/{id}", self.info.payment_url))
-                .bearer_auth(self.secrets.user_token(user, unix_now()))
-                .send()
-                .await
-                .map_err(|_| self.fail("payment poll: unreachable"))?
+            let response = self
+                .send_retrying("payment poll", || {
+                    self.http
+                        .get(format!("{}/v1/payments/{id}", self.info.payment_url))
+                        .bearer_auth(self.secrets.user_token(user, unix_now()))
+                })
+                .await?;
+            if response.status() != StatusCode::OK {
+                return Err(self.fail(&format!("payment poll: {}", response.status())));
+            }
+            let state: Value = response
                 .json()
                 .await
                 .map_err(|_| self.fail("payment poll: unreadable"))?;
