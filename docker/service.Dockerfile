@@ -6,9 +6,10 @@
 FROM rust:1.95-bookworm AS build
 ARG SERVICE
 RUN test -n "$SERVICE" && case "$SERVICE" in queue|ticket|payment) ;; *) echo "SERVICE must be queue, ticket or payment" >&2; exit 1 ;; esac
-# librdkafka's bundled build needs these.
+# librdkafka's bundled build needs these (OpenSSL: TLS and SASL/SCRAM to
+# MSK; distroless/cc carries libssl3 at run time).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends cmake libcurl4-openssl-dev libsasl2-dev zlib1g-dev \
+ && apt-get install -y --no-install-recommends cmake libcurl4-openssl-dev libsasl2-dev libssl-dev pkg-config zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -198,6 +198,8 @@ async fn run(args: RunArgs) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    // Before any TLS connection: the policy Redis may be rediss:// (ElastiCache).
+    urr_service_common::install_tls_provider();
     match Args::parse().command {
         Command::Run(args) => {
             let runtime = match tokio::runtime::Runtime::new() {

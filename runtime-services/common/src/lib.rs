@@ -19,6 +19,15 @@ pub mod telemetry;
 pub mod tokens;
 pub mod trace;
 
+/// Installs ring as the process's TLS crypto provider, before the first
+/// TLS connection (`rediss://`, PostgreSQL `sslmode=require`): the workspace
+/// compiles rustls with two providers, and rustls then picks none by itself.
+/// Idempotent; every service calls it first thing.
+pub fn install_tls_provider() {
+    // Err only means a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Seconds since the Unix epoch, from the system clock.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()

@@ -52,6 +52,7 @@ impl Handler for Recorder {
 
 async fn consume(topic: &str, group: &str, recorder: Recorder, want: usize) {
     let consumer: StreamConsumer = kafka::consumer_config(&brokers(), group)
+        .expect("kafka connection")
         .create()
         .expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
@@ -74,6 +75,7 @@ async fn retries_redeliver_poison_is_skipped_and_offsets_follow_success() {
         .await
         .expect("topic");
     let producer: FutureProducer = kafka::producer_config(&brokers())
+        .expect("kafka connection")
         .create()
         .expect("producer");
     for payload in ["one", "poison", "flaky", "two"] {

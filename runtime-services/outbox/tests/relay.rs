@@ -25,6 +25,7 @@ fn unique(prefix: &str) -> String {
 
 async fn consume(topic: &str, want: usize) -> Vec<(String, serde_json::Value)> {
     let consumer: StreamConsumer = kafka::consumer_config(&brokers(), &unique("test-group"))
+        .expect("kafka connection")
         .create()
         .expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
@@ -80,7 +81,7 @@ async fn committed_rows_are_published_in_order_and_rolled_back_rows_never(pool: 
     let mut registry = Registry::default();
     let relay = Relay::new(
         pool.clone(),
-        kafka::producer_config(&brokers()),
+        kafka::producer_config(&brokers()).expect("kafka connection"),
         RelaySettings::default(),
         &mut registry,
     )
@@ -118,7 +119,7 @@ async fn a_relay_started_later_publishes_what_a_dead_one_left(pool: PgPool) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let relay = Relay::new(
         pool.clone(),
-        kafka::producer_config(&brokers()),
+        kafka::producer_config(&brokers()).expect("kafka connection"),
         RelaySettings::default(),
         &mut Registry::default(),
     )
@@ -146,7 +147,7 @@ async fn an_unreachable_broker_leaves_rows_for_later(pool: PgPool) {
         .await
         .expect("enqueue");
     tx.commit().await.expect("commit");
-    let mut config = kafka::producer_config("127.0.0.1:1");
+    let mut config = kafka::producer_config("127.0.0.1:1").expect("kafka connection");
     config.set("message.timeout.ms", "300");
     let relay = Relay::new(
         pool.clone(),

@@ -66,7 +66,7 @@ async fn run(label: &str, listen: bool, payments: usize, concurrency: usize) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let relay = Relay::new(
         platform.payments.pool.clone(),
-        urr_outbox::kafka::producer_config(&env("URR_KAFKA_BROKERS")),
+        urr_outbox::kafka::producer_config(&env("URR_KAFKA_BROKERS")).expect("kafka connection"),
         RelaySettings {
             listen,
             ..RelaySettings::default()

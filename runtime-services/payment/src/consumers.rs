@@ -59,11 +59,11 @@ pub fn spawn(
     brokers: &str,
     payments: &Payments,
     stop: watch::Receiver<bool>,
-) -> Result<JoinHandle<()>, rdkafka::error::KafkaError> {
+) -> Result<JoinHandle<()>, urr_outbox::kafka::SetupError> {
     let consumer: StreamConsumer = urr_outbox::kafka::consumer_config(
         brokers,
         &format!("urr-payment-{}-reservations", payments.event),
-    )
+    )?
     .create()?;
     consumer.subscribe(&[RESERVATION_EVENTS])?;
     Ok(tokio::spawn(urr_outbox::consumer::run(

@@ -22,6 +22,7 @@ use urr_service_common::{shutdown, telemetry};
 async fn main() -> std::process::ExitCode {
     let config = PaymentConfig::parse();
     telemetry::init(config.log_format);
+    urr_service_common::install_tls_provider();
     match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -76,7 +77,7 @@ async fn run(config: PaymentConfig) -> Result<(), String> {
     let mut metrics = PaymentMetrics::new();
     let relay = Relay::new(
         pool.clone(),
-        urr_outbox::kafka::producer_config(&config.kafka_brokers),
+        urr_outbox::kafka::producer_config(&config.kafka_brokers).map_err(|e| e.to_string())?,
         RelaySettings::default(),
         &mut metrics.registry,
     )

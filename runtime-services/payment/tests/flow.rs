@@ -29,7 +29,7 @@ fn quick_client() -> ClientSettings {
 fn relay(pool: &PgPool) -> urr_outbox::Relay {
     urr_outbox::Relay::new(
         pool.clone(),
-        urr_outbox::kafka::producer_config(&env("URR_KAFKA_BROKERS")),
+        urr_outbox::kafka::producer_config(&env("URR_KAFKA_BROKERS")).expect("kafka connection"),
         urr_outbox::RelaySettings::default(),
         &mut Registry::default(),
     )

@@ -18,6 +18,7 @@ use urr_service_common::{shutdown, telemetry};
 async fn main() -> std::process::ExitCode {
     let config = QueueConfig::parse();
     telemetry::init(config.log_format);
+    urr_service_common::install_tls_provider();
     match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -204,13 +204,13 @@ pub fn spawn(
     brokers: &str,
     desk: &HoldDesk,
     stop: watch::Receiver<bool>,
-) -> Result<Vec<JoinHandle<()>>, rdkafka::error::KafkaError> {
+) -> Result<Vec<JoinHandle<()>>, urr_outbox::kafka::SetupError> {
     let group = format!("urr-ticket-{}", desk.catalog.event());
     let payments: StreamConsumer =
-        urr_outbox::kafka::consumer_config(brokers, &format!("{group}-payments")).create()?;
+        urr_outbox::kafka::consumer_config(brokers, &format!("{group}-payments"))?.create()?;
     payments.subscribe(&[PAYMENT_EVENTS])?;
     let transfers: StreamConsumer =
-        urr_outbox::kafka::consumer_config(brokers, &format!("{group}-transfers")).create()?;
+        urr_outbox::kafka::consumer_config(brokers, &format!("{group}-transfers"))?.create()?;
     transfers.subscribe(&[TRANSFER_EVENTS])?;
     Ok(vec![
         tokio::spawn(urr_outbox::consumer::run(

@@ -21,6 +21,7 @@ use urr_ticket::{AppState, app, consumers, inventory, reaper};
 async fn main() -> std::process::ExitCode {
     let config = TicketConfig::parse();
     telemetry::init(config.log_format);
+    urr_service_common::install_tls_provider();
     match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -79,7 +80,7 @@ async fn run(config: TicketConfig) -> Result<(), String> {
     let mut metrics = TicketMetrics::new();
     let relay = Relay::new(
         pool.clone(),
-        urr_outbox::kafka::producer_config(&config.kafka_brokers),
+        urr_outbox::kafka::producer_config(&config.kafka_brokers).map_err(|e| e.to_string())?,
         RelaySettings::default(),
         &mut metrics.registry,
     )

@@ -50,6 +50,7 @@ async fn publish(messages: &[&PaymentEvent]) {
         .await
         .expect("topic");
     let producer: FutureProducer = urr_outbox::kafka::producer_config(&brokers)
+        .expect("kafka connection")
         .create()
         .expect("producer");
     for message in messages {
@@ -169,6 +170,7 @@ async fn a_payment_for_an_expired_hold_is_recorded_not_applied(pool: PgPool) {
     publish(&[&event]).await;
     // A malformed message on the topic does not block the partition.
     let producer: FutureProducer = urr_outbox::kafka::producer_config(&env("URR_KAFKA_BROKERS"))
+        .expect("kafka connection")
         .create()
         .expect("producer");
     producer
@@ -284,7 +286,7 @@ async fn transfers_move_tickets_and_the_consumer_records_them(pool: PgPool) {
     // Relay the outbox (what the service's relay task does), then consume.
     let relay = urr_outbox::Relay::new(
         service.desk.pool.clone(),
-        urr_outbox::kafka::producer_config(&env("URR_KAFKA_BROKERS")),
+        urr_outbox::kafka::producer_config(&env("URR_KAFKA_BROKERS")).expect("kafka connection"),
         urr_outbox::RelaySettings::default(),
         &mut prometheus_client::registry::Registry::default(),
     )
