@@ -21,8 +21,13 @@ fn import_lock_id(event: &str) -> i64 {
 }
 
 /// What an import changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
+    /// Standing sections the new map would shrink below what is already
+    /// held or sold: `(section, requested, kept)`. They shrink only down to
+    /// what is taken, and the service starts (a spec mistake must not take
+    /// the sale down); the operator sees the warning in the logs.
+    pub capacity_floors: Vec<(String, i64, i64)>,
     /// `false` when the database already held this exact seat map.
     pub changed: bool,
     pub seats_added: u64,
@@ -34,15 +39,6 @@ pub struct ImportReport {
 pub enum ImportError {
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
-    #[error(
-        "section {section:?} would shrink to {capacity} places but {taken} are already held or sold; \
-         the import keeps the old capacity"
-    )]
-    ShrinkBelowSold {
-        section: String,
-        capacity: i64,
-        taken: i64,
-    },
 }
 
 /// Brings the database in line with the seat map. Idempotent: the same map
@@ -81,6 +77,24 @@ pub async fn import(pool: &PgPool, catalog: &Catalog) -> Result<ImportReport, Im
         ..ImportReport::default()
     };
     for section in &catalog.sections {
+        let mut capacity = i64::from(section.kind.capacity());
+        if let SectionKind::Standing { .. } = section.kind {
+            let taken: Option<i64> = sqlx::query_scalar(
+                "SELECT (held + sold)::bigint FROM standing_inventory WHERE event_id = $1 AND section_id = $2",
+            )
+            .bind(event)
+            .bind(&section.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(taken) = taken
+                && taken > capacity
+            {
+                report
+                    .capacity_floors
+                    .push((section.id.clone(), capacity, taken));
+                capacity = taken;
+            }
+        }
         let (rows, per_row) = match section.kind {
             SectionKind::Seated {
                 rows,
@@ -100,7 +114,7 @@ pub async fn import(pool: &PgPool, catalog: &Catalog) -> Result<ImportReport, Im
         .bind(section.kind.as_str())
         .bind(rows)
         .bind(per_row)
-        .bind(section.kind.capacity() as i32)
+        .bind(capacity as i32)
         .bind(section.price.amount_minor)
         .bind(&section.price.currency)
         .execute(&mut *tx)
@@ -148,23 +162,7 @@ pub async fn import(pool: &PgPool, catalog: &Catalog) -> Result<ImportReport, Im
                 .await?;
                 report.seats_retired += retired.rows_affected();
             }
-            SectionKind::Standing { capacity } => {
-                let taken: Option<i64> = sqlx::query_scalar(
-                    "SELECT (held + sold)::bigint FROM standing_inventory WHERE event_id = $1 AND section_id = $2",
-                )
-                .bind(event)
-                .bind(&section.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(taken) = taken
-                    && taken > i64::from(capacity)
-                {
-                    return Err(ImportError::ShrinkBelowSold {
-                        section: section.id.clone(),
-                        capacity: i64::from(capacity),
-                        taken,
-                    });
-                }
+            SectionKind::Standing { .. } => {
                 sqlx::query(
                     "INSERT INTO standing_inventory (event_id, section_id, capacity) VALUES ($1, $2, $3)
                      ON CONFLICT (event_id, section_id) DO UPDATE SET capacity = $3, version = standing_inventory.version + 1",
@@ -204,13 +202,28 @@ pub async fn import(pool: &PgPool, catalog: &Catalog) -> Result<ImportReport, Im
     Ok(report)
 }
 
-/// Loads the Redis side from the database at start: sold seats, live holds'
-/// locks, standing counters (set only when missing: another replica may be
-/// selling already).
+/// How standing counters are restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StandingCounters {
+    /// Set only where missing: another replica may be selling already, and
+    /// its places taken in the meantime must not be given back.
+    KeepExisting,
+    /// Overwrite from the database: the seat map changed (a capacity moved),
+    /// or Redis lost its data. A counter briefly too high only lets a few
+    /// extra attempts reach PostgreSQL, whose conditional update refuses them.
+    FromDatabase,
+}
+
+/// Loads the Redis side from the database (at start, and whenever Redis has
+/// lost it): sold seats, live holds' locks, standing counters, the fencing
+/// floor; then the event's restore marker, whose absence tells the reaper
+/// that Redis forgot (a restart without persistence, a failover to an empty
+/// replica).
 pub async fn restore_locks(
     pool: &PgPool,
     locks: &SeatLocks,
     event: &str,
+    standing_counters: StandingCounters,
 ) -> Result<(), RestoreError> {
     let sold: Vec<String> =
         sqlx::query_scalar("SELECT seat_id FROM seats WHERE event_id = $1 AND status = 'sold'")
@@ -247,9 +260,11 @@ pub async fn restore_locks(
     .await?;
     for row in standing {
         let section: String = row.try_get("section_id")?;
-        locks
-            .load_standing(&section, row.try_get("remaining")?)
-            .await?;
+        let remaining: i64 = row.try_get("remaining")?;
+        match standing_counters {
+            StandingCounters::KeepExisting => locks.load_standing(&section, remaining).await?,
+            StandingCounters::FromDatabase => locks.reset_standing(&section, remaining).await?,
+        }
     }
     // The fencing counter must stay ahead of every token in the database,
     // even if Redis lost its data.
@@ -259,6 +274,7 @@ pub async fn restore_locks(
             .fetch_one(pool)
             .await?;
     locks.raise_fence(max_token.unwrap_or(0)).await?;
+    locks.mark_restored().await?;
     Ok(())
 }
 

@@ -8,6 +8,8 @@
 //! * `urr:{event}:seat:<seat id>`: `<hold id>:<token>` with a TTL while held,
 //!   `sold` once confirmed.
 //! * `urr:{event}:standing:<section>`: places not yet held or sold.
+//! * `urr:{event}:idem:<hash>`: an `Idempotency-Key` that won a hold.
+//! * `urr:{event}:restored`: present once loaded from PostgreSQL.
 
 use std::sync::Arc;
 
@@ -124,6 +126,29 @@ impl SeatLocks {
 
     pub fn seat_key(&self, seat_id: &str) -> String {
         format!("urr:{{{}}}:seat:{seat_id}", self.event)
+    }
+
+    /// Set once the Redis side has been loaded from the database; gone
+    /// means Redis lost this event's keys.
+    fn restored_key(&self) -> String {
+        format!("urr:{{{}}}:restored", self.event)
+    }
+
+    pub async fn mark_restored(&self) -> redis::RedisResult<()> {
+        let mut redis = self.redis.clone();
+        redis::cmd("SET")
+            .arg(self.restored_key())
+            .arg(urr_service_common::unix_now_ms())
+            .query_async(&mut redis)
+            .await
+    }
+
+    pub async fn is_restored(&self) -> redis::RedisResult<bool> {
+        let mut redis = self.redis.clone();
+        redis::cmd("EXISTS")
+            .arg(self.restored_key())
+            .query_async(&mut redis)
+            .await
     }
 
     pub fn standing_key(&self, section: &str) -> String {

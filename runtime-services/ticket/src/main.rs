@@ -49,6 +49,14 @@ async fn run(config: TicketConfig) -> Result<(), String> {
     let report = inventory::import(&pool, &catalog)
         .await
         .map_err(|e| format!("cannot import the seat map: {e}"))?;
+    for (section, requested, kept) in &report.capacity_floors {
+        tracing::warn!(
+            %section,
+            requested,
+            kept,
+            "the seat map shrinks a standing section below what is already held or sold; it keeps {kept} places"
+        );
+    }
     tracing::info!(
         changed = report.changed,
         added = report.seats_added,
@@ -65,7 +73,14 @@ async fn run(config: TicketConfig) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot connect to Redis: {e}"))?;
     let locks = SeatLocks::new(redis, catalog.event());
-    inventory::restore_locks(&pool, &locks, catalog.event())
+    // A changed seat map may have moved a standing capacity: its Redis
+    // counter follows the database then, not the other replicas' value.
+    let standing_counters = if report.changed {
+        inventory::StandingCounters::FromDatabase
+    } else {
+        inventory::StandingCounters::KeepExisting
+    };
+    inventory::restore_locks(&pool, &locks, catalog.event(), standing_counters)
         .await
         .map_err(|e| format!("cannot restore seat locks: {e}"))?;
     urr_outbox::kafka::ensure_topics(

@@ -319,3 +319,55 @@ async fn transfers_move_tickets_and_the_consumer_records_them(pool: PgPool) {
         .await;
     assert_eq!(stranger.status, 404);
 }
+
+#[sqlx::test(migrations = false)]
+async fn redis_losing_its_data_mid_sale_is_noticed_and_restored(pool: PgPool) {
+    let service = start(pool, settings(&unique_event(), 4, 4)).await;
+    let (sold, amount) = held(&service, "alice", &["a:1:1"]).await;
+    assert_eq!(service.confirm(&sold, "pay-1", amount).await.status, 200);
+    let (live, live_amount) = held(&service, "bob", &["a:1:2"]).await;
+    assert!(
+        !urr_ticket::reaper::round(&service.desk).await.restored,
+        "nothing lost yet"
+    );
+    // Redis forgets this event (a restart without persistence, a failover
+    // to an empty replica): every key under its hash tag is gone.
+    let mut redis = support::redis().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("urr:{{{}}}:*", service.event))
+        .query_async(&mut redis)
+        .await
+        .expect("keys");
+    assert!(!keys.is_empty());
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut redis)
+        .await
+        .expect("forget");
+    // The next reaper round notices and loads everything again.
+    assert!(urr_ticket::reaper::round(&service.desk).await.restored);
+    assert_eq!(
+        service.seat_key("a:1:1").await.as_deref(),
+        Some("sold"),
+        "the sold seat is refused at Redis again"
+    );
+    let again = service
+        .hold("carol", json!({"seats": ["a:1:1"]}), None)
+        .await;
+    assert_eq!(again.status, 409, "{again:?}");
+    // The live hold's lock is back with its fencing token: it confirms.
+    let confirmed = service.confirm(&live, "pay-2", live_amount).await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    assert!(!urr_ticket::reaper::round(&service.desk).await.restored);
+    // Refused at Redis, never at PostgreSQL.
+    let text = service
+        .http
+        .get(format!("{}/metrics", service.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(!text.contains("layer=\"postgres\""), "{text}");
+}

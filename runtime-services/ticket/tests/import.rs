@@ -73,12 +73,24 @@ async fn import_is_idempotent_and_spares_sold_seats(pool: PgPool) {
     let mut tiny = settings(&event, 4, 4);
     tiny["seatMap"]["sections"][0]["capacity"] = 3.into();
     let catalog = Catalog::from_json(&tiny.to_string(), &event).expect("catalog");
-    let refused = inventory::import(&service.desk.pool, &catalog).await;
-    assert!(
-        matches!(
-            refused,
-            Err(inventory::ImportError::ShrinkBelowSold { taken: 4, .. })
-        ),
-        "{refused:?}"
+    let shrunk = inventory::import(&service.desk.pool, &catalog)
+        .await
+        .expect("a shrink below what is taken does not stop the service");
+    assert_eq!(
+        shrunk.capacity_floors,
+        vec![("floor".to_owned(), 3, 4)],
+        "it shrinks only down to what is taken"
+    );
+    assert_eq!(
+        service
+            .count("SELECT capacity::bigint FROM standing_inventory WHERE section_id = 'floor'")
+            .await,
+        4
+    );
+    assert_eq!(
+        service
+            .count("SELECT capacity::bigint FROM sections WHERE id = 'floor'")
+            .await,
+        4
     );
 }

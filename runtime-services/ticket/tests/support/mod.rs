@@ -72,9 +72,14 @@ pub async fn desk(pool: PgPool, settings: Value) -> HoldDesk {
         .expect("migrations");
     inventory::import(&pool, &catalog).await.expect("import");
     let locks = SeatLocks::new(redis().await, &event);
-    inventory::restore_locks(&pool, &locks, &event)
-        .await
-        .expect("restore");
+    inventory::restore_locks(
+        &pool,
+        &locks,
+        &event,
+        inventory::StandingCounters::KeepExisting,
+    )
+    .await
+    .expect("restore");
     HoldDesk {
         pool,
         locks,
