@@ -3,9 +3,10 @@
 # RDS, MSK). Fill in the variables (a tfvars file kept out of git), then:
 #   terraform init -backend-config=backend.hcl && terraform apply
 # State: S3 with native locking (use_lockfile, Terraform >= 1.10). The seed's
-# staging had no remote state at all.
+# staging had no remote state at all. Terraform >= 1.11: the MSK SCRAM password
+# is an ephemeral variable written with a write-only attribute (never in state).
 terraform {
-  required_version = ">= 1.10"
+  required_version = ">= 1.11"
   backend "s3" {
     key          = "urr/platform/terraform.tfstate"
     encrypt      = true
@@ -15,7 +16,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.30, < 6.0"
+      version = ">= 5.89, < 6.0"
     }
   }
 }
@@ -84,6 +85,25 @@ variable "redis_auth_token" {
   sensitive = true
 }
 
+variable "kafka_scram_username" {
+  description = "SASL/SCRAM user of the URR services on MSK."
+  type        = string
+  default     = "urr"
+}
+
+variable "kafka_scram_password" {
+  description = "SASL/SCRAM password (TF_VAR_kafka_scram_password, from a secret store); write-only, never in the state."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "kafka_scram_password_version" {
+  description = "Bump when kafka_scram_password changes, to write the new one."
+  type        = number
+  default     = 1
+}
+
 variable "origin_domain_name" {
   type = string
 }
@@ -148,6 +168,9 @@ module "kafka" {
   subnet_ids                = var.streaming_subnet_ids
   client_security_group_ids = var.node_security_group_ids
   kms_key_arn               = var.kms_key_arn
+  scram_username            = var.kafka_scram_username
+  scram_password            = var.kafka_scram_password
+  scram_password_version    = var.kafka_scram_password_version
   tags                      = local.tags
 }
 
@@ -162,13 +185,21 @@ output "key_value_store_arn" {
 }
 
 output "redis_endpoint" {
-  value = module.redis.primary_endpoint
+  description = "redis-url: rediss://:<auth token>@<this>:6379"
+  value       = module.redis.primary_endpoint
 }
 
 output "postgres_address" {
-  value = module.postgres.address
+  description = "ticket-/payment-database-url: postgres://<user>:<password>@<this>:5432/<db>?sslmode=require"
+  value       = module.postgres.address
 }
 
 output "kafka_bootstrap_brokers" {
-  value = module.kafka.bootstrap_brokers_sasl_iam
+  description = "MSK's SASL/SCRAM over TLS listener (host:9096,...), the one the services use."
+  value       = module.kafka.bootstrap_brokers_sasl_scram
+}
+
+output "kafka_brokers_connection" {
+  description = "kafka-brokers (URR_KAFKA_BROKERS) with <password> in place of the percent-encoded SCRAM password, which Terraform never stores."
+  value       = module.kafka.connection_string_format
 }

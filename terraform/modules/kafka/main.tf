@@ -83,3 +83,31 @@ resource "aws_msk_cluster" "this" {
   enhanced_monitoring = "PER_TOPIC_PER_BROKER"
   tags                = var.tags
 }
+
+# SASL/SCRAM credentials of the URR services (SCRAM-SHA-512 on 9096). MSK reads
+# them from Secrets Manager: the secret's name must start with AmazonMSK_ and it
+# must be encrypted with a customer-managed KMS key (MSK cannot use the AWS
+# managed key). The password is written with secret_string_wo: it is sent to
+# Secrets Manager and kept out of the Terraform state and plan.
+resource "aws_secretsmanager_secret" "scram" {
+  #checkov:skip=CKV2_AWS_57:MSK SCRAM credentials have no managed rotation; rotating means a new password in this secret and in the services' kafka-brokers Secret together (bump scram_password_version).
+  name        = "AmazonMSK_${var.name}-${var.scram_username}"
+  description = "SASL/SCRAM credentials of the URR services on MSK ${var.name}"
+  kms_key_id  = var.kms_key_arn
+  tags        = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "scram" {
+  secret_id = aws_secretsmanager_secret.scram.id
+  secret_string_wo = jsonencode({
+    username = var.scram_username
+    password = var.scram_password
+  })
+  secret_string_wo_version = var.scram_password_version
+}
+
+resource "aws_msk_scram_secret_association" "this" {
+  cluster_arn     = aws_msk_cluster.this.arn
+  secret_arn_list = [aws_secretsmanager_secret.scram.arn]
+  depends_on      = [aws_secretsmanager_secret_version.scram]
+}

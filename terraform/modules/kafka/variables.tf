@@ -60,3 +60,32 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "scram_username" {
+  description = "SASL/SCRAM user of the URR services (also part of the secret's name)."
+  type        = string
+  default     = "urr"
+  validation {
+    # Characters that need no percent-encoding in the connection string and
+    # are valid in a Secrets Manager name.
+    condition     = can(regex("^[a-zA-Z0-9_.-]{1,64}$", var.scram_username))
+    error_message = "scram_username: letters, digits, '_', '.' and '-', at most 64."
+  }
+}
+
+variable "scram_password" {
+  description = "SASL/SCRAM password (at least 16 characters); pass it from a secret store (TF_VAR_...), never commit it. Write-only: not stored in the state."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+  validation {
+    condition     = length(var.scram_password) >= 16
+    error_message = "scram_password must be at least 16 characters."
+  }
+}
+
+variable "scram_password_version" {
+  description = "Bump to write a changed scram_password (the password itself is write-only, so Terraform cannot see a change)."
+  type        = number
+  default     = 1
+}
