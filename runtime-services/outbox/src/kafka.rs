@@ -183,8 +183,17 @@ impl Connection {
                 .set("sasl.username", user)
                 .set("sasl.password", password);
         }
-        if let Some(ca) = &self.ca_location {
-            config.set("ssl.ca.location", ca);
+        match (&self.ca_location, self.security_protocol) {
+            (Some(ca), _) => {
+                config.set("ssl.ca.location", ca);
+            }
+            // librdkafka's own default is OpenSSL's compiled-in directory,
+            // which a distroless image may not have; `probe` looks in the
+            // usual places (/etc/ssl/certs/ca-certificates.crt and others).
+            (None, "ssl" | "sasl_ssl") => {
+                config.set("ssl.ca.location", "probe");
+            }
+            (None, _) => {}
         }
         config
     }
@@ -263,6 +272,11 @@ mod tests {
             Some("plaintext")
         );
         assert_eq!(setting(&config, "sasl.username"), None);
+        assert_eq!(setting(&config, "ssl.ca.location"), None);
+        let tls = Connection::parse("ssl://b:9094")
+            .expect("parses")
+            .client_config();
+        assert_eq!(setting(&tls, "ssl.ca.location").as_deref(), Some("probe"));
     }
 
     #[test]

@@ -360,14 +360,6 @@ async fn redis_losing_its_data_mid_sale_is_noticed_and_restored(pool: PgPool) {
     assert_eq!(confirmed.status, 200, "{confirmed:?}");
     assert!(!urr_ticket::reaper::round(&service.desk).await.restored);
     // Refused at Redis, never at PostgreSQL.
-    let text = service
-        .http
-        .get(format!("{}/metrics", service.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = service.metrics().await;
     assert!(!text.contains("layer=\"postgres\""), "{text}");
 }

@@ -57,17 +57,7 @@ async fn two_hundred_buyers_race_for_one_seat_and_exactly_one_wins(pool: PgPool)
         "lock {lock} belongs to the winner {hold}"
     );
     // Every loser was turned away at Redis: none reached PostgreSQL.
-    let metrics = service.get("/metrics", None).await;
-    let _ = metrics;
-    let text = service
-        .http
-        .get(format!("{}/metrics", service.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = service.metrics().await;
     // Asked at Redis, or told by the attempt on the same seat that was at
     // Redis in that instant (the single flight): 199 between them.
     assert_eq!(
