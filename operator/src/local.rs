@@ -8,8 +8,11 @@
 //!
 //! What differs from a cluster, on purpose and printed: the sale window is
 //! moved to start `--open-in` from now (the example's date is fixed), rates
-//! can be raised so a local crowd finishes in minutes, Secrets are generated
-//! per run (written 0600, never printed), and the services listen on loopback.
+//! can be raised so a local crowd finishes in minutes, `--max-places` can
+//! shrink the seat map so a small crowd sells the house out, Secrets are
+//! generated per run (written 0600, never printed), and the services listen
+//! on loopback. None of it exists outside this subcommand: the CRDs, the
+//! controllers and what they apply to a cluster never see these options.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use rand::RngCore;
 use serde_json::json;
+use urr_crds::event::Section;
 use urr_crds::manifest::check_manifest;
 use urr_crds::validation::Validate;
 use urr_crds::{Event, WaitingRoom};
@@ -52,6 +56,13 @@ pub struct LocalArgs {
     /// Tier-1 numbers served per second (the room's serving rate when unset).
     #[arg(long)]
     pub serving_per_second: Option<u32>,
+    /// Local runs only: shrink the Event's seat map to at most this many
+    /// places (every section kept, smaller in proportion) so that a small
+    /// crowd sells the house out and contends for the last places. The
+    /// manifest is not changed and nothing of this reaches a cluster: the
+    /// CRD has no such field and `urr-operator run` no such option.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_places: Option<u64>,
     #[arg(long, env = "URR_REDIS_URL", hide_env_values = true)]
     pub redis_url: String,
     #[arg(long, env = "URR_KAFKA_BROKERS")]
@@ -157,6 +168,73 @@ fn write_private(path: &Path, contents: &str) -> Result<(), LocalError> {
     file.write_all(contents.as_bytes()).map_err(error)
 }
 
+/// Shrinks `sections` to at most `max` places in all (for `--max-places`):
+/// each section to its share of `max` (none below one place; a seated one
+/// to the rows × seats per row within its old shape that come closest to
+/// the share), then the largest trimmed until the total fits. `Ok(false)`
+/// when it already fits.
+pub fn scale_seat_map(sections: &mut [Section], max: u64) -> Result<bool, String> {
+    let total: u64 = sections.iter().map(Section::capacity).sum();
+    if total <= max {
+        return Ok(false);
+    }
+    if max < sections.len() as u64 {
+        return Err(format!(
+            "--max-places {max} is fewer than the {} sections (each keeps at least one place)",
+            sections.len()
+        ));
+    }
+    let factor = max as f64 / total as f64;
+    for section in sections.iter_mut() {
+        let share = ((section.capacity() as f64 * factor).floor() as u32).max(1);
+        if let Some(capacity) = section.capacity.as_mut() {
+            *capacity = share;
+        } else if let (Some(rows), Some(per_row)) =
+            (section.rows.as_mut(), section.seats_per_row.as_mut())
+        {
+            // The most seats up to the share; of equals, the rows nearest
+            // the old shape scaled down.
+            let shape = f64::from(*rows) * factor.sqrt();
+            let (best_rows, best_per_row) = (1..=*rows)
+                .map(|r| (r, (share / r).clamp(1, *per_row)))
+                .filter(|(r, p)| r * p <= share.max(1))
+                .max_by(|a, b| {
+                    (a.0 * a.1).cmp(&(b.0 * b.1)).then_with(|| {
+                        (f64::from(b.0) - shape)
+                            .abs()
+                            .total_cmp(&(f64::from(a.0) - shape).abs())
+                    })
+                })
+                .unwrap_or((1, 1));
+            *rows = best_rows;
+            *per_row = best_per_row;
+        }
+    }
+    // A section kept at one place can overshoot the share it had.
+    while sections.iter().map(Section::capacity).sum::<u64>() > max {
+        let Some(largest) = sections
+            .iter_mut()
+            .filter(|s| s.capacity() > 1)
+            .max_by_key(|s| s.capacity())
+        else {
+            break;
+        };
+        if let Some(capacity) = largest.capacity.as_mut() {
+            *capacity -= 1;
+        } else if let (Some(rows), Some(per_row)) =
+            (largest.rows.as_mut(), largest.seats_per_row.as_mut())
+        {
+            // More than one place: the larger side is at least 2.
+            if *rows >= *per_row {
+                *rows -= 1;
+            } else {
+                *per_row -= 1;
+            }
+        }
+    }
+    Ok(true)
+}
+
 /// What `local` did, for the caller (and `run.json`).
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -170,6 +248,9 @@ pub struct LocalRun {
     pub max_active_users: u32,
     pub serving: urr_service_common::serving::ServingParams,
     pub capacity: u64,
+    /// Places in the manifest's seat map (more than `capacity` when
+    /// `--max-places` shrank it for this run).
+    pub manifest_capacity: u64,
     pub queue_url: String,
     pub ticket_url: String,
     pub payment_url: String,
@@ -209,6 +290,35 @@ pub async fn run(args: &LocalArgs) -> Result<LocalRun, LocalError> {
     if let Some(per_second) = args.serving_per_second {
         admission.serving_rate.per_interval = per_second;
         admission.serving_rate.interval_seconds = 1;
+    }
+    let manifest_capacity: u64 = event
+        .spec
+        .seat_map
+        .sections
+        .iter()
+        .map(Section::capacity)
+        .sum();
+    if let Some(max) = args.max_places {
+        let invalid = |detail: String| LocalError::Invalid {
+            path: args.event.display().to_string(),
+            detail,
+        };
+        if scale_seat_map(&mut event.spec.seat_map.sections, max).map_err(invalid)? {
+            // The smaller map must still be a valid Event.
+            event
+                .validate()
+                .map_err(|violations| invalid(format!("scaled seat map: {violations}")))?;
+            eprintln!(
+                "urr-operator local: local run only: the seat map is scaled down to {} places (the manifest has {manifest_capacity}; the manifest and any cluster are unchanged)",
+                event
+                    .spec
+                    .seat_map
+                    .sections
+                    .iter()
+                    .map(Section::capacity)
+                    .sum::<u64>()
+            );
+        }
     }
 
     let (decision, _) = activation::decide(&room.spec, &Default::default(), now, None, None);
@@ -395,18 +505,13 @@ pub async fn run(args: &LocalArgs) -> Result<LocalRun, LocalError> {
             &env_file(&values),
         )?;
     }
-    // What the load generator signs buyers' tokens with (and the claims the
-    // services check).
-    let mut load_secrets = BTreeMap::from([
-        (
-            "URR_USER_JWT_SECRET".to_owned(),
-            secrets["URR_USER_JWT_SECRET"].clone(),
-        ),
-        (
-            "URR_VWR_SIGNING_KEY".to_owned(),
-            secrets["URR_VWR_SIGNING_KEY"].clone(),
-        ),
-    ]);
+    // What the load generator signs buyers' user tokens with (and the
+    // claims the services check). Not the edge key: the load checks passes
+    // with the key published to the KeyValueStore, as the edge does.
+    let mut load_secrets = BTreeMap::from([(
+        "URR_USER_JWT_SECRET".to_owned(),
+        secrets["URR_USER_JWT_SECRET"].clone(),
+    )]);
     let jwt = &event.spec.auth.user_jwt;
     if let Some(issuer) = &jwt.issuer {
         load_secrets.insert("URR_USER_JWT_ISSUER".into(), issuer.clone());
@@ -432,6 +537,7 @@ pub async fn run(args: &LocalArgs) -> Result<LocalRun, LocalError> {
             .iter()
             .map(|s| s.capacity())
             .sum(),
+        manifest_capacity,
         queue_url: url(&args.queue_listen),
         ticket_url: url(&args.ticket_listen),
         payment_url: url(&args.payment_listen),
@@ -480,6 +586,61 @@ mod tests {
             format!("{}\nplain", values["A"])
         );
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn example_sections() -> Vec<Section> {
+        let event: Event = load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/event.yaml"
+        )))
+        .expect("the example is valid");
+        event.spec.seat_map.sections
+    }
+
+    fn total(sections: &[Section]) -> u64 {
+        sections.iter().map(Section::capacity).sum()
+    }
+
+    #[test]
+    fn max_places_shrinks_every_section_in_proportion_and_fits() {
+        let original = example_sections();
+        assert_eq!(total(&original), 13_480);
+        for max in [18, 19, 100, 1_000, 2_500, 13_479] {
+            let mut sections = original.clone();
+            assert_eq!(scale_seat_map(&mut sections, max), Ok(true), "{max}");
+            let places = total(&sections);
+            assert!(places <= max, "{max}: {places}");
+            // Close to the target, not just under it (floors lose a little).
+            assert!(places as f64 >= max as f64 * 0.75, "{max}: {places}");
+            assert_eq!(sections.len(), original.len());
+            for (scaled, before) in sections.iter().zip(&original) {
+                assert_eq!(scaled.id, before.id);
+                assert_eq!(scaled.price, before.price);
+                assert!(scaled.capacity() >= 1 && scaled.capacity() <= before.capacity());
+                // A section keeps its kind.
+                assert_eq!(scaled.capacity.is_some(), before.capacity.is_some());
+                assert_eq!(scaled.rows.is_some(), before.rows.is_some());
+            }
+        }
+        let mut sections = original.clone();
+        scale_seat_map(&mut sections, 1_000).expect("fits");
+        // Standing 1,500 of 13,480 → 111 of 1,000; seated 750 → 55 (5 × 11, the
+        // shape nearest 25 × 30 scaled by √(1,000 / 13,480)).
+        assert_eq!(sections[0].capacity, Some(111));
+        assert_eq!(
+            (sections[2].rows, sections[2].seats_per_row),
+            (Some(5), Some(11))
+        );
+        assert_eq!(total(&sections), 2 * 111 + 8 * 55 + 8 * 40);
+    }
+
+    #[test]
+    fn max_places_leaves_a_small_map_alone_and_refuses_fewer_places_than_sections() {
+        let mut sections = example_sections();
+        assert_eq!(scale_seat_map(&mut sections, 13_480), Ok(false));
+        assert_eq!(scale_seat_map(&mut sections, 20_000), Ok(false));
+        assert_eq!(sections, example_sections());
+        assert!(scale_seat_map(&mut sections, 17).is_err());
     }
 
     #[test]

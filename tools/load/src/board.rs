@@ -40,16 +40,25 @@ struct SeatListing {
 #[derive(Debug, Default)]
 struct State {
     kinds: HashMap<String, bool>,
-    availability: Option<(Instant, Vec<SectionFigures>)>,
+    /// When the copy was fetched, when its request was sent (Unix ms), the
+    /// figures.
+    availability: Option<(Instant, i64, Vec<SectionFigures>)>,
     seats: HashMap<String, (Instant, Vec<String>)>,
 }
 
 /// What a buyer tries to hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pick {
-    Standing { section: String, quantity: u32 },
+    Standing {
+        section: String,
+        quantity: u32,
+    },
     Seats(Vec<String>),
-    SoldOut,
+    /// Nothing left in figures requested at `as_of_ms` (Unix ms; the
+    /// service may have answered from its own copy, up to a second older).
+    SoldOut {
+        as_of_ms: i64,
+    },
 }
 
 #[derive(Debug)]
@@ -100,8 +109,9 @@ impl SeatBoard {
         let stale = state
             .availability
             .as_ref()
-            .is_none_or(|(at, _)| at.elapsed() > FRESH_FOR);
+            .is_none_or(|(at, _, _)| at.elapsed() > FRESH_FOR);
         if stale {
+            let requested_ms = urr_service_common::unix_now_ms();
             let fresh: Availability = self
                 .http
                 .get(format!(
@@ -113,68 +123,78 @@ impl SeatBoard {
                 .error_for_status()?
                 .json()
                 .await?;
-            state.availability = Some((Instant::now(), fresh.sections));
+            state.availability = Some((Instant::now(), requested_ms, fresh.sections));
         }
-        let open: Vec<SectionFigures> = state
-            .availability
-            .as_ref()
-            .map(|(_, s)| s.iter().filter(|s| s.available > 0).cloned().collect())
-            .unwrap_or_default();
-        let Ok(section) = open.choose_weighted(&mut rand::rng(), |s| s.available as f64) else {
-            return Ok(Pick::SoldOut);
-        };
-        let section = section.clone();
-        let quantity = rand::rng().random_range(1..=2u32);
-        if state.kinds.get(&section.id).copied().unwrap_or(false) {
-            return Ok(Pick::Standing {
-                quantity: quantity.min(section.available as u32).max(1),
-                section: section.id,
-            });
-        }
-        let listing_stale = state
-            .seats
-            .get(&section.id)
-            .is_none_or(|(at, free)| at.elapsed() > FRESH_FOR || free.is_empty());
-        if listing_stale {
-            let listing: SeatListing = self
-                .http
-                .get(format!(
-                    "{}/v1/events/{}/sections/{}/seats",
-                    self.base, self.event, section.id
-                ))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            let free = listing
-                .seats
-                .into_iter()
-                .filter(|s| s.status == "available")
-                .map(|s| s.seat_id)
-                .collect();
-            state
-                .seats
-                .insert(section.id.clone(), (Instant::now(), free));
-        }
-        let free = state
-            .seats
-            .get_mut(&section.id)
-            .map(|(_, free)| free)
-            .filter(|free| !free.is_empty());
-        let Some(free) = free else {
-            // The listing says full although the figures did not yet.
-            if let Some((_, sections)) = state.availability.as_mut() {
-                sections.retain(|s| s.id != section.id);
+        // Until a section with places to try, or none is left.
+        loop {
+            let (as_of_ms, open): (i64, Vec<SectionFigures>) = state
+                .availability
+                .as_ref()
+                .map(|(_, requested, s)| {
+                    (
+                        *requested,
+                        s.iter().filter(|s| s.available > 0).cloned().collect(),
+                    )
+                })
+                .unwrap_or_default();
+            let Ok(section) = open.choose_weighted(&mut rand::rng(), |s| s.available as f64) else {
+                return Ok(Pick::SoldOut { as_of_ms });
+            };
+            let section = section.clone();
+            let quantity = rand::rng().random_range(1..=2u32);
+            if state.kinds.get(&section.id).copied().unwrap_or(false) {
+                return Ok(Pick::Standing {
+                    quantity: quantity.min(section.available as u32).max(1),
+                    section: section.id,
+                });
             }
-            return Ok(Pick::SoldOut);
-        };
-        let chosen: Vec<String> = free
-            .choose_multiple(&mut rand::rng(), quantity as usize)
-            .cloned()
-            .collect();
-        // Others should not pick the same seats from this copy.
-        free.retain(|s| !chosen.contains(s));
-        Ok(Pick::Seats(chosen))
+            let listing_stale = state
+                .seats
+                .get(&section.id)
+                .is_none_or(|(at, free)| at.elapsed() > FRESH_FOR || free.is_empty());
+            if listing_stale {
+                let listing: SeatListing = self
+                    .http
+                    .get(format!(
+                        "{}/v1/events/{}/sections/{}/seats",
+                        self.base, self.event, section.id
+                    ))
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?;
+                let free = listing
+                    .seats
+                    .into_iter()
+                    .filter(|s| s.status == "available")
+                    .map(|s| s.seat_id)
+                    .collect();
+                state
+                    .seats
+                    .insert(section.id.clone(), (Instant::now(), free));
+            }
+            let free = state
+                .seats
+                .get_mut(&section.id)
+                .map(|(_, free)| free)
+                .filter(|free| !free.is_empty());
+            let Some(free) = free else {
+                // The listing says full although the figures did not yet:
+                // this copy of the figures no longer offers the section, and
+                // another one is tried (sold out only when none is left).
+                if let Some((_, _, sections)) = state.availability.as_mut() {
+                    sections.retain(|s| s.id != section.id);
+                }
+                continue;
+            };
+            let chosen: Vec<String> = free
+                .choose_multiple(&mut rand::rng(), quantity as usize)
+                .cloned()
+                .collect();
+            // Others should not pick the same seats from this copy.
+            free.retain(|s| !chosen.contains(s));
+            return Ok(Pick::Seats(chosen));
+        }
     }
 }

@@ -7,10 +7,11 @@ use rand::Rng;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use urr_service_common::tokens::entry;
-use urr_service_common::tokens::vwr::{self, VwrKey};
+use urr_service_common::tokens::vwr;
 use urr_service_common::{unix_now, unix_now_ms};
 
 use crate::board::{Pick, SeatBoard};
+use crate::gate::{Decision, EdgeView};
 use crate::run::{LoadArgs, RunInfo, Secrets};
 use crate::stats::{Counters, LineRecord, Recorder};
 
@@ -20,7 +21,10 @@ pub struct Crowd {
     pub info: RunInfo,
     pub secrets: Secrets,
     pub args: LoadArgs,
-    pub vwr_keys: Vec<VwrKey>,
+    /// The edge gate, as read from the KeyValueStore.
+    pub gate: Arc<EdgeView>,
+    /// The page buyers open through the gate.
+    pub edge_path: String,
     pub http: reqwest::Client,
     pub board: SeatBoard,
     pub recorder: Arc<Recorder>,
@@ -105,28 +109,52 @@ impl Crowd {
     async fn journey(&self, user: &str) -> Result<Outcome, Stop> {
         self.edge().await?;
         let entry_token = self.queue(user).await?;
-        let Some((hold, amount)) = self.hold(user, &entry_token).await? else {
+        let Some((hold, places)) = self.hold(user, &entry_token).await? else {
             return Ok(Outcome::SoldOut);
         };
-        let _ = amount;
         if rand::rng().random_bool(self.args.abandon_share.clamp(0.0, 1.0)) {
-            let _ = self
-                .http
-                .delete(format!(
-                    "{}/v1/events/{}/holds/{hold}",
-                    self.info.ticket_url, self.info.event
-                ))
-                .bearer_auth(self.secrets.user_token(user, unix_now()))
-                .send()
-                .await;
+            self.release(user, &hold, places).await;
             return Ok(Outcome::Abandoned);
         }
-        self.pay(user, &hold).await
+        match self.pay(user, &hold).await {
+            Ok(Outcome::Declined) => {
+                self.release(user, &hold, places).await;
+                Ok(Outcome::Declined)
+            }
+            Ok(outcome) => Ok(outcome),
+            Err(stop) => {
+                // The hold stays until it lapses, after the crowd is gone.
+                self.recorder.stranded(places);
+                Err(stop)
+            }
+        }
     }
 
-    /// Tier 1 and the gate: a number, then wait until the serving counter
-    /// (computed as the edge computes it) reaches it, and check the pass the
-    /// way the CloudFront function does.
+    /// Lets a hold go, noting when its places came free (or that they did
+    /// not: the hold then lapses on its own, later).
+    async fn release(&self, user: &str, hold: &str, places: u64) {
+        let released = self
+            .http
+            .delete(format!(
+                "{}/v1/events/{}/holds/{hold}",
+                self.info.ticket_url, self.info.event
+            ))
+            .bearer_auth(self.secrets.user_token(user, unix_now()))
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success());
+        if released {
+            self.recorder.released(unix_now_ms(), places);
+        } else {
+            self.recorder.stranded(places);
+        }
+    }
+
+    /// Tier 1 and the gate: a number, then the page behind the gate,
+    /// decided as the CloudFront function decides from the entry the
+    /// operator published (active, `enforceFrom`, protected paths, the pass
+    /// checked with `key/<kid>`, the serving counter); a buyer the edge
+    /// holds waits until the counter reaches their number.
     async fn edge(&self) -> Result<(), Stop> {
         let started = Instant::now();
         let response = loop {
@@ -166,23 +194,41 @@ impl Crowd {
             })
             .ok_or_else(|| self.fail("numbers: no pass cookie"))?;
         self.recorder.step("tier-1 number", ms(started));
+        let mut first = true;
         loop {
             self.check_time()?;
             let now = unix_now();
-            if now < self.info.enforce_from {
-                break; // the room is not enforced yet: the edge lets everyone through
+            let gate = self.gate.current();
+            let decision = gate.decide(&self.edge_path, Some(&token), now);
+            if first {
+                self.recorder.edge(match &decision {
+                    Decision::Open(why) => format!("open: {why}"),
+                    Decision::Served { .. } => "served at once".to_owned(),
+                    Decision::Wait { .. } => "held".to_owned(),
+                });
+                first = false;
             }
-            let claims = vwr::verify(&self.vwr_keys, &token, &self.info.room_id, now)
-                .map_err(|e| self.fail(&format!("edge: pass refused ({})", e.outcome())))?;
-            if claims.number <= self.info.serving.serving_at(now) {
-                break;
+            match decision {
+                Decision::Open(_) | Decision::Served { .. } => break,
+                Decision::Wait {
+                    refused: Some(error),
+                    ..
+                } => {
+                    return Err(self.fail(&format!("edge: pass refused ({})", error.outcome())));
+                }
+                Decision::Wait {
+                    number: Some(number),
+                    ..
+                } => {
+                    let wait = gate
+                        .entry
+                        .serving
+                        .seconds_until_served(number, now)
+                        .clamp(1, 5);
+                    tokio::time::sleep(Duration::from_secs(wait)).await;
+                }
+                Decision::Wait { .. } => return Err(self.fail("edge: held without a pass")),
             }
-            let wait = self
-                .info
-                .serving
-                .seconds_until_served(claims.number, now)
-                .clamp(1, 5);
-            tokio::time::sleep(Duration::from_secs(wait)).await;
         }
         Counters::bump(&self.recorder.counters.passed_edge);
         self.recorder.step("edge wait (tier 1)", ms(started));
@@ -288,8 +334,9 @@ impl Crowd {
         }
     }
 
-    /// Holds seats (or standing places), trying other places on a conflict.
-    async fn hold(&self, user: &str, entry_token: &str) -> Result<Option<(String, i64)>, Stop> {
+    /// Holds seats (or standing places), trying other places on a conflict;
+    /// returns the hold and how many places it has.
+    async fn hold(&self, user: &str, entry_token: &str) -> Result<Option<(String, u64)>, Stop> {
         let url = format!(
             "{}/v1/events/{}/holds",
             self.info.ticket_url, self.info.event
@@ -301,12 +348,19 @@ impl Crowd {
                 .pick()
                 .await
                 .map_err(|_| self.fail("availability: unreachable"))?;
-            let body = match pick {
-                Pick::SoldOut => return Ok(None),
-                Pick::Standing { section, quantity } => {
-                    json!({"section": section, "quantity": quantity})
+            let (body, places) = match pick {
+                Pick::SoldOut { as_of_ms } => {
+                    self.recorder.sold_out_seen(as_of_ms);
+                    return Ok(None);
                 }
-                Pick::Seats(seats) => json!({"seats": seats}),
+                Pick::Standing { section, quantity } => (
+                    json!({"section": section, "quantity": quantity}),
+                    u64::from(quantity),
+                ),
+                Pick::Seats(seats) => {
+                    let places = seats.len() as u64;
+                    (json!({"seats": seats}), places)
+                }
             };
             let started = Instant::now();
             let response = self
@@ -329,7 +383,7 @@ impl Crowd {
                     Counters::bump(&self.recorder.counters.held);
                     return Ok(Some((
                         hold["holdId"].as_str().unwrap_or_default().to_owned(),
-                        hold["amountMinor"].as_i64().unwrap_or_default(),
+                        places,
                     )));
                 }
                 StatusCode::CONFLICT => continue, // taken meanwhile: try other places
@@ -458,18 +512,8 @@ impl Crowd {
                     self.recorder.captured(id);
                     return Ok(Outcome::Paid);
                 }
-                Some("failed") => {
-                    let _ = self
-                        .http
-                        .delete(format!(
-                            "{}/v1/events/{}/holds/{hold}",
-                            self.info.ticket_url, self.info.event
-                        ))
-                        .bearer_auth(self.secrets.user_token(user, unix_now()))
-                        .send()
-                        .await;
-                    return Ok(Outcome::Declined);
-                }
+                // The journey lets the hold go.
+                Some("failed") => return Ok(Outcome::Declined),
                 Some("created" | "authorized") => {}
                 other => return Err(self.fail(&format!("payment ended {other:?}"))),
             }

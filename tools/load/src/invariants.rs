@@ -160,6 +160,14 @@ pub struct Liveness {
     pub peak_active_users: u64,
     /// The WaitingRoom's `maxActiveUsers`.
     pub max_active_users: u32,
+    /// Buyers the board told there was nothing left (the sale sold out).
+    pub saw_sold_out: u64,
+    /// Places in the Event not sold when the run ended.
+    pub unsold: u64,
+    /// How many of those may be unsold even though the sale sold out:
+    /// places let go (abandoned or declined holds) after the last sold-out
+    /// buyer looked, and places left held by buyers who failed.
+    pub unsold_allowed: u64,
 }
 
 impl Liveness {
@@ -194,6 +202,16 @@ impl Liveness {
             violations.push(format!(
                 "active users peaked at {} over the threshold of {}",
                 self.peak_active_users, self.max_active_users
+            ));
+        }
+        // Sold out means sold: once buyers are told nothing is left, every
+        // place still unsold must have come free after the last of them
+        // looked (nobody was left to buy it) or sit in a failed buyer's
+        // lapsing hold. More than that is availability that lied.
+        if self.saw_sold_out > 0 && self.unsold > self.unsold_allowed {
+            violations.push(format!(
+                "{} buyers were told the sale was sold out, yet {} places are unsold (at most {} came free after the last of them looked or sit in failed buyers' holds)",
+                self.saw_sold_out, self.unsold, self.unsold_allowed
             ));
         }
         violations
@@ -435,7 +453,19 @@ mod tests {
             samples: 60,
             peak_active_users: 1_500,
             max_active_users: 1_500,
+            saw_sold_out: 1_000,
+            unsold: 3,
+            unsold_allowed: 3,
         }
+    }
+
+    #[test]
+    fn places_may_stay_unsold_only_when_nobody_was_told_it_was_sold_out() {
+        let mut liveness = healthy();
+        liveness.saw_sold_out = 0;
+        liveness.unsold = 10_000;
+        liveness.unsold_allowed = 0;
+        assert_eq!(liveness.violations(), Vec::<String>::new());
     }
 
     #[test]
@@ -446,8 +476,9 @@ mod tests {
     #[test]
     fn each_liveness_failure_is_a_violation() {
         type Corruption = fn(&mut Liveness);
-        let cases: [(&str, Corruption); 5] = [
+        let cases: [(&str, Corruption); 6] = [
             ("failed or timed out", |l| l.unexpected = 21),
+            ("places are unsold", |l| l.unsold = 4),
             ("no buyer paid", |l| {
                 l.paid = 0;
                 l.captured_payments = 0;

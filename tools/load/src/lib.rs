@@ -2,8 +2,9 @@
 //! # urr-load: a flash crowd through the whole platform
 //!
 //! Each buyer is a task that walks the path a real buyer walks: the edge gate
-//! (the same token check and serving counter the CloudFront function
-//! computes, from `urr-service-common`), a tier-1 number, the tier-2 queue at
+//! ([`gate`]: the decision the CloudFront function makes, from the entry the
+//! operator published to the KeyValueStore, with the same token check and
+//! serving counter from `urr-service-common`), a tier-1 number, the tier-2 queue at
 //! the poll interval the server gives, a seat hold with the entry token, a
 //! payment (some abandon, some are declined, some retry with the same
 //! `Idempotency-Key`), and leaving the queue. The run is bounded in time and
@@ -22,6 +23,7 @@
 pub mod board;
 pub mod buyer;
 pub mod fairness;
+pub mod gate;
 pub mod invariants;
 pub mod report;
 pub mod run;

@@ -10,12 +10,12 @@ use serde_json::json;
 use urr_load::board::SeatBoard;
 use urr_load::buyer::{Crowd, Outcome};
 use urr_load::fairness::{kendall_tau, verify_draw};
+use urr_load::gate::EdgeView;
 use urr_load::invariants::{self, Liveness};
 use urr_load::report::{Report, StepFigure};
 use urr_load::run::{LoadArgs, RunInfo, Secrets};
 use urr_load::stats::{Counters, Recorder, Sample};
-use urr_service_common::tokens::vwr::VwrKey;
-use urr_service_common::unix_now_ms;
+use urr_service_common::{unix_now, unix_now_ms};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -54,13 +54,63 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
     let board = SeatBoard::new(http.clone(), &info.ticket_url, &info.event)
         .await
         .map_err(|e| format!("the ticket service does not answer: {e}"))?;
+    // The gate is what the operator published, read as the edge reads it;
+    // without a usable entry the run would not test the waiting room.
+    let edge_path = args.edge_path.replace("{event}", &info.event);
+    let gate = Arc::new(
+        EdgeView::load(&args.kvs_endpoint, &args.kvs_arn, &info.room_id, &edge_path)
+            .await
+            .map_err(|e| format!("edge gate: {e}"))?,
+    );
+    {
+        let entry = &gate.current().entry;
+        let now = unix_now();
+        eprintln!(
+            "urr-load: edge gate from the KeyValueStore ({}): {}, enforced from {} ({}), protects {:?}, serves {} numbers every {} s, signing key {:?}; buyers open {edge_path}",
+            gate.current().key,
+            if entry.active { "active" } else { "inactive" },
+            entry.enforce_from,
+            if entry.enforce_from <= now {
+                "already".to_owned()
+            } else {
+                format!("in {} s", entry.enforce_from - now)
+            },
+            entry.protected,
+            entry.serving.per_interval,
+            entry.serving.interval_seconds,
+            entry.kid,
+        );
+    }
     let recorder = Arc::new(Recorder::default());
+    let refresher = {
+        let gate = gate.clone();
+        let recorder = recorder.clone();
+        let every = Duration::from_secs(args.edge_refresh_seconds.max(1));
+        tokio::spawn(async move {
+            let mut broken = std::collections::BTreeSet::new();
+            loop {
+                tokio::time::sleep(every).await;
+                match gate.refresh().await {
+                    Ok(()) => recorder.edge("entry re-read"),
+                    Err(error @ urr_load::gate::GateError::Unreadable { .. }) => {
+                        // The store did not answer in time: the edge keeps
+                        // its copy too.
+                        recorder.recovered(format!("edge entry: {error}"));
+                    }
+                    Err(error) => {
+                        // The publication broke while the crowd ran: once per kind.
+                        if broken.insert(error.to_string()) {
+                            recorder.anomaly(format!("edge entry re-read: {error}"));
+                        }
+                    }
+                }
+            }
+        })
+    };
     let started = Instant::now();
     let crowd = Arc::new(Crowd {
-        vwr_keys: vec![VwrKey::new(
-            info.vwr_key_id.clone(),
-            secrets.vwr_signing_key.as_bytes().to_vec(),
-        )],
+        gate,
+        edge_path,
         info: info.clone(),
         secrets,
         args: args.clone(),
@@ -170,6 +220,7 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
     }
     let seconds = started.elapsed().as_secs_f64();
     sampler.abort();
+    refresher.abort();
     eprintln!(
         "urr-load: the crowd is done after {seconds:.1} s; checking the invariants in the databases"
     );
@@ -233,6 +284,14 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
         samples: timeline.len(),
         peak_active_users,
         max_active_users: info.max_active_users,
+        saw_sold_out: Counters::get(&recorder.saw_sold_out),
+        unsold: invariants
+            .capacity
+            .saturating_sub(u64::try_from(invariants.sold).unwrap_or_default()),
+        // The figures a sold-out buyer saw were requested at the time
+        // noted; the ticket service may have answered from its own copy, up
+        // to a second older than that plus the time its query took.
+        unsold_allowed: recorder.unsold_allowance(2_000),
     };
     let mut violations = liveness.violations();
     violations.extend(invariants.violations());
@@ -279,6 +338,7 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
         pre_queue_draw: draw,
         anomalies: Recorder::snapshot(&recorder.anomalies),
         errors: json!(Recorder::snapshot(&recorder.error_kinds)),
+        edge: json!(Recorder::snapshot(&recorder.edge)),
         violations: violations.clone(),
         timeline,
         machine: format!(

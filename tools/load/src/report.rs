@@ -45,6 +45,8 @@ pub struct Report {
     pub pre_queue_draw: DrawCheck,
     pub anomalies: Vec<String>,
     pub errors: serde_json::Value,
+    /// The edge gate's first decision per buyer and the entry's re-reads.
+    pub edge: serde_json::Value,
     pub violations: Vec<String>,
     pub timeline: Vec<Sample>,
     pub machine: String,
@@ -68,6 +70,7 @@ impl Report {
             "  active users             peak {} (threshold {}); queue depth peak {}",
             self.peak_active_users, self.max_active_users, self.peak_depth
         );
+        println!("  edge gate                {}", self.edge);
         println!("  step                     count      p50 ms      p99 ms");
         for step in &self.steps {
             println!(
@@ -81,6 +84,12 @@ impl Report {
             "  sold                     {} of {} places; {} payments captured ({} buyers saw theirs captured), {} reservations confirmed via Kafka",
             i.sold, i.capacity, i.captured_payments, l.paid, i.reservations_confirmed_via_kafka
         );
+        if l.saw_sold_out > 0 {
+            println!(
+                "  sold out                 {} buyers found nothing left; {} places unsold (at most {} came free too late or sit in failed buyers' holds)",
+                l.saw_sold_out, l.unsold, l.unsold_allowed
+            );
+        }
         println!(
             "  failed or timed out      {} of {} buyers (at most {:.1} %)",
             l.unexpected,

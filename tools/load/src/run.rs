@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use serde::Deserialize;
-use urr_service_common::serving::ServingParams;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -58,9 +57,25 @@ pub struct LoadArgs {
     /// HTTP connections per service.
     #[arg(long, default_value_t = 256)]
     pub connections: usize,
+    /// The CloudFront KeyValueStore the operator published the room's edge
+    /// entry to (the emulator; loopback only).
+    #[arg(long, env = "URR_KVS_ENDPOINT")]
+    pub kvs_endpoint: String,
+    #[arg(long, env = "URR_KVS_ARN")]
+    pub kvs_arn: String,
+    /// The page buyers open through the edge gate (`{event}` is the Event's
+    /// name); the published entry must protect it.
+    #[arg(long, default_value = "/events/{event}")]
+    pub edge_path: String,
+    /// Seconds between reads of the edge entry while the crowd runs (it
+    /// switches at `enforceFrom`, and the operator may publish it again).
+    #[arg(long, default_value_t = 2)]
+    pub edge_refresh_seconds: u64,
 }
 
-/// `run.json`.
+/// `run.json`. What the edge gate does (active, `enforceFrom`, protected
+/// paths, serving counter, signing key) is deliberately not here: buyers
+/// read it from the KeyValueStore, as the edge does ([`crate::gate`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunInfo {
@@ -68,23 +83,19 @@ pub struct RunInfo {
     pub room: String,
     pub room_id: String,
     pub sales_open_at: i64,
-    pub enforce_from: i64,
     pub users_per_second: u32,
     pub max_active_users: u32,
-    pub serving: ServingParams,
     pub capacity: u64,
     pub queue_url: String,
     pub ticket_url: String,
     pub payment_url: String,
-    pub protected_path: String,
-    pub vwr_key_id: String,
 }
 
-/// `load.env`: the secrets the buyers' tokens are signed with.
+/// `load.env`: the secret the buyers' user JWTs are signed with (the edge
+/// pass is checked with the key the operator published, not with this).
 #[derive(Debug, Clone)]
 pub struct Secrets {
     pub user_jwt_secret: String,
-    pub vwr_signing_key: String,
     pub issuer: Option<String>,
     pub audience: Option<String>,
 }
@@ -145,10 +156,6 @@ impl Secrets {
                 .get("URR_USER_JWT_SECRET")
                 .cloned()
                 .ok_or(RunError::Missing("URR_USER_JWT_SECRET"))?,
-            vwr_signing_key: values
-                .get("URR_VWR_SIGNING_KEY")
-                .cloned()
-                .ok_or(RunError::Missing("URR_VWR_SIGNING_KEY"))?,
             issuer: values.get("URR_USER_JWT_ISSUER").cloned(),
             audience: values.get("URR_USER_JWT_AUDIENCE").cloned(),
         })

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -77,6 +77,19 @@ pub struct Recorder {
     /// payments for one idempotency key).
     pub anomalies: Mutex<Vec<String>>,
     pub error_kinds: Mutex<BTreeMap<String, u64>>,
+    /// What the edge gate decided for each buyer's first look at the page
+    /// (`open: …`, `served`, `waited`), and refreshes of the edge entry.
+    pub edge: Mutex<BTreeMap<String, u64>>,
+    /// Places buyers let go (abandoned or declined holds they released):
+    /// when (Unix ms) and how many.
+    pub released: Mutex<Vec<(i64, u64)>>,
+    /// Places left in holds by buyers who then failed or ran out of time
+    /// (those holds lapse later, after the crowd is gone).
+    pub stranded: AtomicU64,
+    /// Buyers who found nothing left on the board, and when (Unix ms) the
+    /// last of them looked.
+    pub saw_sold_out: AtomicU64,
+    pub last_sold_out_ms: AtomicI64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -136,6 +149,36 @@ impl Recorder {
             .collect()
     }
 
+    pub fn edge(&self, what: impl Into<String>) {
+        *lock(&self.edge).entry(what.into()).or_default() += 1;
+    }
+
+    pub fn released(&self, at_ms: i64, places: u64) {
+        lock(&self.released).push((at_ms, places));
+    }
+
+    pub fn stranded(&self, places: u64) {
+        self.stranded.fetch_add(places, Ordering::Relaxed);
+    }
+
+    pub fn sold_out_seen(&self, at_ms: i64) {
+        Counters::bump(&self.saw_sold_out);
+        self.last_sold_out_ms.fetch_max(at_ms, Ordering::Relaxed);
+    }
+
+    /// Places that may be unsold although buyers were told the sale was sold
+    /// out: let go at or after `margin_ms` before the last such buyer looked
+    /// (what they saw may have been that old), or stranded by failed buyers.
+    pub fn unsold_allowance(&self, margin_ms: i64) -> u64 {
+        let since = self.last_sold_out_ms.load(Ordering::Relaxed) - margin_ms;
+        let late: u64 = lock(&self.released)
+            .iter()
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, places)| places)
+            .sum();
+        late + self.stranded.load(Ordering::Relaxed)
+    }
+
     pub fn snapshot<T: Clone>(mutex: &Mutex<T>) -> T {
         lock(mutex).clone()
     }
@@ -151,6 +194,21 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn places_let_go_before_the_last_sold_out_look_are_not_an_excuse() {
+        let recorder = Recorder::default();
+        recorder.released(1_000, 2);
+        recorder.released(8_000, 1);
+        recorder.sold_out_seen(9_000);
+        recorder.sold_out_seen(5_000);
+        recorder.released(9_500, 2);
+        recorder.stranded(1);
+        // 9,000 − 3,000: the release at 8,000 counts, the one at 1,000 not.
+        assert_eq!(recorder.unsold_allowance(3_000), 1 + 2 + 1);
+        assert_eq!(recorder.unsold_allowance(0), 2 + 1);
+        assert_eq!(Counters::get(&recorder.saw_sold_out), 2);
+    }
 
     #[test]
     fn percentiles_of_a_known_series() {
