@@ -372,14 +372,18 @@ impl Crowd {
                 .json(&body)
                 .send()
                 .await
-                .map_err(|_| self.fail("hold: unreachable"))?;
+                .map_err(|_| {
+                    // The hold may exist without the buyer knowing it.
+                    self.recorder.stranded(places);
+                    self.fail("hold: unreachable")
+                })?;
             self.recorder.step("hold", ms(started));
             match response.status() {
                 StatusCode::CREATED => {
-                    let hold: Value = response
-                        .json()
-                        .await
-                        .map_err(|_| self.fail("hold: unreadable"))?;
+                    let hold: Value = response.json().await.map_err(|_| {
+                        self.recorder.stranded(places);
+                        self.fail("hold: unreadable")
+                    })?;
                     Counters::bump(&self.recorder.counters.held);
                     return Ok(Some((
                         hold["holdId"].as_str().unwrap_or_default().to_owned(),

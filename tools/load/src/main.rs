@@ -46,14 +46,6 @@ async fn stats(http: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
 async fn run(args: LoadArgs) -> Result<bool, String> {
     let info = RunInfo::load(&args.run_dir).map_err(|e| e.to_string())?;
     let secrets = Secrets::load(&args.run_dir).map_err(|e| e.to_string())?;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.connections)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let board = SeatBoard::new(http.clone(), &info.ticket_url, &info.event)
-        .await
-        .map_err(|e| format!("the ticket service does not answer: {e}"))?;
     // The gate is what the operator published, read as the edge reads it;
     // without a usable entry the run would not test the waiting room.
     let edge_path = args.edge_path.replace("{event}", &info.event);
@@ -81,6 +73,14 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
             entry.kid,
         );
     }
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let board = SeatBoard::new(http.clone(), &info.ticket_url, &info.event)
+        .await
+        .map_err(|e| format!("the ticket service does not answer: {e}"))?;
     let recorder = Arc::new(Recorder::default());
     let refresher = {
         let gate = gate.clone();
@@ -290,8 +290,9 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
             .saturating_sub(u64::try_from(invariants.sold).unwrap_or_default()),
         // The figures a sold-out buyer saw were requested at the time
         // noted; the ticket service may have answered from its own copy, up
-        // to a second older than that plus the time its query took.
-        unsold_allowed: recorder.unsold_allowance(2_000),
+        // to a second older than that plus the time its query took (seconds,
+        // on a loaded machine).
+        unsold_allowed: recorder.unsold_allowance(5_000),
     };
     let mut violations = liveness.violations();
     violations.extend(invariants.violations());
