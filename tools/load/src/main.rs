@@ -291,8 +291,11 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
         // The figures a sold-out buyer saw were requested at the time
         // noted; the ticket service may have answered from its own copy, up
         // to a second older than that plus the time its query took (seconds,
-        // on a loaded machine).
-        unsold_allowed: recorder.unsold_allowance(5_000),
+        // on a loaded machine). 10 s, not less: on two shared cores under
+        // the crowd a 2 s margin once came within 5 places of a false alarm,
+        // and a real fault (the board saying "sold out" while places sit
+        // free) stays visible with any margin shorter than the sale.
+        unsold_allowed: recorder.unsold_allowance(10_000),
     };
     let mut violations = liveness.violations();
     violations.extend(invariants.violations());
