@@ -390,7 +390,7 @@ impl HoldDesk {
         // restarted): the first answer, and no second hold. Under the
         // user's advisory lock, so a concurrent twin waits for this one.
         if let Some(key) = idempotency
-            && let Some(replay) = key.stored_answer(&self.pool).await?
+            && let Some(replay) = key.stored_answer(&mut *tx).await?
         {
             return Ok(HoldAnswer::Replayed(replay));
         }

@@ -16,7 +16,7 @@
 //! in PostgreSQL before the work, which cost every loser two writes there.
 
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, Row};
 
 use crate::error::TicketError;
 
@@ -113,14 +113,20 @@ impl IdempotencyKey {
 
     /// The stored answer of this key, if the first request has committed
     /// one; a different request under the same key is refused.
-    pub async fn stored_answer(&self, pool: &PgPool) -> Result<Option<Replay>, TicketError> {
+    /// On `conn`: inside a transaction, pass the transaction — a second
+    /// connection from the pool while one is held can starve the pool under
+    /// a crowd (every writer holding one and waiting for another).
+    pub async fn stored_answer(
+        &self,
+        conn: impl sqlx::PgExecutor<'_>,
+    ) -> Result<Option<Replay>, TicketError> {
         let row = sqlx::query(
             "SELECT request_hash, status_code, response FROM idempotency_keys
              WHERE user_id = $1 AND key = $2",
         )
         .bind(&self.user)
         .bind(&self.key)
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await?;
         let Some(row) = row else {
             return Ok(None);

@@ -618,3 +618,36 @@ async fn holds_are_refused_outside_the_sale_window(pool: PgPool) {
     assert_eq!(service.seat_key("a:1:1").await, None, "nothing locked");
     assert_eq!(service.count("SELECT count(*) FROM holds").await, 0);
 }
+
+#[sqlx::test(migrations = false)]
+async fn keyed_holds_never_need_two_connections_at_once(pool: PgPool) {
+    // A hold's transaction must do all its work on its own connection: one
+    // that asks the pool for a second while holding the first starves a
+    // small pool under a crowd (each writer holds one and waits for another).
+    let small = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(std::time::Duration::from_secs(3))
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .expect("small pool");
+    let service = Arc::new(start(small, settings(&unique_event(), 4, 4)).await);
+    let mut tasks = Vec::new();
+    for buyer in 0..12 {
+        let service = service.clone();
+        tasks.push(tokio::spawn(async move {
+            let seat = format!("a:{}:{}", buyer / 4 + 1, buyer % 4 + 1);
+            service
+                .hold(
+                    &format!("buyer-{buyer}"),
+                    json!({"seats": [seat]}),
+                    Some(&format!("key-{buyer}")),
+                )
+                .await
+        }));
+    }
+    for task in tasks {
+        let answer = task.await.expect("task");
+        assert_eq!(answer.status, 201, "{answer:?}");
+    }
+    assert_eq!(service.count("SELECT count(*) FROM holds").await, 12);
+}
