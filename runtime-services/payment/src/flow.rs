@@ -394,9 +394,27 @@ impl Payments {
             .ticket
             .quote(hold, Some(&urr_service_common::trace::child(traceparent)))
             .await
-            .map_err(|e| PaymentError::TicketUnavailable(e.to_string()))?
-            .ok_or(PaymentError::UnknownHold)?;
-        // Someone else's hold reads as unknown: no probing of other buyers' holds.
+            .map_err(|e| PaymentError::TicketUnavailable(e.to_string()))?;
+        let quote = self.active_quote_of(quote, user, hold)?;
+        if quote.amount_minor < 0 || quote.currency.is_empty() {
+            return Err(PaymentError::TicketUnavailable(format!(
+                "unusable quote: {} {:?}",
+                quote.amount_minor, quote.currency
+            )));
+        }
+        Ok(quote)
+    }
+
+    /// The quote, if it is of `user`'s `hold` in this event and still
+    /// active. Someone else's hold reads as unknown: no probing of other
+    /// buyers' holds.
+    fn active_quote_of(
+        &self,
+        quote: Option<HoldQuote>,
+        user: &str,
+        hold: &str,
+    ) -> Result<HoldQuote, PaymentError> {
+        let quote = quote.ok_or(PaymentError::UnknownHold)?;
         if quote.user_id != user || quote.event != self.event || quote.hold_id != hold {
             return Err(PaymentError::UnknownHold);
         }
@@ -404,12 +422,6 @@ impl Payments {
             return Err(PaymentError::HoldNotActive(
                 quote.status.as_str().to_owned(),
             ));
-        }
-        if quote.amount_minor < 0 || quote.currency.is_empty() {
-            return Err(PaymentError::TicketUnavailable(format!(
-                "unusable quote: {} {:?}",
-                quote.amount_minor, quote.currency
-            )));
         }
         Ok(quote)
     }
@@ -507,27 +519,22 @@ impl Payments {
             .traceparent
             .as_deref()
             .map(urr_service_common::trace::child);
-        let refused = match self.ticket.quote(&row.hold, traceparent.as_deref()).await {
+        let quote = match self.ticket.quote(&row.hold, traceparent.as_deref()).await {
             Err(error) => {
                 tracing::warn!(%error, payment = %row.id, "cannot re-check the quote; the ticket service checks again at confirm");
                 return Ok(());
             }
-            Ok(None) => PaymentError::UnknownHold,
-            Ok(Some(quote)) if quote.user_id != row.user || quote.hold_id != row.hold => {
-                PaymentError::UnknownHold
-            }
-            Ok(Some(quote)) if quote.status != HoldStatus::Active => {
-                PaymentError::HoldNotActive(quote.status.as_str().to_owned())
-            }
-            Ok(Some(quote))
-                if quote.amount_minor != row.amount || quote.currency != row.currency =>
-            {
+            Ok(quote) => quote,
+        };
+        let refused = match self.active_quote_of(quote, &row.user, &row.hold) {
+            Err(refused) => refused,
+            Ok(quote) if quote.amount_minor != row.amount || quote.currency != row.currency => {
                 PaymentError::AmountMismatch(format!(
                     "the hold is now {} {}, this payment is for {} {}; create a new payment",
                     quote.amount_minor, quote.currency, row.amount, row.currency
                 ))
             }
-            Ok(Some(_)) => return Ok(()),
+            Ok(_) => return Ok(()),
         };
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE payments SET failure_reason = $2 WHERE id = $1")

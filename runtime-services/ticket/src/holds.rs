@@ -82,6 +82,19 @@ pub struct HoldDesk {
     pub metrics: Arc<TicketMetrics>,
 }
 
+/// The answer stored for a retried key. Committed: its answer. Not yet: the
+/// first request is still writing (or died; its Redis key lapses with its
+/// locks), so the retry is told to wait.
+async fn first_answer(
+    key: &IdempotencyKey,
+    conn: impl sqlx::PgExecutor<'_>,
+) -> Result<HoldAnswer, TicketError> {
+    match key.stored_answer(conn).await? {
+        Some(replay) => Ok(HoldAnswer::Replayed(replay)),
+        None => Err(TicketError::IdempotencyInFlight),
+    }
+}
+
 /// Per (event, user) advisory lock, so two concurrent holds of one user
 /// cannot both pass the per-user limit.
 pub(crate) fn user_lock_id(event: &str, user: &str) -> i64 {
@@ -106,22 +119,20 @@ impl HoldDesk {
                         "at most {max} seats per order"
                     )));
                 }
-                let unknown: Vec<String> = seats
-                    .iter()
-                    .filter(|s| self.catalog.seat(s).is_none())
-                    .cloned()
-                    .collect();
-                if !unknown.is_empty() {
-                    return Err(TicketError::UnknownSeats(unknown));
-                }
                 // The canonical id ("a:01:1" and "a:+1:1" are "a:1:1"): the
                 // Redis lock key must be the same for the same seat, or a
                 // spelling would bypass the first protection.
-                let mut unique: Vec<String> = seats
-                    .iter()
-                    .filter_map(|s| self.catalog.seat(s))
-                    .map(|s| s.id())
-                    .collect();
+                let mut unique = Vec::with_capacity(seats.len());
+                let mut unknown = Vec::new();
+                for seat in &seats {
+                    match self.catalog.seat(seat) {
+                        Some(known) => unique.push(known.id()),
+                        None => unknown.push(seat.clone()),
+                    }
+                }
+                if !unknown.is_empty() {
+                    return Err(TicketError::UnknownSeats(unknown));
+                }
                 unique.sort();
                 unique.dedup();
                 if unique.len() != seats.len() {
@@ -314,12 +325,7 @@ impl HoldDesk {
                 if fingerprint != key.fingerprint {
                     return Err(TicketError::IdempotencyMismatch);
                 }
-                // Committed: its answer. Not yet: the first request is
-                // still writing (or died; its key lapses with its locks).
-                return match key.stored_answer(&self.pool).await? {
-                    Some(replay) => Ok(HoldAnswer::Replayed(replay)),
-                    None => Err(TicketError::IdempotencyInFlight),
-                };
+                return first_answer(key, &self.pool).await;
             }
             Acquired::Unloaded => {
                 return Err(TicketError::Conflict("standing counter missing".into()));
@@ -329,8 +335,8 @@ impl HoldDesk {
         let written = self
             .write_hold(user, request, hold_id, token, idempotency)
             .await;
-        if let Ok(HoldAnswer::Created(view)) = &written {
-            return Ok(HoldAnswer::Created(view.clone()));
+        if matches!(written, Ok(HoldAnswer::Created(_))) {
+            return written;
         }
         // Give back what Redis handed out; the database has nothing.
         let undo = match request {
@@ -500,10 +506,7 @@ impl HoldDesk {
                 // Redis had forgotten the key (its locks lapsed, or Redis
                 // restarted) but PostgreSQL has the first answer: no second hold.
                 drop(tx);
-                return match key.stored_answer(&self.pool).await? {
-                    Some(replay) => Ok(HoldAnswer::Replayed(replay)),
-                    None => Err(TicketError::IdempotencyInFlight),
-                };
+                return first_answer(key, &self.pool).await;
             }
         }
         tx.commit().await?;

@@ -32,12 +32,9 @@ pub enum Acquired {
     NotEnough { remaining: i64 },
     /// The standing counter has not been loaded.
     Unloaded,
-    /// The request's idempotency key already won a hold: a retry. Nothing
-    /// was locked.
-    Retry {
-        fingerprint: String,
-        hold_id: String,
-    },
+    /// The request's idempotency key already won a hold: a retry, with the
+    /// fingerprint of the request that won. Nothing was locked.
+    Retry { fingerprint: String },
 }
 
 /// The idempotency key of a lock attempt: set atomically with the locks
@@ -59,15 +56,15 @@ fn reply_int(value: &redis::Value) -> Option<i64> {
     }
 }
 
-/// `{2, "<fingerprint>|<hold id>"}`: the answer of a retried key.
+/// `{2, "<fingerprint>|<hold id>"}`: the answer of a retried key (the hold
+/// id is there for a person reading Redis; the answer comes from PostgreSQL).
 fn reply_retry(reply: &[redis::Value]) -> Option<Acquired> {
     match reply {
         [redis::Value::Int(2), redis::Value::BulkString(seen)] => {
             let seen = String::from_utf8_lossy(seen);
-            let (fingerprint, hold_id) = seen.split_once('|')?;
+            let (fingerprint, _hold_id) = seen.split_once('|')?;
             Some(Acquired::Retry {
                 fingerprint: fingerprint.to_owned(),
-                hold_id: hold_id.to_owned(),
             })
         }
         _ => None,
