@@ -16,10 +16,12 @@
 //!   # auth, services: see examples/event.yaml
 //! ```
 
+use std::borrow::Cow;
+
 use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
 use crate::common::{DNS_LABEL_PATTERN, SecretKeyRef};
@@ -44,7 +46,6 @@ pub const MAX_EVENT_NAME_LEN: usize = 55;
 pub const MSG_CLOSE_AFTER_OPEN: &str = "salesCloseAt must be after salesOpenAt";
 pub const MSG_SECTION_KIND: &str =
     "a section has either rows and seatsPerRow (seated) or capacity (standing), not both";
-pub const MSG_UNIQUE_SECTION_IDS: &str = "section ids must be unique";
 pub const MSG_ONE_CURRENCY: &str = "every section must be priced in the same currency";
 pub const MSG_USER_LIMIT: &str = "maxSeatsPerUser must be at least maxSeatsPerOrder";
 pub const MSG_MIN_MAX_REPLICAS: &str = "replicas.min must not exceed replicas.max";
@@ -78,7 +79,9 @@ pub const MSG_PAYMENT_CONNECTIONS: &str =
     printcolumn = r#"{"name":"Queue","type":"integer","jsonPath":".status.queueDepth"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 55").message(MSG_EVENT_NAME).field_path(".metadata.name")
+    // The root schema is written by hand (see `EventObject`): the derived one
+    // cannot declare `metadata.name`, which the name rule points at.
+    schema = "manual"
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.salesCloseAt > self.salesOpenAt").message(MSG_CLOSE_AFTER_OPEN).field_path(".salesCloseAt"))]
@@ -125,11 +128,31 @@ pub struct Venue {
 /// The sections on sale.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.sections.all(s, self.sections.exists_one(t, t.id == s.id))").message(MSG_UNIQUE_SECTION_IDS).field_path(".sections"))]
+// Linear in the sections (at most MAX_SECTIONS); it fits the CEL cost budget
+// only because `currency` declares maxLength 3: an unbounded string is
+// costed at the request size limit, which put this rule 15.7x over budget.
 #[x_kube(validation = Rule::new("self.sections.all(s, s.price.currency == self.sections[0].price.currency)").message(MSG_ONE_CURRENCY).field_path(".sections"))]
 pub struct SeatMap {
+    /// The sections, keyed by `id`: each id appears once.
+    // Uniqueness is the list's map type (`x-kubernetes-list-type: map`), so
+    // the API server refuses a duplicate itself, at no CEL cost. A CEL rule
+    // is O(n²) (every id against every id: 250 000 comparisons at 500
+    // sections), all of it counted against the CRD's cost budget. Keying by
+    // id also lets server-side apply merge sections by id instead of
+    // replacing the whole list. The API server's wording of a duplicate is
+    // `duplicate_section_message`'s.
     #[schemars(length(min = 1, max = MAX_SECTIONS))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["id".into()]))]
     pub sections: Vec<Section>,
+}
+
+/// What server-side apply answers for a repeated section id (structured-merge-diff's
+/// wording for a duplicate key of a `map` list), and so what [`Validate`] says too.
+pub fn duplicate_section_message(id: &str) -> String {
+    // Go's %q quoting, which JSON string quoting matches for the DNS-label ids
+    // the schema allows.
+    let quoted = serde_json::Value::from(id).to_string();
+    format!("duplicate entries for key [id={quoted}]")
 }
 
 /// One section: seated (`rows` × `seatsPerRow`, each seat sold once) or
@@ -175,7 +198,9 @@ pub struct Price {
     #[schemars(range(min = 0, max = MAX_PRICE_MINOR))]
     pub amount_minor: i64,
     /// ISO 4217 code, e.g. `KRW`, `USD`.
-    #[schemars(regex(pattern = CURRENCY_PATTERN))]
+    // The length repeats what the pattern says because the CEL cost estimate
+    // reads maxLength, not patterns (see the currency rule on `SeatMap`).
+    #[schemars(length(min = 3, max = 3), regex(pattern = CURRENCY_PATTERN))]
     pub currency: String,
 }
 
@@ -217,6 +242,11 @@ pub struct EventAuth {
     pub entry_token_key_ref: SecretKeyRef,
     /// Shared token of internal calls (payment → ticket confirm).
     pub service_token_ref: SecretKeyRef,
+    /// Key the payment provider signs its webhooks with (the sandbox's
+    /// shared secret, at least 16 bytes). Required: the payment service
+    /// refuses to start without it, so an Event that lacks it is refused by
+    /// the API server instead of crash-looping its payment pods.
+    pub payment_webhook_secret_ref: SecretKeyRef,
 }
 
 /// How buyers' identity tokens are verified.
@@ -418,6 +448,64 @@ pub struct SeatCounts {
     pub sold: i64,
 }
 
+// The root schema of an `Event` (`#[kube(schema = "manual")]`): what the
+// derive would generate (`spec`, `status`, the name rule) plus `metadata.name`.
+//
+// The name rule has to sit at the root, where CEL sees `self.metadata.name`,
+// and should point at `metadata.name` so `kubectl apply` names the field
+// (without a fieldPath the API server reports a root rule as `<nil>`). The
+// API server only accepts that fieldPath when the schema declares the
+// property, and the derive leaves `metadata` out of the schema. Declaring it
+// by hand here, instead of patching the CRD after the fact, keeps
+// `Event::crd()` itself installable.
+//
+// The property stays a bare string: the rule, not `pattern` and `maxLength`,
+// carries the restriction, so a bad name gets one error that says why.
+/// A ticket drop: seat map, sale window, prices and the services that sell it.
+#[derive(Serialize, KubeSchema)]
+// Only its schema is used; no value of it is ever built.
+#[allow(dead_code)]
+#[x_kube(validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 55").message(MSG_EVENT_NAME).field_path(".metadata.name"))]
+struct EventObject {
+    // No doc comments on this field or on `EventMetadata`: the API server
+    // refuses anything on `metadata` but `name` and `generateName`, a
+    // description included.
+    #[serde(default, skip_serializing_if = "EventMetadata::is_empty")]
+    metadata: EventMetadata,
+    spec: EventSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<EventStatus>,
+}
+
+#[derive(Serialize, Default, JsonSchema)]
+#[allow(dead_code)]
+struct EventMetadata {
+    /// A DNS-1035 label of at most 55 characters (see the rule's message).
+    // `default`, not `Option`: the property must be neither required (a name
+    // may come from `generateName`) nor nullable; `skip_serializing_if` keeps
+    // schemars from writing a `default`, which metadata may not have.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    name: String,
+}
+
+impl EventMetadata {
+    fn is_empty(&self) -> bool {
+        self.name.is_empty()
+    }
+}
+
+impl JsonSchema for Event {
+    fn schema_name() -> Cow<'static, str> {
+        "Event".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut schema = EventObject::json_schema(generator);
+        schema.insert("title".to_owned(), "Event".into());
+        schema
+    }
+}
+
 impl EventSpec {
     /// Seats and standing places on sale.
     pub fn total_capacity(&self) -> u64 {
@@ -554,6 +642,12 @@ impl EventSpec {
                 MAX_PRICE_MINOR,
                 &format!("{path}.price.amountMinor"),
             );
+            out.check_len(
+                &section.price.currency,
+                3,
+                3,
+                &format!("{path}.price.currency"),
+            );
             check_pattern(
                 &section.price.currency,
                 CURRENCY_PATTERN,
@@ -561,13 +655,13 @@ impl EventSpec {
                 out,
             );
         }
+        // The API server enforces this through the list's map type; an object
+        // stored before the list was keyed may still repeat an id.
         let mut ids: Vec<&str> = sections.iter().map(|s| s.id.as_str()).collect();
         ids.sort_unstable();
-        out.require(
-            ids.windows(2).all(|pair| pair[0] != pair[1]),
-            "spec.seatMap.sections",
-            MSG_UNIQUE_SECTION_IDS,
-        );
+        for pair in ids.windows(2).filter(|pair| pair[0] == pair[1]) {
+            out.push("spec.seatMap.sections", duplicate_section_message(pair[0]));
+        }
         if let Some(first) = sections.first() {
             out.require(
                 sections
@@ -616,6 +710,9 @@ impl EventSpec {
         self.auth
             .service_token_ref
             .validate_into("spec.auth.serviceTokenRef", out);
+        self.auth
+            .payment_webhook_secret_ref
+            .validate_into("spec.auth.paymentWebhookSecretRef", out);
     }
 
     fn validate_services(&self, out: &mut Violations) {

@@ -21,11 +21,101 @@ pub fn render(crd: &CustomResourceDefinition) -> Result<GeneratedFile, serde_yam
     let name = crd.metadata.name.clone().unwrap_or_default();
     Ok(GeneratedFile {
         file_name: format!("{name}.yaml"),
-        contents: format!("{HEADER}{}", serde_yaml::to_string(crd)?),
+        contents: format!(
+            "{HEADER}{}",
+            quote_yaml11_booleans(&serde_yaml::to_string(crd)?)
+        ),
     })
+}
+
+/// Plain scalars that YAML 1.1 reads as booleans but YAML 1.2 as strings.
+/// serde_yaml writes YAML 1.2 and quotes only `true`/`false`; kubectl and
+/// Helm read YAML 1.1 (go-yaml v2 under sigs.k8s.io/yaml), so the unquoted
+/// enum value `Off` of `activation.mode` reached the API server as the
+/// boolean `false`, and `mode: Off` was refused by the installed CRD.
+const YAML11_BOOLEANS: [&str; 16] = [
+    "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
+    "OFF",
+];
+
+/// Single-quotes every plain key or value of `yaml` (serde_yaml's block
+/// output) that YAML 1.1 would read as a boolean, so every YAML reader sees
+/// the same CRD. Lines inside literal blocks (`|-` descriptions) are text,
+/// not scalars, and are left alone.
+pub fn quote_yaml11_booleans(yaml: &str) -> String {
+    let quote = |scalar: &str| {
+        if YAML11_BOOLEANS.contains(&scalar) {
+            format!("'{scalar}'")
+        } else {
+            scalar.to_owned()
+        }
+    };
+    let mut out = String::with_capacity(yaml.len() + 16);
+    // Indentation of the line that opened the literal block we are in.
+    let mut block: Option<usize> = None;
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if let Some(opener) = block {
+            if line.trim().is_empty() || indent > opener {
+                out.push_str(line);
+                out.push('\n');
+                continue;
+            }
+            block = None;
+        }
+        let (prefix, mut rest) = line.split_at(indent);
+        let mut rewritten = prefix.to_owned();
+        while let Some(item) = rest.strip_prefix("- ") {
+            rewritten.push_str("- ");
+            rest = item;
+        }
+        if let Some((key, value)) = rest.split_once(": ") {
+            rewritten.push_str(&quote(key));
+            rewritten.push_str(": ");
+            rewritten.push_str(&quote(value));
+            if matches!(value, "|" | "|-" | "|+" | ">" | ">-" | ">+") {
+                block = Some(indent);
+            }
+        } else if let Some(key) = rest.strip_suffix(':') {
+            rewritten.push_str(&quote(key));
+            rewritten.push(':');
+        } else {
+            if matches!(rest, "|" | "|-" | "|+" | ">" | ">-" | ">+") {
+                block = Some(indent);
+            }
+            rewritten.push_str(&quote(rest));
+        }
+        out.push_str(&rewritten);
+        out.push('\n');
+    }
+    out
 }
 
 /// Every generated file.
 pub fn all_files() -> Result<Vec<GeneratedFile>, serde_yaml::Error> {
     crate::all_crds().iter().map(render).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml11_booleans_are_quoted_outside_literal_blocks() {
+        let yaml =
+            "enum:\n- Always\n- Off\nname: on\nOff: 1\ndescription: |-\n  Off\n  - no\nafter: No\n";
+        assert_eq!(
+            quote_yaml11_booleans(yaml),
+            "enum:\n- Always\n- 'Off'\nname: 'on'\n'Off': 1\ndescription: |-\n  Off\n  - no\nafter: 'No'\n"
+        );
+    }
+
+    #[test]
+    fn quoting_keeps_every_crd_value() {
+        for (crd, file) in crate::all_crds().iter().zip(all_files().expect("render")) {
+            let body = file.contents.strip_prefix(HEADER).expect("header");
+            let read: CustomResourceDefinition = serde_yaml::from_str(body).expect("YAML");
+            assert_eq!(&read, crd, "{}", file.file_name);
+        }
+    }
 }

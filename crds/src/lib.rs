@@ -13,8 +13,8 @@
 //! short names (`uev`, `urrevent`; `wr`, `wroom`) so an `Event` is never confused
 //! with the core `events` resource.
 //!
-//! Every rule that can be wrong is enforced twice, with the same wording where
-//! the API server lets us choose it:
+//! Every rule that can be wrong is enforced twice, with the same wording: the
+//! rule's own message for CEL rules, the API server's for schema checks:
 //!
 //! 1. by the API server, from the generated schema (types, ranges, formats,
 //!    enums) and CEL `x-kubernetes-validations` for cross-field rules;
@@ -24,7 +24,8 @@
 //!
 //! [`manifest`] checks a raw manifest the way the API server would (structural
 //! schema + CEL) without a cluster; the tests use it to prove that the two
-//! layers agree on every example in `examples/`.
+//! layers agree on every example in `examples/`, and `tests/apiserver.rs`
+//! that it predicts a real API server's answers.
 //!
 //! The generated CRD YAML lives next to this crate (`crds/generated/`) and is
 //! written by the `crdgen` binary; a test fails when it drifts from the types.

@@ -1,7 +1,10 @@
-//! Checks raw manifests the way the API server would, with no cluster: the
-//! structural schema of the generated CRD (types, ranges, patterns, enums,
-//! required fields), unknown fields (`kubectl apply` validates strictly), and
-//! the CEL `x-kubernetes-validations` rules, evaluated client-side. Then the
+//! Checks raw manifests the way the API server would answer
+//! `kubectl apply --server-side`, with no cluster: the conversion to the
+//! schema's type (unknown fields, wrong types, repeated list keys), then the
+//! structural schema of the generated CRD (ranges, patterns, enums, required
+//! fields) and the CEL `x-kubernetes-validations` rules, evaluated
+//! client-side, each worded as the API server words it (tests/apiserver.rs
+//! compares the two against a real one). Then the
 //! typed Rust [`Validate`] runs on the same object, so callers (tests, the
 //! `crdgen check` command, the operator's `render`) can compare both layers.
 
@@ -158,40 +161,233 @@ pub fn check_object(object: &Value) -> DocumentReport {
     report
 }
 
+/// What the API server appends when a blocking error kept it from running the
+/// CEL rules (`hasBlockingErr` in apiextensions-apiserver). It reports this
+/// at the path `<nil>`; [`Violation`] uses the empty path.
+pub const RULES_NOT_CHECKED: &str = "Invalid value: \"null\": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
+
+/// Emulates `kubectl apply --server-side` (how the docs, the chart and the
+/// GitOps setup apply URR objects), in the API server's two stages:
+///
+/// 1. Server-side apply first converts the object to the schema's type
+///    ("failed to create typed patch object"): unknown fields, wrong types and
+///    repeated keys of `map` and `set` lists are refused there, together and
+///    alone, because no validation runs after a failed conversion.
+/// 2. Validation: the structural schema, then the CEL rules unless a blocking
+///    error (below) made the API server skip them.
+///
+/// Messages are the API server's own wording (Kubernetes 1.33), so a person
+/// can compare the offline verdict with `kubectl`'s line for line.
 fn server_violations(schema: &KindSchema, object: &Value) -> Vec<Violation> {
+    let mut typed = Vec::new();
+    typed_errors(&schema.openapi, object, "", &mut typed);
+    if !typed.is_empty() {
+        typed.sort();
+        typed.dedup();
+        return typed;
+    }
     let mut blocks_cel = false;
     let mut violations: Vec<Violation> = schema
         .structural
         .iter_errors(object)
         .map(|error| {
-            blocks_cel |= matches!(
-                error.kind(),
-                jsonschema::error::ValidationErrorKind::Type { .. }
-                    | jsonschema::error::ValidationErrorKind::Required { .. }
-            );
-            Violation {
-                path: pointer_to_path(error.instance_path().as_str()),
-                message: error.to_string(),
-            }
+            let (violation, blocking) = api_server_wording(&error);
+            blocks_cel |= blocking;
+            violation
         })
         .collect();
-    unknown_fields(&schema.openapi, object, "", &mut violations);
-    // Like the API server (`hasBlockingErr` in apiextensions-apiserver), skip
-    // the CEL rules only when a type or required-field error would make them
-    // see a value of the wrong shape; range and pattern errors do not block.
-    if !blocks_cel
-        && let Err(errors) =
-            kube::core::cel::Validator::new().validate(&schema.openapi, object, None)
+    if blocks_cel {
+        violations.push(Violation {
+            path: String::new(),
+            message: RULES_NOT_CHECKED.to_owned(),
+        });
+    } else if let Err(errors) =
+        kube::core::cel::Validator::new().validate(&schema.openapi, object, None)
     {
         violations.extend(errors.into_iter().map(|error| Violation {
             // A rule at the root reports `.metadata.name`; the API server says `metadata.name`.
             path: error.field_path.trim_start_matches('.').to_owned(),
-            message: error.message,
+            // The API server names the type of the rule's `self`, not its value.
+            message: format!(
+                "Invalid value: \"{}\": {}",
+                rule_scope_type(&schema.openapi, &error.rule).unwrap_or("object"),
+                error.message
+            ),
         }));
     }
     violations.sort();
     violations.dedup();
     violations
+}
+
+/// The `type` of the schema node that declares `rule`.
+fn rule_scope_type<'a>(schema: &'a Value, rule: &str) -> Option<&'a str> {
+    let declares = schema
+        .get("x-kubernetes-validations")
+        .and_then(Value::as_array)
+        .is_some_and(|rules| {
+            rules
+                .iter()
+                .any(|r| r.get("rule").and_then(Value::as_str) == Some(rule))
+        });
+    if declares {
+        return schema.get("type").and_then(Value::as_str);
+    }
+    match schema {
+        Value::Object(map) => map.values().find_map(|v| rule_scope_type(v, rule)),
+        Value::Array(items) => items.iter().find_map(|v| rule_scope_type(v, rule)),
+        _ => None,
+    }
+}
+
+/// One schema error as the API server words it, and whether it is one of the
+/// kinds after which the API server skips the CEL rules (`hasBlockingErr`:
+/// wrong type, required, enum, maxLength, maxItems/maxProperties), because
+/// their cost estimates assume a well-formed value. Range, pattern and
+/// minimum-size errors do not block.
+fn api_server_wording(error: &jsonschema::ValidationError<'_>) -> (Violation, bool) {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let path = pointer_to_path(error.instance_path().as_str());
+    let value = error.instance();
+    // `Invalid value: <value>: <path> in body <detail>`, kube-openapi's form.
+    let invalid = |detail: String| {
+        format!(
+            "Invalid value: {}: {path} in body {detail}",
+            go_value(value)
+        )
+    };
+    let (path, message, blocking) = match error.kind() {
+        Kind::Minimum { limit } => (
+            path.clone(),
+            invalid(format!(
+                "should be greater than or equal to {}",
+                go_number(limit)
+            )),
+            false,
+        ),
+        Kind::Maximum { limit } => (
+            path.clone(),
+            invalid(format!(
+                "should be less than or equal to {}",
+                go_number(limit)
+            )),
+            false,
+        ),
+        Kind::MinLength { limit } => (
+            path.clone(),
+            invalid(format!("should be at least {limit} chars long")),
+            false,
+        ),
+        Kind::MaxLength { limit } => (
+            path.clone(),
+            format!("Too long: may not be more than {limit} bytes"),
+            true,
+        ),
+        Kind::Pattern { pattern } => (
+            path.clone(),
+            invalid(format!("should match '{pattern}'")),
+            false,
+        ),
+        Kind::MinItems { limit } => (
+            path.clone(),
+            format!(
+                "Invalid value: {}: {path} in body should have at least {limit} items",
+                value.as_array().map_or(0, Vec::len)
+            ),
+            false,
+        ),
+        Kind::MaxItems { limit } => (
+            path.clone(),
+            format!(
+                "Too many: {}: must have at most {limit} items",
+                value.as_array().map_or(0, Vec::len)
+            ),
+            true,
+        ),
+        Kind::MaxProperties { limit } => (
+            path.clone(),
+            format!(
+                "Too many: {}: must have at most {limit} items",
+                value.as_object().map_or(0, serde_json::Map::len)
+            ),
+            true,
+        ),
+        Kind::Enum { options } => {
+            let supported: Vec<String> = options
+                .as_array()
+                .map(|options| options.iter().map(go_value).collect())
+                .unwrap_or_default();
+            (
+                path.clone(),
+                format!(
+                    "Unsupported value: {}: supported values: {}",
+                    go_value(value),
+                    supported.join(", ")
+                ),
+                true,
+            )
+        }
+        Kind::Required { property } => {
+            let property = property.as_str().unwrap_or_default();
+            let field = if path.is_empty() {
+                property.to_owned()
+            } else {
+                format!("{path}.{property}")
+            };
+            (field, "Required value".to_owned(), true)
+        }
+        Kind::Type { kind } => {
+            let expected = match kind {
+                jsonschema::error::TypeKind::Single(single) => single.to_string(),
+                jsonschema::error::TypeKind::Multiple(_) => "the declared types".to_owned(),
+            };
+            let actual = json_type(value);
+            (
+                path.clone(),
+                format!(
+                    "Invalid value: \"{actual}\": {path} in body must be of type {expected}: \"{actual}\""
+                ),
+                true,
+            )
+        }
+        Kind::Format { format } => (
+            path.clone(),
+            invalid(format!("must be of type {format}: {}", go_value(value))),
+            false,
+        ),
+        _ => (path.clone(), error.to_string(), false),
+    };
+    (Violation { path, message }, blocking)
+}
+
+/// A value as the API server prints it in `Invalid value: …`: strings quoted
+/// (Go's %q, which JSON quoting matches for printable text), numbers bare.
+fn go_value(value: &Value) -> String {
+    match value {
+        Value::Number(number) => go_number(&Value::Number(number.clone())),
+        other => other.to_string(),
+    }
+}
+
+/// Go prints the float64 limits of a schema (`minimum: 30.0`) as `30`.
+fn go_number(value: &Value) -> String {
+    match value.as_f64() {
+        Some(float) if value.is_f64() && float.fract() == 0.0 && float.abs() < 1e15 => {
+            format!("{}", float as i64)
+        }
+        _ => value.to_string(),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
 fn operator_violations<K>(
@@ -213,19 +409,45 @@ where
     }
 }
 
-/// Reports fields the schema does not declare. `kubectl apply` refuses them
-/// (strict field validation), and silently pruning them would hide a typo
-/// such as `maxActiveUser`.
-fn unknown_fields(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violation>) {
-    if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+/// The errors of server-side apply's conversion to the schema's type
+/// (structured-merge-diff), in its wording:
+///
+/// * fields the schema does not declare: the conversion refuses them whatever
+///   the field validation level, so a typo such as `maxActiveUser` is never
+///   silently dropped;
+/// * a value of the wrong JSON type (a null is left to validation, which
+///   words it as a type error);
+/// * a repeated key in a `map` list (section ids) or a repeated item in a
+///   `set` list, and a `map` list item without its key.
+///
+/// The API server ends a wrong-type message with the value in Go syntax
+/// (`got &value.valueUnstructured{Value:5}`); here the value is JSON.
+fn typed_errors(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violation>) {
+    if value.is_null()
+        || schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true))
+    {
         return;
     }
-    match value {
-        Value::Object(fields) => {
+    if schema.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true)) {
+        if !(value.is_number() || value.is_string()) {
+            push_typed(
+                out,
+                path,
+                format!("expected numeric (int or float) or string, got {value}"),
+            );
+        }
+        return;
+    }
+    let wrong_type = |expected: &str| format!("expected {expected}, got {value}");
+    match schema.get("type").and_then(Value::as_str) {
+        Some("object") => {
+            let Some(fields) = value.as_object() else {
+                return push_typed(out, path, wrong_type("map"));
+            };
             let properties = schema.get("properties").and_then(Value::as_object);
             let additional = schema.get("additionalProperties").filter(|a| a.is_object());
             for (key, field_value) in fields {
-                // Every object has these; CRD schemas do not list them.
+                // Every object has these; the API server checks them itself.
                 if path.is_empty() && matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
                     continue;
                 }
@@ -236,26 +458,105 @@ fn unknown_fields(schema: &Value, value: &Value, path: &str, out: &mut Vec<Viola
                 };
                 match (properties.and_then(|p| p.get(key)), additional) {
                     (Some(field_schema), _) | (None, Some(field_schema)) => {
-                        unknown_fields(field_schema, field_value, &field_path, out);
+                        typed_errors(field_schema, field_value, &field_path, out);
                     }
-                    // `metadata` is `type: object` with no properties in a CRD
-                    // schema: the API server validates it by its own rules.
+                    // An object without declared properties is opaque to the schema.
                     (None, None) if properties.is_none() => {}
-                    (None, None) => out.push(Violation {
-                        path: field_path,
-                        message: "unknown field (not declared in the schema)".to_owned(),
-                    }),
+                    (None, None) => {
+                        push_typed(out, &field_path, "field not declared in schema".to_owned())
+                    }
                 }
             }
         }
-        Value::Array(items) => {
+        Some("array") => {
+            let Some(items) = value.as_array() else {
+                return push_typed(out, path, wrong_type("list"));
+            };
             if let Some(item_schema) = schema.get("items") {
                 for (index, item) in items.iter().enumerate() {
-                    unknown_fields(item_schema, item, &format!("{path}[{index}]"), out);
+                    typed_errors(item_schema, item, &format!("{path}[{index}]"), out);
                 }
+            }
+            list_key_errors(schema, items, path, out);
+        }
+        Some("string") if !value.is_string() => push_typed(out, path, wrong_type("string")),
+        Some("integer" | "number") if !value.is_number() => {
+            push_typed(
+                out,
+                path,
+                format!("expected numeric (int or float), got {}", go_type(value)),
+            );
+        }
+        Some("boolean") if !value.is_boolean() => push_typed(out, path, wrong_type("boolean")),
+        _ => {}
+    }
+}
+
+/// Repeated keys of `x-kubernetes-list-type: map` and repeated items of `set`
+/// lists: one error per repetition, as structured-merge-diff reports them.
+fn list_key_errors(schema: &Value, items: &[Value], path: &str, out: &mut Vec<Violation>) {
+    let mut seen: Vec<String> = Vec::new();
+    match schema.get("x-kubernetes-list-type").and_then(Value::as_str) {
+        Some("map") => {
+            let keys: Vec<&str> = schema
+                .get("x-kubernetes-list-map-keys")
+                .and_then(Value::as_array)
+                .map(|keys| keys.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            for (index, item) in items.iter().enumerate() {
+                let mut parts = Vec::new();
+                for key in &keys {
+                    match item.get(*key) {
+                        Some(key_value) if !key_value.is_null() => {
+                            parts.push(format!("{key}={key_value}"));
+                        }
+                        _ => {
+                            push_typed(
+                                out,
+                                path,
+                                format!(
+                                    "element {index}: associative list with keys has an element that omits key field \"{key}\" (and doesn't have default value)"
+                                ),
+                            );
+                        }
+                    }
+                }
+                let key = parts.join(",");
+                if seen.contains(&key) {
+                    push_typed(out, path, format!("duplicate entries for key [{key}]"));
+                }
+                seen.push(key);
+            }
+        }
+        Some("set") => {
+            for item in items {
+                let key = format!("={item}");
+                if seen.contains(&key) {
+                    push_typed(out, path, format!("duplicate entries for key [{key}]"));
+                }
+                seen.push(key);
             }
         }
         _ => {}
+    }
+}
+
+fn push_typed(out: &mut Vec<Violation>, path: &str, message: String) {
+    out.push(Violation {
+        path: path.to_owned(),
+        message,
+    });
+}
+
+/// Go's name of a decoded JSON value's type, as in `got string`.
+fn go_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nil",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "float64",
+        Value::String(_) => "string",
+        Value::Array(_) => "[]interface {}",
+        Value::Object(_) => "map[string]interface {}",
     }
 }
 

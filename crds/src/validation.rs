@@ -68,38 +68,46 @@ impl Violations {
         }
     }
 
-    /// Checks an inclusive numeric range.
+    // The messages below are worded as the Kubernetes 1.33 API server words
+    // the same schema check (kube-openapi's validators and apimachinery's
+    // field errors), minus the `Invalid value: <value>: <path> in body` prefix
+    // that repeats the path. That way what the operator puts in `Ready=False`
+    // is contained in what `kubectl apply` printed for the same object, and a
+    // person searching for one finds the other. tests/apiserver.rs holds the
+    // wording to the real API server.
+
+    /// Checks an inclusive numeric range (`minimum`/`maximum` in the schema).
     pub fn check_range<T>(&mut self, value: T, min: T, max: T, path: &str)
     where
         T: PartialOrd + fmt::Display + Copy,
     {
-        if value < min || value > max {
-            self.push(
-                path,
-                format!("must be between {min} and {max} (inclusive), got {value}"),
-            );
+        if value < min {
+            self.push(path, format!("should be greater than or equal to {min}"));
+        } else if value > max {
+            self.push(path, format!("should be less than or equal to {max}"));
         }
     }
 
-    /// Checks a string length in characters, as JSON schema counts it.
+    /// Checks a string length (`minLength`/`maxLength`). Like the API server
+    /// it counts characters (runes), although its message says bytes.
     pub fn check_len(&mut self, value: &str, min: usize, max: usize, path: &str) {
         let len = value.chars().count();
         if len < min {
-            self.push(path, format!("must be at least {min} characters long"));
+            self.push(path, format!("should be at least {min} chars long"));
         } else if len > max {
-            self.push(
-                path,
-                format!("must be at most {max} characters long, got {len}"),
-            );
+            self.push(path, format!("Too long: may not be more than {max} bytes"));
         }
     }
 
-    /// Checks the number of items in a list.
+    /// Checks the number of items in a list (`minItems`/`maxItems`).
     pub fn check_items(&mut self, len: usize, min: usize, max: usize, path: &str) {
         if len < min {
-            self.push(path, format!("must have at least {min} item(s)"));
+            self.push(path, format!("should have at least {min} items"));
         } else if len > max {
-            self.push(path, format!("must have at most {max} items, got {len}"));
+            self.push(
+                path,
+                format!("Too many: {len}: must have at most {max} items"),
+            );
         }
     }
 
@@ -121,7 +129,7 @@ static PATTERNS: LazyLock<Mutex<HashMap<&'static str, Regex>>> =
 /// Checks `value` against one of this crate's schema patterns.
 pub fn check_pattern(value: &str, pattern: &'static str, path: &str, out: &mut Violations) {
     if !matches_pattern(value, pattern) {
-        out.push(path, format!("must match the pattern {pattern}"));
+        out.push(path, format!("should match '{pattern}'"));
     }
 }
 
@@ -151,9 +159,9 @@ mod tests {
         let err = out.finish().expect_err("three violations");
         assert_eq!(
             err.to_string(),
-            "spec.a: must be at least 1 characters long\n\
-             spec.b: must be between 1 and 10 (inclusive), got 0\n\
-             spec.c: must have at most 2 items, got 3"
+            "spec.a: should be at least 1 chars long\n\
+             spec.b: should be greater than or equal to 1\n\
+             spec.c: Too many: 3: must have at most 2 items"
         );
     }
 

@@ -24,6 +24,22 @@ fn checked_in_crds_match_the_types() {
 }
 
 #[test]
+fn the_chart_ships_the_generated_crds() {
+    // Helm installs the chart's copy; it must be the CRDs the tests exercise.
+    let chart = manifest_dir().join("../charts/urr-operator/crds");
+    for file in all_files().expect("CRDs render") {
+        let path = chart.join(&file.file_name);
+        let shipped = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{} is missing ({e})", path.display()));
+        assert!(
+            shipped == file.contents,
+            "{} differs from crds/generated/; run `cp crds/generated/*.yaml charts/urr-operator/crds/`",
+            path.display()
+        );
+    }
+}
+
+#[test]
 fn crds_have_the_names_kubectl_users_need() {
     for crd in urr_crds::all_crds() {
         let names = &crd.spec.names;

@@ -124,8 +124,14 @@ async fn main() {
     // Baseline: 13 server-side applies per Event (the reconcile's request count) and nothing else.
     let baseline_started = Instant::now();
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "urr-demo");
-    let built =
-        children::build(&events[0], ServiceKind::Queue, 2, &Defaults::default()).expect("build");
+    let built = children::build(
+        &events[0],
+        ServiceKind::Queue,
+        2,
+        &Defaults::default(),
+        None,
+    )
+    .expect("build");
     let baseline: Vec<Duration> = futures::stream::iter(0..EVENTS)
         .map(|_| {
             let (api, object) = (configmaps.clone(), built.config_map.clone());

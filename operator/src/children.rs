@@ -25,7 +25,7 @@ use kube::Resource;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use urr_crds::event::{EventSpec, JwtAlgorithm, ServiceRuntime};
-use urr_crds::{Event, SecretKeyRef};
+use urr_crds::{Event, SecretKeyRef, WaitingRoom};
 
 /// The port every runtime service listens on inside its pod.
 pub const CONTAINER_PORT: i32 = 8080;
@@ -91,6 +91,57 @@ impl Default for Defaults {
     }
 }
 
+/// The WaitingRoom in front of an Event, as its queue service needs it: the
+/// room's name (its `/v1/rooms/{room}` routes and waiting page), its id
+/// `<namespace>/<name>` (signed into every `urr-vwr-token` and compared by the
+/// edge with the room's KeyValueStore entry) and the key passes are signed
+/// with (the same Secret and key id the WaitingRoom controller publishes to
+/// the edge). Wired by the Event controller, so the two can never disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRoom {
+    pub name: String,
+    pub id: String,
+    /// `spec.edge`: the signing key and its id; `None` without an edge gate.
+    pub signing: Option<(SecretKeyRef, String)>,
+}
+
+impl QueueRoom {
+    /// The room of `room`, when it names `event` (same namespace).
+    pub fn of(room: &WaitingRoom, event: &Event) -> Option<Self> {
+        let namespace = room.metadata.namespace.as_deref()?;
+        let name = room.metadata.name.as_deref()?;
+        if event.metadata.namespace.as_deref() != Some(namespace)
+            || event.metadata.name.as_deref() != Some(room.spec.event_ref.name.as_str())
+        {
+            return None;
+        }
+        Some(Self {
+            name: name.to_owned(),
+            id: format!("{namespace}/{name}"),
+            signing: room
+                .spec
+                .edge
+                .as_ref()
+                .map(|edge| (edge.signing_key_ref.clone(), edge.signing_key_id.clone())),
+        })
+    }
+
+    /// The room of `event` among `rooms`: the first by name when several
+    /// name it (the WaitingRoom controller reports the others as conflicting).
+    pub fn find<'a>(
+        rooms: impl IntoIterator<Item = &'a WaitingRoom>,
+        event: &Event,
+    ) -> Option<Self> {
+        let mut found: Vec<Self> = rooms
+            .into_iter()
+            .filter(|room| room.metadata.deletion_timestamp.is_none())
+            .filter_map(|room| Self::of(room, event))
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        found.into_iter().next()
+    }
+}
+
 /// Why children could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -139,7 +190,12 @@ fn selector(event: &str, service: ServiceKind) -> BTreeMap<String, String> {
 
 /// The runtime settings of one service: non-secret values only, so the
 /// ConfigMap can be read by anyone who can read the namespace.
-fn config_data(event: &str, spec: &EventSpec, service: ServiceKind) -> BTreeMap<String, String> {
+fn config_data(
+    event: &str,
+    spec: &EventSpec,
+    service: ServiceKind,
+    room: Option<&QueueRoom>,
+) -> BTreeMap<String, String> {
     let endpoint = |kind: ServiceKind| format!("http://{}", kind.child_name(event));
     let sections: Vec<serde_json::Value> = spec
         .seat_map
@@ -169,6 +225,21 @@ fn config_data(event: &str, spec: &EventSpec, service: ServiceKind) -> BTreeMap<
             serde_json::to_string(&settings).unwrap_or_default(),
         ),
     ]);
+    match (service, room) {
+        (ServiceKind::Queue, Some(room)) => {
+            data.insert("URR_ROOM_NAME".to_owned(), room.name.clone());
+            data.insert("URR_ROOM_ID".to_owned(), room.id.clone());
+            if let Some((_, key_id)) = &room.signing {
+                data.insert("URR_VWR_KEY_ID".to_owned(), key_id.clone());
+            }
+        }
+        (ServiceKind::Payment, _) => {
+            // The provider posts webhooks to the Service, so any replica
+            // takes them (not the pod that created the payment).
+            data.insert("URR_PUBLIC_URL".to_owned(), endpoint(ServiceKind::Payment));
+        }
+        _ => {}
+    }
     let jwt = &spec.auth.user_jwt;
     if let (JwtAlgorithm::RS256, Some(url)) = (jwt.algorithm, &jwt.jwks_url) {
         data.insert("URR_USER_JWKS_URL".to_owned(), url.clone());
@@ -199,8 +270,25 @@ fn secret_env(name: &str, reference: &SecretKeyRef) -> EnvVar {
 
 /// Secrets reach the pod as `valueFrom.secretKeyRef` only; their values never
 /// pass through the operator. The spec's own `env` comes last and wins.
-fn env(spec: &EventSpec, runtime: &ServiceRuntime) -> Vec<EnvVar> {
+fn env(
+    spec: &EventSpec,
+    service: ServiceKind,
+    runtime: &ServiceRuntime,
+    room: Option<&QueueRoom>,
+) -> Vec<EnvVar> {
     let connections = &runtime.connections;
+    let signing_key = match (service, room) {
+        (
+            ServiceKind::Queue,
+            Some(QueueRoom {
+                signing: Some((key, _)),
+                ..
+            }),
+        ) => Some(key),
+        _ => None,
+    };
+    let webhook_secret =
+        (service == ServiceKind::Payment).then_some(&spec.auth.payment_webhook_secret_ref);
     let mut env: Vec<EnvVar> = [
         ("URR_REDIS_URL", connections.redis_url_ref.as_ref()),
         ("URR_DATABASE_URL", connections.database_url_ref.as_ref()),
@@ -211,6 +299,8 @@ fn env(spec: &EventSpec, runtime: &ServiceRuntime) -> Vec<EnvVar> {
         ),
         ("URR_ENTRY_TOKEN_KEY", Some(&spec.auth.entry_token_key_ref)),
         ("URR_SERVICE_TOKEN", Some(&spec.auth.service_token_ref)),
+        ("URR_VWR_SIGNING_KEY", signing_key),
+        ("URR_SANDBOX_WEBHOOK_SECRET", webhook_secret),
     ]
     .into_iter()
     .filter_map(|(name, reference)| reference.map(|r| secret_env(name, r)))
@@ -249,12 +339,14 @@ fn config_hash(data: &BTreeMap<String, String>) -> String {
         .collect()
 }
 
-/// Builds the children of `service` running `replicas` pods.
+/// Builds the children of `service` running `replicas` pods, behind `room`
+/// when a WaitingRoom names the Event.
 pub fn build(
     event: &Event,
     service: ServiceKind,
     replicas: i32,
     defaults: &Defaults,
+    room: Option<&QueueRoom>,
 ) -> Result<ServiceChildren, BuildError> {
     let event_name = event
         .metadata
@@ -280,7 +372,7 @@ pub fn build(
         owner_references: Some(vec![owner]),
         ..ObjectMeta::default()
     };
-    let data = config_data(event_name, spec, service);
+    let data = config_data(event_name, spec, service, room);
     let hash = config_hash(&data);
     let config_map = ConfigMap {
         metadata: meta.clone(),
@@ -312,7 +404,7 @@ pub fn build(
             }),
             ..EnvFromSource::default()
         }]),
-        env: Some(env(spec, runtime)),
+        env: Some(env(spec, service, runtime, room)),
         resources: runtime.resources.clone(),
         readiness_probe: Some(http_probe("/readyz", 5, 2)),
         liveness_probe: Some(http_probe("/healthz", 10, 3)),
@@ -435,7 +527,7 @@ pub(crate) mod tests {
     fn children_are_owned_labelled_and_named_after_the_event() {
         let event = example_event();
         for service in ServiceKind::ALL {
-            let children = build(&event, service, 3, &Defaults::default()).expect("build");
+            let children = build(&event, service, 3, &Defaults::default(), None).expect("build");
             let name = format!("aurora-seoul-2026-{}", service.as_str());
             for meta in [
                 &children.config_map.metadata,
@@ -476,7 +568,8 @@ pub(crate) mod tests {
     #[test]
     fn secrets_are_references_and_the_spec_env_comes_last() {
         let event = example_event();
-        let children = build(&event, ServiceKind::Ticket, 2, &Defaults::default()).expect("build");
+        let children =
+            build(&event, ServiceKind::Ticket, 2, &Defaults::default(), None).expect("build");
         let pod = children
             .deployment
             .spec
@@ -507,7 +600,8 @@ pub(crate) mod tests {
             "no secret material in the ConfigMap"
         );
         // Payment's spec env (URR_PAYMENT_PROVIDER) is appended after ours.
-        let payment = build(&event, ServiceKind::Payment, 2, &Defaults::default()).expect("build");
+        let payment =
+            build(&event, ServiceKind::Payment, 2, &Defaults::default(), None).expect("build");
         let payment_env = payment
             .deployment
             .spec
@@ -529,10 +623,92 @@ pub(crate) mod tests {
         );
     }
 
+    fn env_of(children: &ServiceChildren) -> Vec<EnvVar> {
+        children
+            .deployment
+            .spec
+            .as_ref()
+            .and_then(|d| d.template.spec.as_ref())
+            .and_then(|p| p.containers[0].env.clone())
+            .unwrap_or_default()
+    }
+
+    fn example_room() -> WaitingRoom {
+        let text = include_str!("../../examples/waitingroom.yaml");
+        let mut room: WaitingRoom = serde_yaml::from_str(text).expect("example room");
+        room.metadata.namespace = Some("urr-demo".to_owned());
+        room
+    }
+
+    /// The two gaps only `urr-operator local` used to fill: the payment pods
+    /// get the webhook secret they refuse to start without, and the queue
+    /// signs passes for `<namespace>/<room>` with the room's own key, as the
+    /// edge entry says.
+    #[test]
+    fn the_payment_gets_its_webhook_secret_and_the_queue_its_room() {
+        let event = example_event();
+        let room =
+            QueueRoom::find([&example_room()], &event).expect("the example room names the event");
+        assert_eq!(room.id, "urr-demo/aurora-seoul-2026");
+
+        let payment = build(
+            &event,
+            ServiceKind::Payment,
+            2,
+            &Defaults::default(),
+            Some(&room),
+        )
+        .expect("build");
+        let secret = env_of(&payment)
+            .into_iter()
+            .find(|e| e.name == "URR_SANDBOX_WEBHOOK_SECRET")
+            .and_then(|e| e.value_from)
+            .and_then(|v| v.secret_key_ref)
+            .expect("the webhook secret comes from a Secret");
+        assert_eq!(
+            (secret.name.as_str(), secret.key.as_str()),
+            ("urr-auth", "payment-webhook-secret")
+        );
+        let data = payment.config_map.data.expect("data");
+        assert_eq!(data["URR_PUBLIC_URL"], "http://aurora-seoul-2026-payment");
+
+        let queue = build(
+            &event,
+            ServiceKind::Queue,
+            2,
+            &Defaults::default(),
+            Some(&room),
+        )
+        .expect("build");
+        let data = queue.config_map.data.clone().expect("data");
+        assert_eq!(data["URR_ROOM_ID"], "urr-demo/aurora-seoul-2026");
+        assert_eq!(data["URR_ROOM_NAME"], "aurora-seoul-2026");
+        assert_eq!(data["URR_VWR_KEY_ID"], "2026-11");
+        let key = env_of(&queue)
+            .into_iter()
+            .find(|e| e.name == "URR_VWR_SIGNING_KEY")
+            .and_then(|e| e.value_from)
+            .and_then(|v| v.secret_key_ref)
+            .expect("the pass key comes from the room's Secret");
+        assert_eq!(
+            (key.name.as_str(), key.key.as_str()),
+            ("urr-edge-signing", "current")
+        );
+
+        // A room of another event, or in another namespace, is not this one's.
+        let mut other = example_room();
+        other.metadata.namespace = Some("elsewhere".to_owned());
+        assert_eq!(QueueRoom::find([&other], &event), None);
+        let mut other = example_room();
+        other.spec.event_ref.name = "another-event".to_owned();
+        assert_eq!(QueueRoom::find([&other], &event), None);
+    }
+
     #[test]
     fn pods_are_locked_down() {
         let event = example_event();
-        let children = build(&event, ServiceKind::Queue, 2, &Defaults::default()).expect("build");
+        let children =
+            build(&event, ServiceKind::Queue, 2, &Defaults::default(), None).expect("build");
         let pod = children
             .deployment
             .spec
@@ -561,13 +737,19 @@ pub(crate) mod tests {
     fn a_spec_change_changes_the_config_hash_and_nothing_else_does() {
         let event = example_event();
         let hash = |event: &Event, replicas| {
-            build(event, ServiceKind::Ticket, replicas, &Defaults::default())
-                .expect("build")
-                .deployment
-                .spec
-                .and_then(|s| s.template.metadata)
-                .and_then(|m| m.annotations)
-                .expect("annotations")[CONFIG_HASH_ANNOTATION]
+            build(
+                event,
+                ServiceKind::Ticket,
+                replicas,
+                &Defaults::default(),
+                None,
+            )
+            .expect("build")
+            .deployment
+            .spec
+            .and_then(|s| s.template.metadata)
+            .and_then(|m| m.annotations)
+            .expect("annotations")[CONFIG_HASH_ANNOTATION]
                 .clone()
         };
         let before = hash(&event, 2);
@@ -582,7 +764,7 @@ pub(crate) mod tests {
         let mut event = example_event();
         event.metadata.uid = None;
         assert!(matches!(
-            build(&event, ServiceKind::Queue, 1, &Defaults::default()),
+            build(&event, ServiceKind::Queue, 1, &Defaults::default(), None),
             Err(BuildError::MissingMetadata("uid"))
         ));
     }

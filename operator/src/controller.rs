@@ -29,16 +29,17 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde_json::json;
 use urr_crds::conditions::{self, Status};
 use urr_crds::event::{EventStatus, SeatCounts, ServiceReplicas, ServicesStatus};
 use urr_crds::validation::{InvalidSpec, Validate};
-use urr_crds::{Event, EventPhase};
+use urr_crds::{Event, EventPhase, WaitingRoom};
 
-use crate::children::{self, BuildError, Defaults, FIELD_MANAGER, ServiceKind};
+use crate::children::{self, BuildError, Defaults, FIELD_MANAGER, QueueRoom, ServiceKind};
 use crate::lifecycle;
 use crate::metrics::OperatorMetrics;
 use crate::scaling::{self, DEFAULT_STABILIZATION, Stabilizer};
@@ -109,6 +110,9 @@ pub struct Context {
     pub metrics: Arc<OperatorMetrics>,
     scale: Mutex<HashMap<ScaleKey, ScaleState>>,
     failures: Mutex<HashMap<(String, String), u32>>,
+    /// The WaitingRooms (a reflector's cache, so reading them costs no
+    /// request): the queue is wired to the room that names its Event.
+    rooms: Option<Store<WaitingRoom>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -137,7 +141,19 @@ impl Context {
             metrics,
             scale: Mutex::default(),
             failures: Mutex::default(),
+            rooms: None,
         }
+    }
+
+    /// Reads WaitingRooms from `rooms` (the reflector [`run`] keeps).
+    pub fn with_rooms(mut self, rooms: Store<WaitingRoom>) -> Self {
+        self.rooms = Some(rooms);
+        self
+    }
+
+    fn room_of(&self, event: &Event) -> Option<QueueRoom> {
+        let rooms = self.rooms.as_ref()?.state();
+        QueueRoom::find(rooms.iter().map(AsRef::as_ref), event)
     }
 
     fn last_replicas(&self, key: &ScaleKey) -> Option<i32> {
@@ -242,13 +258,25 @@ async fn write_status(api: &Api<Event>, name: &str, status: &EventStatus) -> Res
         })
 }
 
-async fn publish(ctx: &Context, event: &Event, type_: EventType, reason: &str, note: String) {
+/// Publishes a Kubernetes Event. kube's `Recorder` folds events with the same
+/// type, reason and action into one series (only its count grows), so
+/// `action` says what happened specifically (the phase entered): with one
+/// fixed action every phase change after the first was lost in the count of
+/// the first (found on a real API server).
+async fn publish(
+    ctx: &Context,
+    event: &Event,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     let reference = event.object_ref(&());
     let kube_event = KubeEvent {
         type_,
         reason: reason.to_owned(),
         note: Some(note),
-        action: "Reconcile".to_owned(),
+        action: action.to_owned(),
         secondary: None,
     };
     if let Err(error) = ctx.recorder.publish(&kube_event, &reference).await {
@@ -304,6 +332,7 @@ async fn reconcile_inner(event: &Event, ctx: &Context) -> Result<Action, Error> 
                 event,
                 EventType::Warning,
                 conditions::REASON_INVALID_SPEC,
+                "Validate",
                 invalid.to_string(),
             )
             .await;
@@ -323,6 +352,7 @@ async fn reconcile_inner(event: &Event, ctx: &Context) -> Result<Action, Error> 
     let degraded = needs_load && observed.load.is_none();
 
     // Build and apply.
+    let room = ctx.room_of(event);
     let mut services = ServicesStatus::default();
     for service in ServiceKind::ALL {
         let key = (namespace.clone(), name.clone(), service);
@@ -335,7 +365,7 @@ async fn reconcile_inner(event: &Event, ctx: &Context) -> Result<Action, Error> 
             ctx.last_replicas(&key),
         );
         let replicas = ctx.stabilize(key, now, recommendation.replicas);
-        let built = children::build(event, service, replicas, &ctx.defaults)?;
+        let built = children::build(event, service, replicas, &ctx.defaults, room.as_ref())?;
         apply::<ConfigMap>(&ctx.client, &namespace, &built.config_map).await?;
         let deployment = apply::<Deployment>(&ctx.client, &namespace, &built.deployment).await?;
         apply::<Service>(&ctx.client, &namespace, &built.service).await?;
@@ -441,6 +471,7 @@ async fn reconcile_inner(event: &Event, ctx: &Context) -> Result<Action, Error> 
             event,
             EventType::Normal,
             "PhaseChanged",
+            &format!("Enter{phase:?}"),
             format!("{from} → {phase:?}"),
         )
         .await;
@@ -477,18 +508,37 @@ pub fn backoff(failures: u32) -> Duration {
 
 /// Runs the Event controller until shutdown. `namespace` limits it to one
 /// namespace; `None` watches all.
-pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
+pub async fn run(ctx: Context, namespace: Option<&str>) {
     let client = ctx.client.clone();
-    let (events, deployments): (Api<Event>, Api<Deployment>) = match namespace {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client, ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client)),
-    };
+    let (events, deployments, rooms): (Api<Event>, Api<Deployment>, Api<WaitingRoom>) =
+        match namespace {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client, ns),
+            ),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client),
+            ),
+        };
+    // A WaitingRoom's change (created, edge key rotated, deleted) reconciles
+    // the Event it names, so its queue is rewired; the reflector's store is
+    // where the reconcile reads the rooms from.
+    let (store, writer) = reflector::store();
+    let room_changes = watcher(rooms, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    let ctx = Arc::new(ctx.with_rooms(store));
     let children = watcher::Config::default().labels("app.kubernetes.io/managed-by=urr-operator");
     Controller::new(events, watcher::Config::default().any_semantic())
         .owns(deployments, children)
+        .watches_stream(room_changes, |room: WaitingRoom| {
+            let namespace = room.namespace()?;
+            Some(ObjectRef::<Event>::new(&room.spec.event_ref.name).within(&namespace))
+        })
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx.clone())
         .for_each(|result| {

@@ -12,9 +12,10 @@
 //! * [`children`]: the Deployment, Service, ConfigMap and PodDisruptionBudget
 //!   of each runtime service, with owner references and labels.
 //! * [`render`]: the same objects as YAML, with no cluster (`urr-operator render`).
-//!
-//! The controller loop (kube-runtime, server-side apply, status, leader
-//! election) builds on these and comes next.
+//! * [`controller`] and [`waiting_room`]: the two controllers (kube-runtime,
+//!   server-side apply, status), run by `urr-operator run` under [`lease`]
+//!   leader election. There is no other provisioning path: the local flash
+//!   sale runs them against a real API server too.
 
 pub mod children;
 pub mod controller;
@@ -22,7 +23,6 @@ pub mod edge;
 pub mod kvs;
 pub mod lease;
 pub mod lifecycle;
-pub mod local;
 pub mod metrics;
 pub mod render;
 pub mod scaling;

@@ -37,10 +37,6 @@ struct Args {
 enum Command {
     /// Run the controllers against the cluster of the current kube config or service account.
     Run(RunArgs),
-    /// Provision a local flash sale from an Event and a WaitingRoom manifest:
-    /// validate, write the policy to Redis, publish the edge entry to the
-    /// KeyValueStore (emulator), write each service's env file (scripts/flash-sale).
-    Local(urr_operator::local::LocalArgs),
     /// Print the child objects the controller would apply for the Events in FILEs.
     Render {
         /// Manifests holding Events (other kinds are skipped).
@@ -180,14 +176,14 @@ async fn run(args: RunArgs) -> Result<(), String> {
         Arc::new(SystemClock),
         args.aws_endpoint,
     ));
-    let ctx = Arc::new(Context::new(
+    let ctx = Context::new(
         client,
         recorder,
         defaults,
         stats,
         Arc::new(SystemClock),
         metrics.clone(),
-    ));
+    );
     tokio::join!(
         controller::run(ctx, args.namespace.as_deref()),
         waiting_room::run(rooms, args.namespace.as_deref())
@@ -217,32 +213,6 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Local(args) => {
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    eprintln!("urr-operator: cannot start the runtime: {error}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(urr_operator::local::run(&args)) {
-                Ok(run) => {
-                    eprintln!(
-                        "urr-operator local: {} validated; policy in Redis ({} admitted/s, {} active at most); edge entry for {} in the KeyValueStore; env files in {}",
-                        run.event,
-                        run.users_per_second,
-                        run.max_active_users,
-                        run.room_id,
-                        args.out.display()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(error) => {
-                    eprintln!("urr-operator local: {error}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
         Command::Render {
             files,
             at,
@@ -254,23 +224,28 @@ fn main() -> ExitCode {
                 ..Defaults::default()
             };
             let now = at.unwrap_or_else(Timestamp::now);
-            let mut documents = Vec::new();
+            // One stream of every file, so a WaitingRoom in one file wires
+            // the Event of another.
+            let mut stream = String::new();
             for file in &files {
-                let text = match std::fs::read_to_string(file) {
-                    Ok(text) => text,
+                match std::fs::read_to_string(file) {
+                    Ok(text) => {
+                        stream.push_str(&text);
+                        stream.push_str("\n---\n");
+                    }
                     Err(error) => {
                         eprintln!("urr-operator: cannot read {}: {error}", file.display());
                         return ExitCode::FAILURE;
                     }
-                };
-                match render(&text, now, &namespace, &defaults) {
-                    Ok(rendered) => documents.extend(rendered),
-                    Err(error) => {
-                        eprintln!("urr-operator: {}: {error}", file.display());
-                        return ExitCode::FAILURE;
-                    }
                 }
             }
+            let documents = match render(&stream, now, &namespace, &defaults) {
+                Ok(rendered) => rendered,
+                Err(error) => {
+                    eprintln!("urr-operator: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
             print!("{}", documents.join("---\n"));
             ExitCode::SUCCESS
         }

@@ -1,13 +1,15 @@
 //! `urr-operator render`: the exact child objects the controller would apply
 //! for the Events in some manifests, as YAML, with no cluster. Invalid Events
-//! are refused with every violation, as the controller would report them.
+//! are refused with every violation, as the controller would report them. A
+//! WaitingRoom among the manifests that names an Event wires its queue, as
+//! the controller does with the rooms it watches.
 
 use k8s_openapi::jiff::Timestamp;
 use serde::Deserialize;
-use urr_crds::Event;
 use urr_crds::validation::{InvalidSpec, Validate};
+use urr_crds::{Event, WaitingRoom};
 
-use crate::children::{self, BuildError, Defaults, ServiceKind};
+use crate::children::{self, BuildError, Defaults, QueueRoom, ServiceKind};
 use crate::scaling;
 
 /// Placeholder uid of Events rendered offline (the API server assigns the real one).
@@ -45,12 +47,32 @@ pub fn render(
     defaults: &Defaults,
 ) -> Result<Vec<String>, RenderError> {
     let mut documents = Vec::new();
+    let mut values = Vec::new();
     for (index, document) in serde_yaml::Deserializer::from_str(yaml).enumerate() {
-        let value = serde_yaml::Value::deserialize(document)
-            .map_err(|source| RenderError::Yaml { index, source })?;
-        let is_event = value.get("kind").and_then(|k| k.as_str()) == Some("Event")
-            && value.get("apiVersion").and_then(|v| v.as_str()) == Some("urr.dev/v1alpha1");
-        if !is_event {
+        values.push(
+            serde_yaml::Value::deserialize(document)
+                .map_err(|source| RenderError::Yaml { index, source })?,
+        );
+    }
+    let of_kind = |value: &serde_yaml::Value, kind: &str| {
+        value.get("kind").and_then(|k| k.as_str()) == Some(kind)
+            && value.get("apiVersion").and_then(|v| v.as_str()) == Some("urr.dev/v1alpha1")
+    };
+    // Rooms that do not parse are left to `crdgen check`; render only wires
+    // the ones that do.
+    let rooms: Vec<WaitingRoom> = values
+        .iter()
+        .filter(|value| of_kind(value, "WaitingRoom"))
+        .filter_map(|value| serde_yaml::from_value::<WaitingRoom>(value.clone()).ok())
+        .map(|mut room| {
+            room.metadata
+                .namespace
+                .get_or_insert_with(|| default_namespace.to_owned());
+            room
+        })
+        .collect();
+    for value in values {
+        if !of_kind(&value, "Event") {
             continue;
         }
         let name = value
@@ -78,15 +100,15 @@ pub fn render(
             .metadata
             .uid
             .get_or_insert_with(|| OFFLINE_UID.to_owned());
+        let room = QueueRoom::find(&rooms, &event);
         for service in ServiceKind::ALL {
             let replicas =
                 scaling::recommend(&event.spec, service, now, false, None, None).replicas;
-            let built = children::build(&event, service, replicas, defaults).map_err(|source| {
-                RenderError::Build {
+            let built = children::build(&event, service, replicas, defaults, room.as_ref())
+                .map_err(|source| RenderError::Build {
                     name: name.clone(),
                     source,
-                }
-            })?;
+                })?;
             documents.push(serde_yaml::to_string(&built.config_map).map_err(RenderError::Output)?);
             documents.push(serde_yaml::to_string(&built.deployment).map_err(RenderError::Output)?);
             documents.push(serde_yaml::to_string(&built.service).map_err(RenderError::Output)?);

@@ -174,6 +174,54 @@ async fn applying_a_room_writes_the_policy_publishes_the_edge_and_deleting_it_re
     assert_eq!(synced["status"], "True", "{status}");
     assert_eq!(status["edgeSync"]["syncedGeneration"], 3);
 
+    // Reconciled again with the status it wrote (as the watch delivers it):
+    // the edge already holds the entry, so neither the store nor the status
+    // is written. (Each status write is a watch event; rewriting the sync
+    // record every time reconciled a real room about once a second.)
+    let mut synced_room = room(&name, false);
+    synced_room.status = Some(serde_json::from_value(status.clone()).expect("status"));
+    let etag_before = KvsWriter::new(&env("URR_KVS_ARN"), Some(&env("URR_KVS_ENDPOINT")))
+        .await
+        .etag()
+        .await
+        .expect("etag");
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let again = context(
+        Client::new(service, "urr-demo"),
+        Some(Load {
+            queue_depth: 400,
+            active_users: 100,
+        }),
+    );
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            get(format!("{base}/events/{name}"), event(&name)),
+            redis_secret(),
+            get(
+                "/api/v1/namespaces/urr-demo/secrets/urr-edge-signing".into(),
+                secret(
+                    "urr-edge-signing",
+                    "current",
+                    "edge-signing-key-0123456789abcdef",
+                ),
+            ),
+        ],
+    ));
+    reconcile(Arc::new(synced_room), again)
+        .await
+        .expect("second reconcile");
+    server.await.expect("no status write on a second reconcile");
+    let etag_after = KvsWriter::new(&env("URR_KVS_ARN"), Some(&env("URR_KVS_ENDPOINT")))
+        .await
+        .etag()
+        .await
+        .expect("etag");
+    assert_eq!(
+        etag_before, etag_after,
+        "the second reconcile wrote the store"
+    );
+
     // The queue's Redis hash holds the policy.
     let mut redis = redis::Client::open(env("URR_REDIS_URL"))
         .expect("client")

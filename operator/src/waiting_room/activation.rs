@@ -101,10 +101,15 @@ pub fn decide(
                 );
             }
             // Published ahead of `startAt`, it is the moment itself: every edge flips then.
-            let enforce_from = if was_active {
-                kept
-            } else {
-                Some(start.max(now + margin(spec)))
+            // A moment already published stays (edges may have flipped, and a
+            // margin-pushed one must not drift with every reconcile) unless the
+            // schedule moved away from it: then it is published anew.
+            let fresh = start.max(now + margin(spec));
+            let enforce_from = match kept {
+                Some(kept) if kept <= now || (kept >= start && kept <= now + margin(spec)) => {
+                    Some(kept)
+                }
+                _ => Some(fresh),
             };
             (
                 Activation {
@@ -195,6 +200,34 @@ mod tests {
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + seconds).expect("time")
+    }
+
+    /// Found by the flash sale on a real API server: a room published for
+    /// 12 December kept that moment after its schedule was patched to start
+    /// now, so the edge never gated the sale.
+    #[test]
+    fn a_moved_schedule_moves_a_published_moment_that_has_not_come_yet() {
+        let spec = room(&format!(
+            "activation: {{mode: Scheduled, startAt: \"{}\"}}\n",
+            at(-60)
+        ));
+        let previous = active_since(864_000);
+        let (decision, _) = decide(&spec, &previous, at(0), None, None);
+        assert_eq!(decision.enforce_from, Some(at(30)), "now + the 30 s margin");
+        // One already enforcing stays where it is.
+        let previous = active_since(-10);
+        let (decision, _) = decide(&spec, &previous, at(0), None, None);
+        assert_eq!(decision.enforce_from, Some(at(-10)));
+        // A schedule moved later than a moment not yet come moves it too.
+        let later = room(&format!(
+            "activation: {{mode: Scheduled, startAt: \"{}\"}}\n",
+            at(3_600)
+        ));
+        let (decision, _) = decide(&later, &active_since(20), at(0), None, None);
+        assert_eq!(decision.enforce_from, Some(at(3_600)));
+        // A margin-pushed moment does not drift on the next reconcile.
+        let (decision, _) = decide(&spec, &active_since(30), at(5), None, None);
+        assert_eq!(decision.enforce_from, Some(at(30)));
     }
 
     fn active_since(enforce_from: i64) -> WaitingRoomStatus {

@@ -288,6 +288,34 @@ pub fn edge_changes(
     Ok(changes)
 }
 
+/// `changes` without the ones the store already holds: puts of the value a
+/// key has, deletes of keys that are gone. Keys not in `known` (the shards
+/// just read) are read first.
+async fn still_needed(
+    writer: &KvsWriter,
+    changes: Vec<KvsChange>,
+    known: &HashMap<String, Option<String>>,
+) -> Result<Vec<KvsChange>, Error> {
+    let mut needed = Vec::with_capacity(changes.len());
+    for change in changes {
+        let key = match &change {
+            KvsChange::Put { key, .. } | KvsChange::Delete { key } => key,
+        };
+        let current = match known.get(key) {
+            Some(value) => value.clone(),
+            None => writer.get(key).await?,
+        };
+        let done = match &change {
+            KvsChange::Put { value, .. } => current.as_deref() == Some(value.as_str()),
+            KvsChange::Delete { .. } => current.is_none(),
+        };
+        if !done {
+            needed.push(change);
+        }
+    }
+    Ok(needed)
+}
+
 /// The Redis the Event's queue service uses (its URL from the Secret the
 /// Event names), or `None` without an Event.
 async fn queue_redis(
@@ -508,16 +536,37 @@ async fn apply(
                 &room.spec.paths.protected,
                 &shards,
             )?;
-            Ok::<String, Error>(writer.apply(&changes).await?)
+            let changes = still_needed(&writer, changes, &shards).await?;
+            if changes.is_empty() {
+                return Ok::<Option<String>, Error>(None);
+            }
+            Ok(Some(writer.apply(&changes).await?))
         }
         .await;
         match result {
-            Ok(etag) => {
-                status.edge_sync = Some(EdgeSync {
-                    etag: Some(etag),
-                    synced_generation: generation,
-                    last_sync_time: Some(now_time.clone()),
-                });
+            Ok(written) => {
+                // Only a write moves the sync record: a reconcile that finds
+                // the edge as it should be writes neither the store nor the
+                // status (each status write is a watch event, and a fresh
+                // time in it reconciled the room again, once a second).
+                if let Some(etag) = written {
+                    status.edge_sync = Some(EdgeSync {
+                        etag: Some(etag),
+                        synced_generation: generation,
+                        last_sync_time: Some(now_time.clone()),
+                    });
+                } else if status
+                    .edge_sync
+                    .as_ref()
+                    .is_none_or(|s| s.synced_generation != generation)
+                {
+                    let etag = status.edge_sync.as_ref().and_then(|s| s.etag.clone());
+                    status.edge_sync = Some(EdgeSync {
+                        etag,
+                        synced_generation: generation,
+                        last_sync_time: Some(now_time.clone()),
+                    });
+                }
                 set(
                     &mut status,
                     conditions::EDGE_SYNCED,

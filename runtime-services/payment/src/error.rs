@@ -98,7 +98,10 @@ impl IntoResponse for PaymentError {
                 "Idempotency key reused",
                 "this Idempotency-Key was used for a different request; use a new key",
             ),
-            PaymentError::TicketUnavailable(_) => {
+            PaymentError::TicketUnavailable(detail) => {
+                // The buyer gets "retry shortly"; the operator needs the cause
+                // (a URL that does not resolve, a refused token, a timeout).
+                tracing::warn!(%detail, "the ticket service is unreachable");
                 Problem::unavailable("the ticket service is unreachable; retry shortly")
             }
             PaymentError::ProviderRefused(detail) => Problem::new(
@@ -107,7 +110,8 @@ impl IntoResponse for PaymentError {
                 "Payment refused",
                 detail.clone(),
             ),
-            PaymentError::ProviderUnavailable(_) => {
+            PaymentError::ProviderUnavailable(detail) => {
+                tracing::warn!(%detail, "the payment provider is unreachable");
                 Problem::unavailable("the payment provider is unreachable; retry shortly")
             }
             PaymentError::UnknownProvider(name) => Problem::not_found(

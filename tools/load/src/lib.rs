@@ -27,4 +27,5 @@ pub mod gate;
 pub mod invariants;
 pub mod report;
 pub mod run;
+pub mod seat_map;
 pub mod stats;

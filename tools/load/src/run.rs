@@ -1,5 +1,5 @@
-//! What `urr-operator local` wrote for this run (`run.json`, `load.env`),
-//! and the load's own knobs.
+//! What `scripts/flash-sale` wrote for this run from the API server and the
+//! local node (`run.json`, `load.env`), and the load's own knobs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use serde::Deserialize;
     version
 )]
 pub struct LoadArgs {
-    /// The directory `urr-operator local` wrote (run.json, load.env).
+    /// The run directory scripts/flash-sale wrote (run.json, load.env).
     #[arg(long)]
     pub run_dir: PathBuf,
     /// Buyers in the crowd.
@@ -130,7 +130,14 @@ impl RunInfo {
                 .split(['/', ':'])
                 .next()
                 .unwrap_or_default();
-            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            // Any loopback address: the local node gives each Service its own
+            // (127.0.2.N), as a cluster gives each its ClusterIP.
+            let loopback = host == "localhost"
+                || host == "[::1]"
+                || host
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
                 return Err(RunError::NotLoopback { url: url.clone() });
             }
         }
@@ -176,5 +183,39 @@ impl Secrets {
             &jsonwebtoken::EncodingKey::from_secret(self.user_jwt_secret.as_bytes()),
         )
         .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_run(dir: &Path, queue_url: &str) {
+        let info = serde_json::json!({
+            "event": "e", "room": "r", "roomId": "ns/r", "salesOpenAt": 0,
+            "usersPerSecond": 1, "maxActiveUsers": 1, "capacity": 1,
+            "queueUrl": queue_url, "ticketUrl": "http://127.0.2.2:80", "paymentUrl": "http://localhost:80",
+        });
+        std::fs::write(dir.join("run.json"), info.to_string()).expect("write run.json");
+    }
+
+    #[test]
+    fn services_behind_any_loopback_address_are_accepted_and_others_refused() {
+        let dir = std::env::temp_dir().join(format!("urr-load-run-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        write_run(&dir, "http://127.0.2.1:80");
+        assert!(RunInfo::load(&dir).is_ok());
+        for outside in [
+            "http://10.0.0.1:80",
+            "http://example.com",
+            "http://128.0.0.1",
+        ] {
+            write_run(&dir, outside);
+            assert!(
+                matches!(RunInfo::load(&dir), Err(RunError::NotLoopback { .. })),
+                "{outside}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
