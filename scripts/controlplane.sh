@@ -108,9 +108,21 @@ start_apiserver() {
   ensure_pki
   # RBAC only (no AlwaysAllow): whatever a role does not grant is refused, as
   # in a cluster. Default admission plugins (ServiceAccount, NamespaceLifecycle,
-  # LimitRanger, ResourceQuota, ...). The audit policy is off: the tests
-  # compare what the operator asks for against its Role through the
-  # authorizer itself.
+  # LimitRanger, ResourceQuota, ...) and OwnerReferencesPermissionEnforcement
+  # (an owner reference with blockOwnerDeletion needs update on the owner's
+  # finalizers, as hardened clusters check it). An audit log of every request made by a
+  # service account (metadata only: never a Secret's value), so a test can
+  # compare what the operator asked for, and what it was refused, with what
+  # the chart's roles grant.
+  cat >"$STATE/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+POLICY
   nohup "$bin/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$(port_of etcd)" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$port" \
@@ -121,7 +133,10 @@ start_apiserver() {
     --service-account-key-file "$STATE/pki/sa.pub" \
     --service-account-signing-key-file "$STATE/pki/sa.key" \
     --service-cluster-ip-range 10.96.0.0/16 \
+    --audit-policy-file "$STATE/audit-policy.yaml" --audit-log-path "$STATE/audit.log" \
+    --audit-log-format json --audit-log-maxsize 200 --audit-log-maxbackup 1 \
     --allow-privileged=false \
+    --enable-admission-plugins OwnerReferencesPermissionEnforcement \
     --profiling=false \
     --v 1 >"$STATE/apiserver.log" 2>&1 &
   echo $! >"$STATE/apiserver.pid"

@@ -21,34 +21,28 @@ struct Rule {
 
 /// (kind of role, API group, resource, verb) the operator uses, and where.
 const USED: &[(&str, &str, &str, &str)] = &[
-    // controller::run watches Events and owned Deployments.
+    // controller::run watches Events and owned Deployments; waiting_room
+    // reads a room's Event by name.
     ("ClusterRole", "urr.dev", "events", "get"),
     ("ClusterRole", "urr.dev", "events", "list"),
     ("ClusterRole", "urr.dev", "events", "watch"),
     // waiting_room::run watches WaitingRooms; finalizer() patches them.
-    ("ClusterRole", "urr.dev", "waitingrooms", "get"),
     ("ClusterRole", "urr.dev", "waitingrooms", "list"),
     ("ClusterRole", "urr.dev", "waitingrooms", "watch"),
     ("ClusterRole", "urr.dev", "waitingrooms", "patch"),
-    ("ClusterRole", "urr.dev", "waitingrooms/status", "get"),
     ("ClusterRole", "urr.dev", "waitingrooms/status", "patch"),
     // RoomContext::secret reads the Redis URL and the signing key.
     ("ClusterRole", "", "secrets", "get"),
-    ("ClusterRole", "urr.dev", "events/status", "get"),
     ("ClusterRole", "urr.dev", "events/status", "patch"),
     ("ClusterRole", "urr.dev", "events/finalizers", "update"),
-    ("ClusterRole", "apps", "deployments", "get"),
     ("ClusterRole", "apps", "deployments", "list"),
     ("ClusterRole", "apps", "deployments", "watch"),
     ("ClusterRole", "apps", "deployments", "create"),
     ("ClusterRole", "apps", "deployments", "patch"),
-    ("ClusterRole", "", "configmaps", "get"),
     ("ClusterRole", "", "configmaps", "create"),
     ("ClusterRole", "", "configmaps", "patch"),
-    ("ClusterRole", "", "services", "get"),
     ("ClusterRole", "", "services", "create"),
     ("ClusterRole", "", "services", "patch"),
-    ("ClusterRole", "policy", "poddisruptionbudgets", "get"),
     ("ClusterRole", "policy", "poddisruptionbudgets", "create"),
     ("ClusterRole", "policy", "poddisruptionbudgets", "patch"),
     ("ClusterRole", "events.k8s.io", "events", "create"),
