@@ -482,8 +482,18 @@ async fn good_examples_are_accepted_and_listed_with_the_printer_columns() {
         }
     }
 
-    let listing = kubectl(&["get", "urr", "-n", &namespace.name])
-        .unwrap_or_else(|e| panic!("kubectl get urr: {e}"));
+    // Discovery learns a new CRD's category a moment after it is Established
+    // (and kubectl caches discovery): on a fresh API server the first `get
+    // urr` can answer "no resource type", so it is asked again for a while.
+    let mut listing = kubectl(&["get", "urr", "-n", &namespace.name]);
+    for _ in 0..30 {
+        if listing.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        listing = kubectl(&["get", "urr", "-n", &namespace.name]);
+    }
+    let listing = listing.unwrap_or_else(|e| panic!("kubectl get urr: {e}"));
     for (crd, object) in urr_crds::all_crds().iter().zip([&event, &room]) {
         let kind = &crd.spec.names.kind;
         let mut headers = vec!["NAME".to_owned()];

@@ -123,6 +123,20 @@ async fn applying_a_room_writes_the_policy_publishes_the_edge_and_deleting_it_re
         )
     };
 
+    // What every reconcile of the room reads: its Event and the two Secrets.
+    let reads = vec![
+        get(format!("{base}/events/{name}"), event(&name)),
+        redis_secret(),
+        get(
+            "/api/v1/namespaces/urr-demo/secrets/urr-edge-signing".into(),
+            secret(
+                "urr-edge-signing",
+                "current",
+                "edge-signing-key-0123456789abcdef",
+            ),
+        ),
+    ];
+
     // Apply.
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let ctx = context(
@@ -134,23 +148,15 @@ async fn applying_a_room_writes_the_policy_publishes_the_edge_and_deleting_it_re
     );
     let server = tokio::spawn(serve(
         handle,
-        vec![
-            get(format!("{base}/events/{name}"), event(&name)),
-            redis_secret(),
-            get(
-                "/api/v1/namespaces/urr-demo/secrets/urr-edge-signing".into(),
-                secret(
-                    "urr-edge-signing",
-                    "current",
-                    "edge-signing-key-0123456789abcdef",
-                ),
-            ),
-            (
+        reads
+            .iter()
+            .cloned()
+            .chain([(
                 Method::PATCH,
                 format!("{base}/waitingrooms/{name}/status"),
                 serde_json::to_value(room(&name, false)).expect("json"),
-            ),
-        ],
+            )])
+            .collect(),
     ));
     let action = reconcile(Arc::new(room(&name, false)), ctx.clone())
         .await
@@ -193,21 +199,7 @@ async fn applying_a_room_writes_the_policy_publishes_the_edge_and_deleting_it_re
             active_users: 100,
         }),
     );
-    let server = tokio::spawn(serve(
-        handle,
-        vec![
-            get(format!("{base}/events/{name}"), event(&name)),
-            redis_secret(),
-            get(
-                "/api/v1/namespaces/urr-demo/secrets/urr-edge-signing".into(),
-                secret(
-                    "urr-edge-signing",
-                    "current",
-                    "edge-signing-key-0123456789abcdef",
-                ),
-            ),
-        ],
-    ));
+    let server = tokio::spawn(serve(handle, reads.clone()));
     reconcile(Arc::new(synced_room), again)
         .await
         .expect("second reconcile");
