@@ -25,6 +25,12 @@ pub enum PaymentError {
     PaymentExists,
     #[error(transparent)]
     InvalidTransition(#[from] InvalidTransition),
+    #[error("the payment is authorized and being captured")]
+    CancelTooLate,
+    /// The ticket service would not void the reservation (tickets of it
+    /// were transferred): the money stays, so no one holds both.
+    #[error("the reservation cannot be refunded: {0}")]
+    RefundRefused(String),
     #[error("idempotency key reused with a different request")]
     IdempotencyMismatch,
     #[error("the ticket service is unavailable: {0}")]
@@ -91,6 +97,18 @@ impl IntoResponse for PaymentError {
                 "invalid-transition",
                 "Not possible in this state",
                 invalid.to_string(),
+            ),
+            PaymentError::CancelTooLate => Problem::new(
+                StatusCode::CONFLICT,
+                "cancel-too-late",
+                "Too late to cancel",
+                "the provider authorized this payment and is capturing it; refund it once it is captured",
+            ),
+            PaymentError::RefundRefused(detail) => Problem::new(
+                StatusCode::CONFLICT,
+                "refund-refused",
+                "Refund refused",
+                detail.clone(),
             ),
             PaymentError::IdempotencyMismatch => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

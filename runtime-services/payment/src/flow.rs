@@ -64,6 +64,9 @@ pub enum WebhookOutcome {
     Duplicate,
     /// Arrived after the payment had moved on (out of order): harmless.
     Stale,
+    /// A capture for a payment that had failed or was canceled: the money
+    /// is refunded, never kept without a ticket.
+    LateCapture,
     UnknownPayment,
 }
 
@@ -73,6 +76,7 @@ impl WebhookOutcome {
             WebhookOutcome::Applied => "applied",
             WebhookOutcome::Duplicate => "duplicate",
             WebhookOutcome::Stale => "stale",
+            WebhookOutcome::LateCapture => "late-capture",
             WebhookOutcome::UnknownPayment => "unknown-payment",
         }
     }
@@ -100,9 +104,12 @@ struct Row_ {
     method: Option<String>,
     traceparent: Option<String>,
     confirm_started_at: Option<DateTime<Utc>>,
+    /// Set on a failed or canceled payment too when a capture reached it
+    /// anyway: the money is owed back until it is refunded.
+    captured_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, hold_id, user_id, status, amount_minor, currency, provider, provider_ref, payment_method, traceparent, confirm_started_at";
+const COLUMNS: &str = "id, hold_id, user_id, status, amount_minor, currency, provider, provider_ref, payment_method, traceparent, confirm_started_at, captured_at";
 
 fn read_row(row: &sqlx::postgres::PgRow) -> Result<Row_, sqlx::Error> {
     let status: String = row.try_get("status")?;
@@ -118,6 +125,7 @@ fn read_row(row: &sqlx::postgres::PgRow) -> Result<Row_, sqlx::Error> {
         method: row.try_get("payment_method")?,
         traceparent: row.try_get("traceparent")?,
         confirm_started_at: row.try_get("confirm_started_at")?,
+        captured_at: row.try_get("captured_at")?,
     })
 }
 
@@ -598,7 +606,9 @@ impl Payments {
         }
     }
 
-    /// `POST /v1/payments/{id}/cancel`: before capture only.
+    /// `POST /v1/payments/{id}/cancel`: before authorization only. Once the
+    /// provider authorized, its capture follows on its own; canceling then
+    /// would free the hold's live-payment slot and drop the capture.
     pub async fn cancel(&self, user: &str, id: &str) -> Result<PaymentView, PaymentError> {
         let id = parse_id(id)?;
         let mut tx = self.pool.begin().await?;
@@ -607,6 +617,9 @@ impl Payments {
             .ok_or(PaymentError::UnknownPayment)?;
         if row.user != user {
             return Err(PaymentError::UnknownPayment);
+        }
+        if row.status == PaymentStatus::Authorized {
+            return Err(PaymentError::CancelTooLate);
         }
         self.move_to(
             &mut tx,
@@ -640,6 +653,43 @@ impl Payments {
             }
             .into());
         }
+        // The tickets first, then the money: the ticket service voids the
+        // reservation or says why it will not (tickets transferred to
+        // someone else), and only a voided reservation is refunded. In the
+        // other order a refused void left the buyer with the money and
+        // valid tickets. The cancel after the refund's webhook repeats this
+        // one and is idempotent at the ticket service.
+        let request = TicketRequest::Cancel {
+            hold: row.hold.clone(),
+            body: CancelRequest {
+                payment_id: row.id.to_string(),
+                reason: "refund".into(),
+            },
+            traceparent: row
+                .traceparent
+                .as_deref()
+                .map(urr_service_common::trace::child),
+        };
+        match self.ticket.call(request).await {
+            Ok(TicketAnswer::Canceled(_)) => {}
+            Ok(TicketAnswer::Refused { detail, .. } | TicketAnswer::Rejected { detail, .. }) => {
+                self.metrics.ticket_call("refund-refused");
+                return Err(PaymentError::RefundRefused(detail));
+            }
+            Ok(TicketAnswer::Confirmed(_)) => {
+                return Err(PaymentError::TicketUnavailable(
+                    "the ticket service answered a cancel with a confirmation".into(),
+                ));
+            }
+            Err(error) => return Err(PaymentError::TicketUnavailable(error.to_string())),
+        }
+        self.request_refund(row).await
+    }
+
+    /// Asks the provider to give the money of `row` back (a captured
+    /// payment, or a late capture of a failed or canceled one); the refund's
+    /// webhook moves it to `refunded`.
+    async fn request_refund(&self, row: &Row_) -> Result<(), PaymentError> {
         let provider = self
             .providers
             .get(&row.provider)
@@ -748,6 +798,40 @@ impl Payments {
                 self.move_to(&mut tx, id, PaymentStatus::Failed, &reason)
                     .await
             }
+            // Only the first such capture: a second one is the same money.
+            WebhookKind::PaymentCaptured
+                if matches!(row.status, PaymentStatus::Canceled | PaymentStatus::Failed)
+                    && row.captured_at.is_none() =>
+            {
+                // The provider took money for a payment that ended (a cancel
+                // racing the authorization, a failure after it). Its hold
+                // slot may already belong to another payment, so it does not
+                // become captured and no ticket is asked for: it is marked as
+                // owing the money back (`captured_at`, which the reconciler
+                // re-drives) and refunded.
+                sqlx::query(
+                    "UPDATE payments SET captured_at = now(), updated_at = now(),
+                            provider_ref = COALESCE(provider_ref, $2) WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&event.provider_ref)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO payment_transitions (payment_id, from_status, to_status, reason) VALUES ($1, $2, $2, $3)",
+                )
+                .bind(id)
+                .bind(row.status.as_str())
+                .bind(format!(
+                    "captured by the provider after the payment was {}; refunding",
+                    row.status.as_str()
+                ))
+                .execute(&mut *tx)
+                .await?;
+                tracing::error!(payment = %id, status = row.status.as_str(), "a capture reached an ended payment; refunding it");
+                after_commit = AfterCommit::RefundLateCapture;
+                Ok(row.status)
+            }
             WebhookKind::PaymentCaptured => {
                 if row.status == PaymentStatus::Created {
                     // The capture overtook its authorization: the capture implies it.
@@ -774,6 +858,16 @@ impl Payments {
                 }
                 moved
             }
+            WebhookKind::PaymentRefunded
+                if matches!(row.status, PaymentStatus::Canceled | PaymentStatus::Failed)
+                    && row.captured_at.is_none() =>
+            {
+                // Nothing was taken from this payment, so nothing was given back.
+                Err(TransitionError::Invalid(crate::state::InvalidTransition {
+                    from: row.status.as_str().to_owned(),
+                    to: PaymentStatus::Refunded.as_str(),
+                }))
+            }
             WebhookKind::PaymentRefunded => {
                 let moved = self
                     .move_to(
@@ -783,7 +877,12 @@ impl Payments {
                         "refunded by the provider",
                     )
                     .await;
-                if moved.is_ok() {
+                // A late capture's refund: that payment never confirmed the
+                // hold, which may be another payment's now; nothing to cancel.
+                if moved
+                    .as_ref()
+                    .is_ok_and(|from| *from == PaymentStatus::Captured)
+                {
                     self.enqueue(&mut tx, &row, PaymentEventKind::Refunded)
                         .await?;
                     after_commit = AfterCommit::Cancel;
@@ -792,6 +891,9 @@ impl Payments {
             }
         };
         let outcome = match applied {
+            Ok(_) if matches!(after_commit, AfterCommit::RefundLateCapture) => {
+                WebhookOutcome::LateCapture
+            }
             Ok(_) => WebhookOutcome::Applied,
             Err(TransitionError::Invalid(_)) => WebhookOutcome::Stale,
             Err(error) => return Err(error.into()),
@@ -825,6 +927,15 @@ impl Payments {
             }
             AfterCommit::Cancel => {
                 tokio::spawn(async move { this.cancel_reservation(id).await });
+            }
+            AfterCommit::RefundLateCapture => {
+                let mut row = row;
+                row.provider_ref = row.provider_ref.or(Some(event.provider_ref.clone()));
+                tokio::spawn(async move {
+                    if let Err(error) = this.request_refund(&row).await {
+                        tracing::warn!(%error, payment = %row.id, "refund of a late capture failed; the reconciler retries");
+                    }
+                });
             }
         }
         Ok(outcome)
@@ -905,20 +1016,42 @@ impl Payments {
             Ok(TicketAnswer::Refused {
                 problem, detail, ..
             }) => {
-                // The hold expired (or was confirmed by another payment)
-                // before this payment could confirm it: give the money back.
+                // The ticket service says the hold can never be confirmed by
+                // this payment (expired, confirmed by another, repriced):
+                // give the money back.
                 self.metrics.ticket_call("refused");
                 tracing::warn!(payment = %id, %problem, %detail, "the ticket service refused the confirmation; refunding");
                 if let Err(error) = self.start_refund(&row).await {
                     tracing::warn!(%error, payment = %id, "automatic refund failed; the reconciler retries");
                 }
             }
+            Ok(TicketAnswer::Rejected {
+                status,
+                problem,
+                detail,
+            }) => {
+                // Not a verdict on the hold (a wrong or rotated service
+                // token, a misrouted URL): refunding here would refund
+                // buyers the Kafka path then issues tickets to. The payment
+                // stays captured without a reservation; the reconciler asks
+                // again and Kafka confirms meanwhile. A human must look.
+                let reason = if matches!(status, 401 | 403) {
+                    "auth"
+                } else {
+                    "rejected"
+                };
+                self.metrics.ticket_call("rejected");
+                self.metrics.confirm_deferred(reason);
+                tracing::error!(payment = %id, status, %problem, %detail, reason, "the ticket service rejected the confirm call; not refunding, the reconciler retries");
+            }
             Ok(TicketAnswer::Canceled(_)) => {}
             Err(error) => {
-                self.metrics.ticket_call(match error {
+                let outcome = match error {
                     crate::ticket_client::TicketCallError::CircuitOpen(_) => "circuit-open",
                     crate::ticket_client::TicketCallError::Unavailable(_) => "unavailable",
-                });
+                };
+                self.metrics.ticket_call(outcome);
+                self.metrics.confirm_deferred(outcome);
                 tracing::warn!(%error, payment = %id, "synchronous confirm failed; Kafka confirms, the reconciler retries");
             }
         }
@@ -954,6 +1087,19 @@ impl Payments {
                 .map(urr_service_common::trace::child),
         };
         match self.ticket.call(request).await {
+            Ok(TicketAnswer::Refused {
+                status,
+                problem,
+                detail,
+            })
+            | Ok(TicketAnswer::Rejected {
+                status,
+                problem,
+                detail,
+            }) => {
+                self.metrics.ticket_call("cancel-refused");
+                tracing::warn!(payment = %id, status, %problem, %detail, "the ticket service refused the cancel; Kafka cancels");
+            }
             Ok(_) => self.metrics.ticket_call("canceled"),
             Err(error) => {
                 self.metrics.ticket_call("unavailable");
@@ -972,6 +1118,7 @@ impl Payments {
              WHERE updated_at < now() - make_interval(secs => $1)
                AND (status = 'authorized'
                     OR (status = 'captured' AND reservation_id IS NULL)
+                    OR (status IN ('canceled', 'failed') AND captured_at IS NOT NULL)
                     OR (status = 'created'))
              ORDER BY updated_at LIMIT 200",
         )
@@ -1009,6 +1156,10 @@ impl Payments {
                 }
             }
             PaymentStatus::Captured => self.confirm_reservation(id).await,
+            // A late capture whose refund has not come back: ask again.
+            PaymentStatus::Canceled | PaymentStatus::Failed if row.captured_at.is_some() => {
+                self.request_refund(&row).await?
+            }
             PaymentStatus::Created => {
                 let age: f64 = sqlx::query_scalar(
                     "SELECT EXTRACT(EPOCH FROM (now() - updated_at))::float8 FROM payments WHERE id = $1",
@@ -1070,4 +1221,5 @@ enum AfterCommit {
     Capture,
     Confirm,
     Cancel,
+    RefundLateCapture,
 }

@@ -5,7 +5,7 @@
 //! | `POST /v1/payments` | buyer (user JWT); `{"holdId"}`; `Idempotency-Key` | 201 the payment (200 on a replay); the amount is the ticket service's quote |
 //! | `GET /v1/payments/{id}` | its buyer | status, amount, reservation, every transition |
 //! | `POST /v1/payments/{id}/confirm` | its buyer; `{"paymentMethod"}` | 202; the provider's verdict comes by webhook |
-//! | `POST /v1/payments/{id}/cancel` | its buyer | before capture |
+//! | `POST /v1/payments/{id}/cancel` | its buyer | before authorization; 409 `cancel-too-late` once authorized (refund after the capture) |
 //! | `POST /v1/payments/{id}/refund` | its buyer | 202, captured payments only |
 //! | `POST /v1/webhooks/{provider}` | the provider (signed) | 200 `{"outcome"}`; 401 on a bad signature |
 //! | `/metrics`, `/healthz`, `/readyz` | Prometheus, kubelet | |

@@ -2,10 +2,15 @@
 //!
 //! ```text
 //! created ──► authorized ──► captured ──► refunded
-//!    │            │
-//!    ├──► failed ◄┤
-//!    └──► canceled◄┘
+//!    │            │                          ▲
+//!    ├──► failed ◄┘                          │ (a late capture, refunded)
+//!    └──► canceled ──────────────────────────┘
 //! ```
+//!
+//! An authorized payment cannot be canceled: its capture is already on its
+//! way, and a canceled payment would drop it (money taken, no ticket). A
+//! capture that still reaches a failed or canceled payment is refunded, and
+//! the refund's webhook moves it to `refunded`.
 //!
 //! Every change is a conditional `UPDATE … WHERE status = ANY(allowed)` plus a
 //! row in `payment_transitions`, in the caller's transaction: two racing
@@ -58,11 +63,13 @@ impl PaymentStatus {
             Authorized => &[Created],
             Captured => &[Authorized],
             Failed => &[Created, Authorized],
-            Canceled => &[Created, Authorized],
-            Refunded => &[Captured],
+            Canceled => &[Created],
+            Refunded => &[Captured, Failed, Canceled],
         }
     }
 
+    /// No further step of the buyer's flow (a late capture of a failed or
+    /// canceled payment can still be refunded).
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
@@ -155,8 +162,9 @@ mod tests {
                 (Created, Failed),
                 (Authorized, Failed),
                 (Created, Canceled),
-                (Authorized, Canceled),
                 (Captured, Refunded),
+                (Failed, Refunded),
+                (Canceled, Refunded),
             ]
         );
         for status in ALL {

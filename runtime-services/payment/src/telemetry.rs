@@ -17,6 +17,11 @@ pub struct OutcomeLabel {
     pub outcome: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
 #[derive(Debug)]
 pub struct PaymentMetrics {
     pub registry: Registry,
@@ -28,6 +33,12 @@ pub struct PaymentMetrics {
     pub provider_latency_seconds: Histogram,
     /// Synchronous confirm/cancel calls to the ticket service, by outcome.
     pub ticket_calls: Family<OutcomeLabel, Counter>,
+    /// Synchronous confirms of a captured payment that settled nothing
+    /// (`auth`: 401/403; `unavailable`: 429, 5xx, timeout, unreachable;
+    /// `circuit-open`; `rejected`: any other non-final 4xx): the payment
+    /// stays captured for the reconciler and the Kafka path. Alert on `auth`
+    /// and `rejected` (a human must fix them), and on a sustained rate.
+    pub confirm_deferred: Family<ReasonLabel, Counter>,
     /// 0 closed, 1 open, 2 half-open.
     pub circuit_state: Gauge,
     pub webhooks: Family<OutcomeLabel, Counter>,
@@ -47,6 +58,7 @@ impl PaymentMetrics {
             transitions: Family::default(),
             provider_latency_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             ticket_calls: Family::default(),
+            confirm_deferred: Family::default(),
             circuit_state: Gauge::default(),
             webhooks: Family::default(),
         };
@@ -66,6 +78,11 @@ impl PaymentMetrics {
             "ticket_calls",
             "Synchronous calls to the ticket service, by outcome",
             metrics.ticket_calls.clone(),
+        );
+        registry.register(
+            "confirm_deferred",
+            "Confirms of a captured payment the ticket service did not settle (auth, unavailable, circuit-open, rejected); left for the reconciler and Kafka",
+            metrics.confirm_deferred.clone(),
         );
         registry.register(
             "circuit_state",
@@ -95,6 +112,14 @@ impl PaymentMetrics {
         self.ticket_calls
             .get_or_create(&OutcomeLabel {
                 outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn confirm_deferred(&self, reason: &str) {
+        self.confirm_deferred
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
             })
             .inc();
     }

@@ -5,9 +5,13 @@
 //! ([`crate::breaker`]) outside, then tower's `Retry` (bounded attempts,
 //! jittered exponential backoff) around tower's `Timeout` per attempt. The
 //! breaker sits outside the retries so one logical call, however many
-//! attempts it took, counts once. Only transport failures, timeouts and 5xx
-//! answers are retried or counted by the breaker; a refusal (409 expired, 422
-//! amount mismatch) is an answer, not a failure.
+//! attempts it took, counts once. Only transport failures, timeouts, 5xx and
+//! 429 (overload) answers are retried or counted by the breaker. A 4xx is an
+//! answer, and only the ticket service's explicit "this hold cannot be
+//! confirmed" problems ([`FINAL_REFUSALS`]) are final: anything else (a
+//! refused service token, a 404 from a misrouted URL) says nothing about the
+//! hold, and acting on it as a refusal would refund buyers whose tickets the
+//! Kafka path then issues.
 
 use std::time::Duration;
 
@@ -46,12 +50,41 @@ pub enum TicketRequest {
 pub enum TicketAnswer {
     Confirmed(Confirmation),
     Canceled(Cancellation),
-    /// A 4xx problem: final, not retried.
+    /// The ticket service's explicit refusal of this hold
+    /// ([`FINAL_REFUSALS`]): final, not retried.
     Refused {
         status: u16,
         problem: String,
         detail: String,
     },
+    /// Any other 4xx (401/403 service token, 404, 400): the request was not
+    /// taken up, which says nothing about the hold. Not retried here (the
+    /// same request would get the same answer), but not final either.
+    Rejected {
+        status: u16,
+        problem: String,
+        detail: String,
+    },
+}
+
+/// The ticket service's problems (status, type slug under
+/// [`urr_service_common::problem::PROBLEM_BASE`]) that mean "this payment
+/// can never confirm this hold" (`urr-ticket`'s `TicketError`): the only
+/// answers after which the payment service refunds.
+pub const FINAL_REFUSALS: [(u16, &str); 4] = [
+    (409, "hold-expired"),
+    (409, "hold-not-active"),
+    (409, "hold-confirmed-elsewhere"),
+    (422, "amount-mismatch"),
+];
+
+/// Whether a non-success answer is one of [`FINAL_REFUSALS`]. `problem_type`
+/// is the full `type` URI: a slug alone could come from anything answering
+/// on that URL.
+pub fn is_final_refusal(status: u16, problem_type: &str) -> bool {
+    problem_type
+        .strip_prefix(urr_service_common::problem::PROBLEM_BASE)
+        .is_some_and(|slug| FINAL_REFUSALS.contains(&(status, slug)))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -157,21 +190,36 @@ impl Service<TicketRequest> for TicketHttp {
                 .await
                 .map_err(|e| TicketCallError::Unavailable(e.to_string()))?;
             let status = response.status();
-            if status.is_server_error() {
+            // 429 is overload like a 5xx: worth another attempt, and what
+            // the breaker is for.
+            if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
                 return Err(TicketCallError::Unavailable(format!(
                     "ticket service answered {status}"
                 )));
             }
             if !status.is_success() {
-                let problem: serde_json::Value = response.json().await.unwrap_or_default();
-                return Ok(TicketAnswer::Refused {
-                    status: status.as_u16(),
-                    problem: problem["type"]
-                        .as_str()
-                        .and_then(|t| t.rsplit('/').next())
-                        .unwrap_or_default()
-                        .to_owned(),
-                    detail: problem["detail"].as_str().unwrap_or_default().to_owned(),
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                let problem_type = body["type"].as_str().unwrap_or_default();
+                let status = status.as_u16();
+                let final_refusal = is_final_refusal(status, problem_type);
+                let problem = problem_type
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let detail = body["detail"].as_str().unwrap_or_default().to_owned();
+                return Ok(if final_refusal {
+                    TicketAnswer::Refused {
+                        status,
+                        problem,
+                        detail,
+                    }
+                } else {
+                    TicketAnswer::Rejected {
+                        status,
+                        problem,
+                        detail,
+                    }
                 });
             }
             let bytes = response
@@ -372,6 +420,120 @@ impl TicketClient {
             status => Err(TicketCallError::Unavailable(format!(
                 "ticket service answered {status}"
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_ticket_services_hold_refusals_are_final() {
+        let base = urr_service_common::problem::PROBLEM_BASE;
+        for (status, slug) in FINAL_REFUSALS {
+            assert!(is_final_refusal(status, &format!("{base}{slug}")), "{slug}");
+        }
+        // Auth, routing, overload and unknown problems say nothing about the hold.
+        for (status, problem_type) in [
+            (401, format!("{base}unauthorized")),
+            (403, format!("{base}forbidden")),
+            (404, format!("{base}unknown-hold")),
+            (404, format!("{base}not-found")),
+            (400, format!("{base}bad-request")),
+            (429, format!("{base}too-many-requests")),
+            (409, format!("{base}conflict")),
+            (409, format!("{base}idempotency-in-flight")),
+            // The right slug with another status, or under another base.
+            (404, format!("{base}hold-expired")),
+            (409, "https://example.com/problems/hold-expired".to_owned()),
+            (409, "hold-expired".to_owned()),
+            (409, String::new()),
+        ] {
+            assert!(
+                !is_final_refusal(status, &problem_type),
+                "{status} {problem_type}"
+            );
+        }
+    }
+
+    /// A stand-in ticket service answering every confirm with `status` and
+    /// a problem of type `slug`.
+    async fn answering(status: u16, slug: &'static str) -> String {
+        use axum::response::IntoResponse;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = axum::Router::new().fallback(move || async move {
+            let status = axum::http::StatusCode::from_u16(status).expect("status");
+            urr_service_common::problem::Problem::new(status, slug, "Stub", "stub answer")
+                .into_response()
+        });
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        format!("http://{addr}")
+    }
+
+    fn confirm() -> TicketRequest {
+        TicketRequest::Confirm {
+            hold: "h1".into(),
+            body: ConfirmRequest {
+                payment_id: "p1".into(),
+                amount_minor: 1,
+                currency: "KRW".into(),
+            },
+            traceparent: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn auth_routing_and_overload_answers_are_not_refusals() {
+        let settings = ClientSettings {
+            timeout: Duration::from_millis(500),
+            retries: 0,
+            backoff_min: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(2),
+            breaker_failures: 100,
+            breaker_open_for: Duration::from_millis(10),
+        };
+        let call = |status, slug| {
+            let settings = settings.clone();
+            async move {
+                let base = answering(status, slug).await;
+                TicketClient::new(&base, "token", &settings, Gauge::default())
+                    .expect("client")
+                    .call(confirm())
+                    .await
+            }
+        };
+        for (status, slug) in [
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (404, "unknown-hold"),
+            (400, "bad-request"),
+            (409, "conflict"),
+        ] {
+            let answer = call(status, slug).await;
+            assert!(
+                matches!(&answer, Ok(TicketAnswer::Rejected { status: s, .. }) if *s == status),
+                "{status} {slug}: {answer:?}"
+            );
+        }
+        for status in [429, 500, 503] {
+            let answer = call(status, "unavailable").await;
+            assert!(
+                matches!(answer, Err(TicketCallError::Unavailable(_))),
+                "{status}: {answer:?}"
+            );
+        }
+        for (status, slug) in FINAL_REFUSALS {
+            let answer = call(status, slug).await;
+            assert!(
+                matches!(&answer, Ok(TicketAnswer::Refused { problem, .. }) if problem == slug),
+                "{status} {slug}: {answer:?}"
+            );
         }
     }
 }

@@ -85,7 +85,9 @@ pub fn verify(
     let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
         return Err(SignatureError::Malformed);
     };
-    if (now - timestamp).abs() > REPLAY_WINDOW_SECONDS {
+    // `abs_diff` cannot overflow: the timestamp is the sender's input, and
+    // `(now - t).abs()` panics (or wraps into the window) for t near i64::MIN/MAX.
+    if now.abs_diff(timestamp) > REPLAY_WINDOW_SECONDS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     mac(secret, timestamp, body)
@@ -146,12 +148,45 @@ mod tests {
             verify(SECRET, None, body, 1_000),
             Err(SignatureError::Missing)
         );
-        for bad in ["", "t=1000", "v1=00", "t=x,v1=00", "t=1000,v1=zz"] {
+        for bad in [
+            "",
+            "t=1000",
+            "v1=00",
+            "t=x,v1=00",
+            "t=1000,v1=zz",
+            "t=9223372036854775808,v1=00",
+        ] {
             assert_eq!(
                 verify(SECRET, Some(bad), body, 1_000),
                 Err(SignatureError::Malformed),
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        let body = b"{}";
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX, i64::MAX - 1] {
+            let header = sign(SECRET, t, body);
+            for now in [1_700_000_000, 0, -1_700_000_000, i64::MIN, i64::MAX] {
+                if now.abs_diff(t) <= 300 {
+                    continue;
+                }
+                assert_eq!(
+                    verify(SECRET, Some(&header), body, now),
+                    Err(SignatureError::Stale),
+                    "t={t} now={now}"
+                );
+            }
+        }
+        // The window itself is unchanged at the edges.
+        let header = sign(SECRET, 1_000, body);
+        assert_eq!(verify(SECRET, Some(&header), body, 1_300), Ok(()));
+        assert_eq!(verify(SECRET, Some(&header), body, 700), Ok(()));
+        assert_eq!(
+            verify(SECRET, Some(&header), body, 699),
+            Err(SignatureError::Stale)
+        );
     }
 }

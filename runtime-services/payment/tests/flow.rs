@@ -252,7 +252,15 @@ async fn webhooks_duplicated_reordered_tampered_or_mismatched_do_no_harm(pool: P
         urr_service_common::unix_now() - 600,
         &bytes,
     );
-    assert_eq!(platform.webhook(&captured, Some(old)).await.0, 401);
+    let (status, stale) = platform.webhook(&captured, Some(old)).await;
+    assert_eq!(status, 401, "{stale}");
+    // Signed at the ends of time: the same stale refusal, and the service
+    // stays up (the age of the signature once overflowed).
+    for t in [i64::MIN, i64::MAX] {
+        let extreme = urr_payment::webhook::sign(support::WEBHOOK_SECRET, t, &bytes);
+        let (status, problem) = platform.webhook(&captured, Some(extreme)).await;
+        assert_eq!((status, &problem), (401, &stale), "t={t}");
+    }
     assert_eq!(
         platform.payment("carol", &id).await["status"],
         "created",
@@ -501,6 +509,65 @@ async fn a_refund_cancels_the_reservation_and_a_lapsed_hold_is_never_charged(poo
     platform.finish().await;
 }
 
+/// Issue 22: a refund used to move the money first and void the tickets
+/// after, so a reservation with a ticket transferred to someone else was
+/// refunded while the ticket service refused to void it: the buyer kept
+/// the money and the recipient the ticket. The tickets are asked first now.
+#[sqlx::test(migrations = false)]
+async fn a_refund_is_refused_while_a_ticket_of_it_belongs_to_someone_else(pool: PgPool) {
+    let platform = Platform::start(pool, quick_client(), Duration::from_millis(20)).await;
+    let (_, id) = platform.paid("ivan", &["a:7:1", "a:7:2"]).await;
+    platform
+        .wait_for("ivan", &id, |p| p["reservationId"].is_string())
+        .await;
+    let ticket: String = sqlx::query_scalar(
+        "SELECT id::text FROM tickets WHERE owner_user_id = 'ivan' AND status = 'valid' ORDER BY id LIMIT 1",
+    )
+    .fetch_one(&platform.desk.pool)
+    .await
+    .expect("ivan's ticket");
+    let transfer = platform
+        .http
+        .post(format!(
+            "http://{}/v1/tickets/{ticket}/transfer",
+            platform.ticket_addr
+        ))
+        .bearer_auth(support::user_token("ivan"))
+        .json(&json!({"toUserId": "judy"}))
+        .send()
+        .await
+        .expect("transfer");
+    assert!(transfer.status().is_success(), "{}", transfer.status());
+
+    let (status, problem) = platform
+        .post(
+            "ivan",
+            &format!("/v1/payments/{id}/refund"),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("/refund-refused")),
+        "{problem}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let payment = platform.payment("ivan", &id).await;
+    assert_eq!(payment["status"], "captured", "the money stays: {payment}");
+    assert_eq!(
+        platform
+            .ticket_count(
+                "SELECT count(*) FROM tickets WHERE owner_user_id = 'judy' AND status = 'valid'"
+            )
+            .await,
+        1,
+        "the recipient's ticket stays valid"
+    );
+}
+
 #[sqlx::test(migrations = false)]
 async fn a_hold_that_expires_while_the_provider_charges_is_refunded(pool: PgPool) {
     // A slow provider: the hold is active when the buyer confirms and has
@@ -534,6 +601,241 @@ async fn a_hold_that_expires_while_the_provider_charges_is_refunded(pool: PgPool
             .await,
         0,
         "an expired hold is never confirmed"
+    );
+    platform.finish().await;
+}
+
+/// The count of one outcome of `urr_payment_ticket_calls_total`.
+fn ticket_calls(platform: &Platform, outcome: &str) -> i64 {
+    platform
+        .payments
+        .metrics
+        .ticket_calls
+        .get_or_create(&urr_payment::telemetry::OutcomeLabel {
+            outcome: outcome.to_owned(),
+        })
+        .get() as i64
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_ticket_service_refusing_the_service_token_is_retried_never_refunded(pool: PgPool) {
+    let mut platform = Platform::start(pool, quick_client(), Duration::from_millis(200)).await;
+    let hold = platform.hold("ivan", &["a:8:1"]).await;
+    let (status, created) = platform
+        .post("ivan", "/v1/payments", json!({"holdId": hold}), None)
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["paymentId"].as_str().expect("id").to_owned();
+    // The ticket service rotates its service token; the payment service
+    // still sends the old one, and every internal call answers 401.
+    platform
+        .restart_ticket_with_token("rotated-service-token-0123456789")
+        .await;
+    let (status, confirmed) = platform
+        .post(
+            "ivan",
+            &format!("/v1/payments/{id}/confirm"),
+            json!({"paymentMethod": "pm_sandbox_ok"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{confirmed}");
+    let payment = platform
+        .wait_for("ivan", &id, |p| p["status"] == "captured")
+        .await;
+    assert_eq!(payment["status"], "captured", "{payment}");
+    // Wait for the synchronous confirm's answer, whatever it was.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while ticket_calls(&platform, "refused") + ticket_calls(&platform, "rejected") == 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Longer than a refund's webhook takes (the sandbox's latency).
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let payment = platform.payment("ivan", &id).await;
+    assert_eq!(
+        payment["status"], "captured",
+        "a 401 is no verdict on the hold: {payment}"
+    );
+    assert!(payment["reservationId"].is_null(), "{payment}");
+    assert_eq!(ticket_calls(&platform, "refused"), 0);
+    let deferred = platform
+        .payments
+        .metrics
+        .confirm_deferred
+        .get_or_create(&urr_payment::telemetry::ReasonLabel {
+            reason: "auth".into(),
+        })
+        .get();
+    assert_eq!(deferred, 1, "counted for the alert");
+    // The token is fixed: the reconciler's retry confirms the same payment.
+    platform
+        .restart_ticket_with_token(support::SERVICE_TOKEN)
+        .await;
+    let settings = ReconcilerSettings {
+        stuck_after: Duration::ZERO,
+        ..ReconcilerSettings::default()
+    };
+    reconciler::pass(&platform.payments, &settings).await;
+    let payment = platform
+        .wait_for("ivan", &id, |p| p["reservationId"].is_string())
+        .await;
+    assert_eq!(payment["status"], "captured", "{payment}");
+    assert!(payment["reservationId"].is_string(), "{payment}");
+    assert_eq!(
+        platform
+            .ticket_count("SELECT count(*) FROM tickets WHERE status = 'valid'")
+            .await,
+        1
+    );
+    let metrics = platform
+        .http
+        .get(format!("{}/metrics", platform.payment_base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("urr_payment_confirm_deferred_total{reason=\"auth\"} 1"),
+        "{metrics}"
+    );
+    platform.finish().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_authorized_payment_cannot_be_canceled_and_its_capture_confirms(pool: PgPool) {
+    // Slow enough that the payment sits authorized while the capture is on its way.
+    let platform = Platform::start(pool, quick_client(), Duration::from_millis(1500)).await;
+    let hold = platform.hold("judy", &["a:9:1"]).await;
+    let (_, created) = platform
+        .post("judy", "/v1/payments", json!({"holdId": hold}), None)
+        .await;
+    let id = created["paymentId"].as_str().expect("id").to_owned();
+    let (status, _) = platform
+        .post(
+            "judy",
+            &format!("/v1/payments/{id}/confirm"),
+            json!({"paymentMethod": "pm_sandbox_ok"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let payment = platform
+        .wait_for("judy", &id, |p| p["status"] == "authorized")
+        .await;
+    assert_eq!(payment["status"], "authorized", "{payment}");
+    let (status, problem) = platform
+        .post(
+            "judy",
+            &format!("/v1/payments/{id}/cancel"),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/cancel-too-late"),
+        "{problem}"
+    );
+    // The hold's one live payment is still this one.
+    let (status, _) = platform
+        .post("judy", "/v1/payments", json!({"holdId": hold}), None)
+        .await;
+    assert_eq!(status, 409);
+    let payment = platform
+        .wait_for("judy", &id, |p| p["reservationId"].is_string())
+        .await;
+    assert_eq!(payment["status"], "captured", "{payment}");
+    assert!(payment["reservationId"].is_string(), "{payment}");
+    platform.finish().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_capture_that_reaches_a_canceled_payment_is_refunded(pool: PgPool) {
+    // The buyer cancels while the provider is still answering the
+    // authorization; a capture arrives anyway (a provider's race).
+    let platform = Platform::start(pool, quick_client(), Duration::from_millis(1000)).await;
+    let hold = platform.hold("kim", &["a:10:1"]).await;
+    let (_, created) = platform
+        .post("kim", "/v1/payments", json!({"holdId": hold}), None)
+        .await;
+    let id = created["paymentId"].as_str().expect("id").to_owned();
+    let (status, _) = platform
+        .post(
+            "kim",
+            &format!("/v1/payments/{id}/confirm"),
+            json!({"paymentMethod": "pm_sandbox_ok"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (status, canceled) = platform
+        .post("kim", &format!("/v1/payments/{id}/cancel"), json!({}), None)
+        .await;
+    assert_eq!(status, 200, "{canceled}");
+    assert_eq!(canceled["status"], "canceled");
+    // The hold's slot is free: the buyer starts a second payment.
+    let (status, second) = platform
+        .post("kim", "/v1/payments", json!({"holdId": hold}), None)
+        .await;
+    assert_eq!(status, 201, "{second}");
+    let second = second["paymentId"].as_str().expect("id").to_owned();
+    let provider_ref: String =
+        sqlx::query_scalar("SELECT provider_ref FROM payments WHERE id = $1")
+            .bind(uuid::Uuid::parse_str(&id).expect("uuid"))
+            .fetch_one(&platform.payments.pool)
+            .await
+            .expect("provider ref");
+    let capture = json!({
+        "id": "evt_late_capture", "kind": "payment_captured", "paymentId": id,
+        "providerRef": provider_ref, "amountMinor": 50_000, "currency": "KRW",
+        "occurredAt": urr_service_common::unix_now()
+    });
+    let (status, answer) = platform.webhook(&capture, None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "late-capture", "never dropped as stale");
+    let owed = |stuck: Vec<(uuid::Uuid, urr_payment::state::PaymentStatus, bool)>| {
+        stuck.iter().any(|(p, _, _)| p.to_string() == id)
+    };
+    assert!(
+        owed(platform.payments.stuck(0.0).await.expect("stuck")),
+        "the reconciler re-drives the refund until it comes back"
+    );
+    let payment = platform
+        .wait_for("kim", &id, |p| p["status"] == "refunded")
+        .await;
+    assert_eq!(
+        payment["status"], "refunded",
+        "the money goes back: {payment}"
+    );
+    assert!(payment["reservationId"].is_null());
+    assert!(!owed(platform.payments.stuck(0.0).await.expect("stuck")));
+    // The refund touched neither the hold nor the second payment, which
+    // goes on to confirm it.
+    let (status, _) = platform
+        .post(
+            "kim",
+            &format!("/v1/payments/{second}/confirm"),
+            json!({"paymentMethod": "pm_sandbox_ok"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let paid = platform
+        .wait_for("kim", &second, |p| p["reservationId"].is_string())
+        .await;
+    assert_eq!(paid["status"], "captured", "{paid}");
+    assert_eq!(
+        platform
+            .ticket_count("SELECT count(*) FROM reservations WHERE status = 'confirmed'")
+            .await,
+        1
     );
     platform.finish().await;
 }

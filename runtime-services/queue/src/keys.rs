@@ -5,6 +5,7 @@
 /// The keys of one event, built once: every request names several of them.
 #[derive(Debug, Clone)]
 pub struct EventKeys {
+    event: String,
     prefix: String,
     policy: String,
     edge: String,
@@ -39,6 +40,7 @@ impl EventKeys {
             admitter_lease: key("admitter:lease"),
             admitter_fence: key("admitter:fence"),
             shuffle: key("shuffle"),
+            event: event.to_owned(),
             prefix,
         }
     }
@@ -95,6 +97,11 @@ impl EventKeys {
     pub fn shuffle(&self) -> &str {
         &self.shuffle
     }
+    /// When `user` left after admission: their entry tokens are revoked
+    /// (read by the ticket service, so the name lives in the common crate).
+    pub fn entry_revoked(&self, user: &str) -> String {
+        urr_service_common::tokens::entry::revocation_key(&self.event, user)
+    }
     /// Fixed-window rate-limit counter.
     pub fn rate_limit(&self, scope: &str, id: &str, window: i64) -> String {
         format!("{}:rl:{scope}:{id}:{window}", self.prefix)
@@ -109,7 +116,14 @@ mod tests {
     fn every_key_shares_the_event_hash_tag() {
         let keys = EventKeys::new("aurora");
         let limit = keys.rate_limit("ip", "1.2.3.4", 7);
-        for key in [keys.policy(), keys.queue(), keys.active(), limit.as_str()] {
+        let revoked = keys.entry_revoked("u1");
+        for key in [
+            keys.policy(),
+            keys.queue(),
+            keys.active(),
+            limit.as_str(),
+            revoked.as_str(),
+        ] {
             assert!(key.starts_with("urr:{aurora}:"), "{key}");
         }
     }

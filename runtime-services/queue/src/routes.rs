@@ -465,7 +465,7 @@ async fn leave(
     State(state): State<AppState>,
     Caller(user): Caller,
 ) -> Result<StatusCode, QueueError> {
-    if state.store.leave(&user.user_id).await? {
+    if state.store.leave(&user.user_id, unix_now_ms()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(QueueError::NotInQueue)

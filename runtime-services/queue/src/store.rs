@@ -230,15 +230,20 @@ impl QueueStore {
             .await
     }
 
-    /// Leaves the queue or gives the entry slot back. True if the user was in.
-    pub async fn leave(&self, user: &str) -> Result<bool> {
+    /// Leaves the queue or gives the entry slot back, revoking the entry
+    /// tokens of an admitted user (see
+    /// [`urr_service_common::tokens::entry::revocation_key`]). True if the
+    /// user was in.
+    pub async fn leave(&self, user: &str, now_ms: i64) -> Result<bool> {
         let mut conn = self.conn.clone();
         let k = &self.keys;
         let removed: i64 = LEAVE
             .key(k.queue())
             .key(k.heartbeats())
             .key(k.active())
+            .key(k.entry_revoked(user))
             .arg(user)
+            .arg(now_ms)
             .invoke_async(&mut conn)
             .await?;
         Ok(removed > 0)

@@ -40,9 +40,9 @@ async fn join_position_and_leave() {
             }
         );
     }
-    assert!(store.leave("ben").await.expect("leave"));
+    assert!(store.leave("ben", now).await.expect("leave"));
     assert!(
-        !store.leave("ben").await.expect("leave twice"),
+        !store.leave("ben", now).await.expect("leave twice"),
         "already gone"
     );
     assert_eq!(
@@ -354,4 +354,53 @@ async fn a_policy_change_applies_on_the_next_tick() {
         1,
         "threshold 8 with 7 active"
     );
+}
+
+// Issue 22: leaving after admission freed the slot but the entry token kept
+// buying. The leave records the revocation the ticket service checks, for as
+// long as a token of that admission can live; a user who only waited had no
+// token, so nothing is recorded for them.
+#[tokio::test]
+async fn leaving_after_admission_records_the_entry_token_revocation() {
+    let event = unique_event();
+    let store = store(&event).await;
+    store
+        .write_policy(&Policy {
+            active: false,
+            entry_token_ttl_seconds: 30,
+            ..Policy::default()
+        })
+        .await
+        .expect("policy");
+    let now = urr_service_common::unix_now_ms();
+    let place = store.join("walk-in", now, 600).await.expect("join");
+    assert_eq!(
+        place,
+        Place::Admitted {
+            expires_at_ms: now + 30_000
+        }
+    );
+    assert!(store.leave("walk-in", now + 1_000).await.expect("leave"));
+    let key = urr_service_common::tokens::entry::revocation_key(&event, "walk-in");
+    let mut redis = redis::Client::open(redis_url())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let revoked_at: Option<i64> = redis.get(&key).await.expect("get");
+    assert_eq!(revoked_at, Some(now + 1_000));
+    let ttl: i64 = redis.pttl(&key).await.expect("pttl");
+    assert!((29_000..=30_000).contains(&ttl), "{ttl}");
+
+    let waiting = unique_event();
+    let store = support::store(&waiting).await;
+    store
+        .write_policy(&open_policy(10, 10, 60))
+        .await
+        .expect("policy");
+    store.join("waiter", now, 60).await.expect("join");
+    assert!(store.leave("waiter", now).await.expect("leave"));
+    let key = urr_service_common::tokens::entry::revocation_key(&waiting, "waiter");
+    let none: Option<i64> = redis.get(&key).await.expect("get");
+    assert_eq!(none, None);
 }

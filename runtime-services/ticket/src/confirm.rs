@@ -370,6 +370,23 @@ impl HoldDesk {
                 already_canceled: true,
             });
         }
+        // A refund gives the payer's money back for the whole reservation, so
+        // it may void only tickets the payer still holds. Refusing keeps the
+        // money and the tickets in agreement (a partial refund would need the
+        // payment service to refund a different amount); the recipient's
+        // ticket stays valid. The rows are locked so a transfer racing this
+        // refund either lands first (and is seen here) or finds the ticket
+        // void afterwards.
+        let owners: Vec<String> = sqlx::query_scalar(
+            "SELECT owner_user_id FROM tickets WHERE reservation_id = $1 AND status = 'valid' FOR UPDATE",
+        )
+        .bind(reservation)
+        .fetch_all(&mut *tx)
+        .await?;
+        let transferred = owners.iter().filter(|owner| **owner != hold.user).count();
+        if transferred > 0 {
+            return Err(TicketError::TicketsTransferred { count: transferred });
+        }
         sqlx::query(
             "UPDATE reservations SET status = 'canceled', canceled_at = now() WHERE id = $1",
         )

@@ -52,6 +52,10 @@ pub enum TicketError {
     IdempotencyMismatch,
     #[error("a request with this idempotency key is in progress")]
     IdempotencyInFlight,
+    #[error("{count} ticket(s) of this reservation now belong to someone else")]
+    TicketsTransferred { count: usize },
+    #[error("entry token revoked")]
+    EntryTokenRevoked,
     #[error("{0}")]
     Conflict(String),
 }
@@ -177,6 +181,21 @@ impl TicketError {
                 "a request with this Idempotency-Key is still being processed; retry shortly",
             )
             .with_retry_after(1),
+            TicketError::TicketsTransferred { count } => Problem::new(
+                StatusCode::CONFLICT,
+                "refund-tickets-transferred",
+                "Tickets transferred",
+                format!(
+                    "{count} ticket(s) of this reservation were transferred to another user; \
+                     a reservation with transferred tickets cannot be refunded"
+                ),
+            ),
+            TicketError::EntryTokenRevoked => Problem::new(
+                StatusCode::FORBIDDEN,
+                "entry-token",
+                "Entry token refused",
+                "this entry token was given back when you left the queue; join the queue again",
+            ),
             TicketError::Conflict(detail) => {
                 Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", detail.clone())
             }

@@ -404,7 +404,7 @@ impl HoldDesk {
         let max = i64::from(self.catalog.settings.limits.max_seats_per_user);
         if owned + i64::from(quantity) > max {
             return Err(TicketError::LimitExceeded(format!(
-                "at most {max} places per buyer for this event; you already hold or own {owned}"
+                "at most {max} places per buyer for this event; you already hold, bought or received {owned}"
             )));
         }
         let (seats, section) = match request {
@@ -675,16 +675,24 @@ impl HoldDesk {
     }
 }
 
-/// Places a user holds (live holds) or owns (valid tickets) at an event.
+/// Places a user holds (live holds), bought (confirmed holds, transferred
+/// tickets included) or received at an event.
 pub(crate) async fn places_of_user(
     conn: &mut PgConnection,
     event: &str,
     user: &str,
 ) -> Result<i64, sqlx::Error> {
+    // What the user holds or bought (a confirmed hold keeps counting after
+    // its tickets are transferred out, or transferring out and buying again
+    // would get around the limit), plus tickets received from other buyers.
+    // A refund cancels the hold, which then stops counting.
     sqlx::query_scalar(
         "SELECT (COALESCE((SELECT sum(quantity) FROM holds
-                           WHERE event_id = $1 AND user_id = $2 AND status = 'active' AND expires_at > now()), 0)
-               + (SELECT count(*) FROM tickets WHERE event_id = $1 AND owner_user_id = $2 AND status = 'valid'))::bigint",
+                           WHERE event_id = $1 AND user_id = $2
+                             AND (status = 'confirmed' OR (status = 'active' AND expires_at > now()))), 0)
+               + (SELECT count(*) FROM tickets t JOIN reservations r ON r.id = t.reservation_id
+                  WHERE t.event_id = $1 AND t.owner_user_id = $2 AND t.status = 'valid'
+                    AND r.user_id <> $2))::bigint",
     )
     .bind(event)
     .bind(user)

@@ -152,6 +152,19 @@ impl SeatLocks {
         format!("urr:{{{}}}:standing:{section}", self.event)
     }
 
+    /// When `user` left the queue after admission (Unix ms), if they did
+    /// while a token of theirs could still be live; the queue writes it.
+    pub async fn entry_revoked_at(&self, user: &str) -> redis::RedisResult<Option<i64>> {
+        let mut redis = self.redis.clone();
+        redis::cmd("GET")
+            .arg(urr_service_common::tokens::entry::revocation_key(
+                &self.event,
+                user,
+            ))
+            .query_async(&mut redis)
+            .await
+    }
+
     pub async fn ping(&self) -> redis::RedisResult<()> {
         let mut redis = self.redis.clone();
         redis::cmd("PING").query_async(&mut redis).await

@@ -297,7 +297,14 @@ async fn create_hold(
     check_event(&state, &event)?;
     let entry_token =
         header_value(&headers, entry::HEADER_NAME).ok_or(TicketError::MissingEntryToken)?;
-    state.entry_key.verify(entry_token, &user, &event)?;
+    let claims = state.entry_key.verify(entry_token, &user, &event)?;
+    // Leaving the queue gives the slot to the next user; the token must stop
+    // buying then, or more than `maxActiveUsers` could buy at once.
+    if let Some(revoked_at_ms) = state.desk.locks.entry_revoked_at(&user).await?
+        && claims.revoked_by(revoked_at_ms)
+    {
+        return Err(TicketError::EntryTokenRevoked);
+    }
     let parsed: HoldBody =
         serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
     let request = state.desk.check(parsed)?;

@@ -363,3 +363,88 @@ async fn redis_losing_its_data_mid_sale_is_noticed_and_restored(pool: PgPool) {
     let text = service.metrics().await;
     assert!(!text.contains("layer=\"postgres\""), "{text}");
 }
+
+async fn transfer(service: &Service, from: &str, ticket: &str, to: &str) -> support::Answer {
+    service
+        .raw(
+            service
+                .http
+                .post(format!("{}/v1/tickets/{ticket}/transfer", service.base))
+                .bearer_auth(support::user_token(from))
+                .json(&json!({"toUserId": to})),
+        )
+        .await
+}
+
+// Issue 22: a refund voided every ticket of the reservation, the transferred
+// ones too, so the payer got the money back and the recipient lost the seat.
+#[sqlx::test(migrations = false)]
+async fn a_refund_is_refused_once_a_ticket_was_transferred(pool: PgPool) {
+    let service = start(pool, settings(&unique_event(), 4, 4)).await;
+    let (hold, amount) = held(&service, "alice", &["a:8:1", "a:8:2"]).await;
+    let confirmed = service.confirm(&hold, "pay-1", amount).await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    let ticket = confirmed.body["ticketIds"][0]
+        .as_str()
+        .expect("ticket")
+        .to_owned();
+    let moved = transfer(&service, "alice", &ticket, "bob").await;
+    assert_eq!(moved.status, 200, "{moved:?}");
+    let refused = service.cancel(&hold, "pay-1").await;
+    assert_eq!(refused.status, 409, "{refused:?}");
+    assert!(
+        refused
+            .problem_type()
+            .ends_with("/refund-tickets-transferred"),
+        "{refused:?}"
+    );
+    let bobs = service.get("/v1/me/tickets", Some("bob")).await;
+    assert_eq!(bobs.body["tickets"][0]["ticketId"], ticket.as_str());
+    assert_eq!(bobs.body["tickets"][0]["status"], "valid");
+    assert_eq!(
+        service
+            .count("SELECT count(*) FROM tickets WHERE status = 'valid'")
+            .await,
+        2,
+        "nothing was voided"
+    );
+    assert_eq!(service.seat_key("a:8:1").await.as_deref(), Some("sold"));
+    // Given back to the payer, the reservation is whole again and refundable.
+    assert_eq!(
+        transfer(&service, "bob", &ticket, "alice").await.status,
+        200
+    );
+    let canceled = service.cancel(&hold, "pay-1").await;
+    assert_eq!(canceled.status, 200, "{canceled:?}");
+}
+
+// Issue 22: the per-user limit counted only tickets still owned, so a buyer
+// could transfer tickets out and buy again, past `maxSeatsPerUser`.
+#[sqlx::test(migrations = false)]
+async fn transferring_out_does_not_make_room_under_the_per_user_limit(pool: PgPool) {
+    let service = start(pool, settings(&unique_event(), 2, 2)).await;
+    let (hold, amount) = held(&service, "alice", &["a:9:1", "a:9:2"]).await;
+    let confirmed = service.confirm(&hold, "pay-1", amount).await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    let ticket = confirmed.body["ticketIds"][0]
+        .as_str()
+        .expect("ticket")
+        .to_owned();
+    assert_eq!(
+        transfer(&service, "alice", &ticket, "bob").await.status,
+        200
+    );
+    let again = service
+        .hold("alice", json!({"seats": ["a:9:3"]}), None)
+        .await;
+    assert_eq!(again.status, 422, "{again:?}");
+    assert!(
+        again.problem_type().ends_with("/limit-exceeded"),
+        "{again:?}"
+    );
+    // The receiver's limit counts the ticket received: one more fits, not two.
+    let bob_one = service.hold("bob", json!({"seats": ["a:9:4"]}), None).await;
+    assert_eq!(bob_one.status, 201, "{bob_one:?}");
+    let bob_two = service.hold("bob", json!({"seats": ["a:9:5"]}), None).await;
+    assert_eq!(bob_two.status, 422, "{bob_two:?}");
+}

@@ -12,6 +12,7 @@ use urr_service_common::{unix_now, unix_now_ms};
 
 use crate::board::{Pick, SeatBoard};
 use crate::gate::{Decision, EdgeView};
+use crate::limits::SendLimited;
 use crate::run::{LoadArgs, RunInfo, Secrets};
 use crate::stats::{Counters, LineRecord, Recorder};
 
@@ -26,6 +27,8 @@ pub struct Crowd {
     /// The page buyers open through the gate.
     pub edge_path: String,
     pub http: reqwest::Client,
+    /// Requests in flight per service, at most `--connections`.
+    pub limits: crate::limits::ConnectionLimits,
     pub board: SeatBoard,
     pub recorder: Arc<Recorder>,
     pub deadline: Instant,
@@ -92,7 +95,7 @@ impl Crowd {
                 self.info.queue_url, self.info.event
             ))
             .bearer_auth(self.secrets.user_token(&user, unix_now()))
-            .send()
+            .send_limited(&self.limits)
             .await;
         let counter = match outcome {
             Outcome::Paid => &self.recorder.counters.paid,
@@ -140,7 +143,7 @@ impl Crowd {
                 self.info.ticket_url, self.info.event
             ))
             .bearer_auth(self.secrets.user_token(user, unix_now()))
-            .send()
+            .send_limited(&self.limits)
             .await
             .is_ok_and(|response| response.status().is_success());
         if released {
@@ -165,7 +168,7 @@ impl Crowd {
                     "{}/v1/rooms/{}/numbers",
                     self.info.queue_url, self.info.room
                 ))
-                .send()
+                .send_limited(&self.limits)
                 .await
                 .map_err(|_| self.fail("numbers: unreachable"))?;
             match response.status() {
@@ -242,7 +245,7 @@ impl Crowd {
                 .http
                 .post(base)
                 .bearer_auth(self.secrets.user_token(user, unix_now()))
-                .send()
+                .send_limited(&self.limits)
                 .await
                 .map_err(|_| self.fail("join: unreachable"))?;
             match response.status() {
@@ -308,7 +311,7 @@ impl Crowd {
                 .http
                 .get(format!("{base}/me"))
                 .bearer_auth(self.secrets.user_token(user, unix_now()))
-                .send()
+                .send_limited(&self.limits)
                 .await
                 .map_err(|_| self.fail("poll: unreachable"))?;
             match response.status() {
@@ -370,7 +373,7 @@ impl Crowd {
                 .header(entry::HEADER_NAME, entry_token)
                 .header("idempotency-key", uuid::Uuid::new_v4().to_string())
                 .json(&body)
-                .send()
+                .send_limited(&self.limits)
                 .await
                 .map_err(|_| {
                     // The hold may exist without the buyer knowing it.
@@ -415,7 +418,7 @@ impl Crowd {
         for _ in 1..ATTEMPTS {
             self.check_time()?;
             let response = request()
-                .send()
+                .send_limited(&self.limits)
                 .await
                 .map_err(|_| self.fail(&format!("{step}: unreachable")))?;
             match response.status() {
@@ -429,7 +432,7 @@ impl Crowd {
         }
         self.check_time()?;
         request()
-            .send()
+            .send_limited(&self.limits)
             .await
             .map_err(|_| self.fail(&format!("{step}: unreachable")))
     }

@@ -25,6 +25,7 @@ pub mod buyer;
 pub mod fairness;
 pub mod gate;
 pub mod invariants;
+pub mod limits;
 pub mod report;
 pub mod run;
 pub mod seat_map;

@@ -115,6 +115,7 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
         secrets,
         args: args.clone(),
         http: http.clone(),
+        limits: urr_load::limits::ConnectionLimits::new(args.connections),
         board,
         recorder: recorder.clone(),
         deadline: started + Duration::from_secs(args.max_seconds),

@@ -54,7 +54,8 @@ pub struct LoadArgs {
     /// run is 20 buyers.
     #[arg(long, default_value_t = 0.01)]
     pub max_unexpected_share: f64,
-    /// HTTP connections per service.
+    /// Requests in flight per service, over a pool of as many connections
+    /// (as CloudFront and a load balancer pool them to the origin).
     #[arg(long, default_value_t = 256)]
     pub connections: usize,
     /// The CloudFront KeyValueStore the operator published the room's edge

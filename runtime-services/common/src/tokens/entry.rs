@@ -25,6 +25,26 @@ pub struct EntryClaims {
     pub typ: String,
 }
 
+/// Redis key where the queue records (Unix ms) when `user` gave their entry
+/// slot back at `event` (`DELETE …/queue/me`). The token is a bearer JWT and
+/// stays valid until it expires, so without this record a user who left could
+/// keep buying while the freed slot admits someone else, past
+/// `maxActiveUsers`. Hash-tagged like every key of the event; written by the
+/// queue service, read by the ticket service (same Redis).
+pub fn revocation_key(event: &str, user: &str) -> String {
+    format!("urr:{{{event}}}:entry-revoked:{user}")
+}
+
+impl EntryClaims {
+    /// Whether a revocation recorded at `revoked_at_ms` covers this token:
+    /// every token issued up to that moment. `iat` has whole seconds, so a
+    /// token issued after a re-admission within the same second as the leave
+    /// is refused too; the next poll of the queue gets a fresh one.
+    pub fn revoked_by(&self, revoked_at_ms: i64) -> bool {
+        self.iat.saturating_mul(1000) <= revoked_at_ms
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EntryTokenError {
     #[error("entry token is malformed or its signature is invalid")]
@@ -160,6 +180,25 @@ mod tests {
         assert_eq!(
             key.verify("not a jwt", "u", "e"),
             Err(EntryTokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn a_revocation_covers_tokens_issued_up_to_it() {
+        let claims = EntryClaims {
+            sub: "u".into(),
+            evt: "e".into(),
+            iat: 1_000,
+            exp: 1_600,
+            jti: "j".into(),
+            typ: TOKEN_TYPE.into(),
+        };
+        assert!(claims.revoked_by(1_000_000));
+        assert!(claims.revoked_by(1_000_500));
+        assert!(!claims.revoked_by(999_999));
+        assert_eq!(
+            revocation_key("aurora", "u1"),
+            "urr:{aurora}:entry-revoked:u1"
         );
     }
 

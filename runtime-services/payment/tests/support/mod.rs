@@ -89,6 +89,8 @@ pub struct Platform {
     pub desk: HoldDesk,
     pub ticket_addr: SocketAddr,
     ticket_server: Option<JoinHandle<()>>,
+    /// The service token the ticket service accepts.
+    ticket_token: String,
     pub payments: Payments,
     pub payment_base: String,
     pub http: reqwest::Client,
@@ -190,6 +192,7 @@ impl Platform {
             desk,
             ticket_addr,
             ticket_server: None,
+            ticket_token: SERVICE_TOKEN.to_owned(),
             payments,
             payment_base,
             http: reqwest::Client::new(),
@@ -209,7 +212,7 @@ impl Platform {
             self.desk.clone(),
             UserTokenVerifier::hs256(USER_SECRET, None, None),
             EntryTokenKey::new(ENTRY_SECRET),
-            SERVICE_TOKEN,
+            &self.ticket_token,
         );
         self.ticket_server = Some(tokio::spawn(async move {
             let _ = axum::serve(listener, urr_ticket::app(state)).await;
@@ -225,6 +228,14 @@ impl Platform {
     }
 
     pub async fn start_ticket(&mut self) {
+        self.serve_ticket(None).await;
+    }
+
+    /// The ticket service restarts accepting another service token (a
+    /// rotation the payment service has not caught up with).
+    pub async fn restart_ticket_with_token(&mut self, token: &str) {
+        self.stop_ticket().await;
+        self.ticket_token = token.to_owned();
         self.serve_ticket(None).await;
     }
 
