@@ -20,6 +20,8 @@
 //! eval "$(scripts/stack env)"; cargo bench -p urr-operator --bench edge_sync
 //! ```
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io::Write;
@@ -31,12 +33,11 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use http::{Request, Response};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::client::Body;
-use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use urr_crds::{Event, WaitingRoom};
 use urr_operator::controller::FixedClock;
@@ -185,37 +186,6 @@ fn loud(lines: &[&str]) {
     eprintln!("\n{bar}\n{text}{bar}\n");
 }
 
-/// Applies the repository's CRDs (as `kubectl apply --server-side
-/// --field-manager urr-crds` would) and waits until they are Established, so
-/// the bench measures what the repository generates.
-async fn install_crds(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for file in ["events.urr.dev.yaml", "waitingrooms.urr.dev.yaml"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../crds/generated")
-            .join(file);
-        let text = std::fs::read_to_string(&path).expect("a generated CRD");
-        let crd: CustomResourceDefinition = serde_yaml::from_str(&text).expect("a CRD");
-        let name = crd.name_any();
-        crds.patch(
-            &name,
-            &PatchParams::apply("urr-crds").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .expect("applying a CRD");
-        let established = kube::runtime::wait::await_condition(
-            crds.clone(),
-            &name,
-            kube::runtime::wait::conditions::is_crd_established(),
-        );
-        tokio::time::timeout(Duration::from_secs(30), established)
-            .await
-            .expect("CRD Established within 30 s")
-            .expect("watching a CRD");
-    }
-}
-
 /// CloudFront's control plane on the emulator (where stores are created).
 async fn cloudfront() -> aws_sdk_cloudfront::Client {
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -360,7 +330,7 @@ async fn real_half() {
         .apiserver_version()
         .await
         .expect("the API server of KUBECONFIG answers (is the stack up?)");
-    install_crds(&client).await;
+    support::install_crds(&client).await;
 
     let suffix = format!("{:08x}", rand::random::<u32>());
     let namespace = format!("urr-bench-edge-{suffix}");

@@ -26,6 +26,8 @@
 //! eval "$(scripts/stack env)"; cargo bench -p urr-operator --bench reconcile
 //! ```
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt::Display;
@@ -38,7 +40,6 @@ use http::{Request, Response};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ResourceQuota, ResourceQuotaSpec, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -474,37 +475,6 @@ fn quiet_report(before: &BTreeMap<String, Version>, after: &BTreeMap<String, Ver
     )
 }
 
-/// Applies the repository's CRDs (as `kubectl apply --server-side
-/// --field-manager urr-crds` would) and waits until they are Established, so
-/// the bench measures what the repository generates.
-async fn install_crds(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for file in ["events.urr.dev.yaml", "waitingrooms.urr.dev.yaml"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../crds/generated")
-            .join(file);
-        let text = std::fs::read_to_string(&path).expect("a generated CRD");
-        let crd: CustomResourceDefinition = serde_yaml::from_str(&text).expect("a CRD");
-        let name = crd.name_any();
-        crds.patch(
-            &name,
-            &PatchParams::apply("urr-crds").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .expect("applying a CRD");
-        let established = kube::runtime::wait::await_condition(
-            crds.clone(),
-            &name,
-            kube::runtime::wait::conditions::is_crd_established(),
-        );
-        tokio::time::timeout(Duration::from_secs(30), established)
-            .await
-            .expect("CRD Established within 30 s")
-            .expect("watching a CRD");
-    }
-}
-
 /// Deletes the bench's namespace when dropped armed, i.e. after a panic
 /// (without waiting: the namespace controller removes the ~13,000 objects on
 /// its own).
@@ -585,7 +555,7 @@ async fn real_half() -> RealFigures {
         .apiserver_version()
         .await
         .expect("the API server of KUBECONFIG answers (is the stack up?)");
-    install_crds(&client).await;
+    support::install_crds(&client).await;
     let rss_start = rss_bytes();
 
     let namespace = format!("urr-bench-reconcile-{:08x}", rand::random::<u32>());

@@ -132,13 +132,11 @@ impl QueueRoom {
         rooms: impl IntoIterator<Item = &'a WaitingRoom>,
         event: &Event,
     ) -> Option<Self> {
-        let mut found: Vec<Self> = rooms
+        rooms
             .into_iter()
             .filter(|room| room.metadata.deletion_timestamp.is_none())
             .filter_map(|room| Self::of(room, event))
-            .collect();
-        found.sort_by(|a, b| a.name.cmp(&b.name));
-        found.into_iter().next()
+            .min_by(|a, b| a.name.cmp(&b.name))
     }
 }
 
