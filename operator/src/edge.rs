@@ -34,7 +34,10 @@ pub struct EdgeEntry {
     pub bypass: Vec<String>,
     pub waiting_page: String,
     pub serving: ServingParams,
-    pub kid: String,
+    /// The accepted signing key ids, current first.
+    pub kids: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub case_insensitive: bool,
 }
 
 /// One shard of the path index.
@@ -71,8 +74,9 @@ pub fn shard_key(prefix: &str) -> String {
     format!("wr/p/{segment}")
 }
 
-pub fn key_key(kid: &str) -> String {
-    format!("key/{kid}")
+/// The key of room `room_id` (`<namespace>/<name>`) signed with `kid`.
+pub fn key_key(room_id: &str, kid: &str) -> String {
+    format!("key/{room_id}/{kid}")
 }
 
 fn checked(key: &str, value: String) -> Result<String, EdgeError> {
@@ -150,7 +154,8 @@ mod tests {
                 interval_seconds: 10,
                 epoch: 1_765_536_630,
             },
-            kid: "2026-11".into(),
+            kids: vec!["2026-11".into()],
+            case_insensitive: false,
         }
     }
 
@@ -167,7 +172,7 @@ mod tests {
             "bypass",
             "waitingPage",
             "serving",
-            "kid",
+            "kids",
         ] {
             assert!(value.get(field).is_some(), "{field}");
         }
