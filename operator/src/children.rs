@@ -103,6 +103,12 @@ pub struct QueueRoom {
     pub id: String,
     /// `spec.edge`: the signing key and its id; `None` without an edge gate.
     pub signing: Option<(SecretKeyRef, String)>,
+    /// `spec.edge.previousSigningKey`, during a rotation: the queue still
+    /// accepts passes signed with it.
+    pub previous_signing: Option<(SecretKeyRef, String)>,
+    /// `spec.edge.passTtlSeconds`: how long the passes the queue signs live
+    /// (the operator retires a rotated-out key after as long).
+    pub pass_ttl_seconds: Option<u32>,
 }
 
 impl QueueRoom {
@@ -123,6 +129,13 @@ impl QueueRoom {
                 .edge
                 .as_ref()
                 .map(|edge| (edge.signing_key_ref.clone(), edge.signing_key_id.clone())),
+            previous_signing: room
+                .spec
+                .edge
+                .as_ref()
+                .and_then(|edge| edge.previous_signing_key.as_ref())
+                .map(|previous| (previous.key_ref.clone(), previous.id.clone())),
+            pass_ttl_seconds: room.spec.edge.as_ref().map(|edge| edge.pass_ttl_seconds),
         })
     }
 
@@ -230,6 +243,12 @@ fn config_data(
             if let Some((_, key_id)) = &room.signing {
                 data.insert("URR_VWR_KEY_ID".to_owned(), key_id.clone());
             }
+            if let Some((_, key_id)) = &room.previous_signing {
+                data.insert("URR_VWR_PREVIOUS_KEY_ID".to_owned(), key_id.clone());
+            }
+            if let Some(ttl) = room.pass_ttl_seconds {
+                data.insert("URR_VWR_TOKEN_TTL_SECONDS".to_owned(), ttl.to_string());
+            }
         }
         (ServiceKind::Payment, _) => {
             // The provider posts webhooks to the Service, so any replica
@@ -285,6 +304,10 @@ fn env(
         ) => Some(key),
         _ => None,
     };
+    let previous_signing_key = match (service, room) {
+        (ServiceKind::Queue, Some(room)) => room.previous_signing.as_ref().map(|(key, _)| key),
+        _ => None,
+    };
     let webhook_secret =
         (service == ServiceKind::Payment).then_some(&spec.auth.payment_webhook_secret_ref);
     let mut env: Vec<EnvVar> = [
@@ -298,6 +321,7 @@ fn env(
         ("URR_ENTRY_TOKEN_KEY", Some(&spec.auth.entry_token_key_ref)),
         ("URR_SERVICE_TOKEN", Some(&spec.auth.service_token_ref)),
         ("URR_VWR_SIGNING_KEY", signing_key),
+        ("URR_VWR_PREVIOUS_SIGNING_KEY", previous_signing_key),
         ("URR_SANDBOX_WEBHOOK_SECRET", webhook_secret),
     ]
     .into_iter()
@@ -682,6 +706,36 @@ pub(crate) mod tests {
         assert_eq!(data["URR_ROOM_ID"], "urr-demo/aurora-seoul-2026");
         assert_eq!(data["URR_ROOM_NAME"], "aurora-seoul-2026");
         assert_eq!(data["URR_VWR_KEY_ID"], "2026-11");
+        assert_eq!(data["URR_VWR_TOKEN_TTL_SECONDS"], "14400");
+        assert!(!data.contains_key("URR_VWR_PREVIOUS_KEY_ID"));
+        let mut rotating = example_room();
+        if let Some(edge) = rotating.spec.edge.as_mut() {
+            edge.previous_signing_key = Some(urr_crds::waiting_room::SigningKey {
+                key_ref: SecretKeyRef {
+                    name: "urr-edge-signing".into(),
+                    key: "previous".into(),
+                },
+                id: "2026-10".into(),
+            });
+        }
+        let rotating_room = QueueRoom::find([&rotating], &event).expect("room");
+        let rotating_queue = build(
+            &event,
+            ServiceKind::Queue,
+            2,
+            &Defaults::default(),
+            Some(&rotating_room),
+        )
+        .expect("build");
+        let rotating_data = rotating_queue.config_map.data.clone().expect("data");
+        assert_eq!(rotating_data["URR_VWR_PREVIOUS_KEY_ID"], "2026-10");
+        let previous = env_of(&rotating_queue)
+            .into_iter()
+            .find(|e| e.name == "URR_VWR_PREVIOUS_SIGNING_KEY")
+            .and_then(|e| e.value_from)
+            .and_then(|v| v.secret_key_ref)
+            .expect("the previous pass key comes from the room's Secret");
+        assert_eq!(previous.key, "previous");
         let key = env_of(&queue)
             .into_iter()
             .find(|e| e.name == "URR_VWR_SIGNING_KEY")
