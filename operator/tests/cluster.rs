@@ -86,8 +86,8 @@ fn example_room(event: &str, store: &str) -> WaitingRoom {
         .as_mut()
         .expect("the example room has an edge");
     edge.key_value_store_name = Some(store.to_owned());
-    // `key/<kid>` is one key per store, whatever the room: rooms of other
-    // runs (or people) sharing the example's "2026-11" overwrite each other's.
+    // A key id of the test's own, so the key it removes at the end is no
+    // one else's (keys live under their room, `key/<ns>/<name>/<kid>`).
     edge.signing_key_id = key_id(event);
     room
 }
@@ -1043,17 +1043,17 @@ async fn a_waiting_room_publishes_policy_and_edge_entry_and_removes_both_on_dele
     .expect("the entry is JSON");
     assert_eq!(entry["room"], json!(format!("{}/{name}", ns.name)));
     let kid = key_id(&name);
-    assert_eq!(entry["kid"], json!(kid));
+    assert_eq!(entry["kids"], json!([kid]));
     assert_eq!(
         entry["protected"],
         json!([format!("/events/{name}"), format!("/api/v1/events/{name}")])
     );
     assert_eq!(
-        kvs.get(&format!("key/{kid}"))
+        kvs.get(&format!("key/{}/{name}/{kid}", ns.name))
             .await
             .expect("reading the store"),
         Some(hex(SIGNING_KEY.as_bytes())),
-        "the signing key published under its id"
+        "the signing key published under its room and id"
     );
 
     // The Event controller is woken by the room and wires its queue to it.
@@ -1103,10 +1103,10 @@ async fn a_waiting_room_publishes_policy_and_edge_entry_and_removes_both_on_dele
         policy.is_empty() && serving.is_empty(),
         "the policy is gone before the object: {policy:?} {serving:?}"
     );
-    // The key stays (rooms share key ids, so cleanup leaves it); this
-    // test's own id is no one else's.
+    // The key stays (cleanup leaves it, as it did when rooms shared key
+    // paths); the test removes its own.
     kvs.apply(&[KvsChange::Delete {
-        key: format!("key/{kid}"),
+        key: format!("key/{}/{name}/{kid}", ns.name),
     }])
     .await
     .expect("removing the test's signing key");

@@ -265,7 +265,10 @@ async fn applying_a_room_writes_the_policy_publishes_the_edge_and_deleting_it_re
         "{root}"
     );
     assert_eq!(
-        kvs.get("key/2026-11").await.expect("get").as_deref(),
+        kvs.get(&format!("key/urr-demo/{name}/2026-11"))
+            .await
+            .expect("get")
+            .as_deref(),
         Some(hex("edge-signing-key-0123456789abcdef").as_str())
     );
 

@@ -276,10 +276,13 @@ pub fn edge_changes(
                 key: room_key.to_owned(),
                 value: entry.encode(room_key)?,
             });
-            changes.push(KvsChange::Put {
-                key: edge::key_key(&entry.kid),
-                value: signing_key_hex,
-            });
+            // The current key, first in `kids`, under the room's own path.
+            if let Some(kid) = entry.kids.first() {
+                changes.push(KvsChange::Put {
+                    key: edge::key_key(&entry.room, kid),
+                    value: signing_key_hex,
+                });
+            }
         }
         None => changes.push(KvsChange::Delete {
             key: room_key.to_owned(),
@@ -527,7 +530,8 @@ async fn apply(
                 bypass: room.spec.paths.bypass.clone(),
                 waiting_page: format!("{}{}", edge_spec.waiting_page_path, name),
                 serving,
-                kid: edge_spec.signing_key_id.clone(),
+                kids: vec![edge_spec.signing_key_id.clone()],
+                case_insensitive: room.spec.paths.case_insensitive,
             };
             let shards = current_shards(&writer, &room.spec.paths.protected, &[]).await?;
             let changes = edge_changes(
