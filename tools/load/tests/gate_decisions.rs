@@ -131,6 +131,9 @@ fn edit(kvs: &mut BTreeMap<String, String>, room: &str, change: impl FnOnce(&mut
     kvs.insert(key, value.to_string());
 }
 
+/// A change to a room entry's JSON.
+type Edit = fn(&mut Value);
+
 struct Case {
     name: &'static str,
     /// Which finding of issue 16 (or older behaviour) the vector pins down.
@@ -299,7 +302,7 @@ fn cases() -> Vec<Case> {
     ));
 
     // Fail-open, never fail-closed: an entry of the wrong shape passes.
-    let shape_errors: Vec<(&str, fn(&mut Value))> = vec![
+    let shape_errors: Vec<(&str, Edit)> = vec![
         ("entry without serving", |e| {
             e.as_object_mut().map(|o| o.remove("serving"));
         }),
