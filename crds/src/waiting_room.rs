@@ -241,6 +241,10 @@ pub struct Paths {
     #[serde(default)]
     #[schemars(length(max = MAX_PATHS), inner(length(min = 1, max = MAX_PATH_LEN), regex(pattern = PATH_PREFIX_PATTERN)))]
     pub bypass: Vec<String>,
+    /// Match prefixes ignoring ASCII case, for origins that treat /Events
+    /// and /events alike; off: exact case.
+    #[serde(default)]
+    pub case_insensitive: bool,
 }
 
 fn default_protected() -> Vec<String> {
@@ -252,6 +256,7 @@ impl Default for Paths {
         Self {
             protected: default_protected(),
             bypass: Vec::new(),
+            case_insensitive: false,
         }
     }
 }

@@ -412,7 +412,7 @@ async fn apply(
             waiting_page: format!("{}{}", edge_spec.waiting_page_path, name),
             serving,
             kids: Vec::new(),
-            case_insensitive: false,
+            case_insensitive: room.spec.paths.case_insensitive,
         };
         let outcome =
             edge_step::publish_edge(ctx, &namespace, &name, edge_spec, entry, &previous, now).await;
