@@ -325,10 +325,40 @@ fn env(
         ("URR_SANDBOX_WEBHOOK_SECRET", webhook_secret),
     ]
     .into_iter()
+    .filter(|(name, _)| secrets_read_by(service).contains(name))
     .filter_map(|(name, reference)| reference.map(|r| secret_env(name, r)))
     .collect();
     env.extend(runtime.env.iter().cloned());
     env
+}
+
+/// The secret variables each service's config (`runtime-services/*/src/config.rs`)
+/// reads: a pod gets no other. The internet-facing queue must not hold the
+/// service token that confirms holds, nor payment the entry-token key.
+fn secrets_read_by(service: ServiceKind) -> &'static [&'static str] {
+    match service {
+        ServiceKind::Queue => &[
+            "URR_REDIS_URL",
+            "URR_USER_JWT_SECRET",
+            "URR_ENTRY_TOKEN_KEY",
+            "URR_VWR_SIGNING_KEY",
+        ],
+        ServiceKind::Ticket => &[
+            "URR_REDIS_URL",
+            "URR_DATABASE_URL",
+            "URR_KAFKA_BROKERS",
+            "URR_USER_JWT_SECRET",
+            "URR_ENTRY_TOKEN_KEY",
+            "URR_SERVICE_TOKEN",
+        ],
+        ServiceKind::Payment => &[
+            "URR_DATABASE_URL",
+            "URR_KAFKA_BROKERS",
+            "URR_USER_JWT_SECRET",
+            "URR_SERVICE_TOKEN",
+            "URR_SANDBOX_WEBHOOK_SECRET",
+        ],
+    }
 }
 
 fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
@@ -642,6 +672,67 @@ pub(crate) mod tests {
         assert!(
             payment_env.iter().all(|e| e.name != "URR_REDIS_URL"),
             "payment has no Redis"
+        );
+    }
+
+    /// The names of the Secret-backed variables `service`'s pods get.
+    fn secret_names(service: ServiceKind) -> Vec<String> {
+        let event = example_event();
+        let room = QueueRoom::find([&example_room()], &event);
+        let children =
+            build(&event, service, 2, &Defaults::default(), room.as_ref()).expect("build");
+        let mut names: Vec<String> = env_of(&children)
+            .into_iter()
+            .filter(|e| {
+                e.value_from
+                    .as_ref()
+                    .is_some_and(|v| v.secret_key_ref.is_some())
+            })
+            .map(|e| e.name)
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn the_queue_gets_only_the_secrets_it_reads() {
+        assert_eq!(
+            secret_names(ServiceKind::Queue),
+            [
+                "URR_ENTRY_TOKEN_KEY",
+                "URR_REDIS_URL",
+                "URR_USER_JWT_SECRET",
+                "URR_VWR_SIGNING_KEY"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_ticket_service_gets_only_the_secrets_it_reads() {
+        assert_eq!(
+            secret_names(ServiceKind::Ticket),
+            [
+                "URR_DATABASE_URL",
+                "URR_ENTRY_TOKEN_KEY",
+                "URR_KAFKA_BROKERS",
+                "URR_REDIS_URL",
+                "URR_SERVICE_TOKEN",
+                "URR_USER_JWT_SECRET"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_payment_service_gets_only_the_secrets_it_reads() {
+        assert_eq!(
+            secret_names(ServiceKind::Payment),
+            [
+                "URR_DATABASE_URL",
+                "URR_KAFKA_BROKERS",
+                "URR_SANDBOX_WEBHOOK_SECRET",
+                "URR_SERVICE_TOKEN",
+                "URR_USER_JWT_SECRET"
+            ]
         );
     }
 
