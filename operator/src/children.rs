@@ -342,6 +342,7 @@ fn secrets_read_by(service: ServiceKind) -> &'static [&'static str] {
             "URR_USER_JWT_SECRET",
             "URR_ENTRY_TOKEN_KEY",
             "URR_VWR_SIGNING_KEY",
+            "URR_VWR_PREVIOUS_SIGNING_KEY",
         ],
         ServiceKind::Ticket => &[
             "URR_REDIS_URL",
