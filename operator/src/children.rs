@@ -322,6 +322,7 @@ fn env(
         ("URR_SERVICE_TOKEN", Some(&spec.auth.service_token_ref)),
         ("URR_VWR_SIGNING_KEY", signing_key),
         ("URR_VWR_PREVIOUS_SIGNING_KEY", previous_signing_key),
+        ("URR_ORIGIN_SECRET", spec.auth.origin_secret_ref.as_ref()),
         ("URR_SANDBOX_WEBHOOK_SECRET", webhook_secret),
     ]
     .into_iter()
@@ -343,6 +344,7 @@ fn secrets_read_by(service: ServiceKind) -> &'static [&'static str] {
             "URR_ENTRY_TOKEN_KEY",
             "URR_VWR_SIGNING_KEY",
             "URR_VWR_PREVIOUS_SIGNING_KEY",
+            "URR_ORIGIN_SECRET",
         ],
         ServiceKind::Ticket => &[
             "URR_REDIS_URL",
@@ -351,6 +353,7 @@ fn secrets_read_by(service: ServiceKind) -> &'static [&'static str] {
             "URR_USER_JWT_SECRET",
             "URR_ENTRY_TOKEN_KEY",
             "URR_SERVICE_TOKEN",
+            "URR_ORIGIN_SECRET",
         ],
         ServiceKind::Payment => &[
             "URR_DATABASE_URL",
@@ -358,6 +361,7 @@ fn secrets_read_by(service: ServiceKind) -> &'static [&'static str] {
             "URR_USER_JWT_SECRET",
             "URR_SERVICE_TOKEN",
             "URR_SANDBOX_WEBHOOK_SECRET",
+            "URR_ORIGIN_SECRET",
         ],
     }
 }
@@ -693,6 +697,32 @@ pub(crate) mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn with_an_origin_secret_every_service_gets_it() {
+        let mut event = example_event();
+        event.spec.auth.origin_secret_ref = Some(SecretKeyRef {
+            name: "urr-origin".into(),
+            key: "verify".into(),
+        });
+        for service in [
+            ServiceKind::Queue,
+            ServiceKind::Ticket,
+            ServiceKind::Payment,
+        ] {
+            let children = build(&event, service, 2, &Defaults::default(), None).expect("build");
+            let origin = env_of(&children)
+                .into_iter()
+                .find(|e| e.name == "URR_ORIGIN_SECRET")
+                .and_then(|e| e.value_from)
+                .and_then(|v| v.secret_key_ref)
+                .unwrap_or_else(|| panic!("{service:?} has no URR_ORIGIN_SECRET"));
+            assert_eq!(
+                (origin.name.as_str(), origin.key.as_str()),
+                ("urr-origin", "verify")
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! addresses, but those are shared by every CloudFront distribution: anyone
 //! can point their own distribution at our ALB and bypass our edge function
 //! (the tier-1 gate, WAF). So CloudFront adds a secret header to every origin
-//! request (Terraform, `terraform/origin.tf`), and with `URR_ORIGIN_SECRET`
+//! request (Terraform, `terraform/modules/edge/origin.tf`; the operator sets it from the Event's `spec.auth.originSecretRef`), and with `URR_ORIGIN_SECRET`
 //! set the services refuse public requests without it:
 //! 403 `origin-forbidden`.
 //!
