@@ -14,9 +14,9 @@ const kvs = stubKvs({
   'wr/p/events': { v: 1, rooms: [['/events/aurora', `wr/${ROOM}`]] },
   [`wr/${ROOM}`]: {
     v: 1, room: ROOM, active: true, enforceFrom: NOW - 60, protected: ['/events/aurora'], bypass: [],
-    waitingPage: '/waiting/aurora', serving: { start: 1000, perInterval: 500, intervalSeconds: 10, epoch: NOW - 100 }, kid: KEY.id,
+    waitingPage: '/waiting/aurora', serving: { start: 1000, perInterval: 500, intervalSeconds: 10, epoch: NOW - 100 }, kids: [KEY.id],
   },
-  [`key/${KEY.id}`]: KEY.secretHex,
+  [`key/${ROOM}/${KEY.id}`]: KEY.secretHex,
 });
 const gate = loadGate(kvs);
 gate.setNow(NOW);

@@ -1,72 +1,110 @@
-// URR waiting-room gate: a CloudFront Function (cloudfront-js-2.0) on
-// viewer-request. It decides, at the edge, whether a viewer may reach the
-// origin, so no origin request is spent on a viewer who must wait.
-//
-// KeyValueStore entries (written by the URR operator, never by this function):
-//   wr/p/<segment>   {"v":1,"rooms":[["/events/aurora","wr/urr-demo/aurora"], ...]}
-//                    path prefix -> room key for the prefixes under one first path
-//                    segment (`wr/p/` for prefixes at `/`): an index sharded so that
-//                    no value outgrows KVS's 1 KB; the longest matching prefix wins.
-//                    The root shard `wr/p/` also lists in "segments" which shards exist.
-//   wr/<ns>/<name>   {"v":1,"room":"<ns>/<name>","active":true,"enforceFrom":<unix s>,
-//                     "protected":[...],"bypass":[...],"waitingPage":"/waiting/<name>",
-//                     "serving":{"start":0,"perInterval":500,"intervalSeconds":10,"epoch":<unix s>},
-//                     "kid":"2026-11"}
-//   key/<kid>        hex HMAC-SHA256 key of the urr-vwr-token (current and previous kid)
-//
-// Fail-open: a missing, malformed or unreadable entry lets the viewer through.
-// A broken waiting room must never close the sale.
-//
-// Token: base64url(payload) "." base64url(HMAC-SHA256(key, payload)),
-// payload = "v1|" kid "|" room "|" number "|" expiresAt. The Rust signer in
-// runtime-services/common and this verifier share test vectors.
+// URR waiting-room gate: CloudFront Function (cloudfront-js-2.0, viewer-request).
+// Holds a viewer who must wait at the edge: no origin request is spent.
+// KVS, written by the operator (contract: operator/src/edge.rs):
+//   wr/p/<segment>   index shard {"v":1,"rooms":[[prefix,roomKey]..]}, wr/p/ lists "segments"
+//   wr/<ns>/<name>   room entry (EdgeEntry), kids: the key ids it accepts
+//   key/<ns>/<name>/<kid>  hex HMAC key: a pass is checked only with its own room's keys
+// The URI is normalised, matched on segment boundaries, decided, forwarded as decided.
+// Fail-open: a missing or malformed entry, or any exception, passes the request
+// unchanged; a broken waiting room must never close the sale.
+// Token: b64url(p) "." b64url(HMAC-SHA256(key, p)), p = "v1|kid|room|number|expiresAt".
 import cf from 'cloudfront';
 import crypto from 'crypto';
 
 var kvs = cf.kvs();
 var COOKIE = 'urr-vwr-token';
-var SECURITY_HEADERS = {
-  'strict-transport-security': { value: 'max-age=63072000; includeSubDomains; preload' },
-  'x-content-type-options': { value: 'nosniff' },
-  'x-frame-options': { value: 'DENY' },
-  'referrer-policy': { value: 'strict-origin-when-cross-origin' },
-  'cache-control': { value: 'no-store' }
-};
+function securityHeaders() {
+  return {
+    'strict-transport-security': { value: 'max-age=63072000; includeSubDomains; preload' },
+    'x-content-type-options': { value: 'nosniff' },
+    'x-frame-options': { value: 'DENY' },
+    'referrer-policy': { value: 'strict-origin-when-cross-origin' },
+    'cache-control': { value: 'no-store' }
+  };
+}
 
 async function handler(event) {
   var request = event.request;
-  var room;
+  // All inside the guard: an exception must not become a 503 (fail-closed).
   try {
-    room = await findRoom(request.uri);
+    var r = await evaluate(request, Math.floor(Date.now() / 1000));
+    if (r.d.pass) {
+      // The origin serves what was decided: resolving /static/../events/x
+      // itself, it would serve /events/x that passed as /static/.
+      request.uri = r.uri;
+      return request;
+    }
+    return waitResponse(request, r.uri, r.room, r.d);
   } catch (e) {
     return request;
   }
-  if (!room) {
-    return request;
-  }
-  var now = Math.floor(Date.now() / 1000);
-  var decision = await decide(request, room, now);
-  return decision.pass ? request : waitResponse(request, room, decision, now);
 }
 
+async function evaluate(request, now) {
+  var uri = normalize(request.uri);
+  var room = await findRoom(uri);
+  return { uri: uri, room: room, d: room ? await decide(request, uri, room, now) : { pass: true } };
+}
+
+// RFC 3986: decode %XX of unreserved chars only (a decoded / or % would
+// change the path), collapse //, remove dot segments (5.2.4), as origins do.
+function normalize(uri) {
+  var segs = uri.replace(/%([0-9A-Fa-f]{2})/g, function (m, h) {
+    var c = String.fromCharCode(parseInt(h, 16));
+    return /[A-Za-z0-9._~-]/.test(c) ? c : m;
+  }).replace(/\/\/+/g, '/').split('/');
+  var out = [];
+  for (var i = 1; i < segs.length; i++) {
+    var s = segs[i], dots = s === '.' || s === '..';
+    if (s === '..') out.pop();
+    if (!dots || i === segs.length - 1) out.push(dots ? '' : s);
+  }
+  return '/' + out.join('/');
+}
+
+// ASCII only: a Unicode lowercase can change a string's length.
+function lower(s) {
+  return s.replace(/[A-Z]+/g, function (m) { return m.toLowerCase(); });
+}
+
+// On a segment boundary: /a covers /a and /a/x, not /aX; /a/ covers /a/x.
+function under(uri, prefix, ci) {
+  if (ci) uri = lower(uri), prefix = lower(prefix);
+  return uri.indexOf(prefix) === 0 && (prefix.slice(-1) === '/' || uri.length === prefix.length || uri.charAt(prefix.length) === '/');
+}
+
+function underAny(uri, prefixes, ci) {
+  return prefixes.some(function (p) { return under(uri, p, ci); });
+}
+
+// The longest index prefix covering uri by its room's rule (ignoring case
+// only if the room is caseInsensitive); ties: exact case, then index order.
 async function findRoom(uri) {
-  // The root shard always exists while any room does; it also names the
-  // segments that have a shard, so a request never reads a missing key
-  // (a KVS miss throws, and throwing is the slow path).
+  // wr/p/ names the shards that exist: no read of a missing key (slow: throws).
   var root = await readJson('wr/p/');
-  if (!root) {
-    return null;
+  if (!root) return null;
+  var rooms = root.rooms;
+  var segment = lower(uri.split('/')[1]);
+  for (var i = 0; segment && root.segments && i < root.segments.length; i++) {
+    if (lower(root.segments[i]) === segment) {
+      var shard = await readJson('wr/p/' + root.segments[i]);
+      rooms = rooms.concat((shard && shard.rooms) || []);
+    }
   }
-  var best = bestIn(root, uri, null);
-  var segment = uri.split('/')[1] || '';
-  if (segment && root.segments && root.segments.indexOf(segment) !== -1) {
-    best = bestIn(await readJson('wr/p/' + segment), uri, best);
+  var found = [];
+  for (i = 0; i < rooms.length; i++) {
+    if (under(uri, rooms[i][0], true)) {
+      found.push({ p: rooms[i][0], key: rooms[i][1], exact: under(uri, rooms[i][0]), i: i });
+    }
   }
-  if (!best) {
-    return null;
+  found.sort(function (a, b) {
+    return b.p.length - a.p.length || b.exact - a.exact || a.i - b.i;
+  });
+  for (i = 0; i < found.length; i++) {
+    var room = usable(await readJson(found[i].key));
+    if (found[i].exact || (room && room.caseInsensitive)) return room;
   }
-  var room = await readJson(best[1]);
-  return room && room.v === 1 ? room : null;
+  return null;
 }
 
 async function readJson(key) {
@@ -77,105 +115,87 @@ async function readJson(key) {
   }
 }
 
-// The longest prefix of `uri` among a shard's rooms, or `best`.
-function bestIn(shard, uri, best) {
-  for (var i = 0; shard && shard.rooms && i < shard.rooms.length; i++) {
-    var prefix = shard.rooms[i][0];
-    if (uri.indexOf(prefix) === 0 && (!best || prefix.length > best[0].length)) {
-      best = shard.rooms[i];
-    }
-  }
-  return best;
+// The entry if it has EdgeEntry's shape (as the Rust twin's serde), else null.
+function usable(r) {
+  var s = r && r.serving, ci = r && r.caseInsensitive;
+  return r && r.v === 1 && s && typeof r.room + typeof r.waitingPage === 'stringstring' && r.active === !!r.active &&
+    (ci === undefined || ci === !!ci) && int(r.enforceFrom) && int(s.epoch) && nat(s.start) && nat(s.perInterval) &&
+    nat(s.intervalSeconds) && [r.protected, r.bypass, r.kids].every(function (a) {
+      return Array.isArray(a) && a.every(function (x) { return typeof x === 'string'; });
+    }) ? r : null;
 }
 
-async function decide(request, room, now) {
-  if (!room.active || now < room.enforceFrom || !startsWithAny(request.uri, room.protected)) {
-    return { pass: true };
-  }
-  if (startsWithAny(request.uri, room.bypass) || isWaitingTraffic(request.uri, room.waitingPage)) {
-    return { pass: true };
-  }
+function int(x) {
+  return typeof x === 'number' && Math.floor(x) === x;
+}
+
+function nat(x) {
+  return int(x) && x >= 0;
+}
+
+async function decide(request, uri, room, now) {
+  var ci = room.caseInsensitive;
+  if (!room.active || now < room.enforceFrom || !underAny(uri, room.protected, ci)) return { pass: true };
+  if (underAny(uri, room.bypass, ci) || isWaitingTraffic(uri, room.waitingPage, ci)) return { pass: true };
   var serving = servingAt(room.serving, now);
   var cookie = request.cookies[COOKIE];
-  if (!cookie) {
-    return { pass: false, serving: serving };
-  }
-  var claims = await verifyToken(cookie.value, room.room, now);
-  if (!claims) {
-    return { pass: false, serving: serving };
-  }
-  return { pass: claims.number <= serving, serving: serving, number: claims.number };
+  if (!cookie) return { pass: false, serving: serving, reason: 'no-token' };
+  var c = await checkToken(cookie.value, room, now);
+  if (!c.ok) return { pass: false, serving: serving, reason: c.reason };
+  return { pass: c.number <= serving, serving: serving, number: c.number, reason: 'not-served' };
 }
 
-// The waiting page, its assets (its directory) and the queue API it calls
-// always pass: a room protecting "/" must not hold back the very requests
-// that let a visitor wait. Fixed here, not in KVS, so they cost no entry bytes.
+// The waiting page, its directory and the queue API always pass: a room on
+// "/" must not hold back what lets a visitor wait. Fixed: no entry bytes.
 var QUEUE_API = /^\/v1\/(rooms\/[^\/]+\/|events\/[^\/]+\/queue(\/|$))/;
 
-function isWaitingTraffic(uri, waitingPage) {
-  var dir = waitingPage.substring(0, waitingPage.lastIndexOf('/') + 1);
-  return uri.indexOf(waitingPage) === 0 || (dir.length > 1 && uri.indexOf(dir) === 0) || QUEUE_API.test(uri);
+function isWaitingTraffic(uri, page, ci) {
+  var dir = page.substring(0, page.lastIndexOf('/') + 1);
+  return under(uri, page, ci) || (dir.length > 1 && under(uri, dir, ci)) || QUEUE_API.test(ci ? lower(uri) : uri);
 }
 
-function startsWithAny(uri, prefixes) {
-  for (var i = 0; prefixes && i < prefixes.length; i++) {
-    if (uri.indexOf(prefixes[i]) === 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
-// serving(now) = start + perInterval * floor((now - epoch) / intervalSeconds), never stored.
 function servingAt(p, now) {
-  if (now < p.epoch || p.intervalSeconds <= 0) {
-    return p.start;
-  }
+  if (now < p.epoch || p.intervalSeconds <= 0) return p.start;
   return p.start + p.perInterval * Math.floor((now - p.epoch) / p.intervalSeconds);
 }
 
-// Returns {number, expiresAt} or null; the reason is only for tests.
-async function verifyToken(token, room, now) {
-  var result = await checkToken(token, room, now);
-  return result.ok ? result : null;
-}
-
+// room: the entry.
 async function checkToken(token, room, now) {
   var dot = token.indexOf('.');
-  if (dot < 1 || token.indexOf('.', dot + 1) !== -1) {
-    return { ok: false, reason: 'malformed' };
-  }
+  if (dot < 1 || token.indexOf('.', dot + 1) !== -1) return no('malformed');
   var payload;
   try {
     payload = Buffer.from(token.substring(0, dot), 'base64url').toString('utf8');
   } catch (e) {
-    return { ok: false, reason: 'malformed' };
+    return no('malformed');
   }
   var fields = payload.split('|');
   if (fields.length !== 5 || fields[0] !== 'v1' || !/^[0-9]+$/.test(fields[3]) || !/^-?[0-9]+$/.test(fields[4])) {
-    return { ok: false, reason: 'malformed' };
+    return no('malformed');
   }
-  var key;
+  // Only the room's own keys; a kid it does not list is refused unread.
+  var hex, key;
   try {
-    key = await kvs.get('key/' + fields[1]);
+    if (room.kids.indexOf(fields[1]) < 0) throw 0;
+    hex = await kvs.get('key/' + room.room + '/' + fields[1]);
+    key = Buffer.from(hex, 'hex');
   } catch (e) {
-    return { ok: false, reason: 'unknown-key' };
+    return no('unknown-key');
   }
-  var expected = crypto.createHmac('sha256', Buffer.from(key, 'hex')).update(payload).digest('base64url');
-  if (!constantTimeEqual(expected, token.substring(dot + 1))) {
-    return { ok: false, reason: 'bad-signature' };
-  }
-  if (now >= Number(fields[4])) {
-    return { ok: false, reason: 'expired' };
-  }
-  if (fields[2] !== room) {
-    return { ok: false, reason: 'wrong-room' };
-  }
+  // Empty or not hex: an empty HMAC key is one anyone has.
+  if (!key.length || key.length * 2 !== hex.length) return no('unknown-key');
+  var expected = crypto.createHmac('sha256', key).update(payload).digest('base64url');
+  if (!constantTimeEqual(expected, token.substring(dot + 1))) return no('bad-signature');
+  if (now >= Number(fields[4])) return no('expired');
+  if (fields[2] !== room.room) return no('wrong-room');
   return { ok: true, number: Number(fields[3]), expiresAt: Number(fields[4]) };
 }
 
-// No early exit on the first differing character: the time taken does not
-// tell an attacker how much of a forged signature was right.
+function no(reason) {
+  return { ok: false, reason: reason };
+}
+
+// No early exit: the time taken does not tell how much of a forgery was right.
 function constantTimeEqual(a, b) {
   var diff = a.length ^ b.length;
   for (var i = 0; i < a.length; i++) {
@@ -189,15 +209,12 @@ function wantsJson(request) {
   return accept.indexOf('application/json') !== -1 && accept.indexOf('text/html') === -1;
 }
 
-function waitResponse(request, room, decision, now) {
+function waitResponse(request, uri, room, decision) {
   var p = room.serving;
   var ahead = decision.number ? decision.number - decision.serving : null;
   var retry = ahead ? Math.ceil(ahead / Math.max(p.perInterval, 1)) * p.intervalSeconds : p.intervalSeconds;
   retry = Math.max(1, Math.min(retry, 3600));
-  var headers = {};
-  for (var name in SECURITY_HEADERS) {
-    headers[name] = SECURITY_HEADERS[name];
-  }
+  var headers = securityHeaders();
   if (wantsJson(request)) {
     headers['content-type'] = { value: 'application/problem+json' };
     headers['retry-after'] = { value: String(retry) };
@@ -217,15 +234,11 @@ function waitResponse(request, room, decision, now) {
       })
     };
   }
-  var back = request.uri + (request.querystring && Object.keys(request.querystring).length ? '?' + query(request.querystring) : '');
+  var back = uri + (request.querystring && Object.keys(request.querystring).length ? '?' + query(request.querystring) : '');
   headers.location = { value: room.waitingPage + '?return=' + encodeURIComponent(back) };
   return { statusCode: 302, statusDescription: 'Found', headers: headers };
 }
 
 function query(qs) {
-  var parts = [];
-  for (var name in qs) {
-    parts.push(encodeURIComponent(name) + '=' + encodeURIComponent(qs[name].value));
-  }
-  return parts.join('&');
+  return Object.keys(qs).map(function (n) { return encodeURIComponent(n) + '=' + encodeURIComponent(qs[n].value); }).join('&');
 }

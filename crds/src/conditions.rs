@@ -17,6 +17,12 @@ pub const EVENT_FOUND: &str = "EventFound";
 
 /// Reason of `Ready=False` when [`crate::Validate`] refuses the spec.
 pub const REASON_INVALID_SPEC: &str = "InvalidSpec";
+/// Reason of `Ready=False` when another WaitingRoom of the same edge holds an
+/// overlapping protected prefix; the room is not published.
+pub const REASON_PATH_CONFLICT: &str = "PathConflict";
+/// Reason of `Ready=False` when a signing key's Secret holds fewer than
+/// `limits::MIN_SIGNING_KEY_BYTES` bytes; the room is not published.
+pub const REASON_WEAK_SIGNING_KEY: &str = "WeakSigningKey";
 
 /// `True`, `False` or `Unknown`, as the API conventions spell them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

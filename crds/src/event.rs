@@ -247,6 +247,12 @@ pub struct EventAuth {
     /// refuses to start without it, so an Event that lacks it is refused by
     /// the API server instead of crash-looping its payment pods.
     pub payment_webhook_secret_ref: SecretKeyRef,
+    /// The secret CloudFront sends as `X-URR-Origin-Verify` (Terraform's
+    /// `origin_verify_secret_arn`, at least 32 bytes): set, every service
+    /// refuses public requests without it (403 `origin-forbidden`), so no
+    /// one reaches the origin around the waiting-room gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_secret_ref: Option<SecretKeyRef>,
 }
 
 /// How buyers' identity tokens are verified.
@@ -713,6 +719,9 @@ impl EventSpec {
         self.auth
             .payment_webhook_secret_ref
             .validate_into("spec.auth.paymentWebhookSecretRef", out);
+        if let Some(origin) = &self.auth.origin_secret_ref {
+            origin.validate_into("spec.auth.originSecretRef", out);
+        }
     }
 
     fn validate_services(&self, out: &mut Violations) {

@@ -53,5 +53,13 @@ pub const MAX_EDGE_PATH_BYTES: usize = 512;
 /// Propagation margin bounds: a KVS write takes seconds to ~30 s to reach every
 /// edge location, so activation is published this far in the future.
 pub const MAX_PROPAGATION_MARGIN_SECONDS: u32 = 600;
+/// A tier-1 pass lives at least a minute (the edge and the queue check its
+/// expiry) and at most a day (a key can only be removed once every pass
+/// signed with it has expired).
+pub const MIN_PASS_TTL_SECONDS: u32 = 60;
+pub const MAX_PASS_TTL_SECONDS: u32 = 86_400;
 /// Auto-activation cool-down bounds.
 pub const MAX_COOLDOWN_SECONDS: u32 = 86_400;
+/// HMAC-SHA256 signing keys shorter than the hash output are refused
+/// (RFC 2104 §3: less than L bytes is strongly discouraged).
+pub const MIN_SIGNING_KEY_BYTES: usize = 32;

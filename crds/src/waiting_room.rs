@@ -31,6 +31,8 @@ pub const MSG_AUTO_NEEDS_THRESHOLD: &str =
 pub const MSG_PATH_BOTH_LISTS: &str = "a path prefix cannot be both protected and bypassed";
 pub const MSG_PATH_BYTES: &str = "protected and bypass prefixes together must fit in 512 bytes (the edge entry is limited to 1 KB)";
 pub const MSG_ONE_STORE: &str = "set exactly one of keyValueStoreArn and keyValueStoreName";
+pub const MSG_PREVIOUS_KEY_ID: &str =
+    "previousSigningKey.id must differ from signingKeyId (it names the key being rotated out)";
 
 /// Desired behaviour of the waiting room in front of one event.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -239,6 +241,10 @@ pub struct Paths {
     #[serde(default)]
     #[schemars(length(max = MAX_PATHS), inner(length(min = 1, max = MAX_PATH_LEN), regex(pattern = PATH_PREFIX_PATTERN)))]
     pub bypass: Vec<String>,
+    /// Match prefixes ignoring ASCII case, for origins that treat /Events
+    /// and /events alike; off: exact case.
+    #[serde(default)]
+    pub case_insensitive: bool,
 }
 
 fn default_protected() -> Vec<String> {
@@ -250,6 +256,7 @@ impl Default for Paths {
         Self {
             protected: default_protected(),
             bypass: Vec::new(),
+            case_insensitive: false,
         }
     }
 }
@@ -258,6 +265,7 @@ impl Default for Paths {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.keyValueStoreArn) != has(self.keyValueStoreName)").message(MSG_ONE_STORE))]
+#[x_kube(validation = Rule::new("!has(self.previousSigningKey) || self.previousSigningKey.id != self.signingKeyId").message(MSG_PREVIOUS_KEY_ID).field_path(".previousSigningKey.id"))]
 pub struct Edge {
     /// The KeyValueStore associated with the gate function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -267,11 +275,22 @@ pub struct Edge {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = KVS_NAME_PATTERN))]
     pub key_value_store_name: Option<String>,
-    /// HMAC-SHA256 key of the `urr-vwr-token`; the same key must be in the
-    /// edge function's configuration under `signingKeyId`.
+    /// HMAC-SHA256 key of the `urr-vwr-token` (at least 32 bytes). The
+    /// operator publishes it for this room only (`key/<namespace>/<name>/<id>`);
+    /// the queue signs passes with it.
     pub signing_key_ref: SecretKeyRef,
     #[schemars(regex(pattern = KEY_ID_PATTERN))]
     pub signing_key_id: String,
+    /// During a key rotation, the key being rotated out: passes signed with
+    /// it stay valid at the edge and the queue. A key that leaves the spec
+    /// stays accepted at the edge until every pass signed with it has expired
+    /// (`passTtlSeconds`; `status.retiredSigningKeys`), then is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_signing_key: Option<SigningKey>,
+    /// Lifetime of a tier-1 pass (`urr-vwr-token`), in seconds.
+    #[serde(default = "default_pass_ttl_seconds")]
+    #[schemars(range(min = MIN_PASS_TTL_SECONDS, max = MAX_PASS_TTL_SECONDS))]
+    pub pass_ttl_seconds: u32,
     /// How far in the future activation is published so every edge location
     /// has the new entry before it takes effect (KVS propagation takes seconds
     /// to ~30 s).
@@ -282,6 +301,19 @@ pub struct Edge {
     #[serde(default = "default_waiting_page_path")]
     #[schemars(length(min = 1, max = MAX_PATH_LEN), regex(pattern = PATH_PREFIX_PATTERN))]
     pub waiting_page_path: String,
+}
+
+/// A signing key and its id.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SigningKey {
+    pub key_ref: SecretKeyRef,
+    #[schemars(regex(pattern = KEY_ID_PATTERN))]
+    pub id: String,
+}
+
+fn default_pass_ttl_seconds() -> u32 {
+    4 * 3600
 }
 
 fn default_propagation_margin_seconds() -> u32 {
@@ -314,6 +346,10 @@ pub struct WaitingRoomStatus {
     pub estimated_wait_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge_sync: Option<EdgeSync>,
+    /// Signing keys no longer in the spec that the edge still accepts until
+    /// the last pass signed with them expires.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_signing_keys: Vec<RetiredSigningKey>,
     /// `Ready`, `EdgeSynced`, `EventFound` (see [`crate::conditions`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -331,6 +367,19 @@ pub struct EdgeSync {
     pub synced_generation: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
+    /// The signing key ids the written entry accepts (current first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signing_key_ids: Vec<String>,
+}
+
+/// A key rotated out, accepted until `passesExpireAt`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetiredSigningKey {
+    pub id: String,
+    /// When the last pass signed with it expires; its key is removed from
+    /// the edge then.
+    pub passes_expire_at: Time,
 }
 
 impl Validate for WaitingRoom {
@@ -495,6 +544,28 @@ fn validate_edge(edge: &Edge, out: &mut Violations) {
         KEY_ID_PATTERN,
         "spec.edge.signingKeyId",
         out,
+    );
+    if let Some(previous) = &edge.previous_signing_key {
+        previous
+            .key_ref
+            .validate_into("spec.edge.previousSigningKey.keyRef", out);
+        check_pattern(
+            &previous.id,
+            KEY_ID_PATTERN,
+            "spec.edge.previousSigningKey.id",
+            out,
+        );
+        out.require(
+            previous.id != edge.signing_key_id,
+            "spec.edge.previousSigningKey.id",
+            MSG_PREVIOUS_KEY_ID,
+        );
+    }
+    out.check_range(
+        edge.pass_ttl_seconds,
+        MIN_PASS_TTL_SECONDS,
+        MAX_PASS_TTL_SECONDS,
+        "spec.edge.passTtlSeconds",
     );
     out.check_range(
         edge.propagation_margin_seconds,

@@ -1,15 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
-import { GATE_PATH, VECTORS, loadGate, sign, stubKvs, viewerRequest } from './harness.mjs';
+import { DECISIONS, GATE_PATH, VECTORS, loadGate, runVector, sign, stubKvs, viewerRequest } from './harness.mjs';
 
 const NOW = VECTORS.now;
 const ROOM = 'urr-demo/aurora-seoul-2026';
 const KEY = VECTORS.keys[0];
 
-function keys() {
-  return Object.fromEntries(VECTORS.keys.map((k) => [`key/${k.id}`, k.secretHex]));
+// Keys live under their room: key/<ns>/<name>/<kid>.
+function keys(room = ROOM) {
+  return Object.fromEntries(VECTORS.keys.map((k) => [`key/${room}/${k.id}`, k.secretHex]));
 }
+const KIDS = VECTORS.keys.map((k) => k.id);
 
 function roomEntry(overrides = {}) {
   return {
@@ -21,7 +23,7 @@ function roomEntry(overrides = {}) {
     bypass: ['/events/aurora/static/'],
     waitingPage: '/waiting/aurora-seoul-2026',
     serving: { start: 1000, perInterval: 500, intervalSeconds: 10, epoch: NOW - 100 },
-    kid: KEY.id,
+    kids: KIDS,
     ...overrides,
   };
 }
@@ -43,10 +45,11 @@ function gateWith(entries) {
 const SERVING = 6000;
 
 test('the shared token vectors give the same outcome as in Rust', async () => {
-  const gate = loadGate(stubKvs(keys()));
+  const rooms = [...new Set(VECTORS.tokens.map((v) => v.room))];
+  const gate = loadGate(stubKvs(Object.assign({}, ...rooms.map((r) => keys(r)))));
   assert.ok(VECTORS.tokens.length >= 9);
   for (const vector of VECTORS.tokens) {
-    const result = await gate.checkToken(vector.token, vector.room, NOW);
+    const result = await gate.checkToken(vector.token, { room: vector.room, kids: KIDS }, NOW);
     const outcome = result.ok ? 'valid' : result.reason;
     assert.equal(outcome, vector.expect, vector.name);
     if (result.ok) assert.equal(result.number, vector.number, vector.name);
@@ -170,6 +173,13 @@ test('an unprotected path costs one KVS read and no miss', async () => {
   const response = await gate.handler(viewerRequest('/about'));
   assert.equal(response.uri, '/about');
   assert.equal(kvs.reads, 1, 'only the root shard');
+});
+
+test('the shared decision vectors give the outcome the Rust twin computed', async () => {
+  assert.ok(DECISIONS.vectors.length >= 30);
+  for (const vector of DECISIONS.vectors) {
+    assert.deepEqual(await runVector(vector), vector.expect, vector.name);
+  }
 });
 
 test('the function fits CloudFront\'s 10 KB code limit', () => {

@@ -24,8 +24,12 @@ export function stubKvs(entries) {
   };
 }
 
-export function loadGate(kvs) {
-  const source = readFileSync(GATE_PATH, 'utf8')
+/** The decision vectors shared with the Rust twin (tools/load/src/gate), written by tools/load/tests/gate_decisions.rs. */
+export const DECISIONS = JSON.parse(readFileSync(new URL('../testdata/gate-decisions.json', import.meta.url), 'utf8'));
+
+/** `source`: another version of gate.js (text), to run the vectors against it. */
+export function loadGate(kvs, source = readFileSync(GATE_PATH, 'utf8')) {
+  source = source
     .replace("import cf from 'cloudfront';", '')
     .replace("import crypto from 'crypto';", '');
   const context = vm.createContext({
@@ -37,7 +41,8 @@ export function loadGate(kvs) {
   vm.runInContext(`Date.now = function () { return now * 1000; };\n${source}`, context);
   return {
     handler: (event) => context.handler(event),
-    checkToken: (token, room, now) => context.checkToken(token, room, now),
+    checkToken: (token, entry, now) => context.checkToken(token, entry, now),
+    evaluate: (event, now) => context.evaluate(event.request, now),
     servingAt: (params, now) => context.servingAt(params, now),
     setNow: (seconds) => {
       context.now = seconds;
@@ -55,4 +60,26 @@ export function sign(secretHex, kid, room, number, expiresAt) {
   const payload = `v1|${kid}|${room}|${number}|${expiresAt}`;
   const signature = createHmac('sha256', Buffer.from(secretHex, 'hex')).update(payload).digest('base64url');
   return `${Buffer.from(payload).toString('base64url')}.${signature}`;
+}
+
+/** What the function did with a vector's request, in the vectors' terms. */
+export async function runVector(vector, source) {
+  const gate = loadGate(stubKvs(vector.kvs), source);
+  gate.setNow(vector.now);
+  const { uri, cookie, accept } = vector.request;
+  let response;
+  try {
+    response = await gate.handler(viewerRequest(uri, { cookie, ...(accept ? { accept } : {}) }));
+  } catch (e) {
+    return { outcome: 'error', error: String(e) };
+  }
+  if (!response.statusCode) return { outcome: 'pass', uri: response.uri };
+  const outcome = { outcome: 'wait', status: response.statusCode };
+  try {
+    outcome.reason = (await gate.evaluate(viewerRequest(uri, { cookie }), vector.now)).d.reason;
+  } catch (e) {
+    outcome.reason = 'unknown';
+  }
+  if (response.headers.location) outcome.location = response.headers.location.value;
+  return outcome;
 }

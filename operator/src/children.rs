@@ -103,6 +103,12 @@ pub struct QueueRoom {
     pub id: String,
     /// `spec.edge`: the signing key and its id; `None` without an edge gate.
     pub signing: Option<(SecretKeyRef, String)>,
+    /// `spec.edge.previousSigningKey`, during a rotation: the queue still
+    /// accepts passes signed with it.
+    pub previous_signing: Option<(SecretKeyRef, String)>,
+    /// `spec.edge.passTtlSeconds`: how long the passes the queue signs live
+    /// (the operator retires a rotated-out key after as long).
+    pub pass_ttl_seconds: Option<u32>,
 }
 
 impl QueueRoom {
@@ -123,6 +129,13 @@ impl QueueRoom {
                 .edge
                 .as_ref()
                 .map(|edge| (edge.signing_key_ref.clone(), edge.signing_key_id.clone())),
+            previous_signing: room
+                .spec
+                .edge
+                .as_ref()
+                .and_then(|edge| edge.previous_signing_key.as_ref())
+                .map(|previous| (previous.key_ref.clone(), previous.id.clone())),
+            pass_ttl_seconds: room.spec.edge.as_ref().map(|edge| edge.pass_ttl_seconds),
         })
     }
 
@@ -230,6 +243,12 @@ fn config_data(
             if let Some((_, key_id)) = &room.signing {
                 data.insert("URR_VWR_KEY_ID".to_owned(), key_id.clone());
             }
+            if let Some((_, key_id)) = &room.previous_signing {
+                data.insert("URR_VWR_PREVIOUS_KEY_ID".to_owned(), key_id.clone());
+            }
+            if let Some(ttl) = room.pass_ttl_seconds {
+                data.insert("URR_VWR_TOKEN_TTL_SECONDS".to_owned(), ttl.to_string());
+            }
         }
         (ServiceKind::Payment, _) => {
             // The provider posts webhooks to the Service, so any replica
@@ -285,6 +304,10 @@ fn env(
         ) => Some(key),
         _ => None,
     };
+    let previous_signing_key = match (service, room) {
+        (ServiceKind::Queue, Some(room)) => room.previous_signing.as_ref().map(|(key, _)| key),
+        _ => None,
+    };
     let webhook_secret =
         (service == ServiceKind::Payment).then_some(&spec.auth.payment_webhook_secret_ref);
     let mut env: Vec<EnvVar> = [
@@ -298,13 +321,49 @@ fn env(
         ("URR_ENTRY_TOKEN_KEY", Some(&spec.auth.entry_token_key_ref)),
         ("URR_SERVICE_TOKEN", Some(&spec.auth.service_token_ref)),
         ("URR_VWR_SIGNING_KEY", signing_key),
+        ("URR_VWR_PREVIOUS_SIGNING_KEY", previous_signing_key),
+        ("URR_ORIGIN_SECRET", spec.auth.origin_secret_ref.as_ref()),
         ("URR_SANDBOX_WEBHOOK_SECRET", webhook_secret),
     ]
     .into_iter()
+    .filter(|(name, _)| secrets_read_by(service).contains(name))
     .filter_map(|(name, reference)| reference.map(|r| secret_env(name, r)))
     .collect();
     env.extend(runtime.env.iter().cloned());
     env
+}
+
+/// The secret variables each service's config (`runtime-services/*/src/config.rs`)
+/// reads: a pod gets no other. The internet-facing queue must not hold the
+/// service token that confirms holds, nor payment the entry-token key.
+fn secrets_read_by(service: ServiceKind) -> &'static [&'static str] {
+    match service {
+        ServiceKind::Queue => &[
+            "URR_REDIS_URL",
+            "URR_USER_JWT_SECRET",
+            "URR_ENTRY_TOKEN_KEY",
+            "URR_VWR_SIGNING_KEY",
+            "URR_VWR_PREVIOUS_SIGNING_KEY",
+            "URR_ORIGIN_SECRET",
+        ],
+        ServiceKind::Ticket => &[
+            "URR_REDIS_URL",
+            "URR_DATABASE_URL",
+            "URR_KAFKA_BROKERS",
+            "URR_USER_JWT_SECRET",
+            "URR_ENTRY_TOKEN_KEY",
+            "URR_SERVICE_TOKEN",
+            "URR_ORIGIN_SECRET",
+        ],
+        ServiceKind::Payment => &[
+            "URR_DATABASE_URL",
+            "URR_KAFKA_BROKERS",
+            "URR_USER_JWT_SECRET",
+            "URR_SERVICE_TOKEN",
+            "URR_SANDBOX_WEBHOOK_SECRET",
+            "URR_ORIGIN_SECRET",
+        ],
+    }
 }
 
 fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
@@ -621,6 +680,93 @@ pub(crate) mod tests {
         );
     }
 
+    /// The names of the Secret-backed variables `service`'s pods get.
+    fn secret_names(service: ServiceKind) -> Vec<String> {
+        let event = example_event();
+        let room = QueueRoom::find([&example_room()], &event);
+        let children =
+            build(&event, service, 2, &Defaults::default(), room.as_ref()).expect("build");
+        let mut names: Vec<String> = env_of(&children)
+            .into_iter()
+            .filter(|e| {
+                e.value_from
+                    .as_ref()
+                    .is_some_and(|v| v.secret_key_ref.is_some())
+            })
+            .map(|e| e.name)
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn with_an_origin_secret_every_service_gets_it() {
+        let mut event = example_event();
+        event.spec.auth.origin_secret_ref = Some(SecretKeyRef {
+            name: "urr-origin".into(),
+            key: "verify".into(),
+        });
+        for service in [
+            ServiceKind::Queue,
+            ServiceKind::Ticket,
+            ServiceKind::Payment,
+        ] {
+            let children = build(&event, service, 2, &Defaults::default(), None).expect("build");
+            let origin = env_of(&children)
+                .into_iter()
+                .find(|e| e.name == "URR_ORIGIN_SECRET")
+                .and_then(|e| e.value_from)
+                .and_then(|v| v.secret_key_ref)
+                .unwrap_or_else(|| panic!("{service:?} has no URR_ORIGIN_SECRET"));
+            assert_eq!(
+                (origin.name.as_str(), origin.key.as_str()),
+                ("urr-origin", "verify")
+            );
+        }
+    }
+
+    #[test]
+    fn the_queue_gets_only_the_secrets_it_reads() {
+        assert_eq!(
+            secret_names(ServiceKind::Queue),
+            [
+                "URR_ENTRY_TOKEN_KEY",
+                "URR_REDIS_URL",
+                "URR_USER_JWT_SECRET",
+                "URR_VWR_SIGNING_KEY"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_ticket_service_gets_only_the_secrets_it_reads() {
+        assert_eq!(
+            secret_names(ServiceKind::Ticket),
+            [
+                "URR_DATABASE_URL",
+                "URR_ENTRY_TOKEN_KEY",
+                "URR_KAFKA_BROKERS",
+                "URR_REDIS_URL",
+                "URR_SERVICE_TOKEN",
+                "URR_USER_JWT_SECRET"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_payment_service_gets_only_the_secrets_it_reads() {
+        assert_eq!(
+            secret_names(ServiceKind::Payment),
+            [
+                "URR_DATABASE_URL",
+                "URR_KAFKA_BROKERS",
+                "URR_SANDBOX_WEBHOOK_SECRET",
+                "URR_SERVICE_TOKEN",
+                "URR_USER_JWT_SECRET"
+            ]
+        );
+    }
+
     fn env_of(children: &ServiceChildren) -> Vec<EnvVar> {
         children
             .deployment
@@ -682,6 +828,36 @@ pub(crate) mod tests {
         assert_eq!(data["URR_ROOM_ID"], "urr-demo/aurora-seoul-2026");
         assert_eq!(data["URR_ROOM_NAME"], "aurora-seoul-2026");
         assert_eq!(data["URR_VWR_KEY_ID"], "2026-11");
+        assert_eq!(data["URR_VWR_TOKEN_TTL_SECONDS"], "14400");
+        assert!(!data.contains_key("URR_VWR_PREVIOUS_KEY_ID"));
+        let mut rotating = example_room();
+        if let Some(edge) = rotating.spec.edge.as_mut() {
+            edge.previous_signing_key = Some(urr_crds::waiting_room::SigningKey {
+                key_ref: SecretKeyRef {
+                    name: "urr-edge-signing".into(),
+                    key: "previous".into(),
+                },
+                id: "2026-10".into(),
+            });
+        }
+        let rotating_room = QueueRoom::find([&rotating], &event).expect("room");
+        let rotating_queue = build(
+            &event,
+            ServiceKind::Queue,
+            2,
+            &Defaults::default(),
+            Some(&rotating_room),
+        )
+        .expect("build");
+        let rotating_data = rotating_queue.config_map.data.clone().expect("data");
+        assert_eq!(rotating_data["URR_VWR_PREVIOUS_KEY_ID"], "2026-10");
+        let previous = env_of(&rotating_queue)
+            .into_iter()
+            .find(|e| e.name == "URR_VWR_PREVIOUS_SIGNING_KEY")
+            .and_then(|e| e.value_from)
+            .and_then(|v| v.secret_key_ref)
+            .expect("the previous pass key comes from the room's Secret");
+        assert_eq!(previous.key, "previous");
         let key = env_of(&queue)
             .into_iter()
             .find(|e| e.name == "URR_VWR_SIGNING_KEY")

@@ -5,12 +5,26 @@
 //! |---|---|
 //! | `wr/<namespace>/<name>` | the room's [`EdgeEntry`], JSON, under 1 KB |
 //! | `wr/p/<first path segment>` | [`IndexShard`]: `[prefix, room key]` pairs of the rooms whose protected prefixes start with that segment (`wr/p/` for prefixes at `/`; this root shard also lists the segments that have a shard) |
-//! | `key/<kid>` | hex HMAC key of the `urr-vwr-token` |
+//! | `key/<namespace>/<name>/<kid>` | hex HMAC key of the room's `urr-vwr-token` (one per id in the entry's `kids`) |
+//!
+//! A signing key lives under its room: the edge checks a pass only with a key
+//! whose id the room's entry lists in `kids`, read at the room's own path, so
+//! whoever may create a WaitingRoom in one namespace cannot sign passes for
+//! another room (one `key/<kid>` namespace for all rooms let them). An empty
+//! key value is refused, never used as an empty HMAC key.
 //!
 //! The index is sharded by first path segment because a KVS value holds at
 //! most 1 KB: one index of every room would overflow with a few dozen rooms,
 //! while a shard only lists the rooms under one segment. The edge reads the
 //! shard of the request's first segment, then the root shard, then the room.
+//!
+//! The edge matches the normalised URI (unreserved `%XX` decoded, `//`
+//! collapsed, dot segments resolved) against prefixes on segment boundaries:
+//! `/healthz` covers `/healthz` and `/healthz/x`, not `/healthzX`; a prefix
+//! ending in `/` covers what is under it. With `caseInsensitive` both sides
+//! are compared in ASCII lowercase. The shared decision vectors
+//! (`edge-functions/testdata/gate-decisions.json`) pin this down for both
+//! the function and the load generator's twin (`tools/load/src/gate`).
 
 use serde::{Deserialize, Serialize};
 use urr_service_common::serving::ServingParams;
@@ -34,7 +48,17 @@ pub struct EdgeEntry {
     pub bypass: Vec<String>,
     pub waiting_page: String,
     pub serving: ServingParams,
-    pub kid: String,
+    /// The signing key ids the edge accepts for this room, current first;
+    /// each key is at [`key_key`]`(room, kid)`.
+    pub kids: Vec<String>,
+    /// Match prefixes ignoring ASCII case (`spec.paths.caseInsensitive`).
+    /// Omitted when false, so the entries of rooms without it do not grow.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub case_insensitive: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 /// One shard of the path index.
@@ -71,8 +95,9 @@ pub fn shard_key(prefix: &str) -> String {
     format!("wr/p/{segment}")
 }
 
-pub fn key_key(kid: &str) -> String {
-    format!("key/{kid}")
+/// The KVS key of signing key `kid` of room `room_id` (`<namespace>/<name>`).
+pub fn key_key(room_id: &str, kid: &str) -> String {
+    format!("key/{room_id}/{kid}")
 }
 
 fn checked(key: &str, value: String) -> Result<String, EdgeError> {
@@ -150,7 +175,8 @@ mod tests {
                 interval_seconds: 10,
                 epoch: 1_765_536_630,
             },
-            kid: "2026-11".into(),
+            kids: vec!["2026-11".into()],
+            case_insensitive: false,
         }
     }
 
@@ -167,10 +193,19 @@ mod tests {
             "bypass",
             "waitingPage",
             "serving",
-            "kid",
+            "kids",
         ] {
             assert!(value.get(field).is_some(), "{field}");
         }
+        assert_eq!(value["kids"], serde_json::json!(["2026-11"]));
+        assert!(value.get("caseInsensitive").is_none(), "omitted when false");
+        let mut ci = entry();
+        ci.case_insensitive = true;
+        let flagged: serde_json::Value =
+            serde_json::from_str(&ci.encode("k").expect("fits")).expect("json");
+        assert_eq!(flagged["caseInsensitive"], serde_json::json!(true));
+        let back: EdgeEntry = serde_json::from_value(flagged).expect("reads back");
+        assert_eq!(back, ci);
         for field in ["start", "perInterval", "intervalSeconds", "epoch"] {
             assert!(value["serving"].get(field).is_some(), "serving.{field}");
         }
@@ -180,6 +215,9 @@ mod tests {
     fn the_largest_valid_paths_still_fit_and_more_is_refused() {
         // The CRD allows 512 characters of prefixes in all: the entry must fit.
         let mut big = entry();
+        // The longest key ids (64 characters), current and previous, and the flag.
+        big.kids = vec!["k".repeat(64), "p".repeat(64)];
+        big.case_insensitive = true;
         big.protected = (0..4).map(|i| format!("/{i}{}", "p".repeat(126))).collect();
         assert!(
             big.encode("k").is_ok(),
@@ -191,6 +229,15 @@ mod tests {
             big.encode("wr/x/y"),
             Err(EdgeError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn signing_keys_live_under_their_room() {
+        assert_eq!(
+            key_key("urr-demo/aurora-seoul-2026", "2026-11"),
+            "key/urr-demo/aurora-seoul-2026/2026-11"
+        );
+        assert_ne!(key_key("a/b", "k"), key_key("a/c", "k"));
     }
 
     #[test]

@@ -4,8 +4,14 @@
 //!
 //! * changes are batched into `UpdateKeys` calls (50 keys per call, the
 //!   service's limit);
-//! * a stale ETag (`ConflictException`, HTTP 409/412) is retried at once
-//!   after a fresh `DescribeKeyValueStore`;
+//! * [`KvsWriter::write_if_match`] is the read-modify-write primitive: the
+//!   caller describes the store first, reads what it needs under that ETag,
+//!   and writes with it; a stale ETag comes back as [`KvsError::Conflict`] and
+//!   the caller starts again from the read (`waiting_room::publish`). An ETag
+//!   fetched right before the write would not cover the earlier reads, and two
+//!   rooms reconciled at once dropped each other from the shared root shard;
+//! * [`KvsWriter::apply`] is a blind write for keys that only its caller
+//!   writes (tests, benches): a stale ETag is retried after a fresh describe;
 //! * throttling and transient faults (429, 5xx, timeouts) are retried with
 //!   exponential backoff and jitter, a bounded number of times;
 //! * anything else (access denied, validation, not found) fails at once with
@@ -43,6 +49,9 @@ pub enum KvsError {
         "still conflicting after {attempts} attempts (another writer keeps changing the store)"
     )]
     Contended { attempts: u32 },
+    /// The store changed since the ETag the write named: read again.
+    #[error("the KeyValueStore changed since it was read (stale ETag)")]
+    Conflict,
 }
 
 /// Always this URL: the emulator, or a VPC endpoint. Without it the SDK's
@@ -169,16 +178,50 @@ impl KvsWriter {
         .await
     }
 
-    /// Applies `changes` in batches; returns the store's ETag after the last one.
+    /// Applies `changes` in batches, whatever the store holds now (a blind
+    /// write: only for keys no one else writes); returns the store's ETag
+    /// after the last batch.
     pub async fn apply(&self, changes: &[KvsChange]) -> Result<String, KvsError> {
-        let mut etag = self.etag().await?;
+        let mut conflicts = 0;
+        loop {
+            let etag = self.etag().await?;
+            match self.write_if_match(&etag, changes).await {
+                Err(KvsError::Conflict) => {
+                    conflicts += 1;
+                    if conflicts >= self.max_attempts {
+                        return Err(KvsError::Contended {
+                            attempts: conflicts,
+                        });
+                    }
+                    tracing::debug!(conflicts, "stale ETag; describing the store again");
+                    conflict_pause(conflicts).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Writes `changes` only if the store is still at `etag` (the ETag the
+    /// caller read before reading the keys its changes depend on): batches
+    /// are chained, each naming the ETag the previous one returned. A store
+    /// that moved meanwhile is [`KvsError::Conflict`]; the caller reads again.
+    pub async fn write_if_match(
+        &self,
+        etag: &str,
+        changes: &[KvsChange],
+    ) -> Result<String, KvsError> {
+        let mut etag = etag.to_owned();
         for batch in changes.chunks(MAX_KEYS_PER_UPDATE) {
-            etag = self.update(batch).await?;
+            etag = self.update(&etag, batch).await?;
         }
         Ok(etag)
     }
 
-    async fn update(&self, batch: &[KvsChange]) -> Result<String, KvsError> {
+    async fn update(&self, etag: &str, batch: &[KvsChange]) -> Result<String, KvsError> {
+        let refused = |e: aws_sdk_cloudfrontkeyvaluestore::error::BuildError| KvsError::Refused {
+            code: "Build".into(),
+            message: e.to_string(),
+        };
         let mut puts = Vec::new();
         let mut deletes = Vec::new();
         for change in batch {
@@ -188,51 +231,33 @@ impl KvsWriter {
                         .key(key)
                         .value(value)
                         .build()
-                        .map_err(|e| KvsError::Refused {
-                            code: "Build".into(),
-                            message: e.to_string(),
-                        })?,
+                        .map_err(refused)?,
                 ),
                 KvsChange::Delete { key } => deletes.push(
                     DeleteKeyRequestListItem::builder()
                         .key(key)
                         .build()
-                        .map_err(|e| KvsError::Refused {
-                            code: "Build".into(),
-                            message: e.to_string(),
-                        })?,
+                        .map_err(refused)?,
                 ),
             }
         }
-        let mut conflicts = 0;
-        loop {
-            let etag = self.etag().await?;
-            let result = self
-                .retrying(|| async {
-                    self.client
-                        .update_keys()
-                        .kvs_arn(&self.arn)
-                        .if_match(&etag)
-                        .set_puts(Some(puts.clone()).filter(|p| !p.is_empty()))
-                        .set_deletes(Some(deletes.clone()).filter(|d| !d.is_empty()))
-                        .send()
-                        .await
-                        .map(|out| out.e_tag().to_owned())
-                        .map_err(|e| classify(&e))
-                })
-                .await;
-            match result {
-                Err(KvsError::Contended { .. }) => {
-                    conflicts += 1;
-                    if conflicts >= self.max_attempts {
-                        return Err(KvsError::Contended {
-                            attempts: conflicts,
-                        });
-                    }
-                    tracing::debug!(conflicts, "stale ETag; describing the store again");
-                }
-                other => return other,
-            }
+        let result = self
+            .retrying(|| async {
+                self.client
+                    .update_keys()
+                    .kvs_arn(&self.arn)
+                    .if_match(etag)
+                    .set_puts(Some(puts.clone()).filter(|p| !p.is_empty()))
+                    .set_deletes(Some(deletes.clone()).filter(|d| !d.is_empty()))
+                    .send()
+                    .await
+                    .map(|out| out.e_tag().to_owned())
+                    .map_err(|e| classify(&e))
+            })
+            .await;
+        match result {
+            Err(KvsError::Contended { .. }) => Err(KvsError::Conflict),
+            other => other,
         }
     }
 
@@ -267,4 +292,14 @@ impl KvsWriter {
             }
         }
     }
+}
+
+/// A short random pause after the `conflicts`-th conflict in a row, so two
+/// writers that met do not meet again in lockstep on the next round.
+pub async fn conflict_pause(conflicts: u32) {
+    let ceiling_ms = 20.0 * f64::from(conflicts.min(5));
+    tokio::time::sleep(Duration::from_millis(
+        (rand::random::<f64>() * ceiling_ms) as u64,
+    ))
+    .await;
 }

@@ -34,7 +34,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use urr_crds::event::Prewarm;
 use urr_crds::{Event, EventPhase, WaitingRoom};
-use urr_operator::kvs::{KvsChange, KvsWriter};
+use urr_operator::kvs::KvsWriter;
 use urr_service_common::policy;
 
 use support::{
@@ -86,8 +86,8 @@ fn example_room(event: &str, store: &str) -> WaitingRoom {
         .as_mut()
         .expect("the example room has an edge");
     edge.key_value_store_name = Some(store.to_owned());
-    // `key/<kid>` is one key per store, whatever the room: rooms of other
-    // runs (or people) sharing the example's "2026-11" overwrite each other's.
+    // Keys are bound to their room (`key/<ns>/<name>/<kid>`), so the id may
+    // be shared; a distinct one per run shows which run wrote what.
     edge.signing_key_id = key_id(event);
     room
 }
@@ -1043,17 +1043,17 @@ async fn a_waiting_room_publishes_policy_and_edge_entry_and_removes_both_on_dele
     .expect("the entry is JSON");
     assert_eq!(entry["room"], json!(format!("{}/{name}", ns.name)));
     let kid = key_id(&name);
-    assert_eq!(entry["kid"], json!(kid));
+    assert_eq!(entry["kids"], json!([kid]));
     assert_eq!(
         entry["protected"],
         json!([format!("/events/{name}"), format!("/api/v1/events/{name}")])
     );
     assert_eq!(
-        kvs.get(&format!("key/{kid}"))
+        kvs.get(&format!("key/{}/{name}/{kid}", ns.name))
             .await
             .expect("reading the store"),
         Some(hex(SIGNING_KEY.as_bytes())),
-        "the signing key published under its id"
+        "the signing key published for this room only, under its id"
     );
 
     // The Event controller is woken by the room and wires its queue to it.
@@ -1103,13 +1103,13 @@ async fn a_waiting_room_publishes_policy_and_edge_entry_and_removes_both_on_dele
         policy.is_empty() && serving.is_empty(),
         "the policy is gone before the object: {policy:?} {serving:?}"
     );
-    // The key stays (rooms share key ids, so cleanup leaves it); this
-    // test's own id is no one else's.
-    kvs.apply(&[KvsChange::Delete {
-        key: format!("key/{kid}"),
-    }])
-    .await
-    .expect("removing the test's signing key");
+    assert_eq!(
+        kvs.get(&format!("key/{}/{name}/{kid}", ns.name))
+            .await
+            .expect("reading the store"),
+        None,
+        "the room's key leaves with the room"
+    );
     operator.assert_running();
 }
 

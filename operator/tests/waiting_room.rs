@@ -265,7 +265,10 @@ async fn applying_a_room_writes_the_policy_publishes_the_edge_and_deleting_it_re
         "{root}"
     );
     assert_eq!(
-        kvs.get("key/2026-11").await.expect("get").as_deref(),
+        kvs.get(&format!("key/urr-demo/{name}/2026-11"))
+            .await
+            .expect("get")
+            .as_deref(),
         Some(hex("edge-signing-key-0123456789abcdef").as_str())
     );
 
@@ -434,4 +437,67 @@ async fn an_unreachable_store_is_a_condition_and_a_retry_not_a_crash() {
         .await
         .expect("policy");
     assert_eq!(active.as_deref(), Some("1"));
+}
+
+#[tokio::test]
+async fn a_signing_key_under_32_bytes_is_refused_with_a_condition_and_not_published() {
+    let name = event_name();
+    let base = "/apis/urr.dev/v1alpha1/namespaces/urr-demo";
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "urr-demo"), None);
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            (Method::GET, format!("{base}/events/{name}"), event(&name)),
+            (
+                Method::GET,
+                "/api/v1/namespaces/urr-demo/secrets/urr-data".into(),
+                secret("urr-data", "redis-url", &env("URR_REDIS_URL")),
+            ),
+            (
+                Method::GET,
+                "/api/v1/namespaces/urr-demo/secrets/urr-edge-signing".into(),
+                // 31 bytes: one short of an HMAC-SHA256 key.
+                secret("urr-edge-signing", "current", &"k".repeat(31)),
+            ),
+            (
+                Method::PATCH,
+                format!("{base}/waitingrooms/{name}/status"),
+                serde_json::to_value(room(&name, false)).expect("json"),
+            ),
+        ],
+    ));
+    let action = reconcile(Arc::new(room(&name, false)), ctx)
+        .await
+        .expect("reconcile");
+    let bodies = server.await.expect("server");
+    assert_eq!(
+        action,
+        kube::runtime::controller::Action::requeue(Duration::from_secs(10))
+    );
+    let conditions = bodies[3]["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .clone();
+    let find = |type_: &str| {
+        conditions
+            .iter()
+            .find(|c| c["type"] == type_)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {type_}"))
+    };
+    for type_ in ["EdgeSynced", "Ready"] {
+        let condition = find(type_);
+        assert_eq!(condition["status"], "False", "{type_}");
+        assert_eq!(condition["reason"], "WeakSigningKey", "{type_}");
+        let message = condition["message"].as_str().unwrap_or_default();
+        assert!(message.contains("31 bytes"), "{message}");
+        assert!(!message.contains(&"k".repeat(31)), "the key never shows");
+    }
+    let kvs = KvsWriter::new(env("URR_KVS_ARN"), Some(&env("URR_KVS_ENDPOINT"))).await;
+    assert_eq!(
+        kvs.get(&format!("wr/urr-demo/{name}")).await.expect("get"),
+        None,
+        "nothing is published with a weak key"
+    );
 }

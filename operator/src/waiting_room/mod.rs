@@ -7,8 +7,11 @@
 //! 4. **write** the admission policy and the tier-1 serving parameters to the
 //!    Redis hashes the queue service reads every tick (Redis URL from the
 //!    Secret the Event's queue service uses);
-//! 5. **publish** the room's edge entry, the index shards and the signing key
-//!    to the CloudFront KeyValueStore (one batched, ETag-checked write);
+//! 5. **publish** the room's edge entry, the index shards and its signing
+//!    keys to the CloudFront KeyValueStore ([`publish`]: read under the
+//!    store's ETag, write with `IfMatch`, from the read again on a conflict);
+//!    a protected prefix overlapping another room's (`PathConflict`) or a
+//!    signing key under 32 bytes (`WeakSigningKey`) is not published;
 //! 6. **status**: active, `enforceFrom`, load figures, edge sync, conditions.
 //!
 //! Deleting a WaitingRoom removes its keys and its Redis policy first (the
@@ -16,6 +19,9 @@
 //! that is gone from the edge lets everyone through: the gate fails open.
 
 pub mod activation;
+mod edge_step;
+pub mod keys;
+pub mod publish;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,16 +38,17 @@ use redis::aio::ConnectionManager;
 use serde_json::json;
 use urr_crds::conditions::{self, Status};
 use urr_crds::validation::Validate;
-use urr_crds::waiting_room::{EdgeSync, WaitingRoomSpec, WaitingRoomStatus};
+use urr_crds::waiting_room::{WaitingRoomSpec, WaitingRoomStatus};
 use urr_crds::{Event, EventSpec, SecretKeyRef, WaitingRoom};
 use urr_service_common::policy::{self, Policy};
 use urr_service_common::serving::ServingParams;
 
 use crate::children::FIELD_MANAGER;
-use crate::edge::{self, EdgeEntry, IndexShard};
-use crate::kvs::{KvsChange, KvsError, KvsWriter};
+use crate::edge::{self, EdgeEntry};
+use crate::kvs::{KvsError, KvsWriter};
 use crate::stats::StatsSource;
 use activation::Activation;
+use publish::Publication;
 
 pub const FINALIZER: &str = "urr.dev/waiting-room";
 /// Retry of a room whose Event is missing or whose edge write failed.
@@ -217,105 +224,6 @@ pub fn serving_for(
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The KVS changes that publish `entry` for room `key` (or remove it when
-/// `entry` is `None`), given the shards as they are now.
-pub fn edge_changes(
-    room_key: &str,
-    entry: Option<(&EdgeEntry, String)>,
-    prefixes: &[String],
-    shards: &HashMap<String, Option<String>>,
-) -> Result<Vec<KvsChange>, Error> {
-    let mut changes = Vec::new();
-    let root_key = edge::shard_key("/");
-    let mine: Vec<(String, String)> = match entry {
-        Some(_) => prefixes
-            .iter()
-            .map(|p| (edge::shard_key(p), p.clone()))
-            .collect(),
-        None => Vec::new(),
-    };
-    let mut index: std::collections::BTreeMap<String, IndexShard> = shards
-        .iter()
-        .map(|(key, value)| (key.clone(), IndexShard::decode(value.as_deref())))
-        .collect();
-    for (key, _) in &mine {
-        index.entry(key.clone()).or_default();
-    }
-    // The room's prefixes go exactly where they belong and nowhere else.
-    for (key, shard) in &mut index {
-        shard.set_room(
-            room_key,
-            mine.iter()
-                .filter(|(k, _)| k == key)
-                .map(|(_, p)| p.clone()),
-        );
-    }
-    let mut root = index.remove(&root_key).unwrap_or_default();
-    for (key, shard) in &index {
-        root.set_segment(key.trim_start_matches("wr/p/"), !shard.is_empty());
-        if !shard.is_empty() {
-            changes.push(KvsChange::Put {
-                key: key.clone(),
-                value: shard.encode(key)?,
-            });
-        } else if shards.get(key).is_some_and(Option::is_some) {
-            changes.push(KvsChange::Delete { key: key.clone() });
-        }
-    }
-    changes.push(KvsChange::Put {
-        key: root_key.clone(),
-        value: root.encode(&root_key)?,
-    });
-    match entry {
-        Some((entry, signing_key_hex)) => {
-            changes.push(KvsChange::Put {
-                key: room_key.to_owned(),
-                value: entry.encode(room_key)?,
-            });
-            changes.push(KvsChange::Put {
-                key: edge::key_key(&entry.kid),
-                value: signing_key_hex,
-            });
-        }
-        None => changes.push(KvsChange::Delete {
-            key: room_key.to_owned(),
-        }),
-    }
-    Ok(changes)
-}
-
-/// `changes` without the ones the store already holds: puts of the value a
-/// key has, deletes of keys that are gone. Keys not in `known` (the shards
-/// just read) are read first.
-async fn still_needed(
-    writer: &KvsWriter,
-    changes: Vec<KvsChange>,
-    known: &HashMap<String, Option<String>>,
-) -> Result<Vec<KvsChange>, Error> {
-    let mut needed = Vec::with_capacity(changes.len());
-    for change in changes {
-        let key = match &change {
-            KvsChange::Put { key, .. } | KvsChange::Delete { key } => key,
-        };
-        let current = match known.get(key) {
-            Some(value) => value.clone(),
-            None => writer.get(key).await?,
-        };
-        let done = match &change {
-            KvsChange::Put { value, .. } => current.as_deref() == Some(value.as_str()),
-            KvsChange::Delete { .. } => current.is_none(),
-        };
-        if !done {
-            needed.push(change);
-        }
-    }
-    Ok(needed)
-}
-
 /// The Redis the Event's queue service uses (its URL from the Secret the
 /// Event names), or `None` without an Event.
 async fn queue_redis(
@@ -332,26 +240,6 @@ async fn queue_redis(
         .trim()
         .to_owned();
     Ok(Some(ctx.redis(&url).await?))
-}
-
-async fn current_shards(
-    writer: &KvsWriter,
-    prefixes: &[String],
-    previous_prefixes: &[String],
-) -> Result<HashMap<String, Option<String>>, Error> {
-    let mut keys: Vec<String> = prefixes
-        .iter()
-        .chain(previous_prefixes)
-        .map(|p| edge::shard_key(p))
-        .collect();
-    keys.push(edge::shard_key("/"));
-    keys.sort();
-    keys.dedup();
-    let mut shards = HashMap::new();
-    for key in keys {
-        shards.insert(key.clone(), writer.get(&key).await?);
-    }
-    Ok(shards)
 }
 
 async fn write_status(
@@ -514,81 +402,22 @@ async fn apply(
     // Publish to the edge.
     let mut requeue = activation.recheck_after;
     if let Some(edge_spec) = &room.spec.edge {
-        let result = async {
-            let writer = ctx.writer(edge_spec).await?;
-            let signing_key = hex(&ctx.secret(&namespace, &edge_spec.signing_key_ref).await?);
-            let room_key = edge::room_key(&namespace, &name);
-            let entry = EdgeEntry {
-                v: edge::SCHEMA_VERSION,
-                room: format!("{namespace}/{name}"),
-                active: activation.active,
-                enforce_from: activation.enforce_from.map_or(0, |t| t.as_second()),
-                protected: room.spec.paths.protected.clone(),
-                bypass: room.spec.paths.bypass.clone(),
-                waiting_page: format!("{}{}", edge_spec.waiting_page_path, name),
-                serving,
-                kid: edge_spec.signing_key_id.clone(),
-            };
-            let shards = current_shards(&writer, &room.spec.paths.protected, &[]).await?;
-            let changes = edge_changes(
-                &room_key,
-                Some((&entry, signing_key)),
-                &room.spec.paths.protected,
-                &shards,
-            )?;
-            let changes = still_needed(&writer, changes, &shards).await?;
-            if changes.is_empty() {
-                return Ok::<Option<String>, Error>(None);
-            }
-            Ok(Some(writer.apply(&changes).await?))
-        }
-        .await;
-        match result {
-            Ok(written) => {
-                // Only a write moves the sync record: a reconcile that finds
-                // the edge as it should be writes neither the store nor the
-                // status (each status write is a watch event, and a fresh
-                // time in it reconciled the room again, once a second).
-                if let Some(etag) = written {
-                    status.edge_sync = Some(EdgeSync {
-                        etag: Some(etag),
-                        synced_generation: generation,
-                        last_sync_time: Some(now_time.clone()),
-                    });
-                } else if status
-                    .edge_sync
-                    .as_ref()
-                    .is_none_or(|s| s.synced_generation != generation)
-                {
-                    let etag = status.edge_sync.as_ref().and_then(|s| s.etag.clone());
-                    status.edge_sync = Some(EdgeSync {
-                        etag,
-                        synced_generation: generation,
-                        last_sync_time: Some(now_time.clone()),
-                    });
-                }
-                set(
-                    &mut status,
-                    conditions::EDGE_SYNCED,
-                    true,
-                    "Published",
-                    "the room's entry is in the KeyValueStore",
-                    generation,
-                    &now_time,
-                );
-            }
-            Err(error) => {
-                set(
-                    &mut status,
-                    conditions::EDGE_SYNCED,
-                    false,
-                    "PublishFailed",
-                    error.to_string(),
-                    generation,
-                    &now_time,
-                );
-                requeue = Some(requeue.map_or(RETRY, |r| r.min(RETRY)));
-            }
+        let entry = EdgeEntry {
+            v: edge::SCHEMA_VERSION,
+            room: format!("{namespace}/{name}"),
+            active: activation.active,
+            enforce_from: activation.enforce_from.map_or(0, |t| t.as_second()),
+            protected: room.spec.paths.protected.clone(),
+            bypass: room.spec.paths.bypass.clone(),
+            waiting_page: format!("{}{}", edge_spec.waiting_page_path, name),
+            serving,
+            kids: Vec::new(),
+            case_insensitive: room.spec.paths.case_insensitive,
+        };
+        let outcome =
+            edge_step::publish_edge(ctx, &namespace, &name, edge_spec, entry, &previous, now).await;
+        if let Some(retry) = edge_step::record_edge(&mut status, outcome, generation, &now_time) {
+            requeue = Some(requeue.map_or(retry, |r| r.min(retry)));
         }
     }
 
@@ -602,19 +431,32 @@ async fn apply(
         )
         .ok();
     }
-    let edge_ok = room.spec.edge.is_none()
-        || conditions::find(&status.conditions, conditions::EDGE_SYNCED)
-            .is_some_and(|c| c.status == "True");
-    let (reason, message) = if edge_ok {
-        ("Configured", "policy written and edge published")
-    } else {
-        ("EdgeNotSynced", "see the EdgeSynced condition")
+    let edge = conditions::find(&status.conditions, conditions::EDGE_SYNCED)
+        .filter(|_| room.spec.edge.is_some());
+    let edge_ok = edge.is_none_or(|c| c.status == "True");
+    // A refusal the spec must fix is Ready's reason too, so `kubectl get`
+    // and a CD tool waiting on Ready see it without reading EdgeSynced.
+    let (reason, message) = match edge {
+        _ if edge_ok => (
+            "Configured".to_owned(),
+            "policy written and edge published".to_owned(),
+        ),
+        Some(c)
+            if c.reason == conditions::REASON_PATH_CONFLICT
+                || c.reason == conditions::REASON_WEAK_SIGNING_KEY =>
+        {
+            (c.reason.clone(), c.message.clone())
+        }
+        _ => (
+            "EdgeNotSynced".to_owned(),
+            "see the EdgeSynced condition".to_owned(),
+        ),
     };
     set(
         &mut status,
         conditions::READY,
         edge_ok,
-        reason,
+        &reason,
         message,
         generation,
         &now_time,
@@ -636,11 +478,13 @@ async fn cleanup(
     if let Some(edge_spec) = &room.spec.edge {
         let removed = async {
             let writer = ctx.writer(edge_spec).await?;
-            let room_key = edge::room_key(&namespace, &name);
-            let shards = current_shards(&writer, &[], &room.spec.paths.protected).await?;
-            let changes = edge_changes(&room_key, None, &[], &shards)?;
-            writer.apply(&changes).await?;
-            Ok::<(), Error>(())
+            let removal = Publication {
+                room_key: edge::room_key(&namespace, &name),
+                room_id: format!("{namespace}/{name}"),
+                entry: None,
+                keys: Vec::new(),
+            };
+            publish::publish(&writer, &removal).await.map(|_| ())
         }
         .await;
         if let Err(error) = removed {

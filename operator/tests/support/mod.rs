@@ -245,7 +245,7 @@ pub fn random_db() -> u8 {
 }
 
 /// Value of the `current` key of the `urr-edge-signing` Secret.
-pub const SIGNING_KEY: &str = "cluster-test-vwr-signing-key";
+pub const SIGNING_KEY: &str = "cluster-test-vwr-signing-key-of-32-bytes-or-more";
 
 /// The Secrets the examples name. Only `redis-url` is used for real (the
 /// operator writes the room's policy there); the rest reach kwok's pods,

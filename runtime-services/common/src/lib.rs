@@ -6,6 +6,8 @@
 //! * [`serving`]: the tier-1 serving counter, computed from parameters, never
 //!   stored; the edge function computes the same formula.
 //! * [`problem`]: RFC 9457 problem responses, the only error body the services send.
+//! * [`server`]: the HTTP server of every service, with its limits
+//!   (header read, request time, body size, connections) and the origin check.
 //! * [`telemetry`], [`metrics`], [`shutdown`]: logs, Prometheus text, signals.
 //! * [`trace`]: W3C `traceparent` validation, propagation and the request span.
 
@@ -13,6 +15,7 @@ pub mod contracts;
 pub mod metrics;
 pub mod policy;
 pub mod problem;
+pub mod server;
 pub mod serving;
 pub mod shutdown;
 pub mod telemetry;

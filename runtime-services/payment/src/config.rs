@@ -24,6 +24,9 @@ pub struct PaymentConfig {
     pub kafka_replication: i32,
     #[command(flatten)]
     pub user_jwt: urr_service_common::tokens::user::UserJwtArgs,
+    /// Header-read and request timeouts, body and connection limits, origin check.
+    #[command(flatten)]
+    pub server: urr_service_common::server::ServerArgs,
     /// Bearer token of the ticket service's internal API.
     #[arg(long, env = "URR_SERVICE_TOKEN", hide_env_values = true)]
     pub service_token: String,

@@ -16,7 +16,7 @@ use urr_payment::telemetry::PaymentMetrics;
 use urr_payment::ticket_client::{ClientSettings, TicketClient};
 use urr_payment::{AppState, app, consumers};
 use urr_service_common::contracts::{PAYMENT_EVENTS, RESERVATION_EVENTS};
-use urr_service_common::{shutdown, telemetry};
+use urr_service_common::{server, shutdown, telemetry};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -33,7 +33,9 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(config: PaymentConfig) -> Result<(), String> {
+async fn run(config: PaymentConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // Checked first: a bad limit or short key fails before any connection is made.
+    let server_settings = config.server.settings()?;
     let users = config.user_jwt.verifier()?;
     let providers = match config.provider.as_str() {
         "sandbox" => {
@@ -52,9 +54,9 @@ async fn run(config: PaymentConfig) -> Result<(), String> {
             })))
         }
         other => {
-            return Err(format!(
-                "unknown URR_PAYMENT_PROVIDER {other:?} (available: sandbox)"
-            ));
+            return Err(
+                format!("unknown URR_PAYMENT_PROVIDER {other:?} (available: sandbox)").into(),
+            );
         }
     };
     let pool = PgPoolOptions::new()
@@ -109,14 +111,15 @@ async fn run(config: PaymentConfig) -> Result<(), String> {
         consumers::spawn(&config.kafka_brokers, &payments, stopped)
             .map_err(|e| format!("cannot start the Kafka consumer: {e}"))?,
     ];
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener = server::bind(config.listen).await?;
     tracing::info!(listen = %config.listen, event = %config.event, provider = %config.provider, "urr-payment serving");
-    axum::serve(listener, app(AppState { payments, users }))
-        .with_graceful_shutdown(shutdown::signal())
-        .await
-        .map_err(|e| format!("server failed: {e}"))?;
+    server::serve(
+        listener,
+        app(AppState { payments, users }),
+        &server_settings,
+        shutdown::signal(),
+    )
+    .await;
     let _ = stop.send(true);
     for task in tasks {
         let _ = task.await;

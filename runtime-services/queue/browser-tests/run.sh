@@ -28,7 +28,9 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 port="$(free_port)"
 hook_port="$(free_port)"
 export URR_EVENT_ID="browser-$RANDOM$RANDOM"
-export URR_USER_JWT_SECRET="browser-test-user-secret-$RANDOM$RANDOM"
+# Keys of at least 32 bytes: the services refuse shorter ones at start-up.
+key() { printf 'browser-test-%s-key-%s%s%s' "$1" "$RANDOM" "$RANDOM" "0123456789abcdef"; }
+export URR_USER_JWT_SECRET="$(key user)"
 export URR_QUEUE_URL="http://127.0.0.1:$port"
 export URR_ADMIT_URL="http://127.0.0.1:$hook_port/admit"
 export URR_TEST_ROOM="$URR_EVENT_ID"
@@ -36,7 +38,7 @@ export URR_TEST_EVENT="$URR_EVENT_ID"
 log="$(mktemp)"
 hook_log="$(mktemp)"
 # Plain HTTP on loopback, so the cookie cannot be Secure here; production keeps the default.
-URR_LISTEN="127.0.0.1:$port" URR_ENTRY_TOKEN_KEY="browser-entry-$RANDOM" URR_VWR_SIGNING_KEY="browser-vwr-$RANDOM" \
+URR_LISTEN="127.0.0.1:$port" URR_ENTRY_TOKEN_KEY="$(key entry)" URR_VWR_SIGNING_KEY="$(key vwr)" \
   URR_COOKIE_SECURE=false URR_TICK_MS=200 URR_LOG_FORMAT=text \
   "$CARGO_TARGET_DIR/debug/urr-queue" >"$log" 2>&1 &
 server=$!

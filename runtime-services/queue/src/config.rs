@@ -31,6 +31,9 @@ pub struct QueueConfig {
     pub room_id: Option<String>,
     #[command(flatten)]
     pub user_jwt: urr_service_common::tokens::user::UserJwtArgs,
+    /// Header-read and request timeouts, body and connection limits, origin check.
+    #[command(flatten)]
+    pub server: urr_service_common::server::ServerArgs,
     /// HMAC key of `urr-entry-token`.
     #[arg(long, env = "URR_ENTRY_TOKEN_KEY", hide_env_values = true)]
     pub entry_token_key: String,

@@ -1,7 +1,6 @@
 #![forbid(unsafe_code)]
 //! `urr-queue`: thin entry point; everything lives in the library.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use clap::Parser;
@@ -12,7 +11,7 @@ use urr_queue::telemetry::QueueMetrics;
 use urr_queue::{AppState, app};
 use urr_service_common::tokens::entry::EntryTokenKey;
 use urr_service_common::tokens::vwr::VwrKey;
-use urr_service_common::{shutdown, telemetry};
+use urr_service_common::{server, shutdown, telemetry};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -29,8 +28,12 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(config: QueueConfig) -> Result<(), String> {
+async fn run(config: QueueConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // Checked first: a bad limit or short key fails before any connection is made.
+    let server_settings = config.server.settings()?;
     let users = config.user_jwt.verifier()?;
+    let entry_key = EntryTokenKey::from_env_secret(&config.entry_token_key)?;
+    let vwr_key = VwrKey::from_env_secret(config.vwr_key_id.clone(), &config.vwr_signing_key)?;
     let store = QueueStore::connect(&config.redis_url, &config.event)
         .await
         .map_err(|e| format!("cannot connect to Redis: {e}"))?;
@@ -41,11 +44,8 @@ async fn run(config: QueueConfig) -> Result<(), String> {
         room_name: config.room_name().to_owned(),
         room_id: config.room_id(),
         users,
-        entry_key: EntryTokenKey::new(config.entry_token_key.as_bytes()),
-        vwr_key: VwrKey::new(
-            config.vwr_key_id.clone(),
-            config.vwr_signing_key.as_bytes().to_vec(),
-        ),
+        entry_key,
+        vwr_key,
         vwr_token_ttl_seconds: config.vwr_token_ttl_seconds,
         cookie_secure: config.cookie_secure,
         join_limit_per_ip: config.join_limit_per_ip,
@@ -67,17 +67,10 @@ async fn run(config: QueueConfig) -> Result<(), String> {
             stopped,
         ))
     });
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener = server::bind(config.listen).await?;
     tracing::info!(listen = %config.listen, event = %config.event, room = %config.room_name(), "urr-queue serving");
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown::signal())
-    .await
-    .map_err(|e| format!("server failed: {e}"))?;
+    // Every request carries ConnectInfo<SocketAddr> (the join limit per IP).
+    server::serve(listener, app(state), &server_settings, shutdown::signal()).await;
     let _ = stop.send(true);
     if let Some(task) = admitter_task {
         let _ = task.await;

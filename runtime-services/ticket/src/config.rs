@@ -38,6 +38,9 @@ pub struct TicketConfig {
     pub kafka_replication: i32,
     #[command(flatten)]
     pub user_jwt: urr_service_common::tokens::user::UserJwtArgs,
+    /// Header-read and request timeouts, body and connection limits, origin check.
+    #[command(flatten)]
+    pub server: urr_service_common::server::ServerArgs,
     #[arg(long, env = "URR_ENTRY_TOKEN_KEY", hide_env_values = true)]
     pub entry_token_key: String,
     /// Bearer token of the internal API (the payment service has the same).

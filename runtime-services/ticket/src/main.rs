@@ -9,7 +9,7 @@ use sqlx::postgres::PgPoolOptions;
 use urr_outbox::{Relay, RelaySettings};
 use urr_service_common::contracts::{PAYMENT_EVENTS, RESERVATION_EVENTS, TRANSFER_EVENTS};
 use urr_service_common::tokens::entry::EntryTokenKey;
-use urr_service_common::{shutdown, telemetry};
+use urr_service_common::{server, shutdown, telemetry};
 use urr_ticket::config::TicketConfig;
 use urr_ticket::holds::HoldDesk;
 use urr_ticket::locks::SeatLocks;
@@ -32,11 +32,14 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(config: TicketConfig) -> Result<(), String> {
+async fn run(config: TicketConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // Checked first: a bad limit or short key fails before any connection is made.
+    let server_settings = config.server.settings()?;
     let catalog = Arc::new(
         Catalog::from_json(&config.settings_json()?, &config.event).map_err(|e| e.to_string())?,
     );
     let users = config.user_jwt.verifier()?;
+    let entry_key = EntryTokenKey::from_env_secret(&config.entry_token_key)?;
     let pool = PgPoolOptions::new()
         .max_connections(config.database_max_connections)
         .acquire_timeout(Duration::from_secs(5))
@@ -115,20 +118,10 @@ async fn run(config: TicketConfig) -> Result<(), String> {
         Duration::from_millis(config.reaper_interval_ms),
         stopped,
     )));
-    let state = AppState::new(
-        desk,
-        users,
-        EntryTokenKey::new(config.entry_token_key.as_bytes()),
-        &config.service_token,
-    );
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let state = AppState::new(desk, users, entry_key, &config.service_token);
+    let listener = server::bind(config.listen).await?;
     tracing::info!(listen = %config.listen, event = %config.event, "urr-ticket serving");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown::signal())
-        .await
-        .map_err(|e| format!("server failed: {e}"))?;
+    server::serve(listener, app(state), &server_settings, shutdown::signal()).await;
     let _ = stop.send(true);
     for task in tasks {
         let _ = task.await;

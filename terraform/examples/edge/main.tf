@@ -28,6 +28,16 @@ variable "web_acl_arn" {
   type        = string
 }
 
+variable "origin_verify_secret_arn" {
+  description = "Secrets Manager secret CloudFront sends to the origin (X-URR-Origin-Verify)."
+  type        = string
+}
+
+variable "origin_security_group_id" {
+  description = "The origin load balancer's security group (HTTPS from CloudFront only)."
+  type        = string
+}
+
 variable "logging_bucket_domain_name" {
   description = "S3 bucket for access logs, e.g. my-logs.s3.amazonaws.com."
   type        = string
@@ -39,6 +49,8 @@ module "edge" {
   origin_domain_name         = var.origin_domain_name
   web_acl_arn                = var.web_acl_arn
   logging_bucket_domain_name = var.logging_bucket_domain_name
+  origin_verify_secret_arn   = var.origin_verify_secret_arn
+  origin_security_group_id   = var.origin_security_group_id
   tags = {
     "app.kubernetes.io/part-of" = "urr"
   }

@@ -47,6 +47,16 @@ variable "vpc_id" {
   type = string
 }
 
+variable "origin_verify_secret_arn" {
+  description = "Secrets Manager secret in us-east-1 that CloudFront sends to the origin (X-URR-Origin-Verify); the same value is the Event's spec.auth.originSecretRef."
+  type        = string
+}
+
+variable "origin_security_group_id" {
+  description = "Security group of the load balancer in front of the services: HTTPS from CloudFront only."
+  type        = string
+}
+
 variable "cache_subnet_ids" {
   type = list(string)
 }
@@ -127,7 +137,26 @@ module "edge" {
   origin_domain_name         = var.origin_domain_name
   web_acl_arn                = var.web_acl_arn
   logging_bucket_domain_name = var.logging_bucket_domain_name
-  tags                       = local.tags
+  origin_verify_secret_arn   = var.origin_verify_secret_arn
+  # The load balancer is in var.region, the module's provider in us-east-1:
+  # the rule is made below with the regional provider instead.
+  origin_security_group_id = null
+  tags                     = local.tags
+}
+
+# The load balancer admits HTTPS from CloudFront's origin-facing addresses only
+# (the managed prefix list of the load balancer's own region).
+data "aws_ec2_managed_prefix_list" "cloudfront_origin_facing" {
+  name = "com.amazonaws.global.cloudfront.origin-facing"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "origin_from_cloudfront" {
+  security_group_id = var.origin_security_group_id
+  description       = "HTTPS from CloudFront origin-facing addresses only"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = data.aws_ec2_managed_prefix_list.cloudfront_origin_facing.id
 }
 
 module "operator_iam" {

@@ -102,6 +102,11 @@ resource "aws_cloudfront_distribution" "this" {
   origin {
     origin_id   = "urr-origin"
     domain_name = var.origin_domain_name
+    # The origin refuses requests without it (origin.tf).
+    custom_header {
+      name  = "X-URR-Origin-Verify"
+      value = data.aws_secretsmanager_secret_version.origin_verify.secret_string
+    }
     custom_origin_config {
       http_port              = 80
       https_port             = 443

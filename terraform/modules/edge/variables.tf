@@ -57,3 +57,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "origin_verify_secret_arn" {
+  description = "Secrets Manager secret (at least 32 characters) that CloudFront sends to the origin as X-URR-Origin-Verify; the same secret is the Event's spec.auth.originSecretRef."
+  type        = string
+}
+
+variable "origin_security_group_id" {
+  description = "Security group of the origin load balancer: gets an ingress rule for HTTPS from CloudFront's origin-facing prefix list only (give it no other ingress). Null: manage the group elsewhere."
+  type        = string
+  default     = null
+}

@@ -156,7 +156,7 @@ impl Crowd {
     /// Tier 1 and the gate: a number, then the page behind the gate,
     /// decided as the CloudFront function decides from the entry the
     /// operator published (active, `enforceFrom`, protected paths, the pass
-    /// checked with `key/<kid>`, the serving counter); a buyer the edge
+    /// checked with the room's own `key/<room>/<kid>`, the serving counter); a buyer the edge
     /// holds waits until the counter reaches their number.
     async fn edge(&self) -> Result<(), Stop> {
         let started = Instant::now();

@@ -70,7 +70,7 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
             entry.protected,
             entry.serving.per_interval,
             entry.serving.interval_seconds,
-            entry.kid,
+            entry.kids,
         );
     }
     let http = reqwest::Client::builder()

@@ -76,6 +76,12 @@ impl EntryTokenKey {
         }
     }
 
+    /// The key of `URR_ENTRY_TOKEN_KEY`, refused under
+    /// [`MIN_KEY_BYTES`](super::key_length::MIN_KEY_BYTES) (start-up).
+    pub fn from_env_secret(secret: &str) -> Result<Self, super::key_length::KeyTooShort> {
+        super::key_length::require_min_length("URR_ENTRY_TOKEN_KEY", secret).map(Self::new)
+    }
+
     /// Issues a token for `user` at `event`, expiring at `expires_at` (Unix s).
     pub fn issue(
         &self,
@@ -181,6 +187,13 @@ mod tests {
             key.verify("not a jwt", "u", "e"),
             Err(EntryTokenError::Invalid)
         );
+    }
+
+    #[test]
+    fn a_short_entry_key_is_refused_at_start_up() {
+        let error = EntryTokenKey::from_env_secret("entry-secret").expect_err("12 bytes");
+        assert_eq!(error.variable, "URR_ENTRY_TOKEN_KEY");
+        assert!(EntryTokenKey::from_env_secret("entry-secret-entry-secret-32byte").is_ok());
     }
 
     #[test]

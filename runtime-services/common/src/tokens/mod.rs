@@ -7,5 +7,6 @@
 //! | `urr-entry-token` | queue (tier 2 admission) | ticket | HS256 JWT bound to user + event |
 
 pub mod entry;
+pub mod key_length;
 pub mod user;
 pub mod vwr;

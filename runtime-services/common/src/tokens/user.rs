@@ -317,22 +317,57 @@ pub struct UserJwtArgs {
     pub user_jwt_audience: Option<String>,
 }
 
+/// Why the user-JWT flags describe no verifier.
+#[derive(Debug, thiserror::Error)]
+pub enum UserJwtConfigError {
+    #[error("set exactly one of URR_USER_JWT_SECRET (HS256) and URR_USER_JWKS_URL (RS256)")]
+    NotExactlyOne,
+    #[error(transparent)]
+    ShortSecret(#[from] super::key_length::KeyTooShort),
+}
+
 impl UserJwtArgs {
-    /// The verifier these flags describe, or why they describe none.
-    pub fn verifier(&self) -> Result<UserTokenVerifier, String> {
+    /// The verifier these flags describe, or why they describe none. An
+    /// HS256 secret under 32 bytes is refused: it can be brute-forced from
+    /// one token, and then anyone is anyone.
+    pub fn verifier(&self) -> Result<UserTokenVerifier, UserJwtConfigError> {
         let issuer = self.user_jwt_issuer.as_deref();
         let audience = self.user_jwt_audience.as_deref();
         match (&self.user_jwt_secret, &self.user_jwks_url) {
             (Some(secret), None) => Ok(UserTokenVerifier::hs256(
-                secret.as_bytes(),
+                super::key_length::require_min_length("URR_USER_JWT_SECRET", secret)?,
                 issuer,
                 audience,
             )),
             (None, Some(url)) => Ok(UserTokenVerifier::rs256(url.clone(), issuer, audience)),
-            _ => Err(
-                "set exactly one of URR_USER_JWT_SECRET (HS256) and URR_USER_JWKS_URL (RS256)"
-                    .into(),
-            ),
+            _ => Err(UserJwtConfigError::NotExactlyOne),
         }
+    }
+}
+
+#[cfg(test)]
+mod args_tests {
+    use super::*;
+
+    fn args(secret: &str) -> UserJwtArgs {
+        UserJwtArgs {
+            user_jwt_secret: Some(secret.to_owned()),
+            user_jwks_url: None,
+            user_jwt_issuer: None,
+            user_jwt_audience: None,
+        }
+    }
+
+    #[test]
+    fn a_short_hs256_secret_is_refused_naming_the_variable() {
+        let error = args("user-secret").verifier().expect_err("11 bytes");
+        let message = error.to_string();
+        assert!(message.contains("URR_USER_JWT_SECRET"), "{message}");
+        assert!(!message.contains("user-secret"), "{message}");
+        assert!(
+            args("user-secret-user-secret-user-secret")
+                .verifier()
+                .is_ok()
+        );
     }
 }

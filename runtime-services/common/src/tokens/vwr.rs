@@ -45,6 +45,16 @@ impl VwrKey {
         }
     }
 
+    /// The key of `URR_VWR_SIGNING_KEY`, refused under
+    /// [`MIN_KEY_BYTES`](super::key_length::MIN_KEY_BYTES) (start-up).
+    pub fn from_env_secret(
+        id: impl Into<String>,
+        secret: &str,
+    ) -> Result<Self, super::key_length::KeyTooShort> {
+        super::key_length::require_min_length("URR_VWR_SIGNING_KEY", secret)
+            .map(|bytes| Self::new(id, bytes.to_vec()))
+    }
+
     fn mac(&self) -> Hmac<Sha256> {
         // HMAC accepts keys of any length.
         #[allow(clippy::expect_used)]
@@ -154,6 +164,14 @@ mod tests {
 
     fn key() -> VwrKey {
         VwrKey::new("k1", b"0123456789abcdef0123456789abcdef".to_vec())
+    }
+
+    #[test]
+    fn a_short_vwr_key_is_refused_at_start_up() {
+        let error = VwrKey::from_env_secret("k1", "vwr-dev-key").expect_err("11 bytes");
+        assert_eq!(error.variable, "URR_VWR_SIGNING_KEY");
+        let key = VwrKey::from_env_secret("k1", "0123456789abcdef0123456789abcdef").expect("32");
+        assert_eq!(key.id, "k1");
     }
 
     #[test]

@@ -1,20 +1,30 @@
 //! The edge gate as the CloudFront function (`edge-functions/gate.js`) runs
 //! it, from what the operator published to the KeyValueStore (the emulator):
 //! the root and segment shards of the path index, the room's entry
-//! `wr/<namespace>/<name>` and the signing key `key/<kid>`. Nothing of it
-//! comes from `run.json`: a crowd that passes here passed what the edge would
-//! have read.
+//! `wr/<namespace>/<name>` and its signing keys `key/<namespace>/<name>/<kid>`
+//! (one per id in the entry's `kids`). Nothing of it comes from `run.json`:
+//! a crowd that passes here passed what the edge would have read.
+//!
+//! [`decide`] is the pure decision (normalisation, segment matching, the
+//! room's own keys), [`function`] the whole function on a store's contents,
+//! failing open as the edge does; both are checked against the decision
+//! vectors `gate.js` is checked against.
 //!
 //! The edge fails open (a missing or malformed entry lets everyone through,
 //! so a broken waiting room never closes the sale). The load generator does
 //! the opposite: an entry the edge could not use means the operator's
 //! publication is broken, and the run stops with the reason.
 
+pub mod decide;
+pub mod function;
+
 use std::sync::{Arc, RwLock};
 
 use urr_operator::edge::{self, EdgeEntry, IndexShard, SCHEMA_VERSION};
 use urr_operator::kvs::KvsWriter;
-use urr_service_common::tokens::vwr::{self, VwrError, VwrKey};
+use urr_service_common::tokens::vwr::VwrKey;
+
+pub use decide::{Decision, decide, normalize, route, shard_segments};
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum GateError {
@@ -34,110 +44,6 @@ pub enum GateError {
     Malformed { key: String, detail: String },
     #[error("the edge would not gate {path}: {detail} (the crowd would not meet the waiting room)")]
     NotGated { path: String, detail: String },
-}
-
-/// What the edge does with one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// Through without a pass: the room is off, not enforced yet, the path is
-    /// not protected, or it is bypassed / waiting-room traffic.
-    Open(&'static str),
-    /// Through: a valid pass whose number is being served.
-    Served { number: u64 },
-    /// Held at the edge: no valid pass (`refused` says why when there was
-    /// one), or its number is not served yet.
-    Wait {
-        serving: u64,
-        number: Option<u64>,
-        refused: Option<VwrError>,
-    },
-}
-
-/// The queue API and the waiting page always pass (`isWaitingTraffic` in
-/// `gate.js`): `/v1/rooms/<room>/…` and `/v1/events/<event>/queue[/…]`.
-fn is_queue_api(path: &str) -> bool {
-    if let Some(rest) = path.strip_prefix("/v1/rooms/") {
-        return rest
-            .split_once('/')
-            .is_some_and(|(room, _)| !room.is_empty());
-    }
-    if let Some(rest) = path.strip_prefix("/v1/events/")
-        && let Some((event, tail)) = rest.split_once('/')
-    {
-        return !event.is_empty()
-            && tail
-                .strip_prefix("queue")
-                .is_some_and(|t| t.is_empty() || t.starts_with('/'));
-    }
-    false
-}
-
-fn is_waiting_traffic(path: &str, waiting_page: &str) -> bool {
-    let dir = &waiting_page[..waiting_page.rfind('/').map_or(0, |i| i + 1)];
-    path.starts_with(waiting_page) || (dir.len() > 1 && path.starts_with(dir)) || is_queue_api(path)
-}
-
-fn starts_with_any(path: &str, prefixes: &[String]) -> bool {
-    prefixes.iter().any(|p| path.starts_with(p.as_str()))
-}
-
-/// The edge's decision (`decide` in `gate.js`) for a request to `path` with
-/// the pass `token` at `now` (Unix seconds); `keys` are the signing keys
-/// the edge reads from `key/<kid>`.
-pub fn decide(
-    entry: &EdgeEntry,
-    keys: &[VwrKey],
-    path: &str,
-    token: Option<&str>,
-    now: i64,
-) -> Decision {
-    if !entry.active {
-        return Decision::Open("room inactive");
-    }
-    if now < entry.enforce_from {
-        return Decision::Open("not enforced yet");
-    }
-    if !starts_with_any(path, &entry.protected) {
-        return Decision::Open("path not protected");
-    }
-    if starts_with_any(path, &entry.bypass) || is_waiting_traffic(path, &entry.waiting_page) {
-        return Decision::Open("bypassed");
-    }
-    let serving = entry.serving.serving_at(now);
-    let Some(token) = token else {
-        return Decision::Wait {
-            serving,
-            number: None,
-            refused: None,
-        };
-    };
-    match vwr::verify(keys, token, &entry.room, now) {
-        Err(error) => Decision::Wait {
-            serving,
-            number: None,
-            refused: Some(error),
-        },
-        Ok(claims) if claims.number <= serving => Decision::Served {
-            number: claims.number,
-        },
-        Ok(claims) => Decision::Wait {
-            serving,
-            number: Some(claims.number),
-            refused: None,
-        },
-    }
-}
-
-/// The room key the edge's path index routes `path` to (`findRoom` in
-/// `gate.js`): the longest matching prefix in the root shard and, when the
-/// root lists the path's first segment, in that segment's shard.
-pub fn route(root: &IndexShard, segment: Option<&IndexShard>, path: &str) -> Option<String> {
-    root.rooms
-        .iter()
-        .chain(segment.into_iter().flat_map(|s| s.rooms.iter()))
-        .filter(|(prefix, _)| path.starts_with(prefix.as_str()))
-        .max_by_key(|(prefix, _)| prefix.len())
-        .map(|(_, room)| room.clone())
 }
 
 /// Reads the room's entry as the edge does and refuses what the edge could
@@ -167,8 +73,8 @@ pub fn parse_entry(key: &str, value: Option<&str>, room_id: &str) -> Result<Edge
     if entry.protected.is_empty() {
         return Err(malformed("it protects no path".into()));
     }
-    if entry.kid.is_empty() {
-        return Err(malformed("it names no signing key id".into()));
+    if entry.kids.is_empty() {
+        return Err(malformed("it names no signing key id (kids)".into()));
     }
     if entry.serving.interval_seconds == 0 || entry.serving.per_interval == 0 {
         return Err(malformed(format!(
@@ -186,7 +92,8 @@ fn parse_shard(key: &str, value: &str) -> Result<IndexShard, GateError> {
     })
 }
 
-/// `key/<kid>`: the HMAC key in hex.
+/// `key/<namespace>/<name>/<kid>`: the HMAC key in hex; empty or not hex is
+/// no key (the edge refuses a pass checked with it: `unknown-key`).
 pub fn parse_key(key: &str, kid: &str, value: Option<&str>) -> Result<VwrKey, GateError> {
     let value = value.ok_or_else(|| GateError::Missing {
         what: "signing key",
@@ -333,27 +240,40 @@ impl EdgeView {
                 key: root_key.clone(),
             })?;
         let root = parse_shard(&root_key, &root)?;
-        let segment = path.trim_start_matches('/').split('/').next().unwrap_or("");
-        let segment_shard = if !segment.is_empty() && root.segments.iter().any(|s| s == segment) {
-            let key = edge::shard_key(path);
+        // The buyer's path as the edge sees it (a query is not part of it).
+        let path = normalize(path.split('?').next().unwrap_or_default());
+        let mut shards = Vec::new();
+        for segment in shard_segments(&root, &path) {
+            let key = format!("wr/p/{segment}");
             let value = get(kvs, &key).await?.ok_or_else(|| GateError::Missing {
                 what: "path index shard the root shard lists",
                 key: key.clone(),
             })?;
-            Some(parse_shard(&key, &value)?)
-        } else {
-            None
-        };
-        let routed = route(&root, segment_shard.as_ref(), path);
+            shards.push(parse_shard(&key, &value)?);
+        }
         let entry = parse_entry(room_key, get(kvs, room_key).await?.as_deref(), room_id)?;
-        let kid_key = edge::key_key(&entry.kid);
-        let key = parse_key(&kid_key, &entry.kid, get(kvs, &kid_key).await?.as_deref())?;
+        // Other rooms' entries are not read: one that only covers the path
+        // ignoring case is taken as case-sensitive.
+        let routed = route(&root, &shards, &path, |key| {
+            key == room_key && entry.case_insensitive
+        });
+        // The current key (first) must be there: the queue signs with it.
+        // An older one the edge would refuse a pass of is simply not used.
+        let mut keys = Vec::with_capacity(entry.kids.len());
+        for (index, kid) in entry.kids.iter().enumerate() {
+            let key = edge::key_key(&entry.room, kid);
+            match parse_key(&key, kid, get(kvs, &key).await?.as_deref()) {
+                Ok(parsed) => keys.push(parsed),
+                Err(error) if index == 0 => return Err(error),
+                Err(_) => {}
+            }
+        }
         let gate = Gate {
             key: room_key.to_owned(),
             entry,
-            keys: vec![key],
+            keys,
         };
-        gate.check_gates(routed.as_deref(), path)?;
+        gate.check_gates(routed.as_deref(), &path)?;
         Ok(gate)
     }
 
@@ -379,174 +299,8 @@ impl EdgeView {
 
 #[cfg(test)]
 mod tests {
+    use super::decide::tests::{NOW, PATH, ROOM, entry, key, pass};
     use super::*;
-    use urr_service_common::serving::ServingParams;
-
-    const NOW: i64 = 1_765_536_700;
-    const ROOM: &str = "urr-demo/aurora-seoul-2026";
-    const PATH: &str = "/events/aurora-seoul-2026";
-
-    fn entry() -> EdgeEntry {
-        EdgeEntry {
-            v: SCHEMA_VERSION,
-            room: ROOM.into(),
-            active: true,
-            enforce_from: NOW - 60,
-            protected: vec![PATH.into(), "/api/v1/events/aurora-seoul-2026".into()],
-            bypass: vec!["/events/aurora-seoul-2026/static/".into()],
-            waiting_page: "/waiting/aurora-seoul-2026".into(),
-            // 100 numbers served 60 s after the epoch (10 per 6 s).
-            serving: ServingParams {
-                start: 0,
-                per_interval: 10,
-                interval_seconds: 6,
-                epoch: NOW - 60,
-            },
-            kid: "2026-11".into(),
-        }
-    }
-
-    fn key() -> VwrKey {
-        VwrKey::new("2026-11", b"the signing key".to_vec())
-    }
-
-    fn pass(number: u64) -> String {
-        vwr::sign(&key(), ROOM, number, NOW + 600)
-    }
-
-    fn at(entry: &EdgeEntry, path: &str, token: Option<&str>) -> Decision {
-        decide(entry, &[key()], path, token, NOW)
-    }
-
-    #[test]
-    fn a_served_pass_goes_through_and_a_later_number_waits() {
-        let entry = entry();
-        assert_eq!(entry.serving.serving_at(NOW), 100);
-        assert_eq!(
-            at(&entry, PATH, Some(&pass(100))),
-            Decision::Served { number: 100 }
-        );
-        assert_eq!(
-            at(&entry, &format!("{PATH}/seats"), Some(&pass(7))),
-            Decision::Served { number: 7 }
-        );
-        assert_eq!(
-            at(&entry, PATH, Some(&pass(101))),
-            Decision::Wait {
-                serving: 100,
-                number: Some(101),
-                refused: None
-            }
-        );
-        assert_eq!(
-            at(&entry, PATH, None),
-            Decision::Wait {
-                serving: 100,
-                number: None,
-                refused: None
-            }
-        );
-    }
-
-    #[test]
-    fn the_entry_switches_the_gate_off_and_on() {
-        let mut entry = entry();
-        let late = pass(10_000);
-        entry.active = false;
-        assert_eq!(
-            at(&entry, PATH, Some(&late)),
-            Decision::Open("room inactive")
-        );
-        entry.active = true;
-        entry.enforce_from = NOW + 1;
-        assert_eq!(
-            at(&entry, PATH, Some(&late)),
-            Decision::Open("not enforced yet")
-        );
-        entry.enforce_from = NOW;
-        assert!(matches!(
-            at(&entry, PATH, Some(&late)),
-            Decision::Wait { .. }
-        ));
-    }
-
-    #[test]
-    fn only_protected_paths_are_gated_and_bypass_and_queue_traffic_pass() {
-        let entry = entry();
-        for path in ["/events/other", "/waiting/aurora-seoul-2026", "/"] {
-            assert_eq!(
-                at(&entry, path, None),
-                Decision::Open("path not protected"),
-                "{path}"
-            );
-        }
-        assert_eq!(
-            at(&entry, "/events/aurora-seoul-2026/static/app.js", None),
-            Decision::Open("bypassed")
-        );
-        let mut everything = entry.clone();
-        everything.protected = vec!["/".into()];
-        for path in [
-            "/events/aurora-seoul-2026/static/app.js",
-            "/waiting/aurora-seoul-2026?return=/x",
-            "/waiting/style.css",
-            "/v1/rooms/aurora-seoul-2026/numbers",
-            "/v1/events/aurora-seoul-2026/queue",
-            "/v1/events/aurora-seoul-2026/queue/me",
-        ] {
-            assert_eq!(
-                at(&everything, path, None),
-                Decision::Open("bypassed"),
-                "{path}"
-            );
-        }
-        for path in [
-            "/v1/events/aurora-seoul-2026/holds",
-            "/v1/events/aurora-seoul-2026/queued",
-            "/api/v1/events/aurora-seoul-2026",
-        ] {
-            assert!(
-                matches!(at(&everything, path, None), Decision::Wait { .. }),
-                "{path}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_pass_the_edge_cannot_verify_waits_with_the_reason() {
-        let mut entry = entry();
-        let refused = |entry: &EdgeEntry, keys: &[VwrKey], token: &str| match decide(
-            entry,
-            keys,
-            PATH,
-            Some(token),
-            NOW,
-        ) {
-            Decision::Wait { refused, .. } => refused,
-            other => panic!("{other:?}"),
-        };
-        let other_key = VwrKey::new("2026-11", b"another key".to_vec());
-        assert_eq!(
-            refused(&entry, &[other_key], &pass(1)),
-            Some(VwrError::BadSignature)
-        );
-        let other_kid = VwrKey::new("2027-01", b"the signing key".to_vec());
-        assert_eq!(
-            refused(&entry, &[other_kid], &pass(1)),
-            Some(VwrError::UnknownKey)
-        );
-        let expired = vwr::sign(&key(), ROOM, 1, NOW);
-        assert_eq!(refused(&entry, &[key()], &expired), Some(VwrError::Expired));
-        entry.room = "urr-demo/another-room".into();
-        assert_eq!(
-            refused(&entry, &[key()], &pass(1)),
-            Some(VwrError::WrongRoom)
-        );
-        assert_eq!(
-            refused(&entry, &[key()], "garbage"),
-            Some(VwrError::Malformed)
-        );
-    }
 
     #[test]
     fn a_missing_or_malformed_entry_fails_the_run() {
@@ -562,7 +316,7 @@ mod tests {
             (|e: &mut EdgeEntry| e.v = 2) as fn(&mut EdgeEntry),
             |e| e.room = "urr-demo/other".into(),
             |e| e.protected.clear(),
-            |e| e.kid.clear(),
+            |e| e.kids.clear(),
             |e| e.serving.interval_seconds = 0,
             |e| e.serving.per_interval = 0,
         ] {
@@ -620,16 +374,24 @@ mod tests {
             ],
             segments: vec![],
         };
-        assert_eq!(route(&root, Some(&events), PATH), Some(room.clone()));
         assert_eq!(
-            route(&root, Some(&events), "/events/other"),
+            route(&root, std::slice::from_ref(&events), PATH, |_| false),
+            Some(room.clone())
+        );
+        assert_eq!(
+            route(
+                &root,
+                std::slice::from_ref(&events),
+                "/events/other",
+                |_| false
+            ),
             Some("wr/urr-demo/all-events".into())
         );
         assert_eq!(
-            route(&root, None, PATH),
+            route(&root, &[], PATH, |_| false),
             Some("wr/urr-demo/everything".into())
         );
-        assert_eq!(route(&IndexShard::default(), None, PATH), None);
+        assert_eq!(route(&IndexShard::default(), &[], PATH, |_| false), None);
 
         let gate = Gate {
             key: room.clone(),
