@@ -241,28 +241,24 @@ impl KvsWriter {
                 ),
             }
         }
-        let result = self
-            .retrying(|| async {
-                self.client
-                    .update_keys()
-                    .kvs_arn(&self.arn)
-                    .if_match(etag)
-                    .set_puts(Some(puts.clone()).filter(|p| !p.is_empty()))
-                    .set_deletes(Some(deletes.clone()).filter(|d| !d.is_empty()))
-                    .send()
-                    .await
-                    .map(|out| out.e_tag().to_owned())
-                    .map_err(|e| classify(&e))
-            })
-            .await;
-        match result {
-            Err(KvsError::Contended { .. }) => Err(KvsError::Conflict),
-            other => other,
-        }
+        self.retrying(|| async {
+            self.client
+                .update_keys()
+                .kvs_arn(&self.arn)
+                .if_match(etag)
+                .set_puts(Some(puts.clone()).filter(|p| !p.is_empty()))
+                .set_deletes(Some(deletes.clone()).filter(|d| !d.is_empty()))
+                .send()
+                .await
+                .map(|out| out.e_tag().to_owned())
+                .map_err(|e| classify(&e))
+        })
+        .await
     }
 
     /// Runs `call` until it succeeds, retrying transient failures with
-    /// backoff; a conflict is handed back to the caller as `Contended`.
+    /// backoff; a conflict is handed back to the caller as `Conflict` (it
+    /// must read again, which only the caller can do).
     async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, KvsError>
     where
         F: FnMut() -> Fut,
@@ -273,7 +269,7 @@ impl KvsWriter {
             attempt += 1;
             match call().await {
                 Ok(value) => return Ok(value),
-                Err(Failure::Conflict) => return Err(KvsError::Contended { attempts: attempt }),
+                Err(Failure::Conflict) => return Err(KvsError::Conflict),
                 Err(Failure::Fatal(code, message)) => {
                     return Err(KvsError::Refused { code, message });
                 }

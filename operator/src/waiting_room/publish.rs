@@ -238,7 +238,8 @@ struct Snapshot {
     etag: String,
     /// Key → value (`None`: absent) of every key read.
     values: HashMap<String, Option<String>>,
-    published: Option<EdgeEntry>,
+    /// The key puts and deletes against the published entry.
+    key_changes: Vec<KvsChange>,
 }
 
 async fn read<S: EdgeStore>(store: &S, publication: &Publication) -> Result<Snapshot, Error> {
@@ -270,18 +271,19 @@ async fn read<S: EdgeStore>(store: &S, publication: &Publication) -> Result<Snap
     }
     values.insert(root_key, root);
     values.insert(publication.room_key.clone(), published_value);
-    for change in key_changes(publication, published.as_ref()) {
+    let key_changes = key_changes(publication, published.as_ref());
+    for change in &key_changes {
         if let KvsChange::Put { key, .. } | KvsChange::Delete { key } = change
-            && !values.contains_key(&key)
+            && !values.contains_key(key)
         {
-            let value = store.get(&key).await?;
-            values.insert(key, value);
+            let value = store.get(key).await?;
+            values.insert(key.clone(), value);
         }
     }
     Ok(Snapshot {
         etag,
         values,
-        published,
+        key_changes,
     })
 }
 
@@ -326,7 +328,7 @@ pub async fn publish<S: EdgeStore>(store: &S, publication: &Publication) -> Resu
             publication.entry.as_ref(),
             &snapshot.values,
         )?;
-        changes.extend(key_changes(publication, snapshot.published.as_ref()));
+        changes.extend(snapshot.key_changes);
         let changes = still_needed(changes, &snapshot.values);
         if changes.is_empty() {
             return Ok(Outcome::Unchanged);
