@@ -712,11 +712,7 @@ pub(crate) mod tests {
             ServiceKind::Payment,
         ] {
             let children = build(&event, service, 2, &Defaults::default(), None).expect("build");
-            let origin = env_of(&children)
-                .into_iter()
-                .find(|e| e.name == "URR_ORIGIN_SECRET")
-                .and_then(|e| e.value_from)
-                .and_then(|v| v.secret_key_ref)
+            let origin = secret_ref_of(&children, "URR_ORIGIN_SECRET")
                 .unwrap_or_else(|| panic!("{service:?} has no URR_ORIGIN_SECRET"));
             assert_eq!(
                 (origin.name.as_str(), origin.key.as_str()),
@@ -777,6 +773,15 @@ pub(crate) mod tests {
             .unwrap_or_default()
     }
 
+    /// The Secret reference of the container's env var `name`, if it has one.
+    fn secret_ref_of(children: &ServiceChildren, name: &str) -> Option<SecretKeySelector> {
+        env_of(children)
+            .into_iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value_from)
+            .and_then(|v| v.secret_key_ref)
+    }
+
     fn example_room() -> WaitingRoom {
         let text = include_str!("../../examples/waitingroom.yaml");
         let mut room: WaitingRoom = serde_yaml::from_str(text).expect("example room");
@@ -803,11 +808,7 @@ pub(crate) mod tests {
             Some(&room),
         )
         .expect("build");
-        let secret = env_of(&payment)
-            .into_iter()
-            .find(|e| e.name == "URR_SANDBOX_WEBHOOK_SECRET")
-            .and_then(|e| e.value_from)
-            .and_then(|v| v.secret_key_ref)
+        let secret = secret_ref_of(&payment, "URR_SANDBOX_WEBHOOK_SECRET")
             .expect("the webhook secret comes from a Secret");
         assert_eq!(
             (secret.name.as_str(), secret.key.as_str()),
@@ -851,18 +852,10 @@ pub(crate) mod tests {
         .expect("build");
         let rotating_data = rotating_queue.config_map.data.clone().expect("data");
         assert_eq!(rotating_data["URR_VWR_PREVIOUS_KEY_ID"], "2026-10");
-        let previous = env_of(&rotating_queue)
-            .into_iter()
-            .find(|e| e.name == "URR_VWR_PREVIOUS_SIGNING_KEY")
-            .and_then(|e| e.value_from)
-            .and_then(|v| v.secret_key_ref)
+        let previous = secret_ref_of(&rotating_queue, "URR_VWR_PREVIOUS_SIGNING_KEY")
             .expect("the previous pass key comes from the room's Secret");
         assert_eq!(previous.key, "previous");
-        let key = env_of(&queue)
-            .into_iter()
-            .find(|e| e.name == "URR_VWR_SIGNING_KEY")
-            .and_then(|e| e.value_from)
-            .and_then(|v| v.secret_key_ref)
+        let key = secret_ref_of(&queue, "URR_VWR_SIGNING_KEY")
             .expect("the pass key comes from the room's Secret");
         assert_eq!(
             (key.name.as_str(), key.key.as_str()),

@@ -171,12 +171,7 @@ async fn applying_a_room_writes_the_policy_publishes_the_edge_and_deleting_it_re
     assert_eq!(status["active"], true);
     assert_eq!(status["queueDepth"], 400);
     assert_eq!(status["estimatedWaitSeconds"], 2, "400 waiting at 200/s");
-    let synced = status["conditions"]
-        .as_array()
-        .expect("conditions")
-        .iter()
-        .find(|c| c["type"] == "EdgeSynced")
-        .expect("EdgeSynced");
+    let synced = condition(&status, "EdgeSynced");
     assert_eq!(synced["status"], "True", "{status}");
     assert_eq!(status["edgeSync"]["syncedGeneration"], 3);
 
@@ -351,13 +346,7 @@ async fn a_missing_event_is_reported_and_retried() {
         action,
         kube::runtime::controller::Action::requeue(Duration::from_secs(10))
     );
-    let found = body["status"]["conditions"]
-        .as_array()
-        .expect("conditions")
-        .iter()
-        .find(|c| c["type"] == "EventFound")
-        .cloned()
-        .expect("EventFound");
+    let found = condition(&body["status"], "EventFound");
     assert_eq!(
         (found["status"].as_str(), found["reason"].as_str()),
         (Some("False"), Some("EventNotFound"))
@@ -366,6 +355,17 @@ async fn a_missing_event_is_reported_and_retried() {
 
 fn event_name_fixed() -> String {
     "wr-missing".to_owned()
+}
+
+/// The condition `type_` of a status written by the reconcile.
+fn condition(status: &Value, type_: &str) -> Value {
+    status["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == type_)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {type_} condition in {status}"))
 }
 
 fn hex(text: &str) -> String {
@@ -409,22 +409,12 @@ async fn an_unreachable_store_is_a_condition_and_a_retry_not_a_crash() {
         kube::runtime::controller::Action::requeue(Duration::from_secs(10))
     );
     let status = &bodies[2]["status"];
-    let synced = status["conditions"]
-        .as_array()
-        .expect("conditions")
-        .iter()
-        .find(|c| c["type"] == "EdgeSynced")
-        .expect("EdgeSynced");
+    let synced = condition(&status, "EdgeSynced");
     assert_eq!(
         (synced["status"].as_str(), synced["reason"].as_str()),
         (Some("False"), Some("PublishFailed"))
     );
-    let ready = status["conditions"]
-        .as_array()
-        .expect("conditions")
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .expect("Ready");
+    let ready = condition(&status, "Ready");
     assert_eq!(ready["status"], "False");
     // The policy still reached the queue: admission works without the edge.
     let mut redis = redis::Client::open(env("URR_REDIS_URL"))
@@ -475,19 +465,8 @@ async fn a_signing_key_under_32_bytes_is_refused_with_a_condition_and_not_publis
         action,
         kube::runtime::controller::Action::requeue(Duration::from_secs(10))
     );
-    let conditions = bodies[3]["status"]["conditions"]
-        .as_array()
-        .expect("conditions")
-        .clone();
-    let find = |type_: &str| {
-        conditions
-            .iter()
-            .find(|c| c["type"] == type_)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {type_}"))
-    };
     for type_ in ["EdgeSynced", "Ready"] {
-        let condition = find(type_);
+        let condition = condition(&bodies[3]["status"], type_);
         assert_eq!(condition["status"], "False", "{type_}");
         assert_eq!(condition["reason"], "WeakSigningKey", "{type_}");
         let message = condition["message"].as_str().unwrap_or_default();

@@ -71,7 +71,7 @@ pub async fn problem_for_limits(response: Response) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use axum::body::{Body, Bytes};
@@ -101,7 +101,9 @@ mod tests {
             )
     }
 
-    async fn problem_type(response: Response) -> String {
+    /// The `type` of a problem+json response (asserting it is one); shared
+    /// by the server's test modules.
+    pub(crate) async fn problem_type(response: Response) -> String {
         assert_eq!(
             response.headers()[header::CONTENT_TYPE],
             "application/problem+json"
