@@ -171,7 +171,7 @@ async fn applying_a_room_writes_the_policy_publishes_the_edge_and_deleting_it_re
     assert_eq!(status["active"], true);
     assert_eq!(status["queueDepth"], 400);
     assert_eq!(status["estimatedWaitSeconds"], 2, "400 waiting at 200/s");
-    let synced = condition(&status, "EdgeSynced");
+    let synced = condition(status, "EdgeSynced");
     assert_eq!(synced["status"], "True", "{status}");
     assert_eq!(status["edgeSync"]["syncedGeneration"], 3);
 
@@ -409,12 +409,12 @@ async fn an_unreachable_store_is_a_condition_and_a_retry_not_a_crash() {
         kube::runtime::controller::Action::requeue(Duration::from_secs(10))
     );
     let status = &bodies[2]["status"];
-    let synced = condition(&status, "EdgeSynced");
+    let synced = condition(status, "EdgeSynced");
     assert_eq!(
         (synced["status"].as_str(), synced["reason"].as_str()),
         (Some("False"), Some("PublishFailed"))
     );
-    let ready = condition(&status, "Ready");
+    let ready = condition(status, "Ready");
     assert_eq!(ready["status"], "False");
     // The policy still reached the queue: admission works without the edge.
     let mut redis = redis::Client::open(env("URR_REDIS_URL"))
