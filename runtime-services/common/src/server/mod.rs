@@ -22,10 +22,14 @@
 //! to them, and hyper's HTTP/2 server has no header-read timeout.
 //!
 //! [`limits`] holds the per-request layers, [`origin`] the CloudFront origin
-//! check; [`serve`] applies both.
+//! check; [`serve`] applies both. [`split`] runs a service's public and
+//! internal routes on two listeners ([`serve_split`]).
 
 pub mod limits;
 pub mod origin;
+pub mod split;
+
+pub use split::{Routers, serve_split};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -65,6 +69,10 @@ pub struct ServerArgs {
     /// header CloudFront adds to origin requests); see [`origin`].
     #[arg(long, env = "URR_ORIGIN_SECRET", hide_env_values = true)]
     pub origin_secret: Option<String>,
+    /// Address of the internal listener (`/internal/*`, `/metrics`, the
+    /// probes); see [`split`].
+    #[arg(long, env = "URR_INTERNAL_LISTEN", default_value = split::DEFAULT_INTERNAL_LISTEN)]
+    pub internal_listen: SocketAddr,
 }
 
 /// By hand: the origin secret must not reach a log through `{args:?}`.
@@ -79,6 +87,7 @@ impl std::fmt::Debug for ServerArgs {
             .field("body_limit_bytes", &self.body_limit_bytes)
             .field("max_connections", &self.max_connections)
             .field("origin_secret", &self.origin_secret.as_ref().map(|_| ".."))
+            .field("internal_listen", &self.internal_listen)
             .finish()
     }
 }
@@ -180,7 +189,18 @@ pub async fn serve(
     settings: &ServerSettings,
     shutdown: impl Future<Output = ()>,
 ) {
-    let app = guard(app, settings);
+    accept_loop(listener, guard(app, settings), settings, shutdown).await;
+}
+
+/// The accept loop of one listener, serving `app` as it is (the caller has
+/// put the guards around it): its own connection slots, the header-read
+/// timeout, the drain on `shutdown`.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    settings: &ServerSettings,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout);

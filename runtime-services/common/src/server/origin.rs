@@ -8,9 +8,11 @@
 //! set the services refuse public requests without it:
 //! 403 `origin-forbidden`.
 //!
-//! Not public, so exempt: `/healthz` and `/readyz` (kubelet probes),
-//! `/metrics` (Prometheus) and `/internal/*` (the operator, the payment
-//! service), which are called in-cluster and never through CloudFront.
+//! The check guards the public listener only. Exempt there: `/healthz` and
+//! `/readyz`, which the load balancer's health checks and the kubelet call
+//! directly, never through CloudFront. `/metrics` and `/internal/*` are not
+//! on the public listener at all ([`super::split`]): the internal one, which
+//! has no origin check, serves them to in-cluster callers.
 
 use std::sync::Arc;
 
@@ -73,7 +75,7 @@ impl OriginSecret {
 
 /// Whether `path` is served without the header.
 pub fn is_exempt(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/metrics") || path.starts_with("/internal/")
+    matches!(path, "/healthz" | "/readyz")
 }
 
 /// `app` refusing public requests that lack the header.
@@ -158,16 +160,20 @@ mod tests {
                 "https://urr.dev/problems/origin-forbidden"
             );
         }
-        // A prefix that merely looks internal is public.
-        assert_eq!(
-            get_with("/internalish", None).await.status(),
-            StatusCode::FORBIDDEN
-        );
+        // Internal paths are no exemption on the public listener: an
+        // unverified caller learns nothing, not even that they are absent.
+        for path in ["/internalish", "/internal/stats", "/metrics"] {
+            assert_eq!(
+                get_with(path, None).await.status(),
+                StatusCode::FORBIDDEN,
+                "{path}"
+            );
+        }
     }
 
     #[tokio::test]
-    async fn probes_metrics_and_internal_routes_are_exempt() {
-        for path in ["/healthz", "/readyz", "/metrics", "/internal/stats"] {
+    async fn probes_are_exempt() {
+        for path in ["/healthz", "/readyz"] {
             assert_eq!(
                 get_with(path, None).await.status(),
                 StatusCode::OK,
