@@ -45,3 +45,28 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{ toYaml $rules }}
 {{- end -}}
+
+{{/* The peers allowed to a service's internal port (9090: /internal/*,
+     /metrics, the probes; operator/src/children.rs INTERNAL_PORT): the
+     operator's pods and, when networkPolicy.prometheus.namespace is set,
+     Prometheus. The public port (8080) is never opened to them. */}}
+{{- define "urr-operator.internalPeers" -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ .Release.Namespace }}
+  podSelector:
+    matchLabels:
+      app.kubernetes.io/name: urr-operator
+{{- with .Values.networkPolicy.prometheus }}
+{{- if .namespace }}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ .namespace }}
+  {{- with .podLabels }}
+  podSelector:
+    matchLabels:
+      {{- toYaml . | nindent 6 }}
+  {{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
