@@ -27,8 +27,25 @@ use sha2::{Digest, Sha256};
 use urr_crds::event::{EventSpec, JwtAlgorithm, ServiceRuntime};
 use urr_crds::{Event, SecretKeyRef, WaitingRoom};
 
-/// The port every runtime service listens on inside its pod.
+/// The port every runtime service serves its public API on inside its pod
+/// (container and Service port `http`; the Service maps it to 80).
 pub const CONTAINER_PORT: i32 = 8080;
+/// The port of the internal listener: `/internal/*` (the operator's stats,
+/// the payment service's calls to the ticket service), `/metrics` and the
+/// probes. Container and Service port `internal`, the same number on both;
+/// the chart's NetworkPolicies open it to the operator, Prometheus and the
+/// payment pods only.
+pub const INTERNAL_PORT: i32 = 9090;
+/// Name of the public port, on the container and on the Service.
+pub const HTTP_PORT_NAME: &str = "http";
+/// Name of the internal port, on the container and on the Service.
+pub const INTERNAL_PORT_NAME: &str = "internal";
+
+/// The URL of `service`'s internal listener through its Service, as the
+/// operator and the other services reach it.
+pub fn internal_url(event: &str, service: ServiceKind) -> String {
+    format!("http://{}:{INTERNAL_PORT}", service.child_name(event))
+}
 /// The field manager of every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "urr-operator";
 /// Label with the Event's name on every child.
@@ -227,9 +244,20 @@ fn config_data(
         ("URR_EVENT_ID".to_owned(), event.to_owned()),
         ("URR_SERVICE".to_owned(), service.as_str().to_owned()),
         ("URR_LISTEN".to_owned(), format!("0.0.0.0:{CONTAINER_PORT}")),
+        // Explicit although it is the services' default: a local node
+        // (tools/node) rewrites listen addresses it sees in the env only.
+        (
+            "URR_INTERNAL_LISTEN".to_owned(),
+            format!("0.0.0.0:{INTERNAL_PORT}"),
+        ),
         ("URR_LOG_FORMAT".to_owned(), "json".to_owned()),
         ("URR_QUEUE_URL".to_owned(), endpoint(ServiceKind::Queue)),
-        ("URR_TICKET_URL".to_owned(), endpoint(ServiceKind::Ticket)),
+        // The payment service calls /internal/holds/*, which only the
+        // internal listener serves.
+        (
+            "URR_TICKET_URL".to_owned(),
+            internal_url(event, ServiceKind::Ticket),
+        ),
         ("URR_PAYMENT_URL".to_owned(), endpoint(ServiceKind::Payment)),
         (
             "URR_EVENT_SETTINGS".to_owned(),
@@ -366,11 +394,14 @@ fn secrets_read_by(service: ServiceKind) -> &'static [&'static str] {
     }
 }
 
+/// A probe on the internal port: a public listener saturated by a sale
+/// (all its connection slots taken) must not fail the probes and get
+/// healthy pods restarted or taken out of the Service.
 fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_owned()),
-            port: IntOrString::String("http".to_owned()),
+            port: IntOrString::String(INTERNAL_PORT_NAME.to_owned()),
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(period),
@@ -448,12 +479,20 @@ pub fn build(
         name: service.as_str().to_owned(),
         image: Some(image),
         image_pull_policy: runtime.image_pull_policy.map(|p| format!("{p:?}")),
-        ports: Some(vec![ContainerPort {
-            name: Some("http".to_owned()),
-            container_port: CONTAINER_PORT,
-            protocol: Some("TCP".to_owned()),
-            ..ContainerPort::default()
-        }]),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some(HTTP_PORT_NAME.to_owned()),
+                container_port: CONTAINER_PORT,
+                protocol: Some("TCP".to_owned()),
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                name: Some(INTERNAL_PORT_NAME.to_owned()),
+                container_port: INTERNAL_PORT,
+                protocol: Some("TCP".to_owned()),
+                ..ContainerPort::default()
+            },
+        ]),
         env_from: Some(vec![EnvFromSource {
             config_map_ref: Some(ConfigMapEnvSource {
                 name: name.clone(),
@@ -534,13 +573,24 @@ pub fn build(
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".to_owned()),
             selector: Some(selector(event_name, service)),
-            ports: Some(vec![ServicePort {
-                name: Some("http".to_owned()),
-                port: 80,
-                target_port: Some(IntOrString::String("http".to_owned())),
-                protocol: Some("TCP".to_owned()),
-                ..ServicePort::default()
-            }]),
+            // `http` first: what reads "the" port of a Service (a local
+            // node's status, kubectl port-forward svc/...) gets the API.
+            ports: Some(vec![
+                ServicePort {
+                    name: Some(HTTP_PORT_NAME.to_owned()),
+                    port: 80,
+                    target_port: Some(IntOrString::String(HTTP_PORT_NAME.to_owned())),
+                    protocol: Some("TCP".to_owned()),
+                    ..ServicePort::default()
+                },
+                ServicePort {
+                    name: Some(INTERNAL_PORT_NAME.to_owned()),
+                    port: INTERNAL_PORT,
+                    target_port: Some(IntOrString::String(INTERNAL_PORT_NAME.to_owned())),
+                    protocol: Some("TCP".to_owned()),
+                    ..ServicePort::default()
+                },
+            ]),
             ..ServiceSpec::default()
         }),
         ..Service::default()

@@ -8,7 +8,8 @@
 //! | on sale, stats unreachable | the last count (never zero); the caller sets `Degraded` |
 //! | sold out or closed | `replicas.min` |
 //!
-//! The load formula, from the queue service's `/internal/stats`:
+//! The load formula, from the queue service's `/internal/stats` (on its
+//! internal port, 9090):
 //!
 //! * queue: `⌈queue depth / 20,000⌉` — a waiter polls every ~10 s on average,
 //!   so 20,000 waiters are ~2,000 requests/s, what one replica serves with

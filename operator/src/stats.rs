@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use urr_crds::event::SeatCounts;
 
-use crate::children::ServiceKind;
+use crate::children::{INTERNAL_PORT, ServiceKind};
 use crate::scaling::Load;
 
 /// One read of an event's services. `None` fields could not be read.
@@ -54,8 +54,9 @@ impl HttpStats {
     }
 
     fn url(&self, namespace: &str, event: &str, service: ServiceKind) -> String {
+        // The internal port: the public one does not serve /internal/*.
         format!(
-            "http://{}.{namespace}.{}/internal/stats",
+            "http://{}.{namespace}.{}:{INTERNAL_PORT}/internal/stats",
             service.child_name(event),
             self.cluster_domain
         )
@@ -109,5 +110,19 @@ impl StatsSource for HttpStats {
                 });
             Observed { load, seats }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_are_read_from_the_internal_port() {
+        let stats = HttpStats::new("svc.cluster.local");
+        assert_eq!(
+            stats.url("urr-demo", "aurora", ServiceKind::Queue),
+            "http://aurora-queue.urr-demo.svc.cluster.local:9090/internal/stats"
+        );
     }
 }

@@ -30,6 +30,8 @@ pub struct PaymentConfig {
     /// Bearer token of the ticket service's internal API.
     #[arg(long, env = "URR_SERVICE_TOKEN", hide_env_values = true)]
     pub service_token: String,
+    /// The ticket service's internal listener (`/internal/holds/*` is not
+    /// on its public one), e.g. `http://<event>-ticket:9090`.
     #[arg(long, env = "URR_TICKET_URL")]
     pub ticket_url: String,
     #[arg(long, env = "URR_PAYMENT_PROVIDER", default_value = "sandbox")]

@@ -12,7 +12,7 @@
 //!   timeout and retry layers and a circuit breaker layer.
 //! * [`reconciler`]: re-drives stuck payments; [`consumers`]: records
 //!   reservations confirmed through Kafka.
-//! * [`routes`]: `app(state) -> Router` (API table there).
+//! * [`routes`]: `routers(state)`, public and internal (API table there).
 
 pub mod breaker;
 pub mod config;
@@ -27,7 +27,7 @@ pub mod telemetry;
 pub mod ticket_client;
 pub mod webhook;
 
-pub use routes::{AppState, app};
+pub use routes::{AppState, routers};
 
 /// The embedded schema migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

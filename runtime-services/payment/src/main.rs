@@ -14,7 +14,7 @@ use urr_payment::provider::sandbox::{Sandbox, SandboxSettings};
 use urr_payment::reconciler::{self, ReconcilerSettings};
 use urr_payment::telemetry::PaymentMetrics;
 use urr_payment::ticket_client::{ClientSettings, TicketClient};
-use urr_payment::{AppState, app, consumers};
+use urr_payment::{AppState, consumers, routers};
 use urr_service_common::contracts::{PAYMENT_EVENTS, RESERVATION_EVENTS};
 use urr_service_common::{server, shutdown, telemetry};
 
@@ -112,10 +112,12 @@ async fn run(config: PaymentConfig) -> Result<(), Box<dyn std::error::Error + Se
             .map_err(|e| format!("cannot start the Kafka consumer: {e}"))?,
     ];
     let listener = server::bind(config.listen).await?;
-    tracing::info!(listen = %config.listen, event = %config.event, provider = %config.provider, "urr-payment serving");
-    server::serve(
+    let internal = server::bind(config.server.internal_listen).await?;
+    tracing::info!(listen = %config.listen, internal_listen = %config.server.internal_listen, event = %config.event, provider = %config.provider, "urr-payment serving");
+    server::serve_split(
         listener,
-        app(AppState { payments, users }),
+        internal,
+        routers(AppState { payments, users }),
         &server_settings,
         shutdown::signal(),
     )

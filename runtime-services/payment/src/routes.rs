@@ -1,4 +1,5 @@
-//! HTTP routes: `app(state) -> Router`, so tests drive the service in-process.
+//! HTTP routes: `routers(state)`, public and internal, so tests drive the
+//! service in-process.
 //!
 //! | Method and path | Who | Answer |
 //! |---|---|---|
@@ -8,7 +9,8 @@
 //! | `POST /v1/payments/{id}/cancel` | its buyer | before authorization; 409 `cancel-too-late` once authorized (refund after the capture) |
 //! | `POST /v1/payments/{id}/refund` | its buyer | 202, captured payments only |
 //! | `POST /v1/webhooks/{provider}` | the provider (signed) | 200 `{"outcome"}`; 401 on a bad signature |
-//! | `/metrics`, `/healthz`, `/readyz` | Prometheus, kubelet | |
+//! | `/healthz`, `/readyz` | kubelet, load balancer (both listeners) | |
+//! | `/metrics` (internal listener only) | Prometheus | |
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
@@ -21,7 +23,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use urr_service_common::metrics as prom;
-use urr_service_common::problem::Problem;
+use urr_service_common::server::Routers;
 use urr_service_common::tokens::user::UserTokenVerifier;
 
 use crate::error::PaymentError;
@@ -34,25 +36,23 @@ pub struct AppState {
     pub users: UserTokenVerifier,
 }
 
-pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/v1/payments", post(create))
-        .route("/v1/payments/{id}", get(read))
-        .route("/v1/payments/{id}/confirm", post(confirm))
-        .route("/v1/payments/{id}/cancel", post(cancel))
-        .route("/v1/payments/{id}/refund", post(refund))
-        .route("/v1/webhooks/{provider}", post(webhook))
-        .fallback(|| async {
-            Problem::not_found("not-found", "Not found", "no such route").into_response()
-        })
-        .layer(
-            tower_http::trace::TraceLayer::new_for_http()
-                .make_span_with(urr_service_common::trace::http_span),
-        )
-        .with_state(state)
+/// The service's routers: the API on the public listener, `/metrics` on the
+/// internal one ([`urr_service_common::server::split`]).
+pub fn routers(state: AppState) -> Routers {
+    Routers::new(
+        state,
+        Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(readyz)),
+        Router::new()
+            .route("/v1/payments", post(create))
+            .route("/v1/payments/{id}", get(read))
+            .route("/v1/payments/{id}/confirm", post(confirm))
+            .route("/v1/payments/{id}/cancel", post(cancel))
+            .route("/v1/payments/{id}/refund", post(refund))
+            .route("/v1/webhooks/{provider}", post(webhook)),
+        Router::new().route("/metrics", get(metrics)),
+    )
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, PaymentError> {

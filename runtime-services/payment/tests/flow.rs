@@ -210,7 +210,7 @@ async fn ticket_down_at_capture_then_the_relay_restarts_and_kafka_confirms_once(
     // The synchronous path failed and was counted.
     let metrics = platform
         .http
-        .get(format!("{}/metrics", platform.payment_base))
+        .get(format!("{}/metrics", platform.payment_internal_base))
         .send()
         .await
         .expect("metrics")
@@ -691,7 +691,7 @@ async fn a_ticket_service_refusing_the_service_token_is_retried_never_refunded(p
     );
     let metrics = platform
         .http
-        .get(format!("{}/metrics", platform.payment_base))
+        .get(format!("{}/metrics", platform.payment_internal_base))
         .send()
         .await
         .expect("metrics")

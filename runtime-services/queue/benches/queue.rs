@@ -22,7 +22,7 @@ use urr_queue::admitter::{Admitter, AdmitterSettings};
 use urr_queue::policy::Policy;
 use urr_queue::store::QueueStore;
 use urr_queue::telemetry::QueueMetrics;
-use urr_queue::{AppState, app};
+use urr_queue::{AppState, routers};
 use urr_service_common::tokens::entry::EntryTokenKey;
 use urr_service_common::tokens::user::UserTokenVerifier;
 use urr_service_common::tokens::vwr::VwrKey;
@@ -162,7 +162,7 @@ async fn main() {
             std::time::Duration::from_secs(1),
         )),
     };
-    let base = serve(app(state)).await;
+    let base = serve(routers(state).public).await;
     let hello = serve(Router::new().route("/hello", get(|| async { "hello" }))).await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)

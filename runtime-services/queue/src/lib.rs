@@ -9,8 +9,9 @@
 //!   admission an `urr-entry-token`), `POST …/queue/heartbeat`, `DELETE
 //!   …/queue/me` leaves, `GET …/queue/audit` publishes the pre-queue draw.
 //! * **Admitter** ([`admitter`]): a 1 s batch, one Lua call per tick, one leader.
-//! * `/internal/stats` for the operator, `/metrics`, `/healthz`, `/readyz`, and
-//!   the waiting page at `/waiting/{room}`.
+//! * the waiting page at `/waiting/{room}`, `/healthz` and `/readyz`; on the
+//!   internal listener (`URR_INTERNAL_LISTEN`, in-cluster only)
+//!   `/internal/stats` for the operator and `/metrics`.
 
 pub mod admitter;
 pub mod config;
@@ -25,4 +26,4 @@ pub mod store;
 pub mod telemetry;
 pub mod waiting_page;
 
-pub use routes::{AppState, app};
+pub use routes::{AppState, routers};

@@ -8,7 +8,7 @@ use urr_queue::admitter::{self, Admitter, AdmitterSettings};
 use urr_queue::config::QueueConfig;
 use urr_queue::store::QueueStore;
 use urr_queue::telemetry::QueueMetrics;
-use urr_queue::{AppState, app};
+use urr_queue::{AppState, routers};
 use urr_service_common::tokens::entry::EntryTokenKey;
 use urr_service_common::tokens::vwr::VwrKey;
 use urr_service_common::{server, shutdown, telemetry};
@@ -68,9 +68,17 @@ async fn run(config: QueueConfig) -> Result<(), Box<dyn std::error::Error + Send
         ))
     });
     let listener = server::bind(config.listen).await?;
-    tracing::info!(listen = %config.listen, event = %config.event, room = %config.room_name(), "urr-queue serving");
+    let internal = server::bind(config.server.internal_listen).await?;
+    tracing::info!(listen = %config.listen, internal_listen = %config.server.internal_listen, event = %config.event, room = %config.room_name(), "urr-queue serving");
     // Every request carries ConnectInfo<SocketAddr> (the join limit per IP).
-    server::serve(listener, app(state), &server_settings, shutdown::signal()).await;
+    server::serve_split(
+        listener,
+        internal,
+        routers(state),
+        &server_settings,
+        shutdown::signal(),
+    )
+    .await;
     let _ = stop.send(true);
     if let Some(task) = admitter_task {
         let _ = task.await;

@@ -1,4 +1,5 @@
-//! HTTP routes: `app(state) -> Router`, so tests drive the service in-process.
+//! HTTP routes: `routers(state)`, public and internal, so tests drive the
+//! service in-process.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use urr_service_common::server::Routers;
 use urr_service_common::tokens::entry::EntryTokenKey;
 use urr_service_common::tokens::user::{UserIdentity, UserTokenVerifier};
 use urr_service_common::tokens::vwr::{self, VwrKey};
@@ -43,34 +45,28 @@ pub struct AppState {
     pub snapshot: Arc<SnapshotCache>,
 }
 
-/// The service's router.
-pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/internal/stats", get(stats))
-        .route("/v1/rooms/{room}/numbers", post(take_number))
-        .route("/v1/rooms/{room}/serving", get(serving))
-        .route("/v1/events/{event}/queue", post(join))
-        .route("/v1/events/{event}/queue/me", get(me).delete(leave))
-        .route("/v1/events/{event}/queue/heartbeat", post(heartbeat))
-        .route("/v1/events/{event}/queue/audit", get(audit))
-        .route("/waiting/{room}", get(waiting_page::page))
-        .route("/waiting/assets/{file}", get(waiting_page::assets))
-        .fallback(|| async {
-            urr_service_common::problem::Problem::not_found(
-                "not-found",
-                "Not found",
-                "no such route",
-            )
-            .into_response()
-        })
-        .layer(
-            tower_http::trace::TraceLayer::new_for_http()
-                .make_span_with(urr_service_common::trace::http_span),
-        )
-        .with_state(state)
+/// The service's routers: the API on the public listener; `/metrics` and
+/// `/internal/stats` (the operator's scaling input) on the internal one,
+/// which only the cluster reaches ([`urr_service_common::server::split`]).
+pub fn routers(state: AppState) -> Routers {
+    Routers::new(
+        state,
+        Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(readyz)),
+        Router::new()
+            .route("/v1/rooms/{room}/numbers", post(take_number))
+            .route("/v1/rooms/{room}/serving", get(serving))
+            .route("/v1/events/{event}/queue", post(join))
+            .route("/v1/events/{event}/queue/me", get(me).delete(leave))
+            .route("/v1/events/{event}/queue/heartbeat", post(heartbeat))
+            .route("/v1/events/{event}/queue/audit", get(audit))
+            .route("/waiting/{room}", get(waiting_page::page))
+            .route("/waiting/assets/{file}", get(waiting_page::assets)),
+        Router::new()
+            .route("/metrics", get(metrics))
+            .route("/internal/stats", get(stats)),
+    )
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, QueueError> {

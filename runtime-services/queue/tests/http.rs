@@ -1,4 +1,4 @@
-//! The HTTP surface, driven in-process through `app(state)` against a real Redis.
+//! The HTTP surface, driven in-process through `routers(state)` against a real Redis.
 
 mod support;
 
@@ -7,16 +7,32 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::Value;
 use support::*;
 use tower::ServiceExt;
-use urr_queue::app;
 use urr_queue::policy::Policy;
+use urr_queue::routers;
 use urr_service_common::serving::ServingParams;
 use urr_service_common::tokens::entry::{EntryTokenError, EntryTokenKey};
 
+/// `request` on the public router (the listener behind the load balancer).
 async fn send(
     state: &urr_queue::AppState,
     request: Request<Body>,
 ) -> (StatusCode, axum::http::HeaderMap, Value) {
-    let response = app(state.clone()).oneshot(request).await.expect("response");
+    answer(routers(state.clone()).public, request).await
+}
+
+/// `request` on the internal router (the in-cluster listener).
+async fn send_internal(
+    state: &urr_queue::AppState,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    answer(routers(state.clone()).internal, request).await
+}
+
+async fn answer(
+    router: axum::Router,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let response = router.oneshot(request).await.expect("response");
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
@@ -294,6 +310,43 @@ async fn tier_one_number_is_kept_with_the_cookie_and_served_by_the_counter() {
 }
 
 #[tokio::test]
+async fn internal_routes_are_only_on_the_internal_router() {
+    let event = unique_event();
+    let state = state(&event).await;
+    for path in ["/internal/stats", "/metrics"] {
+        let (status, headers, body) = send(&state, get(path, None)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "public {path}: {body}");
+        assert_eq!(
+            headers[header::CONTENT_TYPE],
+            "application/problem+json",
+            "public {path}"
+        );
+        assert_eq!(body["type"], "https://urr.dev/problems/not-found", "{path}");
+        assert_eq!(
+            send_internal(&state, get(path, None)).await.0,
+            StatusCode::OK,
+            "internal {path}"
+        );
+    }
+    // The API is not on the internal router, the probes are on both.
+    let (status, _, _) =
+        send_internal(&state, get(&format!("/v1/rooms/{event}/serving"), None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(
+            send(&state, get(path, None)).await.0,
+            StatusCode::OK,
+            "{path}"
+        );
+        assert_eq!(
+            send_internal(&state, get(path, None)).await.0,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn stats_and_metrics_report_the_same_figures() {
     let event = unique_event();
     let state = state(&event).await;
@@ -308,11 +361,12 @@ async fn stats_and_metrics_report_the_same_figures() {
         )
         .await;
     }
-    let (status, _, stats) = send(&state, get("/internal/stats", None)).await;
+    let (status, _, stats) = send_internal(&state, get("/internal/stats", None)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(stats["depth"], 3);
     assert_eq!(stats["activeUsers"], 0);
-    let response = app(state.clone())
+    let response = routers(state.clone())
+        .internal
         .oneshot(get("/metrics", None))
         .await
         .expect("metrics");
@@ -360,7 +414,8 @@ async fn leaving_frees_the_place_and_heartbeat_needs_a_place() {
 async fn the_waiting_page_is_served_with_security_headers() {
     let event = unique_event();
     let state = state(&event).await;
-    let response = app(state.clone())
+    let response = routers(state.clone())
+        .public
         .oneshot(get(&format!("/waiting/{event}"), None))
         .await
         .expect("page");

@@ -18,7 +18,7 @@
 //!   `transfer-events` (ownership log); [`urr_outbox`] relays this service's
 //!   own `reservation-events` and `transfer-events`.
 //! * [`reaper`]: hold expiry in the background.
-//! * [`routes`]: `app(state) -> Router` (API table there).
+//! * [`routes`]: `routers(state)`, public and internal (API table there).
 
 pub mod config;
 pub mod confirm;
@@ -35,7 +35,7 @@ pub mod settings;
 pub mod telemetry;
 pub mod tickets;
 
-pub use routes::{AppState, app};
+pub use routes::{AppState, routers};
 
 /// The embedded schema migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

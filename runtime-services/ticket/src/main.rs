@@ -15,7 +15,7 @@ use urr_ticket::holds::HoldDesk;
 use urr_ticket::locks::SeatLocks;
 use urr_ticket::settings::Catalog;
 use urr_ticket::telemetry::TicketMetrics;
-use urr_ticket::{AppState, app, consumers, inventory, reaper};
+use urr_ticket::{AppState, consumers, inventory, reaper, routers};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -120,8 +120,16 @@ async fn run(config: TicketConfig) -> Result<(), Box<dyn std::error::Error + Sen
     )));
     let state = AppState::new(desk, users, entry_key, &config.service_token);
     let listener = server::bind(config.listen).await?;
-    tracing::info!(listen = %config.listen, event = %config.event, "urr-ticket serving");
-    server::serve(listener, app(state), &server_settings, shutdown::signal()).await;
+    let internal = server::bind(config.server.internal_listen).await?;
+    tracing::info!(listen = %config.listen, internal_listen = %config.server.internal_listen, event = %config.event, "urr-ticket serving");
+    server::serve_split(
+        listener,
+        internal,
+        routers(state),
+        &server_settings,
+        shutdown::signal(),
+    )
+    .await;
     let _ = stop.send(true);
     for task in tasks {
         let _ = task.await;

@@ -1,4 +1,5 @@
-//! HTTP routes: `app(state) -> Router`, so tests drive the service in-process.
+//! HTTP routes: `routers(state)`, public and internal, so tests drive the
+//! service in-process.
 //!
 //! Public (`Authorization: Bearer <user JWT>`; holds also need the
 //! `urr-entry-token` the queue issued to the same user for this event):
@@ -15,9 +16,9 @@
 //! | `POST /v1/tickets/{ticket}/transfer` | `{"toUserId": ...}` → the ticket, new owner |
 //! | `GET /v1/tickets/{ticket}/history` | ownership changes (from `transfer-events`) |
 //!
-//! Internal (`Authorization: Bearer <service token>`): see
-//! [`urr_service_common::contracts`]; plus `/internal/stats` (unauthenticated,
-//! cluster-internal: figures only) for the operator.
+//! Internal, on the internal listener only (`Authorization: Bearer <service
+//! token>`): see [`urr_service_common::contracts`]; plus `/internal/stats`
+//! (unauthenticated, figures only) for the operator, and `/metrics`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,7 +37,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
 use urr_service_common::contracts::{CancelRequest, ConfirmRequest};
 use urr_service_common::metrics as prom;
-use urr_service_common::problem::Problem;
+use urr_service_common::server::Routers;
 use urr_service_common::tokens::entry::{self, EntryTokenKey};
 use urr_service_common::tokens::user::UserTokenVerifier;
 
@@ -79,34 +80,35 @@ impl AppState {
     }
 }
 
-pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/internal/stats", get(stats))
-        .route("/internal/holds/{hold}", get(internal_quote))
-        .route("/internal/holds/{hold}/confirm", post(internal_confirm))
-        .route("/internal/holds/{hold}/cancel", post(internal_cancel))
-        .route("/v1/events/{event}", get(event_info))
-        .route("/v1/events/{event}/availability", get(availability))
-        .route("/v1/events/{event}/sections/{section}/seats", get(seats))
-        .route("/v1/events/{event}/holds", post(create_hold))
-        .route(
-            "/v1/events/{event}/holds/{hold}",
-            get(get_hold).delete(release_hold),
-        )
-        .route("/v1/me/tickets", get(my_tickets))
-        .route("/v1/tickets/{ticket}/transfer", post(transfer))
-        .route("/v1/tickets/{ticket}/history", get(history))
-        .fallback(|| async {
-            Problem::not_found("not-found", "Not found", "no such route").into_response()
-        })
-        .layer(
-            tower_http::trace::TraceLayer::new_for_http()
-                .make_span_with(urr_service_common::trace::http_span),
-        )
-        .with_state(state)
+/// The service's routers: the API on the public listener; `/metrics`,
+/// `/internal/stats` and the payment service's `/internal/holds/*` on the
+/// internal one, which only the cluster reaches
+/// ([`urr_service_common::server::split`]).
+pub fn routers(state: AppState) -> Routers {
+    Routers::new(
+        state,
+        Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(readyz)),
+        Router::new()
+            .route("/v1/events/{event}", get(event_info))
+            .route("/v1/events/{event}/availability", get(availability))
+            .route("/v1/events/{event}/sections/{section}/seats", get(seats))
+            .route("/v1/events/{event}/holds", post(create_hold))
+            .route(
+                "/v1/events/{event}/holds/{hold}",
+                get(get_hold).delete(release_hold),
+            )
+            .route("/v1/me/tickets", get(my_tickets))
+            .route("/v1/tickets/{ticket}/transfer", post(transfer))
+            .route("/v1/tickets/{ticket}/history", get(history)),
+        Router::new()
+            .route("/metrics", get(metrics))
+            .route("/internal/stats", get(stats))
+            .route("/internal/holds/{hold}", get(internal_quote))
+            .route("/internal/holds/{hold}/confirm", post(internal_confirm))
+            .route("/internal/holds/{hold}/cancel", post(internal_cancel)),
+    )
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, TicketError> {

@@ -237,7 +237,7 @@ async fn a_refund_voids_the_tickets_and_puts_the_seats_back_on_sale(pool: PgPool
         .raw(
             service
                 .http
-                .get(format!("{}/internal/holds/{id}", service.base))
+                .get(format!("{}/internal/holds/{id}", service.internal_base))
                 .bearer_auth(support::SERVICE_TOKEN),
         )
         .await;

@@ -46,7 +46,8 @@ async fn queue(event: &str) -> AppState {
 }
 
 async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
-    let response = urr_queue::app(state.clone())
+    let response = urr_queue::routers(state.clone())
+        .public
         .oneshot(request)
         .await
         .expect("response");

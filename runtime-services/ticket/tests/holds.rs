@@ -163,7 +163,7 @@ async fn ten_thousand_seats_under_random_contention_never_oversell(pool: PgPool)
     assert_eq!(distinct, tickets, "zero oversell");
     assert_eq!(sold_seats, tickets, "sold = unique seats");
     assert!(tickets > 100, "the run sold something ({tickets})");
-    let stats = service.get("/internal/stats", None).await;
+    let stats = service.get_internal("/internal/stats").await;
     assert_eq!(stats.body["total"], 10_050);
 }
 
@@ -531,7 +531,7 @@ async fn bad_input_gets_a_problem_and_writes_nothing(pool: PgPool) {
                 .http
                 .post(format!(
                     "{}/internal/holds/{}/confirm",
-                    service.base,
+                    service.internal_base,
                     uuid::Uuid::new_v4()
                 ))
                 .bearer_auth("wrong")

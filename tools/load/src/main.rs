@@ -159,8 +159,8 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
                 // A sample the services did not answer in time is skipped,
                 // not recorded as zeros.
                 let (Some(queue), Some(ticket)) = (
-                    stats(&http, &info.queue_url).await,
-                    stats(&http, &info.ticket_url).await,
+                    stats(&http, &info.queue_internal_url).await,
+                    stats(&http, &info.ticket_internal_url).await,
                 ) else {
                     continue;
                 };

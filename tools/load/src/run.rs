@@ -90,6 +90,10 @@ pub struct RunInfo {
     pub queue_url: String,
     pub ticket_url: String,
     pub payment_url: String,
+    /// The queue's and the ticket service's internal ports (`/internal/stats`
+    /// is not on the public ones): the Service port named `internal`.
+    pub queue_internal_url: String,
+    pub ticket_internal_url: String,
 }
 
 /// `load.env`: the secret the buyers' user JWTs are signed with (the edge
@@ -125,7 +129,13 @@ impl RunInfo {
             path: path.display().to_string(),
             detail: e.to_string(),
         })?;
-        for url in [&info.queue_url, &info.ticket_url, &info.payment_url] {
+        for url in [
+            &info.queue_url,
+            &info.ticket_url,
+            &info.payment_url,
+            &info.queue_internal_url,
+            &info.ticket_internal_url,
+        ] {
             let host = url
                 .trim_start_matches("http://")
                 .split(['/', ':'])
@@ -196,6 +206,7 @@ mod tests {
             "event": "e", "room": "r", "roomId": "ns/r", "salesOpenAt": 0,
             "usersPerSecond": 1, "maxActiveUsers": 1, "capacity": 1,
             "queueUrl": queue_url, "ticketUrl": "http://127.0.2.2:80", "paymentUrl": "http://localhost:80",
+            "queueInternalUrl": "http://127.0.2.1:9090", "ticketInternalUrl": "http://127.0.2.2:9090",
         });
         std::fs::write(dir.join("run.json"), info.to_string()).expect("write run.json");
     }

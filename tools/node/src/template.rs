@@ -305,15 +305,28 @@ mod tests {
         Container {
             name: "queue".to_owned(),
             image: Some("ghcr.io/urr-dev/urr-queue:0.1.0".to_owned()),
-            ports: Some(vec![ContainerPort {
-                name: Some("http".to_owned()),
-                container_port: 8080,
-                ..ContainerPort::default()
-            }]),
+            // The operator's two ports: the public API and the internal one.
+            ports: Some(vec![
+                ContainerPort {
+                    name: Some("http".to_owned()),
+                    container_port: 8080,
+                    ..ContainerPort::default()
+                },
+                ContainerPort {
+                    name: Some("internal".to_owned()),
+                    container_port: 9090,
+                    ..ContainerPort::default()
+                },
+            ]),
             env: Some(vec![
                 EnvVar {
                     name: "URR_LISTEN".to_owned(),
                     value: Some("0.0.0.0:8080".to_owned()),
+                    ..EnvVar::default()
+                },
+                EnvVar {
+                    name: "URR_INTERNAL_LISTEN".to_owned(),
+                    value: Some("0.0.0.0:9090".to_owned()),
                     ..EnvVar::default()
                 },
                 EnvVar {
@@ -377,13 +390,18 @@ mod tests {
         assert_eq!(spec.args, ["--listen=127.0.1.5:8080"]);
         assert_eq!(spec.env.get("URR_LISTEN"), Some("127.0.1.5:8080"));
         assert_eq!(
+            spec.env.get("URR_INTERNAL_LISTEN"),
+            Some("127.0.1.5:9090"),
+            "every declared port, so replicas do not fight over the internal one"
+        );
+        assert_eq!(
             spec.env.get("OTHER"),
             Some("0.0.0.0:9999"),
             "undeclared port"
         );
         assert_eq!(spec.env.get("HOSTNAME"), Some("demo-queue-abc-0"));
         assert_eq!(spec.env.get("PATH"), Some("/usr/bin:/bin"));
-        assert_eq!(spec.env.len(), 4, "nothing from the node's environment");
+        assert_eq!(spec.env.len(), 5, "nothing from the node's environment");
         assert_eq!(spec.log_path, dir.join("pods/demo-queue-abc-0.log"));
 
         let context = LaunchContext {

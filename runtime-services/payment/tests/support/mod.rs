@@ -3,6 +3,9 @@
 //! database, the stack's Redis and Kafka broker, a fresh event id, the
 //! sandbox provider posting real signed webhooks back over HTTP, and a
 //! ticket HTTP server that can be stopped and started again on its port.
+//! Both services serve a public and an internal listener, as in production;
+//! the payment service's ticket client is given the ticket service's
+//! internal one (`/internal/holds/*` is not on the public one).
 
 #![allow(dead_code)]
 
@@ -20,6 +23,7 @@ use urr_payment::provider::Providers;
 use urr_payment::provider::sandbox::{Sandbox, SandboxSettings};
 use urr_payment::telemetry::PaymentMetrics;
 use urr_payment::ticket_client::{ClientSettings, TicketClient};
+use urr_service_common::server::{self, ServerSettings};
 use urr_service_common::tokens::entry::EntryTokenKey;
 use urr_service_common::tokens::user::UserTokenVerifier;
 use urr_ticket::holds::HoldDesk;
@@ -87,13 +91,21 @@ pub struct Platform {
     pub event: String,
     pub ticket_db: Database,
     pub desk: HoldDesk,
+    /// The ticket service's internal listener, the payment service's
+    /// `URR_TICKET_URL`.
     pub ticket_addr: SocketAddr,
     ticket_server: Option<JoinHandle<()>>,
     /// The service token the ticket service accepts.
     ticket_token: String,
     pub payments: Payments,
     pub payment_base: String,
+    /// The payment service's internal listener (`/metrics`).
+    pub payment_internal_base: String,
     pub http: reqwest::Client,
+}
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
 pub fn ticket_settings(event: &str, rows: u32) -> Value {
@@ -157,6 +169,9 @@ impl Platform {
             .await
             .expect("bind");
         let payment_base = format!("http://{}", payment_listener.local_addr().expect("addr"));
+        let payment_internal = server::bind(loopback()).await.expect("bind");
+        let payment_internal_base =
+            format!("http://{}", payment_internal.local_addr().expect("addr"));
         let providers = Providers::default().with(Arc::new(Sandbox::new(SandboxSettings {
             webhook_url: format!("{payment_base}/v1/webhooks/sandbox"),
             secret: WEBHOOK_SECRET.to_vec(),
@@ -184,7 +199,14 @@ impl Platform {
             users: UserTokenVerifier::hs256(USER_SECRET, None, None),
         };
         tokio::spawn(async move {
-            let _ = axum::serve(payment_listener, urr_payment::app(state)).await;
+            server::serve_split(
+                payment_listener,
+                payment_internal,
+                urr_payment::routers(state),
+                &ServerSettings::default(),
+                std::future::pending(),
+            )
+            .await;
         });
         let mut platform = Self {
             event,
@@ -195,6 +217,7 @@ impl Platform {
             ticket_token: SERVICE_TOKEN.to_owned(),
             payments,
             payment_base,
+            payment_internal_base,
             http: reqwest::Client::new(),
         };
         platform.serve_ticket(Some(ticket_listener)).await;
@@ -214,8 +237,16 @@ impl Platform {
             EntryTokenKey::new(ENTRY_SECRET),
             &self.ticket_token,
         );
+        let public = server::bind(loopback()).await.expect("bind");
         self.ticket_server = Some(tokio::spawn(async move {
-            let _ = axum::serve(listener, urr_ticket::app(state)).await;
+            server::serve_split(
+                public,
+                listener,
+                urr_ticket::routers(state),
+                &ServerSettings::default(),
+                std::future::pending(),
+            )
+            .await;
         }));
     }
 

@@ -1,7 +1,8 @@
 //! Shared set-up of the ticket service's tests: a throwaway PostgreSQL
 //! database per test (`#[sqlx::test]`, from the local stack's DATABASE_URL),
 //! the stack's Redis and Kafka broker, a fresh event id per test, and the
-//! service on a loopback port driven over HTTP.
+//! service on two loopback ports (public and internal, as in production)
+//! driven over HTTP.
 
 #![allow(dead_code)]
 
@@ -10,13 +11,14 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use urr_service_common::server::{self, ServerSettings};
 use urr_service_common::tokens::entry::EntryTokenKey;
 use urr_service_common::tokens::user::UserTokenVerifier;
 use urr_ticket::holds::HoldDesk;
 use urr_ticket::locks::SeatLocks;
 use urr_ticket::settings::Catalog;
 use urr_ticket::telemetry::TicketMetrics;
-use urr_ticket::{AppState, app, inventory};
+use urr_ticket::{AppState, inventory, routers};
 
 pub const USER_SECRET: &[u8] = b"test-user-jwt-secret-0123456789ab";
 pub const ENTRY_SECRET: &[u8] = b"test-entry-token-secret-012345678";
@@ -50,7 +52,10 @@ pub fn settings(event: &str, per_order: u32, per_user: u32) -> Value {
 
 pub struct Service {
     pub event: String,
+    /// The public listener.
     pub base: String,
+    /// The internal listener (`/internal/*`, `/metrics`).
+    pub internal_base: String,
     pub desk: HoldDesk,
     pub http: reqwest::Client,
     pub entry_key: EntryTokenKey,
@@ -96,16 +101,25 @@ pub async fn start(pool: PgPool, settings: Value) -> Service {
         EntryTokenKey::new(ENTRY_SECRET),
         SERVICE_TOKEN,
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let listener = server::bind(loopback).await.expect("bind");
+    let internal = server::bind(loopback).await.expect("bind internal");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let internal_base = format!("http://{}", internal.local_addr().expect("addr"));
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app(state)).await;
+        server::serve_split(
+            listener,
+            internal,
+            routers(state),
+            &ServerSettings::default(),
+            std::future::pending(),
+        )
+        .await;
     });
     Service {
         event: desk.catalog.event().to_owned(),
         base,
+        internal_base,
         desk,
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(256)
@@ -183,7 +197,10 @@ impl Service {
     pub async fn confirm(&self, hold: &str, payment: &str, amount: i64) -> Answer {
         let request = self
             .http
-            .post(format!("{}/internal/holds/{hold}/confirm", self.base))
+            .post(format!(
+                "{}/internal/holds/{hold}/confirm",
+                self.internal_base
+            ))
             .bearer_auth(SERVICE_TOKEN)
             .json(&json!({"paymentId": payment, "amountMinor": amount, "currency": "KRW"}));
         answer(request.send().await.expect("request")).await
@@ -192,7 +209,10 @@ impl Service {
     pub async fn cancel(&self, hold: &str, payment: &str) -> Answer {
         let request = self
             .http
-            .post(format!("{}/internal/holds/{hold}/cancel", self.base))
+            .post(format!(
+                "{}/internal/holds/{hold}/cancel",
+                self.internal_base
+            ))
             .bearer_auth(SERVICE_TOKEN)
             .json(&json!({"paymentId": payment, "reason": "refund"}));
         answer(request.send().await.expect("request")).await
@@ -206,10 +226,16 @@ impl Service {
         answer(request.send().await.expect("request")).await
     }
 
+    /// `GET path` on the internal listener.
+    pub async fn get_internal(&self, path: &str) -> Answer {
+        let request = self.http.get(format!("{}{path}", self.internal_base));
+        answer(request.send().await.expect("request")).await
+    }
+
     /// The service's Prometheus text.
     pub async fn metrics(&self) -> String {
         self.http
-            .get(format!("{}/metrics", self.base))
+            .get(format!("{}/metrics", self.internal_base))
             .send()
             .await
             .expect("metrics")
