@@ -21,7 +21,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /service /usr/local/bin/service
 USER 65532:65532
-EXPOSE 8080
+# 8080: the public API; 9090: /internal/*, /metrics and the probes
+# (URR_INTERNAL_LISTEN).
+EXPOSE 8080 9090
 # Kubernetes probes /healthz and /readyz; no in-image health check.
 HEALTHCHECK NONE
 ENTRYPOINT ["/usr/local/bin/service"]

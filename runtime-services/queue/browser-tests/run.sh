@@ -26,6 +26,9 @@ echo "== waiting page against a real urr-queue" >&2
 (cd "$root" && cargo build --quiet --locked -p urr-queue --bin urr-queue)
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port="$(free_port)"
+# The internal listener too: its default 0.0.0.0:9090 may be taken on a
+# shared machine.
+internal_port="$(free_port)"
 hook_port="$(free_port)"
 export URR_EVENT_ID="browser-$RANDOM$RANDOM"
 # Keys of at least 32 bytes: the services refuse shorter ones at start-up.
@@ -38,7 +41,7 @@ export URR_TEST_EVENT="$URR_EVENT_ID"
 log="$(mktemp)"
 hook_log="$(mktemp)"
 # Plain HTTP on loopback, so the cookie cannot be Secure here; production keeps the default.
-URR_LISTEN="127.0.0.1:$port" URR_ENTRY_TOKEN_KEY="$(key entry)" URR_VWR_SIGNING_KEY="$(key vwr)" \
+URR_LISTEN="127.0.0.1:$port" URR_INTERNAL_LISTEN="127.0.0.1:$internal_port" URR_ENTRY_TOKEN_KEY="$(key entry)" URR_VWR_SIGNING_KEY="$(key vwr)" \
   URR_COOKIE_SECURE=false URR_TICK_MS=200 URR_LOG_FORMAT=text \
   "$CARGO_TARGET_DIR/debug/urr-queue" >"$log" 2>&1 &
 server=$!
