@@ -530,7 +530,7 @@ async fn a_refund_is_refused_while_a_ticket_of_it_belongs_to_someone_else(pool: 
         .http
         .post(format!(
             "http://{}/v1/tickets/{ticket}/transfer",
-            platform.ticket_addr
+            platform.ticket_public_addr
         ))
         .bearer_auth(support::user_token("ivan"))
         .json(&json!({"toUserId": "judy"}))

@@ -94,6 +94,8 @@ pub struct Platform {
     /// The ticket service's internal listener, the payment service's
     /// `URR_TICKET_URL`.
     pub ticket_addr: SocketAddr,
+    /// The ticket service's public listener (what buyers reach).
+    pub ticket_public_addr: SocketAddr,
     ticket_server: Option<JoinHandle<()>>,
     /// The service token the ticket service accepts.
     ticket_token: String,
@@ -161,6 +163,8 @@ impl Platform {
             .await
             .expect("bind");
         let ticket_addr = ticket_listener.local_addr().expect("addr");
+        let ticket_public = server::bind(loopback()).await.expect("bind");
+        let ticket_public_addr = ticket_public.local_addr().expect("addr");
         // Payment service.
         urr_payment::prepare_database(&payment_pool)
             .await
@@ -213,6 +217,7 @@ impl Platform {
             ticket_db,
             desk,
             ticket_addr,
+            ticket_public_addr,
             ticket_server: None,
             ticket_token: SERVICE_TOKEN.to_owned(),
             payments,
@@ -220,16 +225,28 @@ impl Platform {
             payment_internal_base,
             http: reqwest::Client::new(),
         };
-        platform.serve_ticket(Some(ticket_listener)).await;
+        platform
+            .serve_ticket(Some((ticket_public, ticket_listener)))
+            .await;
         platform
     }
 
-    async fn serve_ticket(&mut self, listener: Option<tokio::net::TcpListener>) {
-        let listener = match listener {
-            Some(listener) => listener,
-            None => tokio::net::TcpListener::bind(self.ticket_addr)
-                .await
-                .expect("rebind the ticket port"),
+    /// Serves the ticket service on `listeners` (public, internal), or on
+    /// its two addresses again after [`Self::stop_ticket`].
+    async fn serve_ticket(
+        &mut self,
+        listeners: Option<(tokio::net::TcpListener, tokio::net::TcpListener)>,
+    ) {
+        let (public, listener) = match listeners {
+            Some(listeners) => listeners,
+            None => (
+                server::bind(self.ticket_public_addr)
+                    .await
+                    .expect("rebind the ticket's public port"),
+                server::bind(self.ticket_addr)
+                    .await
+                    .expect("rebind the ticket's internal port"),
+            ),
         };
         let state = urr_ticket::AppState::new(
             self.desk.clone(),
@@ -237,7 +254,6 @@ impl Platform {
             EntryTokenKey::new(ENTRY_SECRET),
             &self.ticket_token,
         );
-        let public = server::bind(loopback()).await.expect("bind");
         self.ticket_server = Some(tokio::spawn(async move {
             server::serve_split(
                 public,
@@ -279,7 +295,7 @@ impl Platform {
             .http
             .post(format!(
                 "http://{}/v1/events/{}/holds",
-                self.ticket_addr, self.event
+                self.ticket_public_addr, self.event
             ))
             .bearer_auth(user_token(user))
             .header("urr-entry-token", entry)
