@@ -24,6 +24,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
+use crate::client_address::ClientAddress;
 use crate::common::{DNS_LABEL_PATTERN, SecretKeyRef};
 use crate::limits::*;
 use crate::validation::{InvalidSpec, Validate, Violations, check_pattern};
@@ -103,6 +104,10 @@ pub struct EventSpec {
     #[schemars(range(min = MIN_HOLD_SECONDS, max = MAX_HOLD_SECONDS))]
     pub hold_timeout_seconds: u32,
     pub auth: EventAuth,
+    /// Where the services read a buyer's address from (the per-address
+    /// limits key on it); the operator's default (`--client-address-source`) when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<ClientAddress>,
     pub services: EventServices,
 }
 
@@ -592,6 +597,14 @@ impl Validate for EventSpec {
             "spec.holdTimeoutSeconds",
         );
         self.validate_auth(&mut out);
+        if let Some(address) = &self.client_address {
+            out.check_range(
+                address.trusted_hops,
+                1,
+                16,
+                "spec.clientAddress.trustedHops",
+            );
+        }
         self.validate_services(&mut out);
         out.finish()
     }

@@ -30,6 +30,7 @@
 //! The generated CRD YAML lives next to this crate (`crds/generated/`) and is
 //! written by the `crdgen` binary; a test fails when it drifts from the types.
 
+pub mod client_address;
 pub mod common;
 pub mod conditions;
 pub mod event;

@@ -24,6 +24,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use urr_crds::client_address::ClientAddress;
 use urr_crds::event::{EventSpec, JwtAlgorithm, ServiceRuntime};
 use urr_crds::{Event, SecretKeyRef, WaitingRoom};
 
@@ -80,6 +81,9 @@ pub struct Defaults {
     /// `ghcr.io/urr-dev/urr-{service}` plus `:{image_tag}` when the spec names no image.
     pub image_repository: String,
     pub image_tag: String,
+    /// Where the queue reads buyers' addresses from, for Events that do not
+    /// say (`spec.clientAddress`): set for the cluster's ingress.
+    pub client_address: ClientAddress,
 }
 
 impl Default for Defaults {
@@ -87,6 +91,7 @@ impl Default for Defaults {
         Self {
             image_repository: "ghcr.io/urr-dev".to_owned(),
             image_tag: env!("CARGO_PKG_VERSION").to_owned(),
+            client_address: ClientAddress::default(),
         }
     }
 }
@@ -206,6 +211,7 @@ fn config_data(
     spec: &EventSpec,
     service: ServiceKind,
     room: Option<&QueueRoom>,
+    defaults: &Defaults,
 ) -> BTreeMap<String, String> {
     let endpoint = |kind: ServiceKind| format!("http://{}", kind.child_name(event));
     let sections: Vec<serde_json::Value> = spec
@@ -236,6 +242,12 @@ fn config_data(
             serde_json::to_string(&settings).unwrap_or_default(),
         ),
     ]);
+    if service == ServiceKind::Queue {
+        let address = spec.client_address.unwrap_or(defaults.client_address);
+        for (name, value) in address.service_env() {
+            data.insert(name.to_owned(), value);
+        }
+    }
     match (service, room) {
         (ServiceKind::Queue, Some(room)) => {
             data.insert("URR_ROOM_NAME".to_owned(), room.name.clone());
@@ -429,7 +441,7 @@ pub fn build(
         owner_references: Some(vec![owner]),
         ..ObjectMeta::default()
     };
-    let data = config_data(event_name, spec, service, room);
+    let data = config_data(event_name, spec, service, room, defaults);
     let hash = config_hash(&data);
     let config_map = ConfigMap {
         metadata: meta.clone(),
@@ -780,6 +792,50 @@ pub(crate) mod tests {
             .find(|e| e.name == name)
             .and_then(|e| e.value_from)
             .and_then(|v| v.secret_key_ref)
+    }
+
+    /// The queue reads the buyer's address where the Event says, else where
+    /// the operator's default (the chart's ingress) says; never a header
+    /// nobody set.
+    #[test]
+    fn the_queue_reads_client_addresses_where_the_event_or_the_operator_says() {
+        use urr_crds::client_address::ClientAddressSource;
+        let queue_data = |event: &Event, defaults: &Defaults| {
+            build(event, ServiceKind::Queue, 1, defaults, None)
+                .expect("build")
+                .config_map
+                .data
+                .expect("data")
+        };
+        let mut event = example_event();
+        event.spec.client_address = None;
+        let data = queue_data(&event, &Defaults::default());
+        assert!(
+            !data.contains_key("URR_CLIENT_IP_HEADER"),
+            "peer by default"
+        );
+        let behind_ingress = Defaults {
+            client_address: ClientAddress {
+                source: ClientAddressSource::XForwardedFor,
+                trusted_hops: 1,
+            },
+            ..Defaults::default()
+        };
+        let data = queue_data(&event, &behind_ingress);
+        assert_eq!(data["URR_CLIENT_IP_HEADER"], "X-Forwarded-For");
+        assert_eq!(data["URR_TRUSTED_PROXY_HOPS"], "1");
+        event.spec.client_address = Some(ClientAddress {
+            source: ClientAddressSource::CloudFrontViewerAddress,
+            trusted_hops: 1,
+        });
+        let data = queue_data(&event, &behind_ingress);
+        assert_eq!(data["URR_CLIENT_IP_HEADER"], "CloudFront-Viewer-Address");
+        let ticket = build(&event, ServiceKind::Ticket, 1, &behind_ingress, None)
+            .expect("build")
+            .config_map
+            .data
+            .expect("data");
+        assert!(!ticket.contains_key("URR_CLIENT_IP_HEADER"));
     }
 
     fn example_room() -> WaitingRoom {

@@ -1044,6 +1044,17 @@ async fn a_waiting_room_publishes_policy_and_edge_entry_and_removes_both_on_dele
     assert_eq!(entry["room"], json!(format!("{}/{name}", ns.name)));
     let kid = key_id(&name);
     assert_eq!(entry["kids"], json!([kid]));
+    // Chained tiers: the queue asks for a served pass exactly while the edge gates.
+    let pass_required_from = if entry["active"] == json!(true) {
+        entry["enforceFrom"].as_i64().unwrap_or_default().max(1)
+    } else {
+        0
+    };
+    assert_eq!(
+        policy.get("passRequiredFrom"),
+        Some(&pass_required_from.to_string()),
+        "{policy:?} against {entry}"
+    );
     assert_eq!(
         entry["protected"],
         json!([format!("/events/{name}"), format!("/api/v1/events/{name}")])

@@ -13,11 +13,13 @@
 //!   the waiting page at `/waiting/{room}`.
 
 pub mod admitter;
+pub mod client_address;
 pub mod config;
 pub mod error;
 pub mod eta;
 pub mod fairness;
 pub mod keys;
+pub mod pass;
 pub mod policy;
 pub mod routes;
 pub mod snapshot;
