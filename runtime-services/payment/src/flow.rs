@@ -68,6 +68,8 @@ pub enum WebhookOutcome {
     /// is refunded, never kept without a ticket.
     LateCapture,
     UnknownPayment,
+    /// A genuine delivery of nothing URR acts on (another event type).
+    Ignored,
 }
 
 impl WebhookOutcome {
@@ -78,6 +80,7 @@ impl WebhookOutcome {
             WebhookOutcome::Stale => "stale",
             WebhookOutcome::LateCapture => "late-capture",
             WebhookOutcome::UnknownPayment => "unknown-payment",
+            WebhookOutcome::Ignored => "ignored",
         }
     }
 }
@@ -716,11 +719,16 @@ impl Payments {
             .ok_or_else(|| PaymentError::UnknownProvider(provider_name.to_owned()))?;
         let event = match provider.parse_webhook(signature, body, urr_service_common::unix_now()) {
             Ok(event) => event,
-            Err(WebhookParseError::Signature(error)) => {
+            Err(error @ (WebhookParseError::Signature(_) | WebhookParseError::StripeSignature(_))) => {
                 self.metrics.webhook("bad-signature");
                 return Err(PaymentError::WebhookSignature(error.to_string()));
             }
             Err(WebhookParseError::Body(error)) => return Err(PaymentError::BadRequest(error)),
+            Err(WebhookParseError::Ignored(why)) => {
+                tracing::debug!(provider = provider_name, %why, "webhook acknowledged, nothing to apply");
+                self.metrics.webhook(WebhookOutcome::Ignored.as_str());
+                return Ok(WebhookOutcome::Ignored);
+            }
         };
         let outcome = self.apply_webhook(provider_name, &event).await?;
         self.metrics.webhook(outcome.as_str());

@@ -199,7 +199,13 @@ async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PaymentError> {
-    let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    // Each provider signs in its own header (`Stripe-Signature`, `Urr-Signature`).
+    let header = state
+        .payments
+        .providers
+        .get(&provider)
+        .map_or(SIGNATURE_HEADER, |p| p.signature_header());
+    let signature = headers.get(header).and_then(|v| v.to_str().ok());
     let outcome = state.payments.webhook(&provider, signature, &body).await?;
     Ok(Json(json!({"outcome": outcome})).into_response())
 }
