@@ -719,7 +719,9 @@ impl Payments {
             .ok_or_else(|| PaymentError::UnknownProvider(provider_name.to_owned()))?;
         let event = match provider.parse_webhook(signature, body, urr_service_common::unix_now()) {
             Ok(event) => event,
-            Err(error @ (WebhookParseError::Signature(_) | WebhookParseError::StripeSignature(_))) => {
+            Err(
+                error @ (WebhookParseError::Signature(_) | WebhookParseError::StripeSignature(_)),
+            ) => {
                 self.metrics.webhook("bad-signature");
                 return Err(PaymentError::WebhookSignature(error.to_string()));
             }

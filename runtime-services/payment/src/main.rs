@@ -59,7 +59,9 @@ async fn run(config: PaymentConfig) -> Result<(), Box<dyn std::error::Error + Se
             if !config.stripe_secret_key.starts_with("sk_")
                 && !config.stripe_secret_key.starts_with("rk_")
             {
-                return Err("URR_STRIPE_SECRET_KEY must be a Stripe secret key (sk_… or rk_…)".into());
+                return Err(
+                    "URR_STRIPE_SECRET_KEY must be a Stripe secret key (sk_… or rk_…)".into(),
+                );
             }
             let webhook_secrets: Vec<Vec<u8>> = std::iter::once(&config.stripe_webhook_secret)
                 .chain(config.stripe_previous_webhook_secret.as_ref())

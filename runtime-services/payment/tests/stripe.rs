@@ -63,7 +63,9 @@ async fn a_rejected_key_is_unavailable_not_a_decline() {
     // stripe-mock refuses a request without a usable key with 401, as Stripe
     // does: a configuration fault to retry and alert on, never a buyer's
     // decline (which would refund or fail the payment).
-    let result = stripe("").authorize(&payment(55_000, "KRW"), "pm_card_visa").await;
+    let result = stripe("")
+        .authorize(&payment(55_000, "KRW"), "pm_card_visa")
+        .await;
     assert!(
         matches!(result, Err(ProviderError::Unavailable(ref detail)) if detail.contains("401")),
         "{result:?}"

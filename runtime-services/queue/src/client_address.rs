@@ -40,12 +40,12 @@ impl ClientAddressSource {
     /// The client's address: from the header when configured and usable,
     /// else the socket peer, else `"unknown"` (all such callers share one limit).
     pub fn resolve(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> String {
-        self.from_header(headers)
+        self.address_in_header(headers)
             .or(peer)
             .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
     }
 
-    fn from_header(&self, headers: &HeaderMap) -> Option<IpAddr> {
+    fn address_in_header(&self, headers: &HeaderMap) -> Option<IpAddr> {
         let name = self.header.as_ref()?;
         // Several header lines are one list, in order (RFC 9110, 5.3).
         let entries: Vec<&str> = headers

@@ -91,7 +91,10 @@ mod tests {
             to_stripe(12_345, "KWD"),
             Err(AmountError::NotRepresentable { .. })
         ));
-        assert!(matches!(to_stripe(-1, "USD"), Err(AmountError::OutOfRange(-1))));
+        assert!(matches!(
+            to_stripe(-1, "USD"),
+            Err(AmountError::OutOfRange(-1))
+        ));
         assert!(matches!(
             to_stripe(i64::MAX, "ISK"),
             Err(AmountError::OutOfRange(_))

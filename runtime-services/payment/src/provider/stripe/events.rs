@@ -97,12 +97,12 @@ pub fn map(body: &[u8]) -> Result<Mapped, serde_json::Error> {
         _ => object.id.clone(),
     };
     let currency = object.currency.to_ascii_uppercase();
-    let reason = object.last_payment_error.map(|error| {
-        match (error.code, error.message) {
+    let reason = object
+        .last_payment_error
+        .map(|error| match (error.code, error.message) {
             (Some(code), Some(message)) => format!("{code}: {message}"),
             (code, message) => code.or(message).unwrap_or_else(|| "declined".to_owned()),
-        }
-    });
+        });
     Ok(Mapped::Event(WebhookEvent {
         id: event.id,
         kind,
@@ -137,16 +137,33 @@ mod tests {
     #[test]
     fn a_payment_intents_life_maps_to_urrs() {
         for (kind, status, expected) in [
-            ("payment_intent.amount_capturable_updated", "requires_capture", WebhookKind::PaymentAuthorized),
-            ("payment_intent.payment_failed", "requires_payment_method", WebhookKind::PaymentFailed),
-            ("payment_intent.succeeded", "succeeded", WebhookKind::PaymentCaptured),
+            (
+                "payment_intent.amount_capturable_updated",
+                "requires_capture",
+                WebhookKind::PaymentAuthorized,
+            ),
+            (
+                "payment_intent.payment_failed",
+                "requires_payment_method",
+                WebhookKind::PaymentFailed,
+            ),
+            (
+                "payment_intent.succeeded",
+                "succeeded",
+                WebhookKind::PaymentCaptured,
+            ),
         ] {
             let Ok(Mapped::Event(event)) = map(&delivery(kind, intent(status))) else {
                 panic!("{kind} was not mapped");
             };
             assert_eq!(event.kind, expected);
             assert_eq!(
-                (event.payment_id.as_str(), event.provider_ref.as_str(), event.amount_minor, event.currency.as_str()),
+                (
+                    event.payment_id.as_str(),
+                    event.provider_ref.as_str(),
+                    event.amount_minor,
+                    event.currency.as_str()
+                ),
                 ("6f1c", "pi_1", 55_000, "KRW")
             );
         }
@@ -163,17 +180,25 @@ mod tests {
     #[test]
     fn a_decline_carries_its_reason() {
         let mut object = intent("requires_payment_method");
-        object["last_payment_error"] = json!({"code": "card_declined", "message": "Your card was declined."});
-        let Ok(Mapped::Event(event)) = map(&delivery("payment_intent.payment_failed", object)) else {
+        object["last_payment_error"] =
+            json!({"code": "card_declined", "message": "Your card was declined."});
+        let Ok(Mapped::Event(event)) = map(&delivery("payment_intent.payment_failed", object))
+        else {
             panic!("not mapped");
         };
-        assert_eq!(event.reason.as_deref(), Some("card_declined: Your card was declined."));
+        assert_eq!(
+            event.reason.as_deref(),
+            Some("card_declined: Your card was declined.")
+        );
     }
 
     #[test]
     fn other_events_and_foreign_objects_are_ignored_and_garbage_is_an_error() {
         assert!(matches!(
-            map(&delivery("customer.created", json!({"id": "cus_1", "amount": 0, "currency": "usd"}))),
+            map(&delivery(
+                "customer.created",
+                json!({"id": "cus_1", "amount": 0, "currency": "usd"})
+            )),
             Ok(Mapped::Ignored(_))
         ));
         let mut foreign = intent("succeeded");
@@ -184,7 +209,10 @@ mod tests {
         ));
         let pending = json!({"id": "re_1", "amount": 1, "currency": "usd", "status": "pending",
                              "metadata": {"urr_payment_id": "x"}});
-        assert!(matches!(map(&delivery("refund.created", pending)), Ok(Mapped::Ignored(_))));
+        assert!(matches!(
+            map(&delivery("refund.created", pending)),
+            Ok(Mapped::Ignored(_))
+        ));
         assert!(map(b"{not json").is_err());
     }
 }

@@ -180,10 +180,7 @@ impl Provider for Stripe {
                 ("payment_method_types[]", "card".to_owned()),
                 ("capture_method", "manual".to_owned()),
                 ("confirm", "true".to_owned()),
-                (
-                    "metadata[urr_payment_id]",
-                    payment.payment_id.clone(),
-                ),
+                ("metadata[urr_payment_id]", payment.payment_id.clone()),
             ];
             // One intent per payment: a retried authorize finds the first.
             self.post(
@@ -222,10 +219,7 @@ impl Provider for Stripe {
             let params = [
                 ("payment_intent", intent),
                 ("amount", amount.to_string()),
-                (
-                    "metadata[urr_payment_id]",
-                    payment.payment_id.clone(),
-                ),
+                ("metadata[urr_payment_id]", payment.payment_id.clone()),
             ];
             self.post(
                 "/v1/refunds",
@@ -272,13 +266,18 @@ mod tests {
             )
         };
         assert!(refused(402, card));
-        assert!(refused(400, br#"{"error":{"type":"invalid_request_error"}}"#));
+        assert!(refused(
+            400,
+            br#"{"error":{"type":"invalid_request_error"}}"#
+        ));
         assert!(refused(404, b"{}"));
         for retried in [401, 403, 409, 429, 500, 502, 503] {
-            assert!(!refused(retried, b"{}"), "{retried} must be retried, not refused");
+            assert!(
+                !refused(retried, b"{}"),
+                "{retried} must be retried, not refused"
+            );
         }
-        let ProviderError::Refused(detail) =
-            classify(reqwest::StatusCode::PAYMENT_REQUIRED, card)
+        let ProviderError::Refused(detail) = classify(reqwest::StatusCode::PAYMENT_REQUIRED, card)
         else {
             panic!("refused");
         };

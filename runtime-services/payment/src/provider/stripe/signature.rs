@@ -50,7 +50,7 @@ pub fn sign(secrets: &[&[u8]], timestamp: i64, body: &[u8]) -> String {
     for secret in secrets {
         let bytes = tag(secret, timestamp, body).finalize().into_bytes();
         header.push_str(",v1=");
-        header.push_str(&hex::encode(&bytes));
+        header.push_str(&hex::encode(bytes));
     }
     header
 }
@@ -123,9 +123,14 @@ mod tests {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(NEW).expect("key");
         mac.update(b"1700000000.");
         mac.update(BODY);
-        let expected = hex::encode(&mac.finalize().into_bytes());
-        let header = format!("t=1700000000,v1={expected},v0=6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39");
-        assert_eq!(sign(&[NEW], 1_700_000_000, BODY), format!("t=1700000000,v1={expected}"));
+        let expected = hex::encode(mac.finalize().into_bytes());
+        let header = format!(
+            "t=1700000000,v1={expected},v0=6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39"
+        );
+        assert_eq!(
+            sign(&[NEW], 1_700_000_000, BODY),
+            format!("t=1700000000,v1={expected}")
+        );
         assert_eq!(
             verify(&ours(&[NEW]), Some(&header), BODY, 1_700_000_100, 300),
             Ok(())
@@ -166,7 +171,13 @@ mod tests {
             verify(&held, Some("t=1000,v0=00"), BODY, 1_000, 300),
             Err(StripeSignatureError::NoV1)
         );
-        for bad in ["", "v1=00", "t=x,v1=00", "t=1000,garbage", "t=9223372036854775808,v1=00"] {
+        for bad in [
+            "",
+            "v1=00",
+            "t=x,v1=00",
+            "t=1000,garbage",
+            "t=9223372036854775808,v1=00",
+        ] {
             assert_eq!(
                 verify(&held, Some(bad), BODY, 1_000, 300),
                 Err(StripeSignatureError::Malformed),
