@@ -37,6 +37,7 @@ pub mod event;
 pub mod generate;
 pub mod limits;
 pub mod manifest;
+pub mod payment_provider;
 pub mod validation;
 pub mod waiting_room;
 

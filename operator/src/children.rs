@@ -266,6 +266,15 @@ fn config_data(
             // The provider posts webhooks to the Service, so any replica
             // takes them (not the pod that created the payment).
             data.insert("URR_PUBLIC_URL".to_owned(), endpoint(ServiceKind::Payment));
+            if let Some(provider) = &spec.services.payment.provider {
+                data.insert(
+                    "URR_PAYMENT_PROVIDER".to_owned(),
+                    provider.name.service_name().to_owned(),
+                );
+                if let Some(base) = &provider.api_base {
+                    data.insert("URR_STRIPE_API_BASE".to_owned(), base.clone());
+                }
+            }
         }
         _ => {}
     }
@@ -322,6 +331,12 @@ fn env(
     };
     let webhook_secret =
         (service == ServiceKind::Payment).then_some(&spec.auth.payment_webhook_secret_ref);
+    let provider = spec
+        .services
+        .payment
+        .provider
+        .as_ref()
+        .filter(|_| service == ServiceKind::Payment);
     let mut env: Vec<EnvVar> = [
         ("URR_REDIS_URL", connections.redis_url_ref.as_ref()),
         ("URR_DATABASE_URL", connections.database_url_ref.as_ref()),
@@ -336,6 +351,18 @@ fn env(
         ("URR_VWR_PREVIOUS_SIGNING_KEY", previous_signing_key),
         ("URR_ORIGIN_SECRET", spec.auth.origin_secret_ref.as_ref()),
         ("URR_SANDBOX_WEBHOOK_SECRET", webhook_secret),
+        (
+            "URR_STRIPE_SECRET_KEY",
+            provider.and_then(|p| p.secret_key_ref.as_ref()),
+        ),
+        (
+            "URR_STRIPE_WEBHOOK_SECRET",
+            provider.and_then(|p| p.webhook_secret_ref.as_ref()),
+        ),
+        (
+            "URR_STRIPE_PREVIOUS_WEBHOOK_SECRET",
+            provider.and_then(|p| p.previous_webhook_secret_ref.as_ref()),
+        ),
     ]
     .into_iter()
     .filter(|(name, _)| secrets_read_by(service).contains(name))
@@ -373,6 +400,9 @@ fn secrets_read_by(service: ServiceKind) -> &'static [&'static str] {
             "URR_USER_JWT_SECRET",
             "URR_SERVICE_TOKEN",
             "URR_SANDBOX_WEBHOOK_SECRET",
+            "URR_STRIPE_SECRET_KEY",
+            "URR_STRIPE_WEBHOOK_SECRET",
+            "URR_STRIPE_PREVIOUS_WEBHOOK_SECRET",
             "URR_ORIGIN_SECRET",
         ],
     }
@@ -668,7 +698,13 @@ pub(crate) mod tests {
             config.values().all(|v| !v.contains("secret")),
             "no secret material in the ConfigMap"
         );
-        // Payment's spec env (URR_PAYMENT_PROVIDER) is appended after ours.
+        // Payment's spec env is appended after ours.
+        let mut event = event;
+        event.spec.services.payment.env.push(EnvVar {
+            name: "URR_SANDBOX_LATENCY_MS".to_owned(),
+            value: Some("50".to_owned()),
+            ..EnvVar::default()
+        });
         let payment =
             build(&event, ServiceKind::Payment, 2, &Defaults::default(), None).expect("build");
         let payment_env = payment
@@ -684,7 +720,7 @@ pub(crate) mod tests {
             .expect("env");
         assert_eq!(
             payment_env.last().map(|e| e.name.as_str()),
-            Some("URR_PAYMENT_PROVIDER")
+            Some("URR_SANDBOX_LATENCY_MS")
         );
         assert!(
             payment_env.iter().all(|e| e.name != "URR_REDIS_URL"),
@@ -836,6 +872,51 @@ pub(crate) mod tests {
             .data
             .expect("data");
         assert!(!ticket.contains_key("URR_CLIENT_IP_HEADER"));
+    }
+
+    /// The Event names the provider; the payment pods get its name, its API
+    /// and its keys as Secret references, and no other service gets them.
+    #[test]
+    fn the_payment_provider_and_its_keys_reach_only_the_payment_pods() {
+        use urr_crds::payment_provider::{PaymentProvider, PaymentProviderName};
+        let mut event = example_event();
+        let key = |key: &str| SecretKeyRef {
+            name: "urr-stripe".to_owned(),
+            key: key.to_owned(),
+        };
+        event.spec.services.payment.provider = Some(PaymentProvider {
+            name: PaymentProviderName::Stripe,
+            secret_key_ref: Some(key("secret-key")),
+            webhook_secret_ref: Some(key("webhook-secret")),
+            previous_webhook_secret_ref: Some(key("previous-webhook-secret")),
+            api_base: Some("http://127.0.0.1:12111".to_owned()),
+        });
+        let payment =
+            build(&event, ServiceKind::Payment, 2, &Defaults::default(), None).expect("build");
+        let data = payment.config_map.data.clone().expect("data");
+        assert_eq!(data["URR_PAYMENT_PROVIDER"], "stripe");
+        assert_eq!(data["URR_STRIPE_API_BASE"], "http://127.0.0.1:12111");
+        for (name, secret_key) in [
+            ("URR_STRIPE_SECRET_KEY", "secret-key"),
+            ("URR_STRIPE_WEBHOOK_SECRET", "webhook-secret"),
+            (
+                "URR_STRIPE_PREVIOUS_WEBHOOK_SECRET",
+                "previous-webhook-secret",
+            ),
+        ] {
+            let reference = secret_ref_of(&payment, name).unwrap_or_else(|| panic!("no {name}"));
+            assert_eq!(
+                (reference.name.as_str(), reference.key.as_str()),
+                ("urr-stripe", secret_key)
+            );
+        }
+        for service in [ServiceKind::Queue, ServiceKind::Ticket] {
+            let children = build(&event, service, 2, &Defaults::default(), None).expect("build");
+            assert!(
+                secret_ref_of(&children, "URR_STRIPE_SECRET_KEY").is_none(),
+                "{service:?}"
+            );
+        }
     }
 
     fn example_room() -> WaitingRoom {
