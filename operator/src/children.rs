@@ -430,12 +430,7 @@ fn config_hash(data: &BTreeMap<String, String>) -> String {
         hasher.update(value.as_bytes());
         hasher.update([0]);
     }
-    hasher
-        .finalize()
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&hasher.finalize()[..12])
 }
 
 /// Builds the children of `service` running `replicas` pods, behind `room`

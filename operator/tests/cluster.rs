@@ -912,10 +912,6 @@ async fn redis_hashes(
     (policy, serving)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A WaitingRoom: finalizer, policy in the Event's Redis, entry at the edge,
 /// conditions; deleting it removes entry and policy before the object goes.
 #[tokio::test]
@@ -1063,7 +1059,7 @@ async fn a_waiting_room_publishes_policy_and_edge_entry_and_removes_both_on_dele
         kvs.get(&format!("key/{}/{name}/{kid}", ns.name))
             .await
             .expect("reading the store"),
-        Some(hex(SIGNING_KEY.as_bytes())),
+        Some(hex::encode(SIGNING_KEY.as_bytes())),
         "the signing key published for this room only, under its id"
     );
 
