@@ -718,7 +718,7 @@ impl Payments {
             Ok(event) => event,
             Err(WebhookParseError::Signature(error)) => {
                 self.metrics.webhook("bad-signature");
-                return Err(PaymentError::WebhookSignature(error.to_string()));
+                return Err(PaymentError::WebhookSignature(error));
             }
             Err(WebhookParseError::Body(error)) => return Err(PaymentError::BadRequest(error)),
         };
