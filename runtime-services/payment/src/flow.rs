@@ -1052,7 +1052,9 @@ impl Payments {
                 };
                 self.metrics.ticket_call(outcome);
                 self.metrics.confirm_deferred(outcome);
-                tracing::warn!(%error, payment = %id, "synchronous confirm failed; Kafka confirms, the reconciler retries");
+                // Money taken and no reservation yet: an error, so it pages
+                // when it lasts (the retries with backoff are spent).
+                tracing::error!(%error, payment = %id, reason = outcome, "synchronous confirm failed after its retries; not refunding, Kafka confirms and the reconciler retries");
             }
         }
     }
