@@ -10,7 +10,9 @@
 //!   out-of-order deliveries harmless), capture → outbox + synchronous confirm.
 //! * [`ticket_client`] + [`breaker`]: the synchronous path through tower's
 //!   timeout and retry layers and a circuit breaker layer.
-//! * [`reconciler`]: re-drives stuck payments; [`consumers`]: records
+//! * [`refunds`]: refunds owed until done (tickets voided first, or the
+//!   refusal recorded).
+//! * [`reconciler`]: re-drives stuck payments (and owed refunds); [`consumers`]: records
 //!   reservations confirmed through Kafka.
 //! * [`routes`]: `app(state) -> Router` (API table there).
 
@@ -21,6 +23,7 @@ pub mod error;
 pub mod flow;
 pub mod provider;
 pub mod reconciler;
+pub mod refunds;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
