@@ -67,6 +67,9 @@ pub enum WebhookOutcome {
     /// A capture for a payment that had failed or was canceled: the money
     /// is refunded, never kept without a ticket.
     LateCapture,
+    /// An authorization for a payment the buyer canceled meanwhile: voided
+    /// at the provider, never captured.
+    LateAuthorization,
     UnknownPayment,
 }
 
@@ -77,6 +80,7 @@ impl WebhookOutcome {
             WebhookOutcome::Duplicate => "duplicate",
             WebhookOutcome::Stale => "stale",
             WebhookOutcome::LateCapture => "late-capture",
+            WebhookOutcome::LateAuthorization => "late-authorization",
             WebhookOutcome::UnknownPayment => "unknown-payment",
         }
     }
@@ -698,6 +702,13 @@ impl Payments {
         }
         let mut after_commit = AfterCommit::Nothing;
         let applied = match event.kind {
+            // The buyer canceled while the provider was answering: the
+            // authorization must not be left holding the buyer's funds.
+            WebhookKind::PaymentAuthorized if row.status == PaymentStatus::Canceled => {
+                self.record_late_authorization(&mut tx, &row, event).await?;
+                after_commit = AfterCommit::VoidLateAuthorization;
+                Ok(row.status)
+            }
             WebhookKind::PaymentAuthorized => {
                 if let Some(started) = row.confirm_started_at {
                     let seconds = (Utc::now() - started).num_milliseconds() as f64 / 1000.0;
@@ -736,31 +747,7 @@ impl Payments {
                 if matches!(row.status, PaymentStatus::Canceled | PaymentStatus::Failed)
                     && row.captured_at.is_none() =>
             {
-                // The provider took money for a payment that ended (a cancel
-                // racing the authorization, a failure after it). Its hold
-                // slot may already belong to another payment, so it does not
-                // become captured and no ticket is asked for: it is marked as
-                // owing the money back (`captured_at`, which the reconciler
-                // re-drives) and refunded.
-                sqlx::query(
-                    "UPDATE payments SET captured_at = now(), updated_at = now(),
-                            provider_ref = COALESCE(provider_ref, $2) WHERE id = $1",
-                )
-                .bind(id)
-                .bind(&event.provider_ref)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO payment_transitions (payment_id, from_status, to_status, reason) VALUES ($1, $2, $2, $3)",
-                )
-                .bind(id)
-                .bind(row.status.as_str())
-                .bind(format!(
-                    "captured by the provider after the payment was {}; refunding",
-                    row.status.as_str()
-                ))
-                .execute(&mut *tx)
-                .await?;
+                self.record_late_capture(&mut tx, &row, event).await?;
                 tracing::error!(payment = %id, status = row.status.as_str(), "a capture reached an ended payment; refunding it");
                 after_commit = AfterCommit::RefundLateCapture;
                 Ok(row.status)
@@ -827,6 +814,9 @@ impl Payments {
             Ok(_) if matches!(after_commit, AfterCommit::RefundLateCapture) => {
                 WebhookOutcome::LateCapture
             }
+            Ok(_) if matches!(after_commit, AfterCommit::VoidLateAuthorization) => {
+                WebhookOutcome::LateAuthorization
+            }
             Ok(_) => WebhookOutcome::Applied,
             Err(TransitionError::Invalid(_)) => WebhookOutcome::Stale,
             Err(error) => return Err(error.into()),
@@ -860,6 +850,11 @@ impl Payments {
             }
             AfterCommit::Cancel => {
                 tokio::spawn(async move { this.cancel_reservation(id).await });
+            }
+            AfterCommit::VoidLateAuthorization => {
+                let mut row = row;
+                row.provider_ref = row.provider_ref.or(Some(event.provider_ref.clone()));
+                tokio::spawn(async move { this.void_late_authorization(&row).await });
             }
             AfterCommit::RefundLateCapture => {
                 let mut row = row;
@@ -1165,4 +1160,5 @@ enum AfterCommit {
     Confirm,
     Cancel,
     RefundLateCapture,
+    VoidLateAuthorization,
 }

@@ -11,7 +11,8 @@
 //! * [`ticket_client`] + [`breaker`]: the synchronous path through tower's
 //!   timeout and retry layers and a circuit breaker layer.
 //! * [`refunds`]: refunds owed until done (tickets voided first, or the
-//!   refusal recorded).
+//!   refusal recorded); [`late`]: a capture reaching an ended payment is
+//!   refunded, an authorization reaching a canceled one voided.
 //! * [`reconciler`]: re-drives stuck payments (and owed refunds); [`consumers`]: records
 //!   reservations confirmed through Kafka.
 //! * [`routes`]: `app(state) -> Router` (API table there).
@@ -21,6 +22,7 @@ pub mod config;
 pub mod consumers;
 pub mod error;
 pub mod flow;
+pub mod late;
 pub mod provider;
 pub mod reconciler;
 pub mod refunds;

@@ -1,6 +1,6 @@
 //! Refunds: the buyer's (`POST /v1/payments/{id}/refund`), the automatic one
 //! after the ticket service refused a confirmation, and the provider call of
-//! a late capture's refund.
+//! a late capture's refund ([`crate::late`]).
 //!
 //! A refund of a captured payment moves two things held by two services: the
 //! tickets (the ticket service voids them) and the money (the provider gives
@@ -26,7 +26,7 @@ use crate::ticket_client::{TicketAnswer, TicketRequest};
 /// Records a note in `payment_transitions` that changes no status (a refund
 /// owed, refused, or a late capture): the audit trail shows why money moved
 /// or did not.
-async fn note(
+pub(crate) async fn note(
     conn: &mut PgConnection,
     id: uuid::Uuid,
     status: PaymentStatus,

@@ -1,11 +1,13 @@
-//! Money owed back, against real PostgreSQL, Redis and the broker with the
-//! real ticket service in-process. Refunds: the tickets are voided first, so
-//! a provider or ticket service failing half-way must leave a refund the
-//! reconciler finishes, never voided tickets with the money kept.
+//! Money owed back or held, against real PostgreSQL, Redis and the broker
+//! with the real ticket service in-process. Refunds: the tickets are voided
+//! first, so a provider or ticket service failing half-way must leave a
+//! refund the reconciler finishes, never voided tickets with the money kept.
+//! Late verdicts: an authorization reaching a canceled payment is voided at
+//! the provider, never left holding the buyer's funds.
 
 mod support;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -36,6 +38,57 @@ fn quick_client() -> ClientSettings {
 #[derive(Debug)]
 struct RefundsDown(Sandbox);
 
+/// The sandbox, remembering the references it was asked to void.
+#[derive(Debug, Default)]
+struct Voids(Mutex<Vec<String>>);
+
+#[derive(Debug)]
+struct CountingVoids(Sandbox, Arc<Voids>);
+
+impl Provider for CountingVoids {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn authorize<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+        method: &'a str,
+    ) -> BoxFuture<'a, Result<String, ProviderError>> {
+        self.0.authorize(payment, method)
+    }
+    fn capture<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.0.capture(payment)
+    }
+    fn refund<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.0.refund(payment)
+    }
+    fn void<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.1
+            .0
+            .lock()
+            .expect("voids")
+            .push(payment.provider_ref.clone().unwrap_or_default());
+        self.0.void(payment)
+    }
+    fn parse_webhook(
+        &self,
+        signature: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<WebhookEvent, WebhookParseError> {
+        self.0.parse_webhook(signature, body, now)
+    }
+}
+
 fn sandbox(platform: &Platform) -> Sandbox {
     Sandbox::new(SandboxSettings {
         webhook_url: format!("{}/v1/webhooks/sandbox", platform.payment_base),
@@ -65,6 +118,12 @@ impl Provider for RefundsDown {
     }
     fn refund<'a>(&'a self, _: &'a ProviderPayment) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async { Err(ProviderError::Unavailable("502 from the gateway".into())) })
+    }
+    fn void<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.0.void(payment)
     }
     fn parse_webhook(
         &self,
@@ -180,6 +239,86 @@ async fn a_refund_asked_while_the_ticket_service_is_down_is_finished_later(pool:
             .ticket_count("SELECT count(*) FROM tickets WHERE status = 'valid'")
             .await,
         0
+    );
+    platform.finish().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_authorization_reaching_a_canceled_payment_is_voided_never_captured(pool: PgPool) {
+    // The sandbox's own verdicts come after the test is over.
+    let platform = Platform::start(pool, quick_client(), Duration::from_secs(60)).await;
+    let hold = platform.hold("nora", &["a:3:1"]).await;
+    let (_, created) = platform
+        .post("nora", "/v1/payments", json!({"holdId": hold}), None)
+        .await;
+    let id = created["paymentId"].as_str().expect("id").to_owned();
+    let (status, _) = platform
+        .post(
+            "nora",
+            &format!("/v1/payments/{id}/confirm"),
+            json!({"paymentMethod": "pm_sandbox_ok"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    // The buyer cancels while the provider is still answering.
+    let (status, canceled) = platform
+        .post(
+            "nora",
+            &format!("/v1/payments/{id}/cancel"),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{canceled}");
+    let provider_ref: String =
+        sqlx::query_scalar("SELECT provider_ref FROM payments WHERE id = $1")
+            .bind(uuid::Uuid::parse_str(&id).expect("uuid"))
+            .fetch_one(&platform.payments.pool)
+            .await
+            .expect("provider ref");
+    // The provider's authorization arrives (through a provider that
+    // remembers what it is asked to void).
+    let voids = Arc::new(Voids::default());
+    let mut payments = platform.payments.clone();
+    payments.providers =
+        Providers::default().with(Arc::new(CountingVoids(sandbox(&platform), voids.clone())));
+    let authorized = json!({
+        "id": "evt_late_authorization", "kind": "payment_authorized", "paymentId": id,
+        "providerRef": provider_ref, "amountMinor": 50_000, "currency": "KRW",
+        "occurredAt": urr_service_common::unix_now()
+    });
+    let body = serde_json::to_vec(&authorized).expect("json");
+    let signature = platform.sign(&body);
+    let outcome = payments
+        .webhook("sandbox", Some(&signature), &body)
+        .await
+        .expect("webhook");
+    assert_eq!(
+        outcome,
+        urr_payment::flow::WebhookOutcome::LateAuthorization,
+        "never dropped as stale"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while voids.0.lock().expect("voids").is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*voids.0.lock().expect("voids"), vec![provider_ref]);
+    let payment = platform.payment("nora", &id).await;
+    assert_eq!(payment["status"], "canceled", "{payment}");
+    assert!(
+        reasons(&payment).contains(
+            &"authorized by the provider after the payment was canceled; voiding the authorization"
+                .to_owned()
+        ),
+        "{payment}"
+    );
+    assert_eq!(
+        platform
+            .payment_count("SELECT count(*) FROM payments WHERE captured_at IS NOT NULL")
+            .await,
+        0,
+        "nothing captured"
     );
     platform.finish().await;
 }

@@ -53,6 +53,11 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         &'a self,
         payment: &'a ProviderPayment,
     ) -> BoxFuture<'a, Result<(), ProviderError>>;
+    /// Voids an authorization that will never be captured (it reached a
+    /// payment the buyer had canceled meanwhile), so the buyer's funds are
+    /// not held until the authorization lapses. No webhook follows.
+    fn void<'a>(&'a self, payment: &'a ProviderPayment)
+    -> BoxFuture<'a, Result<(), ProviderError>>;
     /// Checks a webhook delivery and reads it.
     fn parse_webhook(
         &self,
