@@ -87,19 +87,33 @@ impl Payments {
         };
         match self.ticket.call(request).await {
             Ok(TicketAnswer::Canceled(_)) => {}
-            // A refused service token says nothing about the tickets: the
-            // refund stays owed and the reconciler asks again.
-            Ok(answer) if answer.is_auth_refusal() => {
-                self.metrics.ticket_call("rejected");
-                tracing::error!(payment = %row.id, "the ticket service refused the service token at a refund's cancel; the reconciler retries");
-                return Err(PaymentError::TicketUnavailable(
-                    "the ticket service refused the service token".into(),
-                ));
-            }
-            Ok(TicketAnswer::Refused { detail, .. } | TicketAnswer::Rejected { detail, .. }) => {
+            // The ticket service's verdict on this reservation (a 409:
+            // tickets transferred, confirmed by another payment): nothing is
+            // voided, so nothing is owed.
+            Ok(
+                TicketAnswer::Refused { detail, .. }
+                | TicketAnswer::Rejected {
+                    status: 409,
+                    detail,
+                    ..
+                },
+            ) => {
                 self.metrics.ticket_call("refund-refused");
                 self.refuse_refund(row.id, &detail).await?;
                 return Err(PaymentError::RefundRefused(detail));
+            }
+            // A refused service token, a misrouted URL: no verdict on the
+            // tickets. The refund stays owed and the reconciler asks again.
+            Ok(TicketAnswer::Rejected {
+                status,
+                problem,
+                detail,
+            }) => {
+                self.metrics.ticket_call("rejected");
+                tracing::error!(payment = %row.id, status, %problem, %detail, "the ticket service rejected a refund's cancel call; the refund stays owed, the reconciler retries");
+                return Err(PaymentError::TicketUnavailable(format!(
+                    "the ticket service answered {status} {problem}"
+                )));
             }
             Ok(TicketAnswer::Confirmed(_)) => {
                 return Err(PaymentError::TicketUnavailable(

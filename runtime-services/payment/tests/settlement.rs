@@ -244,6 +244,42 @@ async fn a_refund_asked_while_the_ticket_service_is_down_is_finished_later(pool:
 }
 
 #[sqlx::test(migrations = false)]
+async fn a_refund_cancel_the_ticket_service_rejects_for_its_token_is_no_refusal(pool: PgPool) {
+    let mut platform = Platform::start(pool, quick_client(), Duration::from_millis(20)).await;
+    let (_, id) = platform.paid("olga", &["a:4:1"]).await;
+    platform
+        .wait_for("olga", &id, |p| p["reservationId"].is_string())
+        .await;
+    // The ticket service rotated its service token; the payment service
+    // has the old one.
+    platform
+        .restart_ticket_with_token("rotated-service-token-0123456789")
+        .await;
+    let (status, problem) = platform
+        .post(
+            "olga",
+            &format!("/v1/payments/{id}/refund"),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 503, "a 401 is no verdict on the tickets: {problem}");
+    assert!(owed(
+        &platform.payments.stuck(0.0).await.expect("stuck"),
+        &id
+    ));
+    platform
+        .restart_ticket_with_token(support::SERVICE_TOKEN)
+        .await;
+    reconciler::pass(&platform.payments, &now_stuck()).await;
+    let payment = platform
+        .wait_for("olga", &id, |p| p["status"] == "refunded")
+        .await;
+    assert_eq!(payment["status"], "refunded", "{payment}");
+    platform.finish().await;
+}
+
+#[sqlx::test(migrations = false)]
 async fn an_authorization_reaching_a_canceled_payment_is_voided_never_captured(pool: PgPool) {
     // The sandbox's own verdicts come after the test is over.
     let platform = Platform::start(pool, quick_client(), Duration::from_secs(60)).await;
