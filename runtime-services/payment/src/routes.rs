@@ -7,7 +7,7 @@
 //! | `POST /v1/payments/{id}/confirm` | its buyer; `{"paymentMethod"}` | 202; the provider's verdict comes by webhook |
 //! | `POST /v1/payments/{id}/cancel` | its buyer | before authorization; 409 `cancel-too-late` once authorized (refund after the capture) |
 //! | `POST /v1/payments/{id}/refund` | its buyer | 202, captured payments only |
-//! | `POST /v1/webhooks/{provider}` | the provider (signed) | 200 `{"outcome"}`; 401 on a bad signature |
+//! | `POST /v1/webhooks/{provider}` | the provider (signed) | 200 `{"outcome"}`; 401 on a missing or wrong signature, 400 (`webhook-stale`, `webhook-malformed`) on a timestamp out of the window or an unreadable header |
 //! | `/metrics`, `/healthz`, `/readyz` | Prometheus, kubelet | |
 
 use axum::body::Bytes;

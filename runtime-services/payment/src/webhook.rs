@@ -38,9 +38,9 @@ pub enum WebhookKind {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    #[error("missing urr-signature header")]
+    #[error("missing signature header")]
     Missing,
-    #[error("malformed urr-signature header")]
+    #[error("malformed signature header")]
     Malformed,
     #[error("timestamp outside the {REPLAY_WINDOW_SECONDS} s replay window")]
     Stale,

@@ -92,6 +92,26 @@ async fn what_stripe_cannot_take_is_refused_before_it_is_sent() {
         stripe.capture(&payment(1, "USD")).await,
         Err(ProviderError::Refused(_))
     ));
+    assert!(matches!(
+        stripe.void(&payment(1, "USD")).await,
+        Err(ProviderError::Refused(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_authorization_is_voided_by_canceling_its_payment_intent() {
+    let stripe = stripe("sk_test_urr");
+    let mut paying = payment(55_000, "KRW");
+    paying.provider_ref = Some(
+        stripe
+            .authorize(&paying, "pm_card_visa")
+            .await
+            .expect("authorized"),
+    );
+    stripe
+        .void(&paying)
+        .await
+        .expect("stripe-mock accepts the cancel");
 }
 
 #[tokio::test]

@@ -58,6 +58,11 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         &'a self,
         payment: &'a ProviderPayment,
     ) -> BoxFuture<'a, Result<(), ProviderError>>;
+    /// Voids an authorization that will never be captured (it reached a
+    /// payment the buyer had canceled meanwhile), so the buyer's funds are
+    /// not held until the authorization lapses. No webhook follows.
+    fn void<'a>(&'a self, payment: &'a ProviderPayment)
+    -> BoxFuture<'a, Result<(), ProviderError>>;
     /// Checks a webhook delivery and reads it.
     fn parse_webhook(
         &self,
@@ -71,8 +76,6 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 pub enum WebhookParseError {
     #[error("signature: {0}")]
     Signature(#[from] SignatureError),
-    #[error("Stripe-Signature: {0}")]
-    StripeSignature(#[from] stripe::signature::StripeSignatureError),
     #[error("body: {0}")]
     Body(String),
     /// Genuine, but nothing URR acts on (another event type, another

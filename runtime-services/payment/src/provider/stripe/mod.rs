@@ -231,6 +231,22 @@ impl Provider for Stripe {
         })
     }
 
+    fn void<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let intent = Self::reference(payment, "void")?;
+            self.post(
+                &format!("/v1/payment_intents/{intent}/cancel"),
+                &format!("urr-{}-void", payment.payment_id),
+                &[("cancellation_reason", "requested_by_customer".to_owned())],
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+
     fn parse_webhook(
         &self,
         signature_header: Option<&str>,
@@ -244,7 +260,10 @@ impl Provider for Stripe {
             now,
             self.settings.tolerance_seconds,
         )
-        .map_err(WebhookParseError::StripeSignature)?;
+        .map_err(|e| {
+            tracing::info!(reason = %e, "Stripe webhook refused");
+            WebhookParseError::Signature(e.into())
+        })?;
         match events::map(body).map_err(|e| WebhookParseError::Body(e.to_string()))? {
             events::Mapped::Event(event) => Ok(event),
             events::Mapped::Ignored(why) => Err(WebhookParseError::Ignored(why)),

@@ -33,6 +33,22 @@ pub enum StripeSignatureError {
     Mismatch,
 }
 
+/// The status a refusal gets is the one every provider's does (401 for a
+/// missing or wrong signature, 400 for a malformed header or a stale one).
+impl From<StripeSignatureError> for crate::webhook::SignatureError {
+    fn from(error: StripeSignatureError) -> Self {
+        use crate::webhook::SignatureError;
+        match error {
+            StripeSignatureError::Missing => SignatureError::Missing,
+            StripeSignatureError::Malformed | StripeSignatureError::NoV1 => {
+                SignatureError::Malformed
+            }
+            StripeSignatureError::Stale => SignatureError::Stale,
+            StripeSignatureError::Mismatch => SignatureError::Mismatch,
+        }
+    }
+}
+
 fn tag(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
     // HMAC accepts keys of any length; this cannot fail.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
