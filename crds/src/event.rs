@@ -24,8 +24,13 @@ use kube::{CustomResource, KubeSchema};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
+use crate::client_address::ClientAddress;
 use crate::common::{DNS_LABEL_PATTERN, SecretKeyRef};
 use crate::limits::*;
+use crate::payment_provider::{
+    API_BASE_PATTERN, MSG_PROVIDER_ONLY_PAYMENT, MSG_STRIPE_KEYS, PaymentProvider,
+    PaymentProviderName,
+};
 use crate::validation::{InvalidSpec, Validate, Violations, check_pattern};
 
 /// ISO 4217 currency code.
@@ -103,6 +108,10 @@ pub struct EventSpec {
     #[schemars(range(min = MIN_HOLD_SECONDS, max = MAX_HOLD_SECONDS))]
     pub hold_timeout_seconds: u32,
     pub auth: EventAuth,
+    /// Where the services read a buyer's address from (the per-address
+    /// limits key on it); the operator's default (`--client-address-source`) when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<ClientAddress>,
     pub services: EventServices,
 }
 
@@ -291,6 +300,7 @@ pub enum JwtAlgorithm {
 #[x_kube(validation = Rule::new("has(self.queue.connections.redisUrlRef)").message(MSG_QUEUE_CONNECTIONS).field_path(".queue.connections"))]
 #[x_kube(validation = Rule::new("has(self.ticket.connections.redisUrlRef) && has(self.ticket.connections.databaseUrlRef) && has(self.ticket.connections.kafkaBrokersRef)").message(MSG_TICKET_CONNECTIONS).field_path(".ticket.connections"))]
 #[x_kube(validation = Rule::new("has(self.payment.connections.databaseUrlRef) && has(self.payment.connections.kafkaBrokersRef)").message(MSG_PAYMENT_CONNECTIONS).field_path(".payment.connections"))]
+#[x_kube(validation = Rule::new("!has(self.queue.provider) && !has(self.ticket.provider)").message(MSG_PROVIDER_ONLY_PAYMENT))]
 pub struct EventServices {
     pub queue: ServiceRuntime,
     pub ticket: ServiceRuntime,
@@ -324,6 +334,10 @@ pub struct ServiceRuntime {
     pub env: Vec<EnvVar>,
     #[serde(default)]
     pub connections: Connections,
+    /// The payment service only: its provider and the provider's keys;
+    /// the sandbox when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<PaymentProvider>,
 }
 
 /// Image pull policy, as in a Pod spec.
@@ -592,6 +606,14 @@ impl Validate for EventSpec {
             "spec.holdTimeoutSeconds",
         );
         self.validate_auth(&mut out);
+        if let Some(address) = &self.client_address {
+            out.check_range(
+                address.trusted_hops,
+                1,
+                16,
+                "spec.clientAddress.trustedHops",
+            );
+        }
         self.validate_services(&mut out);
         out.finish()
     }
@@ -753,6 +775,28 @@ impl EventSpec {
             "spec.services.payment.connections",
             MSG_PAYMENT_CONNECTIONS,
         );
+        out.require(
+            services.queue.provider.is_none() && services.ticket.provider.is_none(),
+            "spec.services",
+            MSG_PROVIDER_ONLY_PAYMENT,
+        );
+        if let Some(provider) = &services.payment.provider {
+            out.require(
+                provider.name != PaymentProviderName::Stripe
+                    || (provider.secret_key_ref.is_some() && provider.webhook_secret_ref.is_some()),
+                "spec.services.payment.provider",
+                MSG_STRIPE_KEYS,
+            );
+            if let Some(base) = &provider.api_base {
+                out.check_len(base, 8, 512, "spec.services.payment.provider.apiBase");
+                check_pattern(
+                    base,
+                    API_BASE_PATTERN,
+                    "spec.services.payment.provider.apiBase",
+                    out,
+                );
+            }
+        }
     }
 }
 

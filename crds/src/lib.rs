@@ -30,12 +30,14 @@
 //! The generated CRD YAML lives next to this crate (`crds/generated/`) and is
 //! written by the `crdgen` binary; a test fails when it drifts from the types.
 
+pub mod client_address;
 pub mod common;
 pub mod conditions;
 pub mod event;
 pub mod generate;
 pub mod limits;
 pub mod manifest;
+pub mod payment_provider;
 pub mod validation;
 pub mod waiting_room;
 

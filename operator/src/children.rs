@@ -24,6 +24,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use urr_crds::client_address::ClientAddress;
 use urr_crds::event::{EventSpec, JwtAlgorithm, ServiceRuntime};
 use urr_crds::{Event, SecretKeyRef, WaitingRoom};
 
@@ -97,6 +98,9 @@ pub struct Defaults {
     /// `ghcr.io/urr-dev/urr-{service}` plus `:{image_tag}` when the spec names no image.
     pub image_repository: String,
     pub image_tag: String,
+    /// Where the queue reads buyers' addresses from, for Events that do not
+    /// say (`spec.clientAddress`): set for the cluster's ingress.
+    pub client_address: ClientAddress,
 }
 
 impl Default for Defaults {
@@ -104,6 +108,7 @@ impl Default for Defaults {
         Self {
             image_repository: "ghcr.io/urr-dev".to_owned(),
             image_tag: env!("CARGO_PKG_VERSION").to_owned(),
+            client_address: ClientAddress::default(),
         }
     }
 }
@@ -223,6 +228,7 @@ fn config_data(
     spec: &EventSpec,
     service: ServiceKind,
     room: Option<&QueueRoom>,
+    defaults: &Defaults,
 ) -> BTreeMap<String, String> {
     let endpoint = |kind: ServiceKind| format!("http://{}", kind.child_name(event));
     let sections: Vec<serde_json::Value> = spec
@@ -264,6 +270,12 @@ fn config_data(
             serde_json::to_string(&settings).unwrap_or_default(),
         ),
     ]);
+    if service == ServiceKind::Queue {
+        let address = spec.client_address.unwrap_or(defaults.client_address);
+        for (name, value) in address.service_env() {
+            data.insert(name.to_owned(), value);
+        }
+    }
     match (service, room) {
         (ServiceKind::Queue, Some(room)) => {
             data.insert("URR_ROOM_NAME".to_owned(), room.name.clone());
@@ -282,6 +294,15 @@ fn config_data(
             // The provider posts webhooks to the Service, so any replica
             // takes them (not the pod that created the payment).
             data.insert("URR_PUBLIC_URL".to_owned(), endpoint(ServiceKind::Payment));
+            if let Some(provider) = &spec.services.payment.provider {
+                data.insert(
+                    "URR_PAYMENT_PROVIDER".to_owned(),
+                    provider.name.service_name().to_owned(),
+                );
+                if let Some(base) = &provider.api_base {
+                    data.insert("URR_STRIPE_API_BASE".to_owned(), base.clone());
+                }
+            }
         }
         _ => {}
     }
@@ -338,6 +359,12 @@ fn env(
     };
     let webhook_secret =
         (service == ServiceKind::Payment).then_some(&spec.auth.payment_webhook_secret_ref);
+    let provider = spec
+        .services
+        .payment
+        .provider
+        .as_ref()
+        .filter(|_| service == ServiceKind::Payment);
     let mut env: Vec<EnvVar> = [
         ("URR_REDIS_URL", connections.redis_url_ref.as_ref()),
         ("URR_DATABASE_URL", connections.database_url_ref.as_ref()),
@@ -352,6 +379,18 @@ fn env(
         ("URR_VWR_PREVIOUS_SIGNING_KEY", previous_signing_key),
         ("URR_ORIGIN_SECRET", spec.auth.origin_secret_ref.as_ref()),
         ("URR_SANDBOX_WEBHOOK_SECRET", webhook_secret),
+        (
+            "URR_STRIPE_SECRET_KEY",
+            provider.and_then(|p| p.secret_key_ref.as_ref()),
+        ),
+        (
+            "URR_STRIPE_WEBHOOK_SECRET",
+            provider.and_then(|p| p.webhook_secret_ref.as_ref()),
+        ),
+        (
+            "URR_STRIPE_PREVIOUS_WEBHOOK_SECRET",
+            provider.and_then(|p| p.previous_webhook_secret_ref.as_ref()),
+        ),
     ]
     .into_iter()
     .filter(|(name, _)| secrets_read_by(service).contains(name))
@@ -389,6 +428,9 @@ fn secrets_read_by(service: ServiceKind) -> &'static [&'static str] {
             "URR_USER_JWT_SECRET",
             "URR_SERVICE_TOKEN",
             "URR_SANDBOX_WEBHOOK_SECRET",
+            "URR_STRIPE_SECRET_KEY",
+            "URR_STRIPE_WEBHOOK_SECRET",
+            "URR_STRIPE_PREVIOUS_WEBHOOK_SECRET",
             "URR_ORIGIN_SECRET",
         ],
     }
@@ -419,12 +461,7 @@ fn config_hash(data: &BTreeMap<String, String>) -> String {
         hasher.update(value.as_bytes());
         hasher.update([0]);
     }
-    hasher
-        .finalize()
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&hasher.finalize()[..12])
 }
 
 /// Builds the children of `service` running `replicas` pods, behind `room`
@@ -460,7 +497,7 @@ pub fn build(
         owner_references: Some(vec![owner]),
         ..ObjectMeta::default()
     };
-    let data = config_data(event_name, spec, service, room);
+    let data = config_data(event_name, spec, service, room, defaults);
     let hash = config_hash(&data);
     let config_map = ConfigMap {
         metadata: meta.clone(),
@@ -706,7 +743,13 @@ pub(crate) mod tests {
             config.values().all(|v| !v.contains("secret")),
             "no secret material in the ConfigMap"
         );
-        // Payment's spec env (URR_PAYMENT_PROVIDER) is appended after ours.
+        // Payment's spec env is appended after ours.
+        let mut event = event;
+        event.spec.services.payment.env.push(EnvVar {
+            name: "URR_SANDBOX_LATENCY_MS".to_owned(),
+            value: Some("50".to_owned()),
+            ..EnvVar::default()
+        });
         let payment =
             build(&event, ServiceKind::Payment, 2, &Defaults::default(), None).expect("build");
         let payment_env = payment
@@ -722,7 +765,7 @@ pub(crate) mod tests {
             .expect("env");
         assert_eq!(
             payment_env.last().map(|e| e.name.as_str()),
-            Some("URR_PAYMENT_PROVIDER")
+            Some("URR_SANDBOX_LATENCY_MS")
         );
         assert!(
             payment_env.iter().all(|e| e.name != "URR_REDIS_URL"),
@@ -830,6 +873,95 @@ pub(crate) mod tests {
             .find(|e| e.name == name)
             .and_then(|e| e.value_from)
             .and_then(|v| v.secret_key_ref)
+    }
+
+    /// The queue reads the buyer's address where the Event says, else where
+    /// the operator's default (the chart's ingress) says; never a header
+    /// nobody set.
+    #[test]
+    fn the_queue_reads_client_addresses_where_the_event_or_the_operator_says() {
+        use urr_crds::client_address::ClientAddressSource;
+        let queue_data = |event: &Event, defaults: &Defaults| {
+            build(event, ServiceKind::Queue, 1, defaults, None)
+                .expect("build")
+                .config_map
+                .data
+                .expect("data")
+        };
+        let mut event = example_event();
+        event.spec.client_address = None;
+        let data = queue_data(&event, &Defaults::default());
+        assert!(
+            !data.contains_key("URR_CLIENT_IP_HEADER"),
+            "peer by default"
+        );
+        let behind_ingress = Defaults {
+            client_address: ClientAddress {
+                source: ClientAddressSource::XForwardedFor,
+                trusted_hops: 1,
+            },
+            ..Defaults::default()
+        };
+        let data = queue_data(&event, &behind_ingress);
+        assert_eq!(data["URR_CLIENT_IP_HEADER"], "X-Forwarded-For");
+        assert_eq!(data["URR_TRUSTED_PROXY_HOPS"], "1");
+        event.spec.client_address = Some(ClientAddress {
+            source: ClientAddressSource::CloudFrontViewerAddress,
+            trusted_hops: 1,
+        });
+        let data = queue_data(&event, &behind_ingress);
+        assert_eq!(data["URR_CLIENT_IP_HEADER"], "CloudFront-Viewer-Address");
+        let ticket = build(&event, ServiceKind::Ticket, 1, &behind_ingress, None)
+            .expect("build")
+            .config_map
+            .data
+            .expect("data");
+        assert!(!ticket.contains_key("URR_CLIENT_IP_HEADER"));
+    }
+
+    /// The Event names the provider; the payment pods get its name, its API
+    /// and its keys as Secret references, and no other service gets them.
+    #[test]
+    fn the_payment_provider_and_its_keys_reach_only_the_payment_pods() {
+        use urr_crds::payment_provider::{PaymentProvider, PaymentProviderName};
+        let mut event = example_event();
+        let key = |key: &str| SecretKeyRef {
+            name: "urr-stripe".to_owned(),
+            key: key.to_owned(),
+        };
+        event.spec.services.payment.provider = Some(PaymentProvider {
+            name: PaymentProviderName::Stripe,
+            secret_key_ref: Some(key("secret-key")),
+            webhook_secret_ref: Some(key("webhook-secret")),
+            previous_webhook_secret_ref: Some(key("previous-webhook-secret")),
+            api_base: Some("http://127.0.0.1:12111".to_owned()),
+        });
+        let payment =
+            build(&event, ServiceKind::Payment, 2, &Defaults::default(), None).expect("build");
+        let data = payment.config_map.data.clone().expect("data");
+        assert_eq!(data["URR_PAYMENT_PROVIDER"], "stripe");
+        assert_eq!(data["URR_STRIPE_API_BASE"], "http://127.0.0.1:12111");
+        for (name, secret_key) in [
+            ("URR_STRIPE_SECRET_KEY", "secret-key"),
+            ("URR_STRIPE_WEBHOOK_SECRET", "webhook-secret"),
+            (
+                "URR_STRIPE_PREVIOUS_WEBHOOK_SECRET",
+                "previous-webhook-secret",
+            ),
+        ] {
+            let reference = secret_ref_of(&payment, name).unwrap_or_else(|| panic!("no {name}"));
+            assert_eq!(
+                (reference.name.as_str(), reference.key.as_str()),
+                ("urr-stripe", secret_key)
+            );
+        }
+        for service in [ServiceKind::Queue, ServiceKind::Ticket] {
+            let children = build(&event, service, 2, &Defaults::default(), None).expect("build");
+            assert!(
+                secret_ref_of(&children, "URR_STRIPE_SECRET_KEY").is_none(),
+                "{service:?}"
+            );
+        }
     }
 
     fn example_room() -> WaitingRoom {

@@ -17,6 +17,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Api, Client};
+use urr_crds::client_address::{ClientAddress, ClientAddressSource};
 use urr_operator::children::Defaults;
 use urr_operator::controller::{self, Context, SystemClock};
 use urr_operator::lease::Elector;
@@ -88,6 +89,19 @@ struct RunArgs {
     /// DNS suffix of cluster Services, for reading the services' stats.
     #[arg(long, env = "URR_CLUSTER_DOMAIN", default_value = "svc.cluster.local")]
     cluster_domain: String,
+    /// Where the queue reads buyers' addresses from when an Event does not
+    /// say (`spec.clientAddress`): what the cluster's ingress writes.
+    #[arg(
+        long,
+        env = "URR_CLIENT_ADDRESS_SOURCE",
+        value_enum,
+        default_value = "peer"
+    )]
+    client_address_source: ClientAddressSource,
+    /// With `x-forwarded-for`: how many proxies of the cluster append to it.
+    #[arg(long, env = "URR_TRUSTED_PROXY_HOPS", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=16))]
+    trusted_proxy_hops: u8,
 }
 
 /// How long a Lease holds without renewal; renewed every third of it.
@@ -168,6 +182,10 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let defaults = Defaults {
         image_repository: args.image_repository,
         image_tag: args.image_tag,
+        client_address: ClientAddress {
+            source: args.client_address_source,
+            trusted_hops: args.trusted_proxy_hops,
+        },
     };
     let stats = Arc::new(HttpStats::new(args.cluster_domain));
     let rooms = Arc::new(RoomContext::new(

@@ -912,10 +912,6 @@ async fn redis_hashes(
     (policy, serving)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A WaitingRoom: finalizer, policy in the Event's Redis, entry at the edge,
 /// conditions; deleting it removes entry and policy before the object goes.
 #[tokio::test]
@@ -1044,6 +1040,17 @@ async fn a_waiting_room_publishes_policy_and_edge_entry_and_removes_both_on_dele
     assert_eq!(entry["room"], json!(format!("{}/{name}", ns.name)));
     let kid = key_id(&name);
     assert_eq!(entry["kids"], json!([kid]));
+    // Chained tiers: the queue asks for a served pass exactly while the edge gates.
+    let pass_required_from = if entry["active"] == json!(true) {
+        entry["enforceFrom"].as_i64().unwrap_or_default().max(1)
+    } else {
+        0
+    };
+    assert_eq!(
+        policy.get("passRequiredFrom"),
+        Some(&pass_required_from.to_string()),
+        "{policy:?} against {entry}"
+    );
     assert_eq!(
         entry["protected"],
         json!([format!("/events/{name}"), format!("/api/v1/events/{name}")])
@@ -1052,7 +1059,7 @@ async fn a_waiting_room_publishes_policy_and_edge_entry_and_removes_both_on_dele
         kvs.get(&format!("key/{}/{name}/{kid}", ns.name))
             .await
             .expect("reading the store"),
-        Some(hex(SIGNING_KEY.as_bytes())),
+        Some(hex::encode(SIGNING_KEY.as_bytes())),
         "the signing key published for this room only, under its id"
     );
 

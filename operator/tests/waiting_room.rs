@@ -264,7 +264,7 @@ async fn applying_a_room_writes_the_policy_publishes_the_edge_and_deleting_it_re
             .await
             .expect("get")
             .as_deref(),
-        Some(hex("edge-signing-key-0123456789abcdef").as_str())
+        Some(hex::encode("edge-signing-key-0123456789abcdef").as_str())
     );
 
     // Delete: the finalizer removes the entry, the shards' mention and the policy, then itself.
@@ -366,10 +366,6 @@ fn condition(status: &Value, type_: &str) -> Value {
         .find(|c| c["type"] == type_)
         .cloned()
         .unwrap_or_else(|| panic!("no {type_} condition in {status}"))
-}
-
-fn hex(text: &str) -> String {
-    text.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test]

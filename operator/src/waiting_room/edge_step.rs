@@ -31,10 +31,6 @@ pub enum EdgeOutcome {
     Failed(Error),
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Publishes `entry` (its `kids` filled in here) for the room.
 pub async fn publish_edge(
     ctx: &RoomContext,
@@ -83,7 +79,7 @@ pub async fn publish_edge(
                 ),
             };
         }
-        key_values.push((kid.clone(), hex(&bytes)));
+        key_values.push((kid.clone(), hex::encode(&bytes)));
     }
     let publication = Publication {
         room_key: edge::room_key(namespace, name),

@@ -206,6 +206,12 @@ pub fn policy_for(room: &WaitingRoomSpec, event: &EventSpec, activation: &Activa
         sales_open_at: open,
         pre_queue_opens_at: open - i64::from(room.pre_queue.opens_minutes_before) * 60,
         randomize_at_open: room.pre_queue.randomize_at_open,
+        // Chained tiers: while the edge gates, a join needs a served pass, so
+        // the queue API is no way around the line at the edge.
+        pass_required_from: match (&room.edge, activation.enforce_from) {
+            (Some(_), Some(from)) if activation.active => from.as_second().max(1),
+            _ => 0,
+        },
     }
 }
 

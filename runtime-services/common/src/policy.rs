@@ -11,6 +11,7 @@
 //! | `salesOpenAt` | Unix seconds; nobody is admitted before | 0 (open) |
 //! | `preQueueOpensAt` | Unix seconds; joins before it are refused | 0 |
 //! | `randomizeAtOpen` | `1`: shuffle the pre-queue at open | `1` |
+//! | `passRequiredFrom` | Unix seconds from which a join needs a served `urr-vwr-token` (the edge gates); `0`: never | `0` |
 //!
 //! A missing or unreadable field falls back to its default rather than
 //! stopping the sale: the operator is not on the hot path.
@@ -39,7 +40,7 @@ pub fn serving_fields(params: &ServingParams) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub const FIELDS: [&str; 7] = [
+pub const FIELDS: [&str; 8] = [
     "active",
     "usersPerSecond",
     "maxActiveUsers",
@@ -47,6 +48,7 @@ pub const FIELDS: [&str; 7] = [
     "salesOpenAt",
     "preQueueOpensAt",
     "randomizeAtOpen",
+    "passRequiredFrom",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,10 @@ pub struct Policy {
     pub sales_open_at: i64,
     pub pre_queue_opens_at: i64,
     pub randomize_at_open: bool,
+    /// Unix seconds from which joining tier 2 needs a served tier-1 pass
+    /// (the chained tiers: while the edge gates, the queue API cannot be
+    /// reached around it); 0 = never.
+    pub pass_required_from: i64,
 }
 
 impl Default for Policy {
@@ -70,6 +76,7 @@ impl Default for Policy {
             sales_open_at: 0,
             pre_queue_opens_at: 0,
             randomize_at_open: true,
+            pass_required_from: 0,
         }
     }
 }
@@ -108,6 +115,7 @@ impl Policy {
             sales_open_at: time("salesOpenAt"),
             pre_queue_opens_at: time("preQueueOpensAt"),
             randomize_at_open: flag("randomizeAtOpen", defaults.randomize_at_open),
+            pass_required_from: time("passRequiredFrom"),
         }
     }
 
@@ -127,7 +135,13 @@ impl Policy {
                 "randomizeAtOpen",
                 u8::from(self.randomize_at_open).to_string(),
             ),
+            ("passRequiredFrom", self.pass_required_from.to_string()),
         ]
+    }
+
+    /// Whether a join at `now` (Unix s) needs a served tier-1 pass.
+    pub fn pass_required(&self, now: i64) -> bool {
+        self.pass_required_from > 0 && now >= self.pass_required_from
     }
 
     /// Whether `now` (Unix s) is in the pre-queue window: joins are accepted,
@@ -176,6 +190,7 @@ mod tests {
             sales_open_at: 100,
             pre_queue_opens_at: 50,
             randomize_at_open: false,
+            pass_required_from: 70,
         };
         let map: HashMap<String, String> = policy
             .to_fields()

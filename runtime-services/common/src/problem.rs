@@ -19,6 +19,9 @@ pub struct Problem {
     pub detail: String,
     /// Seconds, sent as `Retry-After` (429, 503).
     pub retry_after: Option<u64>,
+    /// Extension members (RFC 9457, 3.2): what a client needs to act on the
+    /// problem, e.g. where to take a tier-1 number.
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -28,6 +31,8 @@ struct Body<'a> {
     title: &'a str,
     status: u16,
     detail: &'a str,
+    #[serde(flatten)]
+    extensions: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -43,7 +48,16 @@ impl Problem {
             title,
             detail: detail.into(),
             retry_after: None,
+            extensions: serde_json::Map::new(),
         }
+    }
+
+    /// Adds an extension member; the standard members cannot be overwritten.
+    pub fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        if !matches!(name, "type" | "title" | "status" | "detail" | "instance") {
+            self.extensions.insert(name.to_owned(), value.into());
+        }
+        self
     }
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
@@ -100,6 +114,7 @@ impl IntoResponse for Problem {
             title: self.title,
             status: self.status.as_u16(),
             detail: &self.detail,
+            extensions: &self.extensions,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, json).into_response();
@@ -154,5 +169,17 @@ mod tests {
         assert_eq!(body["type"], "https://urr.dev/problems/rate-limited");
         assert_eq!(body["status"], 429);
         assert_eq!(body["detail"], "slow down");
+    }
+
+    #[tokio::test]
+    async fn extensions_are_members_and_cannot_replace_the_standard_ones() {
+        let response = Problem::bad_request("no")
+            .with("numbersUrl", "/v1/rooms/r/numbers")
+            .with("status", 200)
+            .into_response();
+        let body: serde_json::Value =
+            serde_json::from_slice(&read_body(response).await).expect("json");
+        assert_eq!(body["numbersUrl"], "/v1/rooms/r/numbers");
+        assert_eq!(body["status"], 400);
     }
 }

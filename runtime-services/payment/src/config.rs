@@ -52,6 +52,31 @@ pub struct PaymentConfig {
     pub sandbox_failure_rate: f64,
     #[arg(long, env = "URR_SANDBOX_DUPLICATE_RATE", default_value_t = 0.05)]
     pub sandbox_duplicate_rate: f64,
+    /// Stripe's API (`https://api.stripe.com`; stripe-mock's address in tests).
+    #[arg(long, env = "URR_STRIPE_API_BASE", default_value = crate::provider::stripe::DEFAULT_API_BASE)]
+    pub stripe_api_base: String,
+    #[arg(
+        long,
+        env = "URR_STRIPE_SECRET_KEY",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub stripe_secret_key: String,
+    /// The webhook endpoint's signing secret (`whsec_…`).
+    #[arg(
+        long,
+        env = "URR_STRIPE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub stripe_webhook_secret: String,
+    /// While Stripe rolls the endpoint secret: the one being replaced.
+    #[arg(
+        long,
+        env = "URR_STRIPE_PREVIOUS_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub stripe_previous_webhook_secret: Option<String>,
     #[arg(long, env = "URR_RECONCILE_INTERVAL_MS", default_value_t = 5000)]
     pub reconcile_interval_ms: u64,
     #[arg(long, env = "URR_LOG_FORMAT", default_value = "json")]

@@ -6,6 +6,7 @@ use urr_service_common::problem::Problem;
 use urr_service_common::tokens::user::UserTokenError;
 
 use crate::state::{InvalidTransition, TransitionError};
+use crate::webhook::SignatureError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentError {
@@ -41,8 +42,8 @@ pub enum PaymentError {
     ProviderUnavailable(String),
     #[error("unknown provider {0}")]
     UnknownProvider(String),
-    #[error("webhook signature: {0}")]
-    WebhookSignature(String),
+    #[error("webhook signature")]
+    WebhookSignature(#[source] SignatureError),
     #[error("amount mismatch: {0}")]
     AmountMismatch(String),
 }
@@ -137,9 +138,25 @@ impl IntoResponse for PaymentError {
                 "Unknown provider",
                 format!("no payment provider named {name:?} is configured"),
             ),
-            PaymentError::WebhookSignature(detail) => {
-                Problem::unauthorized(format!("webhook {detail}"))
-            }
+            // A header that cannot be read, or one whose timestamp is out of
+            // the replay window (the ends of i64 included), is a malformed
+            // request: 400 with its own type, so a provider's dashboard
+            // tells a clock or encoding fault from a wrong secret (401).
+            PaymentError::WebhookSignature(
+                error @ (SignatureError::Malformed | SignatureError::Stale),
+            ) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                if *error == SignatureError::Stale {
+                    "webhook-stale"
+                } else {
+                    "webhook-malformed"
+                },
+                "Webhook refused",
+                format!("webhook {error}"),
+            ),
+            PaymentError::WebhookSignature(
+                error @ (SignatureError::Missing | SignatureError::Mismatch),
+            ) => Problem::unauthorized(format!("webhook {error}")),
             PaymentError::AmountMismatch(detail) => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "amount-mismatch",

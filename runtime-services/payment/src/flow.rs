@@ -1,5 +1,5 @@
-//! The payment flow: intents, the provider's webhooks, the dual-path
-//! confirmation and refunds.
+//! The payment flow: intents, the provider's webhooks and the dual-path
+//! confirmation (refunds are in [`crate::refunds`]).
 //!
 //! On capture, the payment's new state and a `payment-events` message are
 //! committed in one transaction (the outbox); then the ticket service is
@@ -67,7 +67,12 @@ pub enum WebhookOutcome {
     /// A capture for a payment that had failed or was canceled: the money
     /// is refunded, never kept without a ticket.
     LateCapture,
+    /// An authorization for a payment the buyer canceled meanwhile: voided
+    /// at the provider, never captured.
+    LateAuthorization,
     UnknownPayment,
+    /// A genuine delivery of nothing URR acts on (another event type).
+    Ignored,
 }
 
 impl WebhookOutcome {
@@ -77,7 +82,9 @@ impl WebhookOutcome {
             WebhookOutcome::Duplicate => "duplicate",
             WebhookOutcome::Stale => "stale",
             WebhookOutcome::LateCapture => "late-capture",
+            WebhookOutcome::LateAuthorization => "late-authorization",
             WebhookOutcome::UnknownPayment => "unknown-payment",
+            WebhookOutcome::Ignored => "ignored",
         }
     }
 }
@@ -92,24 +99,27 @@ pub struct Payments {
     pub metrics: Arc<PaymentMetrics>,
 }
 
-struct Row_ {
-    id: uuid::Uuid,
-    hold: String,
-    user: String,
-    status: PaymentStatus,
-    amount: i64,
-    currency: String,
-    provider: String,
-    provider_ref: Option<String>,
-    method: Option<String>,
-    traceparent: Option<String>,
-    confirm_started_at: Option<DateTime<Utc>>,
+pub(crate) struct Row_ {
+    pub(crate) id: uuid::Uuid,
+    pub(crate) hold: String,
+    pub(crate) user: String,
+    pub(crate) status: PaymentStatus,
+    pub(crate) amount: i64,
+    pub(crate) currency: String,
+    pub(crate) provider: String,
+    pub(crate) provider_ref: Option<String>,
+    pub(crate) method: Option<String>,
+    pub(crate) traceparent: Option<String>,
+    pub(crate) confirm_started_at: Option<DateTime<Utc>>,
     /// Set on a failed or canceled payment too when a capture reached it
     /// anyway: the money is owed back until it is refunded.
-    captured_at: Option<DateTime<Utc>>,
+    pub(crate) captured_at: Option<DateTime<Utc>>,
+    /// Set while a refund of a captured payment is owed (see
+    /// [`crate::refunds`]): the reconciler finishes it.
+    pub(crate) refund_requested_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, hold_id, user_id, status, amount_minor, currency, provider, provider_ref, payment_method, traceparent, confirm_started_at, captured_at";
+const COLUMNS: &str = "id, hold_id, user_id, status, amount_minor, currency, provider, provider_ref, payment_method, traceparent, confirm_started_at, captured_at, refund_requested_at";
 
 fn read_row(row: &sqlx::postgres::PgRow) -> Result<Row_, sqlx::Error> {
     let status: String = row.try_get("status")?;
@@ -126,11 +136,12 @@ fn read_row(row: &sqlx::postgres::PgRow) -> Result<Row_, sqlx::Error> {
         traceparent: row.try_get("traceparent")?,
         confirm_started_at: row.try_get("confirm_started_at")?,
         captured_at: row.try_get("captured_at")?,
+        refund_requested_at: row.try_get("refund_requested_at")?,
     })
 }
 
 impl Row_ {
-    fn provider_payment(&self) -> ProviderPayment {
+    pub(crate) fn provider_payment(&self) -> ProviderPayment {
         ProviderPayment {
             payment_id: self.id.to_string(),
             amount_minor: self.amount,
@@ -273,11 +284,11 @@ pub async fn record_reservation_on(
     Ok(())
 }
 
-fn parse_id(id: &str) -> Result<uuid::Uuid, PaymentError> {
+pub(crate) fn parse_id(id: &str) -> Result<uuid::Uuid, PaymentError> {
     uuid::Uuid::parse_str(id).map_err(|_| PaymentError::UnknownPayment)
 }
 
-async fn load(
+pub(crate) async fn load(
     conn: &mut PgConnection,
     id: uuid::Uuid,
     lock: bool,
@@ -299,7 +310,7 @@ impl Payments {
         self.metrics.entered(to.as_str());
     }
 
-    async fn move_to(
+    pub(crate) async fn move_to(
         &self,
         conn: &mut PgConnection,
         id: uuid::Uuid,
@@ -632,77 +643,6 @@ impl Payments {
         self.view(user, &id.to_string()).await
     }
 
-    /// `POST /v1/payments/{id}/refund`: captured only; the provider confirms by webhook.
-    pub async fn refund(&self, user: &str, id: &str) -> Result<PaymentView, PaymentError> {
-        let id = parse_id(id)?;
-        let row = load(&mut *self.pool.acquire().await?, id, false)
-            .await?
-            .ok_or(PaymentError::UnknownPayment)?;
-        if row.user != user {
-            return Err(PaymentError::UnknownPayment);
-        }
-        self.start_refund(&row).await?;
-        self.view(user, &id.to_string()).await
-    }
-
-    async fn start_refund(&self, row: &Row_) -> Result<(), PaymentError> {
-        if row.status != PaymentStatus::Captured {
-            return Err(crate::state::InvalidTransition {
-                from: row.status.as_str().to_owned(),
-                to: "refunded",
-            }
-            .into());
-        }
-        // The tickets first, then the money: the ticket service voids the
-        // reservation or says why it will not (tickets transferred to
-        // someone else), and only a voided reservation is refunded. In the
-        // other order a refused void left the buyer with the money and
-        // valid tickets. The cancel after the refund's webhook repeats this
-        // one and is idempotent at the ticket service.
-        let request = TicketRequest::Cancel {
-            hold: row.hold.clone(),
-            body: CancelRequest {
-                payment_id: row.id.to_string(),
-                reason: "refund".into(),
-            },
-            traceparent: row
-                .traceparent
-                .as_deref()
-                .map(urr_service_common::trace::child),
-        };
-        match self.ticket.call(request).await {
-            Ok(TicketAnswer::Canceled(_)) => {}
-            Ok(TicketAnswer::Refused { detail, .. } | TicketAnswer::Rejected { detail, .. }) => {
-                self.metrics.ticket_call("refund-refused");
-                return Err(PaymentError::RefundRefused(detail));
-            }
-            Ok(TicketAnswer::Confirmed(_)) => {
-                return Err(PaymentError::TicketUnavailable(
-                    "the ticket service answered a cancel with a confirmation".into(),
-                ));
-            }
-            Err(error) => return Err(PaymentError::TicketUnavailable(error.to_string())),
-        }
-        self.request_refund(row).await
-    }
-
-    /// Asks the provider to give the money of `row` back (a captured
-    /// payment, or a late capture of a failed or canceled one); the refund's
-    /// webhook moves it to `refunded`.
-    async fn request_refund(&self, row: &Row_) -> Result<(), PaymentError> {
-        let provider = self
-            .providers
-            .get(&row.provider)
-            .ok_or_else(|| PaymentError::UnknownProvider(row.provider.clone()))?;
-        provider
-            .refund(&row.provider_payment())
-            .await
-            .map_err(|e| match e {
-                ProviderError::Refused(reason) => PaymentError::ProviderRefused(reason),
-                ProviderError::Unavailable(reason) => PaymentError::ProviderUnavailable(reason),
-            })
-    }
-
     /// `POST /v1/webhooks/{provider}`: a signed verdict from the provider.
     pub async fn webhook(
         &self,
@@ -718,9 +658,14 @@ impl Payments {
             Ok(event) => event,
             Err(WebhookParseError::Signature(error)) => {
                 self.metrics.webhook("bad-signature");
-                return Err(PaymentError::WebhookSignature(error.to_string()));
+                return Err(PaymentError::WebhookSignature(error));
             }
             Err(WebhookParseError::Body(error)) => return Err(PaymentError::BadRequest(error)),
+            Err(WebhookParseError::Ignored(why)) => {
+                tracing::debug!(provider = provider_name, %why, "webhook acknowledged, nothing to apply");
+                self.metrics.webhook(WebhookOutcome::Ignored.as_str());
+                return Ok(WebhookOutcome::Ignored);
+            }
         };
         let outcome = self.apply_webhook(provider_name, &event).await?;
         self.metrics.webhook(outcome.as_str());
@@ -765,6 +710,13 @@ impl Payments {
         }
         let mut after_commit = AfterCommit::Nothing;
         let applied = match event.kind {
+            // The buyer canceled while the provider was answering: the
+            // authorization must not be left holding the buyer's funds.
+            WebhookKind::PaymentAuthorized if row.status == PaymentStatus::Canceled => {
+                self.record_late_authorization(&mut tx, &row, event).await?;
+                after_commit = AfterCommit::VoidLateAuthorization;
+                Ok(row.status)
+            }
             WebhookKind::PaymentAuthorized => {
                 if let Some(started) = row.confirm_started_at {
                     let seconds = (Utc::now() - started).num_milliseconds() as f64 / 1000.0;
@@ -803,31 +755,7 @@ impl Payments {
                 if matches!(row.status, PaymentStatus::Canceled | PaymentStatus::Failed)
                     && row.captured_at.is_none() =>
             {
-                // The provider took money for a payment that ended (a cancel
-                // racing the authorization, a failure after it). Its hold
-                // slot may already belong to another payment, so it does not
-                // become captured and no ticket is asked for: it is marked as
-                // owing the money back (`captured_at`, which the reconciler
-                // re-drives) and refunded.
-                sqlx::query(
-                    "UPDATE payments SET captured_at = now(), updated_at = now(),
-                            provider_ref = COALESCE(provider_ref, $2) WHERE id = $1",
-                )
-                .bind(id)
-                .bind(&event.provider_ref)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO payment_transitions (payment_id, from_status, to_status, reason) VALUES ($1, $2, $2, $3)",
-                )
-                .bind(id)
-                .bind(row.status.as_str())
-                .bind(format!(
-                    "captured by the provider after the payment was {}; refunding",
-                    row.status.as_str()
-                ))
-                .execute(&mut *tx)
-                .await?;
+                self.record_late_capture(&mut tx, &row, event).await?;
                 tracing::error!(payment = %id, status = row.status.as_str(), "a capture reached an ended payment; refunding it");
                 after_commit = AfterCommit::RefundLateCapture;
                 Ok(row.status)
@@ -894,6 +822,9 @@ impl Payments {
             Ok(_) if matches!(after_commit, AfterCommit::RefundLateCapture) => {
                 WebhookOutcome::LateCapture
             }
+            Ok(_) if matches!(after_commit, AfterCommit::VoidLateAuthorization) => {
+                WebhookOutcome::LateAuthorization
+            }
             Ok(_) => WebhookOutcome::Applied,
             Err(TransitionError::Invalid(_)) => WebhookOutcome::Stale,
             Err(error) => return Err(error.into()),
@@ -927,6 +858,11 @@ impl Payments {
             }
             AfterCommit::Cancel => {
                 tokio::spawn(async move { this.cancel_reservation(id).await });
+            }
+            AfterCommit::VoidLateAuthorization => {
+                let mut row = row;
+                row.provider_ref = row.provider_ref.or(Some(event.provider_ref.clone()));
+                tokio::spawn(async move { this.void_late_authorization(&row).await });
             }
             AfterCommit::RefundLateCapture => {
                 let mut row = row;
@@ -1021,7 +957,9 @@ impl Payments {
                 // give the money back.
                 self.metrics.ticket_call("refused");
                 tracing::warn!(payment = %id, %problem, %detail, "the ticket service refused the confirmation; refunding");
-                if let Err(error) = self.start_refund(&row).await {
+                let reason =
+                    format!("the ticket service refused the confirmation ({problem}); refunding");
+                if let Err(error) = self.start_refund(&row, &reason).await {
                     tracing::warn!(%error, payment = %id, "automatic refund failed; the reconciler retries");
                 }
             }
@@ -1052,7 +990,9 @@ impl Payments {
                 };
                 self.metrics.ticket_call(outcome);
                 self.metrics.confirm_deferred(outcome);
-                tracing::warn!(%error, payment = %id, "synchronous confirm failed; Kafka confirms, the reconciler retries");
+                // Money taken and no reservation yet: an error, so it pages
+                // when it lasts (the retries with backoff are spent).
+                tracing::error!(%error, payment = %id, reason = outcome, "synchronous confirm failed after its retries; not refunding, Kafka confirms and the reconciler retries");
             }
         }
     }
@@ -1117,7 +1057,7 @@ impl Payments {
             "SELECT id, status, payment_method IS NOT NULL AS confirmed FROM payments
              WHERE updated_at < now() - make_interval(secs => $1)
                AND (status = 'authorized'
-                    OR (status = 'captured' AND reservation_id IS NULL)
+                    OR (status = 'captured' AND (reservation_id IS NULL OR refund_requested_at IS NOT NULL))
                     OR (status IN ('canceled', 'failed') AND captured_at IS NOT NULL)
                     OR (status = 'created'))
              ORDER BY updated_at LIMIT 200",
@@ -1154,6 +1094,12 @@ impl Payments {
                         .await
                         .map_err(|e| PaymentError::ProviderUnavailable(e.to_string()))?;
                 }
+            }
+            // A refund owed (its provider or ticket call failed): finish it
+            // before anything else, never confirm the tickets again.
+            PaymentStatus::Captured if row.refund_requested_at.is_some() => {
+                self.start_refund(&row, "refund re-driven by the reconciler")
+                    .await?
             }
             PaymentStatus::Captured => self.confirm_reservation(id).await,
             // A late capture whose refund has not come back: ask again.
@@ -1222,4 +1168,5 @@ enum AfterCommit {
     Confirm,
     Cancel,
     RefundLateCapture,
+    VoidLateAuthorization,
 }

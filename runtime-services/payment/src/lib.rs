@@ -10,7 +10,10 @@
 //!   out-of-order deliveries harmless), capture → outbox + synchronous confirm.
 //! * [`ticket_client`] + [`breaker`]: the synchronous path through tower's
 //!   timeout and retry layers and a circuit breaker layer.
-//! * [`reconciler`]: re-drives stuck payments; [`consumers`]: records
+//! * [`refunds`]: refunds owed until done (tickets voided first, or the
+//!   refusal recorded); [`late`]: a capture reaching an ended payment is
+//!   refunded, an authorization reaching a canceled one voided.
+//! * [`reconciler`]: re-drives stuck payments (and owed refunds); [`consumers`]: records
 //!   reservations confirmed through Kafka.
 //! * [`routes`]: `routers(state)`, public and internal (API table there).
 
@@ -19,8 +22,10 @@ pub mod config;
 pub mod consumers;
 pub mod error;
 pub mod flow;
+pub mod late;
 pub mod provider;
 pub mod reconciler;
+pub mod refunds;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

@@ -11,6 +11,7 @@ use urr_payment::config::PaymentConfig;
 use urr_payment::flow::Payments;
 use urr_payment::provider::Providers;
 use urr_payment::provider::sandbox::{Sandbox, SandboxSettings};
+use urr_payment::provider::stripe::{self, Stripe, StripeSettings};
 use urr_payment::reconciler::{self, ReconcilerSettings};
 use urr_payment::telemetry::PaymentMetrics;
 use urr_payment::ticket_client::{ClientSettings, TicketClient};
@@ -37,12 +38,12 @@ async fn run(config: PaymentConfig) -> Result<(), Box<dyn std::error::Error + Se
     // Checked first: a bad limit or short key fails before any connection is made.
     let server_settings = config.server.settings()?;
     let users = config.user_jwt.verifier()?;
-    let providers = match config.provider.as_str() {
+    let (providers, provider): (Providers, &'static str) = match config.provider.as_str() {
         "sandbox" => {
             if config.sandbox_webhook_secret.len() < 16 {
                 return Err("URR_SANDBOX_WEBHOOK_SECRET must be at least 16 characters".into());
             }
-            Providers::default().with(Arc::new(Sandbox::new(SandboxSettings {
+            let providers = Providers::default().with(Arc::new(Sandbox::new(SandboxSettings {
                 webhook_url: format!(
                     "{}/v1/webhooks/sandbox",
                     config.public_url.trim_end_matches('/')
@@ -51,12 +52,38 @@ async fn run(config: PaymentConfig) -> Result<(), Box<dyn std::error::Error + Se
                 latency: Duration::from_millis(config.sandbox_latency_ms),
                 failure_rate: config.sandbox_failure_rate,
                 duplicate_rate: config.sandbox_duplicate_rate,
-            })))
+            })));
+            (providers, urr_payment::provider::sandbox::NAME)
+        }
+        stripe::NAME => {
+            if !config.stripe_secret_key.starts_with("sk_")
+                && !config.stripe_secret_key.starts_with("rk_")
+            {
+                return Err(
+                    "URR_STRIPE_SECRET_KEY must be a Stripe secret key (sk_… or rk_…)".into(),
+                );
+            }
+            let webhook_secrets: Vec<Vec<u8>> = std::iter::once(&config.stripe_webhook_secret)
+                .chain(config.stripe_previous_webhook_secret.as_ref())
+                .map(|secret| secret.as_bytes().to_vec())
+                .collect();
+            if webhook_secrets.iter().any(|secret| secret.len() < 16) {
+                return Err("URR_STRIPE_WEBHOOK_SECRET (and the previous one) must be the endpoint's whsec_… secret".into());
+            }
+            let providers = Providers::default().with(Arc::new(Stripe::new(StripeSettings {
+                api_base: config.stripe_api_base.clone(),
+                secret_key: config.stripe_secret_key.clone(),
+                webhook_secrets,
+                tolerance_seconds: stripe::signature::DEFAULT_TOLERANCE_SECONDS,
+                timeout: Duration::from_secs(10),
+            })));
+            (providers, stripe::NAME)
         }
         other => {
-            return Err(
-                format!("unknown URR_PAYMENT_PROVIDER {other:?} (available: sandbox)").into(),
-            );
+            return Err(format!(
+                "unknown URR_PAYMENT_PROVIDER {other:?} (available: sandbox, stripe)"
+            )
+            .into());
         }
     };
     let pool = PgPoolOptions::new()
@@ -93,7 +120,7 @@ async fn run(config: PaymentConfig) -> Result<(), Box<dyn std::error::Error + Se
             metrics.circuit_state.clone(),
         )?,
         providers,
-        provider: "sandbox",
+        provider,
         event: config.event.clone(),
         metrics: Arc::new(metrics),
     };

@@ -8,7 +8,7 @@
 //! | `POST /v1/payments/{id}/confirm` | its buyer; `{"paymentMethod"}` | 202; the provider's verdict comes by webhook |
 //! | `POST /v1/payments/{id}/cancel` | its buyer | before authorization; 409 `cancel-too-late` once authorized (refund after the capture) |
 //! | `POST /v1/payments/{id}/refund` | its buyer | 202, captured payments only |
-//! | `POST /v1/webhooks/{provider}` | the provider (signed) | 200 `{"outcome"}`; 401 on a bad signature |
+//! | `POST /v1/webhooks/{provider}` | the provider (signed) | 200 `{"outcome"}`; 401 on a missing or wrong signature, 400 (`webhook-stale`, `webhook-malformed`) on a timestamp out of the window or an unreadable header |
 //! | `/healthz`, `/readyz` | kubelet, load balancer (both listeners) | |
 //! | `/metrics` (internal listener only) | Prometheus | |
 
@@ -199,7 +199,13 @@ async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PaymentError> {
-    let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    // Each provider signs in its own header (`Stripe-Signature`, `Urr-Signature`).
+    let header = state
+        .payments
+        .providers
+        .get(&provider)
+        .map_or(SIGNATURE_HEADER, |p| p.signature_header());
+    let signature = headers.get(header).and_then(|v| v.to_str().ok());
     let outcome = state.payments.webhook(&provider, signature, &body).await?;
     Ok(Json(json!({"outcome": outcome})).into_response())
 }

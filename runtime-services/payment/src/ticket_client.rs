@@ -5,8 +5,9 @@
 //! ([`crate::breaker`]) outside, then tower's `Retry` (bounded attempts,
 //! jittered exponential backoff) around tower's `Timeout` per attempt. The
 //! breaker sits outside the retries so one logical call, however many
-//! attempts it took, counts once. Only transport failures, timeouts, 5xx and
-//! 429 (overload) answers are retried or counted by the breaker. A 4xx is an
+//! attempts it took, counts once. Transport failures, timeouts, 5xx and 429
+//! (overload) answers are retried and counted by the breaker; a 401/403 (a
+//! service token being rotated) is retried but not counted. A 4xx is an
 //! answer, and only the ticket service's explicit "this hold cannot be
 //! confirmed" problems ([`FINAL_REFUSALS`]) are final: anything else (a
 //! refused service token, a 404 from a misrouted URL) says nothing about the
@@ -65,6 +66,20 @@ pub enum TicketAnswer {
         problem: String,
         detail: String,
     },
+}
+
+impl TicketAnswer {
+    /// A 401/403: the ticket service refused our service token (a rotation
+    /// under way, a misconfigured Secret), nothing about the hold.
+    pub fn is_auth_refusal(&self) -> bool {
+        matches!(
+            self,
+            TicketAnswer::Rejected {
+                status: 401 | 403,
+                ..
+            }
+        )
+    }
 }
 
 /// The ticket service's problems (status, type slug under
@@ -256,8 +271,16 @@ impl Policy<TicketRequest, TicketAnswer, BoxError> for RetryTransient {
         _: &mut TicketRequest,
         result: &mut Result<TicketAnswer, BoxError>,
     ) -> Option<Self::Future> {
+        // A refused service token is retried too: while a rotated token
+        // rolls out, replicas disagree about it, and the next attempt may
+        // reach one that already accepts it. It is an answer, not a
+        // failure, so the breaker outside does not count it.
+        let retryable = match result {
+            Err(_) => true,
+            Ok(answer) => answer.is_auth_refusal(),
+        };
         match result {
-            Err(_) if self.attempts_left > 0 => {
+            _ if retryable && self.attempts_left > 0 => {
                 self.attempts_left -= 1;
                 Some(self.backoff.next_backoff())
             }
@@ -535,5 +558,69 @@ mod tests {
                 "{status} {slug}: {answer:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_refused_service_token_is_retried_with_backoff() {
+        use axum::response::IntoResponse;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        // Two replicas out of date with the token, then one that accepts it.
+        let calls = Arc::new(AtomicU32::new(0));
+        let seen = calls.clone();
+        let app = axum::Router::new().fallback(move || {
+            let seen = seen.clone();
+            async move {
+                if seen.fetch_add(1, Ordering::SeqCst) < 2 {
+                    urr_service_common::problem::Problem::unauthorized("stale token")
+                        .into_response()
+                } else {
+                    axum::Json(serde_json::json!({
+                        "reservationId": "r1", "holdId": "h1", "paymentId": "p1",
+                        "ticketIds": ["t1"], "alreadyConfirmed": false
+                    }))
+                    .into_response()
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let settings = ClientSettings {
+            timeout: Duration::from_millis(500),
+            retries: 2,
+            backoff_min: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(5),
+            // One counted failure would open it: a 401 must not count.
+            breaker_failures: 1,
+            breaker_open_for: Duration::from_secs(60),
+        };
+        let client =
+            TicketClient::new(&base, "token", &settings, Gauge::default()).expect("client");
+        let answer = client.call(confirm()).await;
+        assert!(
+            matches!(&answer, Ok(TicketAnswer::Confirmed(c)) if c.reservation_id == "r1"),
+            "{answer:?}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(client.circuit_state(), CircuitState::Closed);
+        // Retries run out: still an answer that is no refusal.
+        calls.store(0, Ordering::SeqCst);
+        let settings = ClientSettings {
+            retries: 1,
+            ..settings
+        };
+        let client =
+            TicketClient::new(&base, "token", &settings, Gauge::default()).expect("client");
+        let answer = client.call(confirm()).await;
+        assert!(
+            matches!(&answer, Ok(a) if a.is_auth_refusal()),
+            "{answer:?}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }

@@ -38,9 +38,9 @@ pub enum WebhookKind {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    #[error("missing urr-signature header")]
+    #[error("missing signature header")]
     Missing,
-    #[error("malformed urr-signature header")]
+    #[error("malformed signature header")]
     Malformed,
     #[error("timestamp outside the {REPLAY_WINDOW_SECONDS} s replay window")]
     Stale,
@@ -61,8 +61,7 @@ fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
 /// The header value for `body` sent at `timestamp`.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     let tag = mac(secret, timestamp, body).finalize().into_bytes();
-    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={timestamp},v1={hex}")
+    format!("t={timestamp},v1={}", hex::encode(tag))
 }
 
 /// Checks a header value against `body` at time `now`.
@@ -78,7 +77,7 @@ pub fn verify(
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", value)) => timestamp = value.parse::<i64>().ok(),
-            Some(("v1", value)) => signature = decode_hex(value),
+            Some(("v1", value)) => signature = hex::decode(value).ok(),
             _ => {}
         }
     }
@@ -93,16 +92,6 @@ pub fn verify(
     mac(secret, timestamp, body)
         .verify_slice(&signature)
         .map_err(|_| SignatureError::Mismatch)
-}
-
-fn decode_hex(value: &str) -> Option<Vec<u8>> {
-    if !value.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..value.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(value.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

@@ -253,14 +253,31 @@ async fn webhooks_duplicated_reordered_tampered_or_mismatched_do_no_harm(pool: P
         &bytes,
     );
     let (status, stale) = platform.webhook(&captured, Some(old)).await;
-    assert_eq!(status, 401, "{stale}");
-    // Signed at the ends of time: the same stale refusal, and the service
+    assert_eq!(
+        status, 400,
+        "a timestamp out of the window is a bad request: {stale}"
+    );
+    assert_eq!(
+        stale["type"], "https://urr.dev/problems/webhook-stale",
+        "{stale}"
+    );
+    assert_eq!(stale["status"], 400, "{stale}");
+    // Signed at the ends of time: the same stale problem, and the service
     // stays up (the age of the signature once overflowed).
     for t in [i64::MIN, i64::MAX] {
         let extreme = urr_payment::webhook::sign(support::WEBHOOK_SECRET, t, &bytes);
         let (status, problem) = platform.webhook(&captured, Some(extreme)).await;
-        assert_eq!((status, &problem), (401, &stale), "t={t}");
+        assert_eq!((status, &problem), (400, &stale), "t={t}");
     }
+    // An unreadable header is a bad request too; a missing one is a 401.
+    let (status, problem) = platform
+        .webhook(&captured, Some("t=soon,v1=zz".into()))
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(
+        problem["type"], "https://urr.dev/problems/webhook-malformed",
+        "{problem}"
+    );
     assert_eq!(
         platform.payment("carol", &id).await["status"],
         "created",

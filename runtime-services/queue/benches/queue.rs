@@ -151,12 +151,16 @@ async fn main() {
         room_id: format!("bench/{event}"),
         users: UserTokenVerifier::hs256(USER_SECRET, None, None),
         entry_key: EntryTokenKey::new(b"bench-entry-key"),
-        vwr_key: VwrKey::new("k1", b"bench-vwr-key".to_vec()),
+        pass_keys: urr_queue::pass::PassKeys::new(
+            VwrKey::new("k1", b"bench-vwr-key".to_vec()),
+            None,
+        ),
         vwr_token_ttl_seconds: 3600,
         cookie_secure: false,
+        number_limit_per_ip: 0,
         join_limit_per_ip: u32::MAX,
         join_limit_per_user: u32::MAX,
-        client_ip_header: None,
+        client_address: Default::default(),
         metrics: Arc::new(QueueMetrics::new()),
         snapshot: Arc::new(urr_queue::snapshot::SnapshotCache::new(
             std::time::Duration::from_secs(1),

@@ -46,6 +46,8 @@ async function apply(body) {
         await redis('ZADD', key('hb'), now, member);
       }
     }
+    // Chained tiers: the edge gates from a minute ago, so joins need a served pass.
+    if (body.gate !== undefined) await redis('HSET', key('policy'), 'passRequiredFrom', body.gate ? Math.floor(now / 1000) - 60 : 0);
     if (Number.isFinite(body.advance) && body.advance > 0) {
       const popped = (await redis('ZPOPMIN', key('q'), body.advance)).split('\n').filter((_, i) => i % 2 === 0);
       if (popped.length && popped[0]) await redis('ZREM', key('hb'), ...popped);

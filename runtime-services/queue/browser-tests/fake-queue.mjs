@@ -154,6 +154,19 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
     const claims = auth && verifyJwt(auth[1], userSecret);
     if (!claims) return problem(res, 401, 'unauthorized', 'Unauthorized', auth ? 'invalid or expired token' : 'missing bearer token');
     const user = claims.sub;
+    if (action === 'join' && e.gateRoom) {
+      // Chained tiers: while the edge gates, a join needs a served pass of the room.
+      const pass = passes.get(cookieOf(req));
+      if (!pass || pass.room !== e.gateRoom) {
+        return send(res, 403, { type: 'https://urr.dev/problems/pass-required', title: 'Take a number first', status: 403,
+          detail: 'take a number first', numbersUrl: `/v1/rooms/${e.gateRoom}/numbers`, waitingPage: `/waiting/${e.gateRoom}` },
+        { 'content-type': 'application/problem+json', 'cache-control': 'no-store' });
+      }
+      const serving = servingOf(room(e.gateRoom), Math.floor(Date.now() / 1000));
+      if (pass.number > serving) {
+        return problem(res, 403, 'pass-not-served', 'Your number is not served yet', `serving ${serving}`, { 'retry-after': '1' });
+      }
+    }
     if (action === 'join' && !e.admitted.has(user) && !e.queue.includes(user)) e.queue.push(user);
     const place = placeOf(e, user, eventName);
     if (!place) return problem(res, 404, 'not-in-queue', 'Not in the queue', 'join the queue again');
@@ -169,6 +182,7 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
   //   {room, throttle: {count, retryAfter}}                   answer the next `count` number requests with 429
   //   {room, failForMs: n}                                    drop every serving request for the next n ms
   //   {event, hold: true, ahead?, behind?}                     a closed queue with phantom people around the visitor
+  //   {event, gate: room | false}                             joins need a served pass of `room` (the edge gates), or not
   //   {event, advance: n}                                     n people ahead of the visitor move on
   //   {event, pollAfterMs: n}                                 the poll interval the server asks for
   //   {event, admit: true}                                    everyone waiting is admitted
@@ -183,6 +197,7 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
     if (body.event) {
       const e = event(String(body.event));
       if (body.hold) Object.assign(e, { open: false, ahead: body.ahead ?? 0, behind: body.behind ?? 0 });
+      if (body.gate !== undefined) e.gateRoom = body.gate ? String(body.gate) : null;
       if (Number.isFinite(body.advance)) e.ahead = Math.max(0, e.ahead - body.advance);
       if (Number.isFinite(body.pollAfterMs)) e.pollAfterMs = body.pollAfterMs;
       if (body.admit) {

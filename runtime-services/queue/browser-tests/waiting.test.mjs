@@ -189,6 +189,38 @@ test('tier 2: a signed-in buyer sees their position, is admitted, and keeps the 
   await context.close();
 });
 
+test('tier 2 while the edge gates: the page takes a number first and joins once it is served', { timeout: 120000 }, async (t) => {
+  if (!ADMIT) return t.skip('URR_ADMIT_URL is not set');
+  const token = userToken(`gated-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+  if (!token) return t.skip('no user token: set URR_TEST_USER_TOKEN or URR_USER_JWT_SECRET');
+  await hook({ event: EVENT, hold: true, ahead: 3, behind: 10, gate: ROOM });
+  // Leave the queue as the next test expects it: ungated, nobody waiting.
+  t.after(() => hook({ event: EVENT, gate: false, admit: true }));
+  await hook({ room: ROOM, serving: 7000, next: 7004 });
+  const since = Date.now();
+  const joins = () => fake.requests.filter((r) => r.at >= since && r.method === 'POST' && r.path === `/v1/events/${EVENT}/queue`);
+  const { context, page } = await open(
+    `/waiting/${encodeURIComponent(ROOM)}?event=${encodeURIComponent(EVENT)}&return=${encodeURIComponent('/events/x/seats')}`,
+    { token });
+
+  // Refused at the queue (pass-required): the page takes number 7005 and waits at tier 1.
+  await waitText(page, '#figure', '7,005', 10000);
+  assert.equal(await textOf(page, '#figure-label'), 'Your number');
+  if (fake) assert.equal(joins()[0].status, 403, 'the first join, without a pass, is refused');
+
+  await hook({ room: ROOM, serving: 7005 });
+  // Served: the page joins with the pass and shows the place in line.
+  await waitText(page, '#figure-label', 'Your place', SLOW);
+  // 3 ahead; a real queue may still hold someone from an earlier test.
+  await waitText(page, '#figure', fake ? '4' : /^\d{1,2}$/);
+  if (fake) {
+    const last = joins().at(-1);
+    assert.equal(last.status, 200);
+    assert.ok(last.cookie, 'the join carries the pass cookie');
+  }
+  await context.close();
+});
+
 test('tier 2: an expired sign-in asks the buyer to sign in again', { timeout: 60000 }, async () => {
   const { context, page } = await open(`/waiting/${encodeURIComponent(ROOM)}?event=${encodeURIComponent(EVENT)}&return=/events/x`,
     { token: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4IiwiZXhwIjoxfQ.bm90LWEtc2lnbmF0dXJl' });

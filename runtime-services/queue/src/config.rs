@@ -42,6 +42,21 @@ pub struct QueueConfig {
     pub vwr_signing_key: String,
     #[arg(long, env = "URR_VWR_KEY_ID", default_value = "k1")]
     pub vwr_key_id: String,
+    /// During a key rotation: the key passes were signed with before; passes
+    /// signed with it are still accepted (never used to sign).
+    #[arg(
+        long,
+        env = "URR_VWR_PREVIOUS_SIGNING_KEY",
+        hide_env_values = true,
+        requires = "vwr_previous_key_id"
+    )]
+    pub vwr_previous_signing_key: Option<String>,
+    #[arg(
+        long,
+        env = "URR_VWR_PREVIOUS_KEY_ID",
+        requires = "vwr_previous_signing_key"
+    )]
+    pub vwr_previous_key_id: Option<String>,
     /// Lifetime of a tier-1 `urr-vwr-token`, in seconds.
     #[arg(long, env = "URR_VWR_TOKEN_TTL_SECONDS", default_value_t = 4 * 3600)]
     pub vwr_token_ttl_seconds: i64,
@@ -61,10 +76,20 @@ pub struct QueueConfig {
     /// Joins per user per minute.
     #[arg(long, env = "URR_JOIN_LIMIT_PER_USER", default_value_t = 10)]
     pub join_limit_per_user: u32,
-    /// Header holding the client IP when behind a proxy (e.g. `CloudFront-Viewer-Address`
-    /// or `X-Forwarded-For`; the first address is used). Unset: the socket peer.
+    /// Tier-1 numbers per client address per minute for callers without a
+    /// valid pass (a holder of one keeps their number without counting); 0 = unlimited.
+    #[arg(long, env = "URR_NUMBER_LIMIT_PER_IP", default_value_t = 60)]
+    pub number_limit_per_ip: u32,
+    /// Header holding the client address behind a proxy: `CloudFront-Viewer-Address`
+    /// (behind CloudFront with the origin secret) or `X-Forwarded-For` (with
+    /// `--trusted-proxy-hops`). Unset: the socket peer.
     #[arg(long, env = "URR_CLIENT_IP_HEADER")]
-    pub client_ip_header: Option<String>,
+    pub client_ip_header: Option<axum::http::HeaderName>,
+    /// How many proxies of ours append to `--client-ip-header`: the client
+    /// address is the entry this far from the right (client-written entries come first).
+    #[arg(long, env = "URR_TRUSTED_PROXY_HOPS", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub trusted_proxy_hops: u8,
     /// Run the admitter loop in this instance (all replicas may; one leads).
     #[arg(long, env = "URR_ADMITTER", default_value_t = true, action = clap::ArgAction::Set)]
     pub admitter: bool,
@@ -92,6 +117,13 @@ impl QueueConfig {
         self.room_id
             .clone()
             .unwrap_or_else(|| format!("default/{}", self.room_name()))
+    }
+
+    pub fn client_address(&self) -> crate::client_address::ClientAddressSource {
+        crate::client_address::ClientAddressSource {
+            header: self.client_ip_header.clone(),
+            trusted_hops: usize::from(self.trusted_proxy_hops),
+        }
     }
 
     pub fn tick(&self) -> Duration {

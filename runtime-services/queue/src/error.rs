@@ -22,6 +22,19 @@ pub enum QueueError {
         scope: &'static str,
         retry_after: u64,
     },
+    /// A join without a valid tier-1 pass while the edge gates the room.
+    #[error("a served pass of room {room} is required ({reason})")]
+    PassRequired { room: String, reason: &'static str },
+    /// A join with a valid pass the serving counter has not reached.
+    #[error("pass number {number} is not served yet (serving {serving})")]
+    PassNotServed {
+        room: String,
+        number: u64,
+        serving: u64,
+        retry_after: u64,
+    },
+    #[error("too many numbers from this address, retry after {retry_after}s")]
+    NumbersLimited { retry_after: u64 },
     #[error("the queue opens at {opens_at}")]
     QueueNotOpen { opens_at: i64, retry_after: u64 },
     #[error("no asset named {0}")]
@@ -64,6 +77,38 @@ impl IntoResponse for QueueError {
                 "rate-limited",
                 "Too many requests",
                 format!("too many joins from this {scope}; retry after {retry_after} s"),
+            )
+            .with_retry_after(*retry_after),
+            QueueError::PassRequired { room, reason } => Problem::new(
+                StatusCode::FORBIDDEN,
+                "pass-required",
+                "Take a number first",
+                format!(
+                    "this queue admits through the waiting room: take a number (POST the numbersUrl, which sets the urr-vwr-token cookie), wait until it is served, then join with the cookie ({reason})"
+                ),
+            )
+            .with("numbersUrl", format!("/v1/rooms/{room}/numbers"))
+            .with("waitingPage", format!("/waiting/{room}")),
+            QueueError::PassNotServed {
+                room,
+                number,
+                serving,
+                retry_after,
+            } => Problem::new(
+                StatusCode::FORBIDDEN,
+                "pass-not-served",
+                "Your number is not served yet",
+                format!("number {number} is not served yet (serving {serving}); join once it is"),
+            )
+            .with("number", *number)
+            .with("serving", *serving)
+            .with("waitingPage", format!("/waiting/{room}"))
+            .with_retry_after(*retry_after),
+            QueueError::NumbersLimited { retry_after } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                format!("too many numbers taken from this address; keep the one you have (its cookie) or retry after {retry_after} s"),
             )
             .with_retry_after(*retry_after),
             QueueError::QueueNotOpen {

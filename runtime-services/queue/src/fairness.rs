@@ -12,12 +12,12 @@ use sha2::{Digest, Sha256};
 /// A fresh 32-byte seed, hex encoded.
 pub fn new_seed() -> String {
     let bytes: [u8; 32] = rand::random();
-    hex(&bytes)
+    hex::encode(bytes)
 }
 
 /// SHA-256 of the seed's bytes, hex encoded: published before the draw.
 pub fn commitment(seed_hex: &str) -> String {
-    hex(&Sha256::digest(seed_hex.as_bytes()))
+    hex::encode(Sha256::digest(seed_hex.as_bytes()))
 }
 
 /// The sort key of one member.
@@ -36,10 +36,6 @@ pub fn shuffled<'a>(seed_hex: &str, members: impl IntoIterator<Item = &'a str>) 
         .collect();
     keyed.sort_unstable();
     keyed.into_iter().map(|(_, m)| m).collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -14,11 +14,13 @@
 //!   `/internal/stats` for the operator and `/metrics`.
 
 pub mod admitter;
+pub mod client_address;
 pub mod config;
 pub mod error;
 pub mod eta;
 pub mod fairness;
 pub mod keys;
+pub mod pass;
 pub mod policy;
 pub mod routes;
 pub mod snapshot;

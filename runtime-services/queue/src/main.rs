@@ -6,6 +6,7 @@ use std::sync::Arc;
 use clap::Parser;
 use urr_queue::admitter::{self, Admitter, AdmitterSettings};
 use urr_queue::config::QueueConfig;
+use urr_queue::pass::PassKeys;
 use urr_queue::store::QueueStore;
 use urr_queue::telemetry::QueueMetrics;
 use urr_queue::{AppState, routers};
@@ -34,6 +35,13 @@ async fn run(config: QueueConfig) -> Result<(), Box<dyn std::error::Error + Send
     let users = config.user_jwt.verifier()?;
     let entry_key = EntryTokenKey::from_env_secret(&config.entry_token_key)?;
     let vwr_key = VwrKey::from_env_secret(config.vwr_key_id.clone(), &config.vwr_signing_key)?;
+    let previous_vwr_key = match (
+        &config.vwr_previous_key_id,
+        &config.vwr_previous_signing_key,
+    ) {
+        (Some(id), Some(secret)) => Some(VwrKey::from_env_secret(id.clone(), secret)?),
+        _ => None,
+    };
     let store = QueueStore::connect(&config.redis_url, &config.event)
         .await
         .map_err(|e| format!("cannot connect to Redis: {e}"))?;
@@ -45,12 +53,13 @@ async fn run(config: QueueConfig) -> Result<(), Box<dyn std::error::Error + Send
         room_id: config.room_id(),
         users,
         entry_key,
-        vwr_key,
+        pass_keys: PassKeys::new(vwr_key, previous_vwr_key),
         vwr_token_ttl_seconds: config.vwr_token_ttl_seconds,
         cookie_secure: config.cookie_secure,
+        number_limit_per_ip: config.number_limit_per_ip,
         join_limit_per_ip: config.join_limit_per_ip,
         join_limit_per_user: config.join_limit_per_user,
-        client_ip_header: config.client_ip_header.clone(),
+        client_address: config.client_address(),
         metrics: metrics.clone(),
         snapshot: Arc::new(urr_queue::snapshot::SnapshotCache::new(config.tick())),
     };

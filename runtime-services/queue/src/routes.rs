@@ -15,13 +15,15 @@ use serde_json::json;
 use urr_service_common::server::Routers;
 use urr_service_common::tokens::entry::EntryTokenKey;
 use urr_service_common::tokens::user::{UserIdentity, UserTokenVerifier};
-use urr_service_common::tokens::vwr::{self, VwrKey};
+use urr_service_common::tokens::vwr;
 use urr_service_common::{metrics as prom, unix_now_ms};
 
+use crate::client_address::ClientAddressSource;
 use crate::error::QueueError;
 use crate::eta::{self, Eta, MeasuredRate};
+use crate::pass::{self, PassKeys, PassRefusal};
 use crate::snapshot::{RATE_WINDOW_MS, SnapshotCache};
-use crate::store::{JoinLimits, Place, QueueStore};
+use crate::store::{JoinLimits, NumberTaken, Place, QueueStore};
 use crate::telemetry::QueueMetrics;
 use crate::waiting_page;
 
@@ -34,12 +36,15 @@ pub struct AppState {
     pub room_id: String,
     pub users: UserTokenVerifier,
     pub entry_key: EntryTokenKey,
-    pub vwr_key: VwrKey,
+    /// The room's pass keys (current signs; current and previous verify).
+    pub pass_keys: PassKeys,
     pub vwr_token_ttl_seconds: i64,
     pub cookie_secure: bool,
+    /// Tier-1 numbers per client address per minute (0 = unlimited).
+    pub number_limit_per_ip: u32,
     pub join_limit_per_ip: u32,
     pub join_limit_per_user: u32,
-    pub client_ip_header: Option<String>,
+    pub client_address: ClientAddressSource,
     pub metrics: Arc<QueueMetrics>,
     /// Policy, measured rate and serving parameters, at most one tick old.
     pub snapshot: Arc<SnapshotCache>,
@@ -95,48 +100,42 @@ fn check_room(state: &AppState, room: &str) -> Result<(), QueueError> {
     }
 }
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
-}
-
 /// `POST /v1/rooms/{room}/numbers`: a number and its signed pass. A visitor
-/// who already holds a valid pass for this room keeps their number.
+/// who already holds a valid pass for this room keeps their number, and
+/// does not count against the per-address limit; a loop without the cookie
+/// hits that limit, so it cannot push everyone after it back.
 async fn take_number(
     State(state): State<AppState>,
     Path(room): Path<String>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<Response, QueueError> {
     check_room(&state, &room)?;
-    let now = unix_now_ms() / 1000;
-    let existing = cookie_value(&headers, vwr::COOKIE_NAME).and_then(|token| {
-        vwr::verify(
-            std::slice::from_ref(&state.vwr_key),
-            token,
-            &state.room_id,
-            now,
-        )
-        .ok()
-    });
+    let now_ms = unix_now_ms();
+    let now = now_ms / 1000;
+    let existing = pass::valid_pass(state.pass_keys.accepted(), &headers, &state.room_id, now);
     let (number, token) = match existing {
         Some(claims) => (claims.number, None),
-        None => {
-            let number = state.store.next_number().await?;
-            state.metrics.numbers_issued.inc();
-            let token = vwr::sign(
-                &state.vwr_key,
-                &state.room_id,
-                number,
-                now + state.vwr_token_ttl_seconds,
-            );
-            (number, Some(token))
-        }
+        None => match state
+            .store
+            .take_number(&ip, state.number_limit_per_ip, now_ms)
+            .await?
+        {
+            NumberTaken::Number(number) => {
+                state.metrics.numbers_issued.inc();
+                let token = vwr::sign(
+                    state.pass_keys.current(),
+                    &state.room_id,
+                    number,
+                    now + state.vwr_token_ttl_seconds,
+                );
+                (number, Some(token))
+            }
+            NumberTaken::Limited { retry_after } => {
+                state.metrics.refuse("rate-limit-numbers");
+                return Err(QueueError::NumbersLimited { retry_after });
+            }
+        },
     };
     let params = state.snapshot.get(&state.store).await?.serving;
     let serving = params.serving_at(now);
@@ -200,7 +199,7 @@ async fn serving(
 
 // ---- tier 2 ------------------------------------------------------------
 
-/// The caller's address: the configured proxy header's first entry, else the socket peer.
+/// The caller's address (see [`crate::client_address`]).
 struct ClientIp(String);
 
 impl FromRequestParts<AppState> for ClientIp {
@@ -210,51 +209,12 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let from_header = state.client_ip_header.as_deref().and_then(|name| {
-            let value = parts.headers.get(name)?.to_str().ok()?;
-            address_from_header(value)
-        });
-        let peer = || {
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
-        };
-        Ok(ClientIp(
-            from_header
-                .or_else(peer)
-                .unwrap_or_else(|| "unknown".to_owned()),
-        ))
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientIp(state.client_address.resolve(&parts.headers, peer)))
     }
-}
-
-/// The client address in a proxy header: the first entry of a list
-/// (`X-Forwarded-For: client, proxy`), without the port CloudFront appends
-/// (`CloudFront-Viewer-Address: 203.0.113.7:4711`, `[2001:db8::1]:4711` or
-/// `2001:db8::1:4711`).
-fn address_from_header(value: &str) -> Option<String> {
-    let first = value.split(',').next()?.trim();
-    if first.is_empty() {
-        return None;
-    }
-    if let Some(rest) = first.strip_prefix('[') {
-        return rest.split_once(']').map(|(ip, _)| ip.to_owned());
-    }
-    let address = match first.rsplit_once(':') {
-        // IPv4 with a port.
-        Some((ip, port)) if ip.contains('.') && port.parse::<u16>().is_ok() => ip,
-        // IPv6 with a port (CloudFront's form): more than the 7 colons of a full address, or `::` plus a port.
-        Some((ip, port))
-            if first.matches(':').count() >= 2
-                && port.parse::<u16>().is_ok()
-                && ip.parse::<std::net::Ipv6Addr>().is_ok()
-                && first.parse::<std::net::Ipv6Addr>().is_err() =>
-        {
-            ip
-        }
-        _ => first,
-    };
-    Some(address.to_owned())
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<UserIdentity, QueueError> {
@@ -416,6 +376,9 @@ async fn join(
             retry_after: (policy.pre_queue_opens_at - now).max(1) as u64,
         });
     }
+    if policy.pass_required(now) {
+        check_pass(&state, &headers, now).await?;
+    }
     let limits = JoinLimits {
         address: ip,
         per_address: state.join_limit_per_ip,
@@ -434,6 +397,49 @@ async fn join(
         state.metrics.joins.inc();
     }
     respond(&state, &user, place).await
+}
+
+/// The served tier-1 pass a join needs while the edge gates (chained tiers).
+async fn check_pass(state: &AppState, headers: &HeaderMap, now: i64) -> Result<(), QueueError> {
+    let serving = state.snapshot.get(&state.store).await?.serving;
+    let room = state.room_name.clone();
+    match pass::served_pass(
+        state.pass_keys.accepted(),
+        headers,
+        &state.room_id,
+        &serving,
+        now,
+    ) {
+        Ok(_) => Ok(()),
+        Err(PassRefusal::Missing) => {
+            state.metrics.refuse("pass-required");
+            Err(QueueError::PassRequired {
+                room,
+                reason: "no urr-vwr-token cookie",
+            })
+        }
+        Err(PassRefusal::Invalid(error)) => {
+            state.metrics.refuse("pass-invalid");
+            tracing::info!(reason = error.outcome(), "join with an invalid pass");
+            Err(QueueError::PassRequired {
+                room,
+                reason: "the urr-vwr-token cookie is not a valid pass for this room",
+            })
+        }
+        Err(PassRefusal::NotServed {
+            number,
+            serving,
+            wait_seconds,
+        }) => {
+            state.metrics.refuse("pass-not-served");
+            Err(QueueError::PassNotServed {
+                room,
+                number,
+                serving,
+                retry_after: wait_seconds,
+            })
+        }
+    }
 }
 
 /// `GET /v1/events/{event}/queue/me`.
@@ -539,29 +545,4 @@ async fn metrics(State(state): State<AppState>) -> Response {
         tracing::warn!(%error, "stats unavailable for /metrics");
     }
     prom::render(&state.metrics.registry)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::address_from_header;
-
-    #[test]
-    fn proxy_headers_give_the_client_address() {
-        for (header, address) in [
-            ("203.0.113.7", "203.0.113.7"),
-            ("203.0.113.7, 10.0.0.1", "203.0.113.7"),
-            ("203.0.113.7:4711", "203.0.113.7"),
-            ("[2001:db8::1]:4711", "2001:db8::1"),
-            ("2001:db8::1", "2001:db8::1"),
-            ("2001:db8:0:0:0:0:0:1:4711", "2001:db8:0:0:0:0:0:1"),
-        ] {
-            assert_eq!(
-                address_from_header(header).as_deref(),
-                Some(address),
-                "{header}"
-            );
-        }
-        assert_eq!(address_from_header(""), None);
-        assert_eq!(address_from_header(" , x"), None);
-    }
 }

@@ -16,6 +16,7 @@ static JOIN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/j
 static LEAVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/leave.lua")));
 static LEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/lease.lua")));
 static TICK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/tick.lua")));
+static NUMBER: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/number.lua")));
 static SHUFFLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/shuffle.lua")));
 
 /// Samples of the admitter kept for rate measurement (see `tick.lua`).
@@ -60,6 +61,16 @@ impl JoinLimits {
             per_user: 0,
         }
     }
+}
+
+/// What taking a tier-1 number gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberTaken {
+    Number(u64),
+    /// The per-address limit was hit; retry after that many seconds.
+    Limited {
+        retry_after: u64,
+    },
 }
 
 /// Length of a join-limit window.
@@ -280,10 +291,31 @@ impl QueueStore {
             .await
     }
 
-    /// The next tier-1 number.
-    pub async fn next_number(&self) -> Result<u64> {
+    /// The next tier-1 number, counted against `per_address` numbers a
+    /// minute for `address` (0 = unlimited); when the limit is hit no
+    /// number is used up.
+    pub async fn take_number(
+        &self,
+        address: &str,
+        per_address: u32,
+        now_ms: i64,
+    ) -> Result<NumberTaken> {
         let mut conn = self.conn.clone();
-        conn.incr(self.keys.tier1_next(), 1).await
+        let window = now_ms / 1000 / LIMIT_WINDOW_SECONDS;
+        let (kind, value): (String, i64) = NUMBER
+            .key(self.keys.tier1_next())
+            .key(self.keys.rate_limit("num", address, window))
+            .arg(per_address)
+            .arg(LIMIT_WINDOW_SECONDS)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(if kind == "number" {
+            NumberTaken::Number(value.max(0) as u64)
+        } else {
+            NumberTaken::Limited {
+                retry_after: value.max(1) as u64,
+            }
+        })
     }
 
     pub async fn rate_samples(&self) -> Result<Vec<String>> {

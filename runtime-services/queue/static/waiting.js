@@ -152,7 +152,7 @@
         }
         var eta = b.etaSeconds || {};
         showTier1(b.serving, eta.low, eta.high);
-        if (b.serving >= ticket.number) return admitted();
+        if (b.serving >= ticket.number) return served();
         // The server's interval, plus up to 10% so a crowd spreads out.
         return later(watch, (b.pollAfterMs || 5000) * (1 + Math.random() * 0.1));
       }
@@ -167,7 +167,7 @@
       var p = r.body;
       if (r.status !== 200 || !p || typeof p.serving !== 'number') return backoff(watch, r.status === 429 ? r.retryAfter || 5 : 0);
       ok();
-      if (p.serving >= ticket.number) return admitted();
+      if (p.serving >= ticket.number) return served();
       var ahead = ticket.number - p.serving, per = p.perInterval, every = p.intervalSeconds || 10;
       if (!(per > 0)) {
         showTier1(p.serving, null, null);
@@ -184,6 +184,18 @@
       }
       later(watch, next);
     }, function () { backoff(watch); });
+  }
+
+  // Served at tier 1: sent on, or, for a signed-in buyer the queue sent to
+  // tier 1 first (chained tiers, `pass-required`), on to join with the pass
+  // (the HttpOnly cookie the number request set).
+  var joinWhenServed = false;
+  function served() {
+    if (!joinWhenServed) return admitted();
+    joinWhenServed = false;
+    text('figure-label', 'Your place');
+    text('side-label', 'In line');
+    later(join, 0);
   }
 
   // ---- tier 2: the authenticated event queue --------------------------------
@@ -215,6 +227,16 @@
     }
     if (r.status === 404 && retry === poll) return later(join, 0);
     if (r.status === 404) return stop('This line is not open', 'There is no waiting line for this event right now.', 'Back');
+    var problem = r.status === 403 && b && typeof b.type === 'string' ? b.type.split('/').pop() : '';
+    if (problem === 'pass-required') { // the room gates: a number first, then the line
+      joinWhenServed = true;
+      status('First, a number in the waiting room — you join the line when it is served.');
+      return later(takeNumber, 0);
+    }
+    if (problem === 'pass-not-served') {
+      status('Your number is nearly up — joining the line when it is served.');
+      return later(retry, jitter(Math.min(r.retryAfter || 5, 60) * 1000));
+    }
     if (r.status === 403) { // not open yet: join when it opens
       status("The line hasn't opened yet — you'll join automatically when it does.", 'warn');
       return later(retry, jitter(Math.min(r.retryAfter || 30, 60) * 1000));
@@ -250,7 +272,7 @@
     takeNumber();
   }
   // Back from a hidden tab (timers were throttled) or back online: check now.
-  function check() { if (!done && !busy) later(tier2 ? poll : ticket ? watch : takeNumber, 0); }
+  function check() { if (!done && !busy) later(tier2 && !joinWhenServed ? poll : ticket ? watch : takeNumber, 0); }
   document.addEventListener('visibilitychange', function () { if (document.visibilityState === 'visible') check(); });
   window.addEventListener('online', check);
 })();

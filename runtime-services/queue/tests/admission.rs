@@ -327,6 +327,43 @@ async fn admitted_at(leader: &mut urr_queue::admitter::Admitter, now_ms: i64) ->
         .admitted
 }
 
+/// Issue 24: a late tick followed by an on-time one admitted twice the rate
+/// within one second. No one-second window admits more than the rate.
+#[tokio::test]
+async fn no_one_second_window_admits_more_than_the_rate_after_a_late_tick() {
+    let event = unique_event();
+    let store = store(&event).await;
+    store
+        .write_policy(&open_policy(10, 1_000, 600))
+        .await
+        .expect("policy");
+    for i in 0..100 {
+        store.join(&format!("u{i:03}"), 0, 600).await.expect("join");
+    }
+    let mut leader = admitter(&store, "leader", HOUR_MS);
+    let mut ticks = Vec::new();
+    // On time, late by 700 ms, on time again, then a burst of short ticks.
+    for at in [1_000, 2_700, 3_000, 3_700, 3_800, 3_900, 4_000, 5_000] {
+        ticks.push((at, admitted_at(&mut leader, at).await));
+    }
+    for &(start, _) in &ticks {
+        let in_window: u64 = ticks
+            .iter()
+            .filter(|(at, _)| *at >= start && *at < start + 1_000)
+            .map(|(_, admitted)| admitted)
+            .sum();
+        assert!(
+            in_window <= 10,
+            "{in_window} admitted in the second from {start} ms (rate 10): {ticks:?}"
+        );
+    }
+    // The window slides rather than starving: the late tick and the next
+    // whole second each admit the full rate.
+    assert_eq!(ticks[1], (2_700, 10));
+    assert_eq!(ticks[2], (3_000, 0));
+    assert_eq!(ticks[7], (5_000, 10));
+}
+
 #[tokio::test]
 async fn a_policy_change_applies_on_the_next_tick() {
     let event = unique_event();

@@ -4,69 +4,13 @@ mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use serde_json::Value;
 use support::*;
 use tower::ServiceExt;
+use urr_queue::client_address::ClientAddressSource;
 use urr_queue::policy::Policy;
 use urr_queue::routers;
 use urr_service_common::serving::ServingParams;
 use urr_service_common::tokens::entry::{EntryTokenError, EntryTokenKey};
-
-/// `request` on the public router (the listener behind the load balancer).
-async fn send(
-    state: &urr_queue::AppState,
-    request: Request<Body>,
-) -> (StatusCode, axum::http::HeaderMap, Value) {
-    answer(routers(state.clone()).public, request).await
-}
-
-/// `request` on the internal router (the in-cluster listener).
-async fn send_internal(
-    state: &urr_queue::AppState,
-    request: Request<Body>,
-) -> (StatusCode, axum::http::HeaderMap, Value) {
-    answer(routers(state.clone()).internal, request).await
-}
-
-async fn answer(
-    router: axum::Router,
-    request: Request<Body>,
-) -> (StatusCode, axum::http::HeaderMap, Value) {
-    let response = router.oneshot(request).await.expect("response");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .expect("body");
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, headers, json)
-}
-
-fn post(uri: &str, user: Option<&str>, body: &str) -> Request<Body> {
-    let mut request = Request::post(uri);
-    if let Some(token) = user {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    request.body(Body::from(body.to_owned())).expect("request")
-}
-
-fn get(uri: &str, user: Option<&str>) -> Request<Body> {
-    let mut request = Request::get(uri);
-    if let Some(token) = user {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    request.body(Body::empty()).expect("request")
-}
-
-fn assert_problem(headers: &axum::http::HeaderMap, body: &Value, slug: &str) {
-    assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
-    assert_eq!(
-        body["type"],
-        format!("https://urr.dev/problems/{slug}"),
-        "{body}"
-    );
-    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
-}
 
 #[tokio::test]
 async fn join_poll_and_get_admitted_with_a_bound_entry_token() {
@@ -225,7 +169,13 @@ async fn joins_are_rate_limited_per_address_from_the_proxy_header() {
     let event = unique_event();
     let mut state = state(&event).await;
     state.join_limit_per_ip = 3;
-    state.client_ip_header = Some("x-forwarded-for".to_owned());
+    // One ingress in front: it appends the address it saw. The entries
+    // before it are the client's own writing, different on every request,
+    // and must not open a new limit each time.
+    state.client_address = ClientAddressSource {
+        header: Some(header::HeaderName::from_static("x-forwarded-for")),
+        trusted_hops: 1,
+    };
     let uri = format!("/v1/events/{event}/queue");
     let from = |ip: &str, user: &str| {
         Request::post(&uri)
@@ -233,7 +183,13 @@ async fn joins_are_rate_limited_per_address_from_the_proxy_header() {
                 header::AUTHORIZATION,
                 format!("Bearer {}", user_token(user)),
             )
-            .header("x-forwarded-for", format!("{ip}, 10.0.0.1"))
+            .header(
+                "x-forwarded-for",
+                format!(
+                    "10.9.{}.1, {ip}",
+                    user.bytes().map(u32::from).sum::<u32>() % 250
+                ),
+            )
             .body(Body::empty())
             .expect("request")
     };

@@ -32,12 +32,16 @@ async fn queue(event: &str) -> AppState {
         room_id: format!("urr-test/{event}"),
         users: UserTokenVerifier::hs256(USER_SECRET, None, None),
         entry_key: EntryTokenKey::new(ENTRY_SECRET),
-        vwr_key: VwrKey::new("k1", b"test-vwr-signing-secret-012345678".to_vec()),
+        pass_keys: urr_queue::pass::PassKeys::new(
+            VwrKey::new("k1", b"test-vwr-signing-secret-012345678".to_vec()),
+            None,
+        ),
         vwr_token_ttl_seconds: 3600,
         cookie_secure: true,
+        number_limit_per_ip: 0,
         join_limit_per_ip: 1_000_000,
         join_limit_per_user: 1_000_000,
-        client_ip_header: None,
+        client_address: Default::default(),
         metrics: Arc::new(QueueMetrics::new()),
         snapshot: Arc::new(urr_queue::snapshot::SnapshotCache::new(
             std::time::Duration::from_secs(1),

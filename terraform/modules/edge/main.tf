@@ -27,6 +27,10 @@ data "aws_cloudfront_cache_policy" "caching_disabled" {
   name = "Managed-CachingDisabled"
 }
 
+# Also forwards the CloudFront headers, CloudFront-Viewer-Address among them:
+# an Event with spec.clientAddress.source CloudFrontViewerAddress keys its
+# per-address limits on it (trustworthy because the origin only answers
+# requests carrying X-URR-Origin-Verify, origin.tf).
 data "aws_cloudfront_origin_request_policy" "all_viewer" {
   name = "Managed-AllViewerExceptHostHeader"
 }

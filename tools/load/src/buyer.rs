@@ -110,8 +110,8 @@ impl Crowd {
     }
 
     async fn journey(&self, user: &str) -> Result<Outcome, Stop> {
-        self.edge().await?;
-        let entry_token = self.queue(user).await?;
+        let pass = self.edge().await?;
+        let entry_token = self.queue(user, &pass).await?;
         let Some((hold, places)) = self.hold(user, &entry_token).await? else {
             return Ok(Outcome::SoldOut);
         };
@@ -157,8 +157,10 @@ impl Crowd {
     /// decided as the CloudFront function decides from the entry the
     /// operator published (active, `enforceFrom`, protected paths, the pass
     /// checked with the room's own `key/<room>/<kid>`, the serving counter); a buyer the edge
-    /// holds waits until the counter reaches their number.
-    async fn edge(&self) -> Result<(), Stop> {
+    /// holds waits until the counter reaches their number. Returns the
+    /// pass, which the join carries as the browser's cookie would (chained
+    /// tiers: the queue checks it is served).
+    async fn edge(&self) -> Result<String, Stop> {
         let started = Instant::now();
         let response = loop {
             self.check_time()?;
@@ -235,16 +237,17 @@ impl Crowd {
         }
         Counters::bump(&self.recorder.counters.passed_edge);
         self.recorder.step("edge wait (tier 1)", ms(started));
-        Ok(())
+        Ok(token)
     }
 
-    async fn join(&self, base: &str, user: &str) -> Result<Value, Stop> {
+    async fn join(&self, base: &str, user: &str, pass: &str) -> Result<Value, Stop> {
         loop {
             self.check_time()?;
             let response = self
                 .http
                 .post(base)
                 .bearer_auth(self.secrets.user_token(user, unix_now()))
+                .header("cookie", format!("{}={pass}", vwr::COOKIE_NAME))
                 .send_limited(&self.limits)
                 .await
                 .map_err(|_| self.fail("join: unreachable"))?;
@@ -255,12 +258,24 @@ impl Crowd {
                         .await
                         .map_err(|_| self.fail("join: unreadable"));
                 }
-                StatusCode::TOO_MANY_REQUESTS
-                | StatusCode::FORBIDDEN
-                | StatusCode::SERVICE_UNAVAILABLE => {
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
                     self.recorder
                         .recovered(format!("join: {}", response.status()));
                     tokio::time::sleep(retry_after(&response)).await;
+                }
+                // Too early: the queue is not open, or the pass is not
+                // served yet (the edge and the queue read the counter a
+                // moment apart). A refused pass is a failure, not a wait.
+                StatusCode::FORBIDDEN => {
+                    let pause = retry_after(&response);
+                    let problem: Value = response.json().await.unwrap_or(Value::Null);
+                    let kind = problem["type"].as_str().unwrap_or_default();
+                    let kind = kind.rsplit('/').next().unwrap_or_default().to_owned();
+                    if !matches!(kind.as_str(), "queue-not-open" | "pass-not-served") {
+                        return Err(self.fail(&format!("join: 403 {kind}")));
+                    }
+                    self.recorder.recovered(format!("join: 403 {kind}"));
+                    tokio::time::sleep(pause).await;
                 }
                 status => return Err(self.fail(&format!("join: {status}"))),
             }
@@ -270,13 +285,13 @@ impl Crowd {
     /// Tier 2: join, then poll at the interval the server asks for until
     /// admitted; returns the entry token. A buyer dropped for missing
     /// heartbeats joins again, as the waiting page does.
-    async fn queue(&self, user: &str) -> Result<String, Stop> {
+    async fn queue(&self, user: &str, pass: &str) -> Result<String, Stop> {
         let base = format!(
             "{}/v1/events/{}/queue",
             self.info.queue_url, self.info.event
         );
         let started = Instant::now();
-        let mut place = self.join(&base, user).await?;
+        let mut place = self.join(&base, user, pass).await?;
         let mut joined_ms = unix_now_ms();
         let pre_queue = joined_ms / 1000 < self.info.sales_open_at;
         Counters::bump(&self.recorder.counters.joined);
@@ -324,7 +339,7 @@ impl Crowd {
                 StatusCode::NOT_FOUND if rejoins < 3 => {
                     rejoins += 1;
                     self.recorder.recovered("poll: 404, joined again");
-                    place = self.join(&base, user).await?;
+                    place = self.join(&base, user, pass).await?;
                     joined_ms = unix_now_ms();
                 }
                 StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {

@@ -27,10 +27,6 @@ const PREVIOUS_SECRET: &[u8] = b"aurora-previous-signing-key-32by";
 const SITE_SECRET: &[u8] = b"site-room-signing-key-32-bytes!!";
 const EVIL_SECRET: &[u8] = b"a-key-of-a-room-in-another-ns-32";
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn entry(room: &str, protected: &[&str], bypass: &[&str], page: &str) -> EdgeEntry {
     EdgeEntry {
         v: SCHEMA_VERSION,
@@ -109,9 +105,13 @@ fn store() -> BTreeMap<String, String> {
     put(
         &mut kvs,
         edge::key_key(AURORA, "2026-11"),
-        hex(AURORA_SECRET),
+        hex::encode(AURORA_SECRET),
     );
-    put(&mut kvs, edge::key_key(SITE, "2026-11"), hex(SITE_SECRET));
+    put(
+        &mut kvs,
+        edge::key_key(SITE, "2026-11"),
+        hex::encode(SITE_SECRET),
+    );
     kvs
 }
 
@@ -243,9 +243,9 @@ fn cases() -> Vec<Case> {
 
     // Keys bound to their room.
     let mut evil = store();
-    evil.insert(edge::key_key(EVIL, "evil-1"), hex(EVIL_SECRET));
+    evil.insert(edge::key_key(EVIL, "evil-1"), hex::encode(EVIL_SECRET));
     // What the old operator published for that room: one key namespace for all.
-    evil.insert("key/evil-1".into(), hex(EVIL_SECRET));
+    evil.insert("key/evil-1".into(), hex::encode(EVIL_SECRET));
     out.push(case(
         "forged pass: signed with another room's key, kid not in the room's kids",
         "keys bound to their room",
@@ -254,9 +254,9 @@ fn cases() -> Vec<Case> {
         "wait 302 unknown-key",
     ));
     let mut same_kid = store();
-    same_kid.insert(edge::key_key(EVIL, "2026-11"), hex(EVIL_SECRET));
+    same_kid.insert(edge::key_key(EVIL, "2026-11"), hex::encode(EVIL_SECRET));
     // The old shared `key/2026-11`, last written by the other room.
-    same_kid.insert("key/2026-11".into(), hex(EVIL_SECRET));
+    same_kid.insert("key/2026-11".into(), hex::encode(EVIL_SECRET));
     out.push(case(
         "forged pass: the room's kid, the key at another room's path",
         "keys bound to their room",
@@ -284,7 +284,10 @@ fn cases() -> Vec<Case> {
     edit(&mut rotated, AURORA, |e| {
         e["kids"] = json!(["2026-11", "2026-10"])
     });
-    rotated.insert(edge::key_key(AURORA, "2026-10"), hex(PREVIOUS_SECRET));
+    rotated.insert(
+        edge::key_key(AURORA, "2026-10"),
+        hex::encode(PREVIOUS_SECRET),
+    );
     out.push(case(
         "pass signed with the previous key the room lists",
         "keys bound to their room",

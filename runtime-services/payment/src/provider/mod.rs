@@ -6,6 +6,7 @@
 //! outcome arrives later as a signed webhook at `/v1/webhooks/{provider}`.
 
 pub mod sandbox;
+pub mod stripe;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +37,10 @@ pub enum ProviderError {
 
 pub trait Provider: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
+    /// The header its webhooks carry their signature in.
+    fn signature_header(&self) -> &'static str {
+        crate::webhook::SIGNATURE_HEADER
+    }
     /// Starts an authorization with the buyer's payment method; returns the
     /// provider's reference. The outcome comes by webhook.
     fn authorize<'a>(
@@ -53,6 +58,11 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         &'a self,
         payment: &'a ProviderPayment,
     ) -> BoxFuture<'a, Result<(), ProviderError>>;
+    /// Voids an authorization that will never be captured (it reached a
+    /// payment the buyer had canceled meanwhile), so the buyer's funds are
+    /// not held until the authorization lapses. No webhook follows.
+    fn void<'a>(&'a self, payment: &'a ProviderPayment)
+    -> BoxFuture<'a, Result<(), ProviderError>>;
     /// Checks a webhook delivery and reads it.
     fn parse_webhook(
         &self,
@@ -68,6 +78,10 @@ pub enum WebhookParseError {
     Signature(#[from] SignatureError),
     #[error("body: {0}")]
     Body(String),
+    /// Genuine, but nothing URR acts on (another event type, another
+    /// integration's object): acknowledged so the provider stops retrying.
+    #[error("ignored: {0}")]
+    Ignored(String),
 }
 
 /// Providers by name.

@@ -183,6 +183,21 @@ impl Provider for Sandbox {
         })
     }
 
+    fn void<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let reference = payment
+                .provider_ref
+                .as_deref()
+                .ok_or_else(|| ProviderError::Refused("void of an unknown authorization".into()))?;
+            // A void moves no money, so the sandbox, like gateways, sends no verdict.
+            tracing::info!(payment = %payment.payment_id, reference, "sandbox authorization voided");
+            Ok(())
+        })
+    }
+
     fn parse_webhook(
         &self,
         signature: Option<&str>,

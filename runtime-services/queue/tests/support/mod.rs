@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod http;
+#[allow(unused_imports)] // not every test file sends requests
+pub use http::*;
+
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -44,12 +48,13 @@ pub async fn state(event: &str) -> AppState {
         room_id: format!("urr-test/{event}"),
         users: UserTokenVerifier::hs256(USER_SECRET, None, None),
         entry_key: EntryTokenKey::new(ENTRY_SECRET),
-        vwr_key: VwrKey::new("k1", VWR_SECRET.to_vec()),
+        pass_keys: urr_queue::pass::PassKeys::new(VwrKey::new("k1", VWR_SECRET.to_vec()), None),
         vwr_token_ttl_seconds: 3600,
         cookie_secure: true,
+        number_limit_per_ip: 0,
         join_limit_per_ip: 1_000_000,
         join_limit_per_user: 1_000_000,
-        client_ip_header: None,
+        client_address: Default::default(),
         metrics: Arc::new(QueueMetrics::new()),
         snapshot: Arc::new(urr_queue::snapshot::SnapshotCache::new(
             std::time::Duration::from_secs(1),

@@ -99,22 +99,16 @@ pub fn parse_key(key: &str, kid: &str, value: Option<&str>) -> Result<VwrKey, Ga
         what: "signing key",
         key: key.to_owned(),
     })?;
-    let malformed = || GateError::Malformed {
-        key: key.to_owned(),
-        detail: "not an even number of hex digits".into(),
-    };
-    if value.is_empty() || value.len() % 2 != 0 {
-        return Err(malformed());
+    if value.is_empty() {
+        return Err(GateError::Malformed {
+            key: key.to_owned(),
+            detail: "empty".into(),
+        });
     }
-    let bytes = (0..value.len())
-        .step_by(2)
-        .map(|i| {
-            value
-                .get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(malformed)?;
+    let bytes = hex::decode(value).map_err(|e| GateError::Malformed {
+        key: key.to_owned(),
+        detail: format!("not hex: {e}"),
+    })?;
     Ok(VwrKey::new(kid, bytes))
 }
 
@@ -337,10 +331,7 @@ mod tests {
 
     #[test]
     fn signing_keys_are_hex() {
-        let hex: String = b"the signing key"
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = hex::encode(b"the signing key");
         let parsed = parse_key("key/2026-11", "2026-11", Some(&hex)).expect("hex");
         assert_eq!(
             decide(&entry(), &[parsed], PATH, Some(&pass(1)), NOW),

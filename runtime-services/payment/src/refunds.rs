@@ -1,0 +1,195 @@
+//! Refunds: the buyer's (`POST /v1/payments/{id}/refund`), the automatic one
+//! after the ticket service refused a confirmation, and the provider call of
+//! a late capture's refund ([`crate::late`]).
+//!
+//! A refund of a captured payment moves two things held by two services: the
+//! tickets (the ticket service voids them) and the money (the provider gives
+//! it back). The tickets go first, because the ticket service may refuse
+//! (tickets of the reservation transferred to someone else), and a refused
+//! void must leave the money where it is. So that a provider or a ticket
+//! service failing half-way never leaves voided tickets with the money kept,
+//! the refund is recorded as owed (`refund_requested_at`, with a transition)
+//! before either call, cleared only when the ticket service refuses, and the
+//! reconciler finishes every owed refund (both calls are idempotent: the
+//! ticket service answers "already canceled", the provider's second refund
+//! webhook finds the payment refunded).
+
+use sqlx::PgConnection;
+use urr_service_common::contracts::CancelRequest;
+
+use crate::error::PaymentError;
+use crate::flow::{PaymentView, Payments, Row_, load, parse_id};
+use crate::provider::ProviderError;
+use crate::state::{InvalidTransition, PaymentStatus};
+use crate::ticket_client::{TicketAnswer, TicketRequest};
+
+/// Records a note in `payment_transitions` that changes no status (a refund
+/// owed, refused, or a late capture): the audit trail shows why money moved
+/// or did not.
+pub(crate) async fn note(
+    conn: &mut PgConnection,
+    id: uuid::Uuid,
+    status: PaymentStatus,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO payment_transitions (payment_id, from_status, to_status, reason) VALUES ($1, $2, $2, $3)",
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn not_refundable(status: PaymentStatus) -> PaymentError {
+    InvalidTransition {
+        from: status.as_str().to_owned(),
+        to: PaymentStatus::Refunded.as_str(),
+    }
+    .into()
+}
+
+impl Payments {
+    /// `POST /v1/payments/{id}/refund`: captured only; the provider confirms by webhook.
+    pub async fn refund(&self, user: &str, id: &str) -> Result<PaymentView, PaymentError> {
+        let id = parse_id(id)?;
+        let row = load(&mut *self.pool.acquire().await?, id, false)
+            .await?
+            .ok_or(PaymentError::UnknownPayment)?;
+        if row.user != user {
+            return Err(PaymentError::UnknownPayment);
+        }
+        self.start_refund(&row, "refund requested by the buyer")
+            .await?;
+        self.view(user, &id.to_string()).await
+    }
+
+    /// Refunds a captured payment: recorded as owed, then the tickets voided
+    /// (or the refusal recorded and the owed mark cleared), then the money
+    /// asked back. Called again by the reconciler while the mark is set.
+    pub(crate) async fn start_refund(&self, row: &Row_, reason: &str) -> Result<(), PaymentError> {
+        if row.status != PaymentStatus::Captured {
+            return Err(not_refundable(row.status));
+        }
+        self.owe_refund(row.id, reason).await?;
+        let request = TicketRequest::Cancel {
+            hold: row.hold.clone(),
+            body: CancelRequest {
+                payment_id: row.id.to_string(),
+                reason: "refund".into(),
+            },
+            traceparent: row
+                .traceparent
+                .as_deref()
+                .map(urr_service_common::trace::child),
+        };
+        match self.ticket.call(request).await {
+            Ok(TicketAnswer::Canceled(_)) => {}
+            // The ticket service's verdict on this reservation (a 409:
+            // tickets transferred, confirmed by another payment): nothing is
+            // voided, so nothing is owed.
+            Ok(
+                TicketAnswer::Refused { detail, .. }
+                | TicketAnswer::Rejected {
+                    status: 409,
+                    detail,
+                    ..
+                },
+            ) => {
+                self.metrics.ticket_call("refund-refused");
+                self.refuse_refund(row.id, &detail).await?;
+                return Err(PaymentError::RefundRefused(detail));
+            }
+            // A refused service token, a misrouted URL: no verdict on the
+            // tickets. The refund stays owed and the reconciler asks again.
+            Ok(TicketAnswer::Rejected {
+                status,
+                problem,
+                detail,
+            }) => {
+                self.metrics.ticket_call("rejected");
+                tracing::error!(payment = %row.id, status, %problem, %detail, "the ticket service rejected a refund's cancel call; the refund stays owed, the reconciler retries");
+                return Err(PaymentError::TicketUnavailable(format!(
+                    "the ticket service answered {status} {problem}"
+                )));
+            }
+            Ok(TicketAnswer::Confirmed(_)) => {
+                return Err(PaymentError::TicketUnavailable(
+                    "the ticket service answered a cancel with a confirmation".into(),
+                ));
+            }
+            Err(error) => return Err(PaymentError::TicketUnavailable(error.to_string())),
+        }
+        self.request_refund(row).await
+    }
+
+    /// Marks a captured payment as owing its refund (once, with a
+    /// transition); a payment that is no longer captured cannot be refunded.
+    async fn owe_refund(&self, id: uuid::Uuid, reason: &str) -> Result<(), PaymentError> {
+        let mut tx = self.pool.begin().await?;
+        let row = load(&mut tx, id, true)
+            .await?
+            .ok_or(PaymentError::UnknownPayment)?;
+        if row.status != PaymentStatus::Captured {
+            return Err(not_refundable(row.status));
+        }
+        // `updated_at` moves too, so the reconciler leaves this attempt
+        // alone for a while.
+        sqlx::query(
+            "UPDATE payments SET refund_requested_at = COALESCE(refund_requested_at, now()),
+                    updated_at = now() WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if row.refund_requested_at.is_none() {
+            note(&mut tx, id, row.status, reason).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The ticket service would not void the tickets: nothing is owed, the
+    /// payment stays captured, and the reason is on record.
+    async fn refuse_refund(&self, id: uuid::Uuid, detail: &str) -> Result<(), PaymentError> {
+        let mut tx = self.pool.begin().await?;
+        let cleared = sqlx::query(
+            "UPDATE payments SET refund_requested_at = NULL, updated_at = now()
+              WHERE id = $1 AND status = 'captured' AND refund_requested_at IS NOT NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if cleared == 1 {
+            note(
+                &mut tx,
+                id,
+                PaymentStatus::Captured,
+                &format!("refund refused by the ticket service: {detail}"),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Asks the provider to give the money of `row` back (a captured
+    /// payment, or a late capture of a failed or canceled one); the refund's
+    /// webhook moves it to `refunded`.
+    pub(crate) async fn request_refund(&self, row: &Row_) -> Result<(), PaymentError> {
+        let provider = self
+            .providers
+            .get(&row.provider)
+            .ok_or_else(|| PaymentError::UnknownProvider(row.provider.clone()))?;
+        provider
+            .refund(&row.provider_payment())
+            .await
+            .map_err(|e| match e {
+                ProviderError::Refused(reason) => PaymentError::ProviderRefused(reason),
+                ProviderError::Unavailable(reason) => PaymentError::ProviderUnavailable(reason),
+            })
+    }
+}

@@ -1,0 +1,360 @@
+//! Money owed back or held, against real PostgreSQL, Redis and the broker
+//! with the real ticket service in-process. Refunds: the tickets are voided
+//! first, so a provider or ticket service failing half-way must leave a
+//! refund the reconciler finishes, never voided tickets with the money kept.
+//! Late verdicts: an authorization reaching a canceled payment is voided at
+//! the provider, never left holding the buyer's funds.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::json;
+use sqlx::PgPool;
+use support::Platform;
+use urr_payment::error::PaymentError;
+use urr_payment::provider::sandbox::{Sandbox, SandboxSettings};
+use urr_payment::provider::{
+    Provider, ProviderError, ProviderPayment, Providers, WebhookParseError,
+};
+use urr_payment::reconciler::{self, ReconcilerSettings};
+use urr_payment::ticket_client::ClientSettings;
+use urr_payment::webhook::WebhookEvent;
+
+fn quick_client() -> ClientSettings {
+    ClientSettings {
+        timeout: Duration::from_millis(500),
+        retries: 1,
+        backoff_min: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(50),
+        breaker_failures: 3,
+        breaker_open_for: Duration::from_millis(300),
+    }
+}
+
+/// The sandbox, except that its refund endpoint is down.
+#[derive(Debug)]
+struct RefundsDown(Sandbox);
+
+/// The sandbox, remembering the references it was asked to void.
+#[derive(Debug, Default)]
+struct Voids(Mutex<Vec<String>>);
+
+#[derive(Debug)]
+struct CountingVoids(Sandbox, Arc<Voids>);
+
+impl Provider for CountingVoids {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn authorize<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+        method: &'a str,
+    ) -> BoxFuture<'a, Result<String, ProviderError>> {
+        self.0.authorize(payment, method)
+    }
+    fn capture<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.0.capture(payment)
+    }
+    fn refund<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.0.refund(payment)
+    }
+    fn void<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.1
+            .0
+            .lock()
+            .expect("voids")
+            .push(payment.provider_ref.clone().unwrap_or_default());
+        self.0.void(payment)
+    }
+    fn parse_webhook(
+        &self,
+        signature: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<WebhookEvent, WebhookParseError> {
+        self.0.parse_webhook(signature, body, now)
+    }
+}
+
+fn sandbox(platform: &Platform) -> Sandbox {
+    Sandbox::new(SandboxSettings {
+        webhook_url: format!("{}/v1/webhooks/sandbox", platform.payment_base),
+        secret: support::WEBHOOK_SECRET.to_vec(),
+        latency: Duration::from_millis(20),
+        failure_rate: 0.0,
+        duplicate_rate: 0.0,
+    })
+}
+
+impl Provider for RefundsDown {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn authorize<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+        method: &'a str,
+    ) -> BoxFuture<'a, Result<String, ProviderError>> {
+        self.0.authorize(payment, method)
+    }
+    fn capture<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.0.capture(payment)
+    }
+    fn refund<'a>(&'a self, _: &'a ProviderPayment) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async { Err(ProviderError::Unavailable("502 from the gateway".into())) })
+    }
+    fn void<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.0.void(payment)
+    }
+    fn parse_webhook(
+        &self,
+        signature: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<WebhookEvent, WebhookParseError> {
+        self.0.parse_webhook(signature, body, now)
+    }
+}
+
+fn owed(stuck: &[(uuid::Uuid, urr_payment::state::PaymentStatus, bool)], id: &str) -> bool {
+    stuck.iter().any(|(p, _, _)| p.to_string() == id)
+}
+
+fn reasons(payment: &serde_json::Value) -> Vec<String> {
+    payment["transitions"]
+        .as_array()
+        .expect("transitions")
+        .iter()
+        .filter_map(|t| t["reason"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn now_stuck() -> ReconcilerSettings {
+    ReconcilerSettings {
+        stuck_after: Duration::ZERO,
+        ..ReconcilerSettings::default()
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_refund_whose_provider_fails_after_the_void_is_finished_by_the_reconciler(pool: PgPool) {
+    let platform = Platform::start(pool, quick_client(), Duration::from_millis(20)).await;
+    let (_, id) = platform.paid("lena", &["a:1:1", "a:1:2"]).await;
+    platform
+        .wait_for("lena", &id, |p| p["reservationId"].is_string())
+        .await;
+    // The same payment service, its provider's refund endpoint down.
+    let mut down = platform.payments.clone();
+    down.providers = Providers::default().with(Arc::new(RefundsDown(sandbox(&platform))));
+    let answer = down.refund("lena", &id).await;
+    assert!(
+        matches!(answer, Err(PaymentError::ProviderUnavailable(_))),
+        "{answer:?}"
+    );
+    // The ticket service went first: the tickets are void, the money is
+    // still taken, and the payment says it owes the refund.
+    assert_eq!(
+        platform
+            .ticket_count("SELECT count(*) FROM tickets WHERE status = 'valid'")
+            .await,
+        0
+    );
+    let payment = platform.payment("lena", &id).await;
+    assert_eq!(payment["status"], "captured", "{payment}");
+    assert!(
+        reasons(&payment).contains(&"refund requested by the buyer".to_owned()),
+        "{payment}"
+    );
+    assert!(
+        owed(&platform.payments.stuck(0.0).await.expect("stuck"), &id),
+        "the reconciler must see the owed refund"
+    );
+    // The provider is back: the reconciler finishes the refund.
+    reconciler::pass(&platform.payments, &now_stuck()).await;
+    let payment = platform
+        .wait_for("lena", &id, |p| p["status"] == "refunded")
+        .await;
+    assert_eq!(payment["status"], "refunded", "{payment}");
+    assert!(!owed(
+        &platform.payments.stuck(0.0).await.expect("stuck"),
+        &id
+    ));
+    platform.finish().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_refund_asked_while_the_ticket_service_is_down_is_finished_later(pool: PgPool) {
+    let mut platform = Platform::start(pool, quick_client(), Duration::from_millis(20)).await;
+    let (_, id) = platform.paid("mona", &["a:2:1"]).await;
+    platform
+        .wait_for("mona", &id, |p| p["reservationId"].is_string())
+        .await;
+    platform.stop_ticket().await;
+    let (status, problem) = platform
+        .post(
+            "mona",
+            &format!("/v1/payments/{id}/refund"),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(
+        platform.payment("mona", &id).await["status"],
+        "captured",
+        "nothing moved yet"
+    );
+    platform.start_ticket().await;
+    // Past the breaker's open time, so the reconciler's call goes through.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    reconciler::pass(&platform.payments, &now_stuck()).await;
+    let payment = platform
+        .wait_for("mona", &id, |p| p["status"] == "refunded")
+        .await;
+    assert_eq!(
+        payment["status"], "refunded",
+        "the buyer's refund is owed until done: {payment}"
+    );
+    assert_eq!(
+        platform
+            .ticket_count("SELECT count(*) FROM tickets WHERE status = 'valid'")
+            .await,
+        0
+    );
+    platform.finish().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_refund_cancel_the_ticket_service_rejects_for_its_token_is_no_refusal(pool: PgPool) {
+    let mut platform = Platform::start(pool, quick_client(), Duration::from_millis(20)).await;
+    let (_, id) = platform.paid("olga", &["a:4:1"]).await;
+    platform
+        .wait_for("olga", &id, |p| p["reservationId"].is_string())
+        .await;
+    // The ticket service rotated its service token; the payment service
+    // has the old one.
+    platform
+        .restart_ticket_with_token("rotated-service-token-0123456789")
+        .await;
+    let (status, problem) = platform
+        .post(
+            "olga",
+            &format!("/v1/payments/{id}/refund"),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 503, "a 401 is no verdict on the tickets: {problem}");
+    assert!(owed(
+        &platform.payments.stuck(0.0).await.expect("stuck"),
+        &id
+    ));
+    platform
+        .restart_ticket_with_token(support::SERVICE_TOKEN)
+        .await;
+    reconciler::pass(&platform.payments, &now_stuck()).await;
+    let payment = platform
+        .wait_for("olga", &id, |p| p["status"] == "refunded")
+        .await;
+    assert_eq!(payment["status"], "refunded", "{payment}");
+    platform.finish().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_authorization_reaching_a_canceled_payment_is_voided_never_captured(pool: PgPool) {
+    // The sandbox's own verdicts come after the test is over.
+    let platform = Platform::start(pool, quick_client(), Duration::from_secs(60)).await;
+    let hold = platform.hold("nora", &["a:3:1"]).await;
+    let (_, created) = platform
+        .post("nora", "/v1/payments", json!({"holdId": hold}), None)
+        .await;
+    let id = created["paymentId"].as_str().expect("id").to_owned();
+    let (status, _) = platform
+        .post(
+            "nora",
+            &format!("/v1/payments/{id}/confirm"),
+            json!({"paymentMethod": "pm_sandbox_ok"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    // The buyer cancels while the provider is still answering.
+    let (status, canceled) = platform
+        .post(
+            "nora",
+            &format!("/v1/payments/{id}/cancel"),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{canceled}");
+    let provider_ref: String =
+        sqlx::query_scalar("SELECT provider_ref FROM payments WHERE id = $1")
+            .bind(uuid::Uuid::parse_str(&id).expect("uuid"))
+            .fetch_one(&platform.payments.pool)
+            .await
+            .expect("provider ref");
+    // The provider's authorization arrives (through a provider that
+    // remembers what it is asked to void).
+    let voids = Arc::new(Voids::default());
+    let mut payments = platform.payments.clone();
+    payments.providers =
+        Providers::default().with(Arc::new(CountingVoids(sandbox(&platform), voids.clone())));
+    let authorized = json!({
+        "id": "evt_late_authorization", "kind": "payment_authorized", "paymentId": id,
+        "providerRef": provider_ref, "amountMinor": 50_000, "currency": "KRW",
+        "occurredAt": urr_service_common::unix_now()
+    });
+    let body = serde_json::to_vec(&authorized).expect("json");
+    let signature = platform.sign(&body);
+    let outcome = payments
+        .webhook("sandbox", Some(&signature), &body)
+        .await
+        .expect("webhook");
+    assert_eq!(
+        outcome,
+        urr_payment::flow::WebhookOutcome::LateAuthorization,
+        "never dropped as stale"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while voids.0.lock().expect("voids").is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*voids.0.lock().expect("voids"), vec![provider_ref]);
+    let payment = platform.payment("nora", &id).await;
+    assert_eq!(payment["status"], "canceled", "{payment}");
+    assert!(
+        reasons(&payment).contains(
+            &"authorized by the provider after the payment was canceled; voiding the authorization"
+                .to_owned()
+        ),
+        "{payment}"
+    );
+    assert_eq!(
+        platform
+            .payment_count("SELECT count(*) FROM payments WHERE captured_at IS NOT NULL")
+            .await,
+        0,
+        "nothing captured"
+    );
+    platform.finish().await;
+}

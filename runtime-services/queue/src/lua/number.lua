@@ -1,0 +1,15 @@
+-- Take a tier-1 number, counted against the per-address limit; one round trip, atomic.
+-- KEYS: 1 number counter, 2 per-address rate-limit counter
+-- ARGV: 1 per-address limit (0 = none), 2 window seconds
+-- Returns {"number", n} | {"limited", retry_after_seconds}
+local limit = tonumber(ARGV[1])
+if limit > 0 then
+  local count = redis.call('INCR', KEYS[2])
+  if count == 1 then
+    redis.call('EXPIRE', KEYS[2], ARGV[2])
+  end
+  if count > limit then
+    return {'limited', redis.call('TTL', KEYS[2])}
+  end
+end
+return {'number', redis.call('INCR', KEYS[1])}
