@@ -726,20 +726,9 @@ async fn a_ticket_service_refusing_the_service_token_is_retried_never_refunded(p
 async fn an_authorized_payment_cannot_be_canceled_and_its_capture_confirms(pool: PgPool) {
     // Slow enough that the payment sits authorized while the capture is on its way.
     let platform = Platform::start(pool, quick_client(), Duration::from_millis(1500)).await;
-    let hold = platform.hold("judy", &["a:9:1"]).await;
-    let (_, created) = platform
-        .post("judy", "/v1/payments", json!({"holdId": hold}), None)
+    let (hold, id) = platform
+        .confirmed("judy", &["a:9:1"], "pm_sandbox_ok")
         .await;
-    let id = created["paymentId"].as_str().expect("id").to_owned();
-    let (status, _) = platform
-        .post(
-            "judy",
-            &format!("/v1/payments/{id}/confirm"),
-            json!({"paymentMethod": "pm_sandbox_ok"}),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202);
     let payment = platform
         .wait_for("judy", &id, |p| p["status"] == "authorized")
         .await;
@@ -778,20 +767,9 @@ async fn a_capture_that_reaches_a_canceled_payment_is_refunded(pool: PgPool) {
     // The buyer cancels while the provider is still answering the
     // authorization; a capture arrives anyway (a provider's race).
     let platform = Platform::start(pool, quick_client(), Duration::from_millis(1000)).await;
-    let hold = platform.hold("kim", &["a:10:1"]).await;
-    let (_, created) = platform
-        .post("kim", "/v1/payments", json!({"holdId": hold}), None)
+    let (hold, id) = platform
+        .confirmed("kim", &["a:10:1"], "pm_sandbox_ok")
         .await;
-    let id = created["paymentId"].as_str().expect("id").to_owned();
-    let (status, _) = platform
-        .post(
-            "kim",
-            &format!("/v1/payments/{id}/confirm"),
-            json!({"paymentMethod": "pm_sandbox_ok"}),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202);
     let (status, canceled) = platform
         .post("kim", &format!("/v1/payments/{id}/cancel"), json!({}), None)
         .await;

@@ -283,20 +283,9 @@ async fn a_refund_cancel_the_ticket_service_rejects_for_its_token_is_no_refusal(
 async fn an_authorization_reaching_a_canceled_payment_is_voided_never_captured(pool: PgPool) {
     // The sandbox's own verdicts come after the test is over.
     let platform = Platform::start(pool, quick_client(), Duration::from_secs(60)).await;
-    let hold = platform.hold("nora", &["a:3:1"]).await;
-    let (_, created) = platform
-        .post("nora", "/v1/payments", json!({"holdId": hold}), None)
+    let (_, id) = platform
+        .confirmed("nora", &["a:3:1"], "pm_sandbox_ok")
         .await;
-    let id = created["paymentId"].as_str().expect("id").to_owned();
-    let (status, _) = platform
-        .post(
-            "nora",
-            &format!("/v1/payments/{id}/confirm"),
-            json!({"paymentMethod": "pm_sandbox_ok"}),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202);
     // The buyer cancels while the provider is still answering.
     let (status, canceled) = platform
         .post(

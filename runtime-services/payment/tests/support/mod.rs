@@ -19,8 +19,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgPool};
 use tokio::task::JoinHandle;
 use urr_payment::flow::Payments;
-use urr_payment::provider::Providers;
 use urr_payment::provider::sandbox::{Sandbox, SandboxSettings};
+use urr_payment::provider::{Provider, Providers};
 use urr_payment::telemetry::PaymentMetrics;
 use urr_payment::ticket_client::{ClientSettings, TicketClient};
 use urr_service_common::server::{self, ServerSettings};
@@ -132,6 +132,27 @@ impl Platform {
         latency: Duration,
         rows: u32,
     ) -> Self {
+        Self::start_with_provider(payment_pool, client, rows, |payment_base| {
+            let sandbox = Sandbox::new(SandboxSettings {
+                webhook_url: format!("{payment_base}/v1/webhooks/sandbox"),
+                secret: WEBHOOK_SECRET.to_vec(),
+                latency,
+                failure_rate: 0.0,
+                duplicate_rate: 0.0,
+            });
+            (Arc::new(sandbox), "sandbox")
+        })
+        .await
+    }
+
+    /// With the provider `provider` makes (given the payment service's base
+    /// URL, where webhooks go) and `rows` rows of ten seats.
+    pub async fn start_with_provider(
+        payment_pool: PgPool,
+        client: ClientSettings,
+        rows: u32,
+        provider: impl FnOnce(&str) -> (Arc<dyn Provider>, &'static str),
+    ) -> Self {
         let event = format!("p{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
         // Ticket service.
         let ticket_db = Database::create().await;
@@ -176,13 +197,8 @@ impl Platform {
         let payment_internal = server::bind(loopback()).await.expect("bind");
         let payment_internal_base =
             format!("http://{}", payment_internal.local_addr().expect("addr"));
-        let providers = Providers::default().with(Arc::new(Sandbox::new(SandboxSettings {
-            webhook_url: format!("{payment_base}/v1/webhooks/sandbox"),
-            secret: WEBHOOK_SECRET.to_vec(),
-            latency,
-            failure_rate: 0.0,
-            duplicate_rate: 0.0,
-        })));
+        let (provider, provider_name) = provider(&payment_base);
+        let providers = Providers::default().with(provider);
         let metrics = PaymentMetrics::new();
         let payments = Payments {
             pool: payment_pool,
@@ -194,7 +210,7 @@ impl Platform {
             )
             .expect("client"),
             providers,
-            provider: "sandbox",
+            provider: provider_name,
             event: event.clone(),
             metrics: Arc::new(metrics),
         };
@@ -284,6 +300,26 @@ impl Platform {
         self.stop_ticket().await;
         self.ticket_token = token.to_owned();
         self.serve_ticket(None).await;
+    }
+
+    /// A hold of `seats` for `user`, a payment for it, confirmed with
+    /// `method` (202): the hold and the payment id.
+    pub async fn confirmed(&self, user: &str, seats: &[&str], method: &str) -> (String, String) {
+        let hold = self.hold(user, seats).await;
+        let (_, created) = self
+            .post(user, "/v1/payments", json!({"holdId": hold}), None)
+            .await;
+        let id = created["paymentId"].as_str().expect("id").to_owned();
+        let (status, body) = self
+            .post(
+                user,
+                &format!("/v1/payments/{id}/confirm"),
+                json!({"paymentMethod": method}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        (hold, id)
     }
 
     pub async fn hold(&self, user: &str, seats: &[&str]) -> String {
