@@ -54,17 +54,9 @@ async fn deliver(platform: &Platform, body: &Value, signature: Option<String>) -
     let signature = signature.unwrap_or_else(|| {
         stripe::signature::sign(&[WHSEC], urr_service_common::unix_now(), &bytes)
     });
-    let response = platform
-        .http
-        .post(format!("{}/v1/webhooks/stripe", platform.payment_base))
-        .header("stripe-signature", signature)
-        .header("content-type", "application/json")
-        .body(bytes)
-        .send()
+    platform
+        .deliver(stripe::NAME, stripe::signature::HEADER, &signature, bytes)
         .await
-        .expect("webhook");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 async fn provider_ref(platform: &Platform, id: &str) -> String {

@@ -491,10 +491,22 @@ impl Platform {
     pub async fn webhook(&self, body: &Value, signature: Option<String>) -> (u16, Value) {
         let bytes = serde_json::to_vec(body).expect("json");
         let signature = signature.unwrap_or_else(|| self.sign(&bytes));
+        self.deliver("sandbox", "urr-signature", &signature, bytes)
+            .await
+    }
+
+    /// Posts a webhook delivery of `provider`, its signature in `header`.
+    pub async fn deliver(
+        &self,
+        provider: &str,
+        header: &str,
+        signature: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
         let response = self
             .http
-            .post(format!("{}/v1/webhooks/sandbox", self.payment_base))
-            .header("urr-signature", signature)
+            .post(format!("{}/v1/webhooks/{provider}", self.payment_base))
+            .header(header, signature)
             .header("content-type", "application/json")
             .body(bytes)
             .send()
