@@ -672,7 +672,7 @@ impl Payments {
         Ok(outcome)
     }
 
-    async fn apply_webhook(
+    pub(crate) async fn apply_webhook(
         &self,
         provider: &str,
         event: &WebhookEvent,
@@ -1086,6 +1086,16 @@ impl Payments {
         let row = load(&mut *self.pool.acquire().await?, id, false)
             .await?
             .ok_or(PaymentError::UnknownPayment)?;
+        // A verdict may have been lost: what the provider says comes first.
+        let undecided = matches!(row.status, PaymentStatus::Authorized)
+            || (row.status == PaymentStatus::Created && row.method.is_some());
+        if undecided && self.settle_from_provider(&row).await?.is_some() {
+            sqlx::query("UPDATE payments SET updated_at = now() WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            return Ok(());
+        }
         match row.status {
             PaymentStatus::Authorized => {
                 if let Some(provider) = self.providers.get(&row.provider) {

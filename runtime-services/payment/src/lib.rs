@@ -23,6 +23,7 @@ pub mod consumers;
 pub mod error;
 pub mod flow;
 pub mod late;
+pub mod lost_verdicts;
 pub mod provider;
 pub mod reconciler;
 pub mod refunds;

@@ -128,3 +128,28 @@ async fn stripe_is_unreachable_is_unavailable() {
         Err(ProviderError::Unavailable(_))
     ));
 }
+
+#[tokio::test]
+async fn the_reconciler_can_ask_stripe_what_became_of_an_intent() {
+    let stripe = stripe("sk_test_urr");
+    let mut paying = payment(55_000, "KRW");
+    // Without an intent there is nothing to ask.
+    assert_eq!(stripe.status(&paying).await, Ok(None));
+    paying.provider_ref = Some(
+        stripe
+            .authorize(&paying, "pm_card_visa")
+            .await
+            .expect("authorized"),
+    );
+    // stripe-mock answers with its fixture intent; whatever its status, the
+    // request is one Stripe accepts and the answer one URR reads.
+    stripe
+        .status(&paying)
+        .await
+        .expect("GET /v1/payment_intents/{id} accepted");
+    // A key Stripe refuses is a fault to retry, not a verdict.
+    assert!(matches!(
+        self::stripe("").status(&paying).await,
+        Err(ProviderError::Unavailable(_))
+    ));
+}

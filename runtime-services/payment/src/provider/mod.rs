@@ -25,6 +25,15 @@ pub struct ProviderPayment {
     pub provider_ref: Option<String>,
 }
 
+/// A provider's answer to [`Provider::status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderVerdict {
+    pub kind: crate::webhook::WebhookKind,
+    /// ISO minor units, as the provider holds them (checked against the payment).
+    pub amount_minor: i64,
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
     /// The provider could not be reached or answered an error: retry later.
@@ -63,6 +72,15 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// not held until the authorization lapses. No webhook follows.
     fn void<'a>(&'a self, payment: &'a ProviderPayment)
     -> BoxFuture<'a, Result<(), ProviderError>>;
+    /// What the provider says the payment is, for the reconciler when a
+    /// verdict never came (a lost webhook): the verdict it would have sent,
+    /// or `None` when it is still undecided or the provider cannot say.
+    fn status<'a>(
+        &'a self,
+        _payment: &'a ProviderPayment,
+    ) -> BoxFuture<'a, Result<Option<ProviderVerdict>, ProviderError>> {
+        Box::pin(async { Ok(None) })
+    }
     /// Checks a webhook delivery and reads it.
     fn parse_webhook(
         &self,

@@ -115,6 +115,41 @@ pub fn map(body: &[u8]) -> Result<Mapped, serde_json::Error> {
     }))
 }
 
+/// The verdict a PaymentIntent's `status` stands for
+/// (<https://docs.stripe.com/payments/paymentintents/lifecycle>): what the
+/// reconciler applies when the webhook that said so was lost.
+/// `requires_capture` is authorized, `succeeded` captured, `canceled` failed,
+/// `requires_payment_method` after an attempt (a `last_payment_error`)
+/// failed; `processing`, `requires_action` and the rest are still undecided.
+pub fn verdict_of_intent(object: &serde_json::Value) -> Option<crate::provider::ProviderVerdict> {
+    let currency = object["currency"].as_str()?.to_ascii_uppercase();
+    let amount_minor = amount::from_stripe(object["amount"].as_i64()?, &currency);
+    let error = &object["last_payment_error"];
+    let (kind, reason) = match object["status"].as_str()? {
+        "requires_capture" => (WebhookKind::PaymentAuthorized, None),
+        "succeeded" => (WebhookKind::PaymentCaptured, None),
+        "canceled" => (
+            WebhookKind::PaymentFailed,
+            Some(format!(
+                "canceled at Stripe ({})",
+                object["cancellation_reason"]
+                    .as_str()
+                    .unwrap_or("no reason given")
+            )),
+        ),
+        "requires_payment_method" if error.is_object() => (
+            WebhookKind::PaymentFailed,
+            Some(error["message"].as_str().unwrap_or("declined").to_owned()),
+        ),
+        _ => return None,
+    };
+    Some(crate::provider::ProviderVerdict {
+        kind,
+        amount_minor,
+        reason,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +210,44 @@ mod tests {
         };
         assert_eq!(event.kind, WebhookKind::PaymentRefunded);
         assert_eq!(event.provider_ref, "pi_1");
+    }
+
+    #[test]
+    fn an_intents_status_is_the_verdict_its_lost_webhook_carried() {
+        let verdict = |status: &str, error: Option<serde_json::Value>| {
+            let mut object = intent(status);
+            if let Some(error) = error {
+                object["last_payment_error"] = error;
+            }
+            verdict_of_intent(&object).map(|v| (v.kind, v.amount_minor))
+        };
+        assert_eq!(
+            verdict("requires_capture", None),
+            Some((WebhookKind::PaymentAuthorized, 55_000))
+        );
+        assert_eq!(
+            verdict("succeeded", None),
+            Some((WebhookKind::PaymentCaptured, 55_000))
+        );
+        assert_eq!(
+            verdict("canceled", None),
+            Some((WebhookKind::PaymentFailed, 55_000))
+        );
+        assert_eq!(
+            verdict(
+                "requires_payment_method",
+                Some(json!({"message": "declined"}))
+            ),
+            Some((WebhookKind::PaymentFailed, 55_000))
+        );
+        for undecided in [
+            "requires_payment_method",
+            "requires_confirmation",
+            "requires_action",
+            "processing",
+        ] {
+            assert_eq!(verdict(undecided, None), None, "{undecided}");
+        }
     }
 
     #[test]

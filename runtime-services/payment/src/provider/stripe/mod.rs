@@ -25,7 +25,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use super::{Provider, ProviderError, ProviderPayment, WebhookParseError};
+use super::{Provider, ProviderError, ProviderPayment, ProviderVerdict, WebhookParseError};
 use crate::webhook::WebhookEvent;
 
 pub const NAME: &str = "stripe";
@@ -140,6 +140,28 @@ impl Stripe {
             .map_err(|e| ProviderError::Unavailable(format!("unreadable stripe answer: {e}")))
     }
 
+    /// `GET {path}`: the object, as JSON.
+    async fn get(&self, path: &str) -> Result<serde_json::Value, ProviderError> {
+        let url = format!("{}{path}", self.settings.api_base.trim_end_matches('/'));
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.settings.secret_key)
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unavailable(format!("stripe unreachable: {e}")))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| ProviderError::Unavailable(format!("stripe answer cut short: {e}")))?;
+        if !status.is_success() {
+            return Err(classify(status, &body));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::Unavailable(format!("unreadable stripe answer: {e}")))
+    }
+
     fn reference(payment: &ProviderPayment, step: &str) -> Result<String, ProviderError> {
         payment
             .provider_ref
@@ -244,6 +266,19 @@ impl Provider for Stripe {
             )
             .await
             .map(|_| ())
+        })
+    }
+
+    fn status<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+    ) -> BoxFuture<'a, Result<Option<ProviderVerdict>, ProviderError>> {
+        Box::pin(async move {
+            let Some(intent) = &payment.provider_ref else {
+                return Ok(None);
+            };
+            let object = self.get(&format!("/v1/payment_intents/{intent}")).await?;
+            Ok(events::verdict_of_intent(&object))
         })
     }
 
