@@ -131,12 +131,6 @@ impl IntoResponse for Problem {
     }
 }
 
-/// Turns axum's own rejections (bad JSON, bad path) into problems, so a
-/// malformed request gets the same body shape as every other error.
-pub fn from_rejection(rejection: impl std::fmt::Display) -> Problem {
-    Problem::bad_request(rejection.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -206,17 +206,6 @@ impl TicketError {
         self.problem().status
     }
 
-    /// The problem body as JSON (stored for idempotent replays).
-    pub fn problem_json(&self) -> serde_json::Value {
-        let problem = self.problem();
-        serde_json::json!({
-            "type": format!("{}{}", urr_service_common::problem::PROBLEM_BASE, problem.slug),
-            "title": problem.title,
-            "status": problem.status.as_u16(),
-            "detail": problem.detail,
-        })
-    }
-
     /// Whether a retry could succeed (then an idempotency key is not spent on it).
     pub fn is_transient(&self) -> bool {
         matches!(
