@@ -266,7 +266,7 @@ impl QueueStore {
         Ok(Policy::from_fields(&fields))
     }
 
-    /// Writes the policy hash (what the operator does; tests and the local run use it).
+    /// Writes the policy hash as the operator does (the tests and benchmarks set their policies with it).
     pub async fn write_policy(&self, policy: &Policy) -> Result<()> {
         let mut conn = self.conn.clone();
         conn.hset_multiple::<_, _, _, ()>(self.keys.policy(), &policy.to_fields())
