@@ -70,8 +70,10 @@ pub enum Error {
     Edge(#[from] edge::EdgeError),
     #[error("resolving the KeyValueStore named {name}: {message}")]
     ResolveStore { name: String, message: String },
+    /// The finalizer's own failure, or the apply or cleanup step's inside
+    /// it, with its source chain kept (boxed: the type nests `Error`).
     #[error("finalizer: {0}")]
-    Finalizer(String),
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
 
 /// Shared by every WaitingRoom reconcile.
@@ -294,7 +296,7 @@ pub async fn reconcile(room: Arc<WaitingRoom>, ctx: Arc<RoomContext>) -> Result<
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(e.to_string()))
+    .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
 async fn apply(
