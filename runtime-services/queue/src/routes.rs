@@ -402,7 +402,7 @@ async fn join(
 /// The served tier-1 pass a join needs while the edge gates (chained tiers).
 async fn check_pass(state: &AppState, headers: &HeaderMap, now: i64) -> Result<(), QueueError> {
     let serving = state.snapshot.get(&state.store).await?.serving;
-    let room = state.room_name.clone();
+    let room = || state.room_name.clone();
     match pass::served_pass(
         state.pass_keys.accepted(),
         headers,
@@ -414,7 +414,7 @@ async fn check_pass(state: &AppState, headers: &HeaderMap, now: i64) -> Result<(
         Err(PassRefusal::Missing) => {
             state.metrics.refuse("pass-required");
             Err(QueueError::PassRequired {
-                room,
+                room: room(),
                 reason: "no urr-vwr-token cookie",
             })
         }
@@ -422,7 +422,7 @@ async fn check_pass(state: &AppState, headers: &HeaderMap, now: i64) -> Result<(
             state.metrics.refuse("pass-invalid");
             tracing::info!(reason = error.outcome(), "join with an invalid pass");
             Err(QueueError::PassRequired {
-                room,
+                room: room(),
                 reason: "the urr-vwr-token cookie is not a valid pass for this room",
             })
         }
@@ -433,7 +433,7 @@ async fn check_pass(state: &AppState, headers: &HeaderMap, now: i64) -> Result<(
         }) => {
             state.metrics.refuse("pass-not-served");
             Err(QueueError::PassNotServed {
-                room,
+                room: room(),
                 number,
                 serving,
                 retry_after: wait_seconds,

@@ -281,13 +281,7 @@ impl QueueStore {
 
     pub async fn write_serving_params(&self, params: &ServingParams) -> Result<()> {
         let mut conn = self.conn.clone();
-        let fields = [
-            ("start", params.start.to_string()),
-            ("perInterval", params.per_interval.to_string()),
-            ("intervalSeconds", params.interval_seconds.to_string()),
-            ("epoch", params.epoch.to_string()),
-        ];
-        conn.hset_multiple::<_, _, _, ()>(self.keys.edge(), &fields)
+        conn.hset_multiple::<_, _, _, ()>(self.keys.edge(), &policy::serving_fields(params))
             .await
     }
 

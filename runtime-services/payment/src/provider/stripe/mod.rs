@@ -110,42 +110,15 @@ impl Stripe {
         Self { settings, http }
     }
 
-    /// `POST {path}` with form `params` and an idempotency key; the object's id.
-    async fn post(
+    /// Sends a request built on `{api_base}{path}` with the key, and reads
+    /// the answer as `T`; every failure is classified as Stripe documents it.
+    async fn call<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
-        idempotency_key: &str,
-        params: &[(&str, String)],
-    ) -> Result<String, ProviderError> {
+        build: impl FnOnce(&reqwest::Client, String) -> reqwest::RequestBuilder,
+    ) -> Result<T, ProviderError> {
         let url = format!("{}{path}", self.settings.api_base.trim_end_matches('/'));
-        let response = self
-            .http
-            .post(&url)
-            .bearer_auth(&self.settings.secret_key)
-            .header("Idempotency-Key", idempotency_key)
-            .form(params)
-            .send()
-            .await
-            .map_err(|e| ProviderError::Unavailable(format!("stripe unreachable: {e}")))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::Unavailable(format!("stripe answer cut short: {e}")))?;
-        if !status.is_success() {
-            return Err(classify(status, &body));
-        }
-        serde_json::from_slice::<Answer>(&body)
-            .map(|answer| answer.id)
-            .map_err(|e| ProviderError::Unavailable(format!("unreadable stripe answer: {e}")))
-    }
-
-    /// `GET {path}`: the object, as JSON.
-    async fn get(&self, path: &str) -> Result<serde_json::Value, ProviderError> {
-        let url = format!("{}{path}", self.settings.api_base.trim_end_matches('/'));
-        let response = self
-            .http
-            .get(&url)
+        let response = build(&self.http, url)
             .bearer_auth(&self.settings.secret_key)
             .send()
             .await
@@ -160,6 +133,27 @@ impl Stripe {
         }
         serde_json::from_slice(&body)
             .map_err(|e| ProviderError::Unavailable(format!("unreadable stripe answer: {e}")))
+    }
+
+    /// `POST {path}` with form `params` and an idempotency key; the object's id.
+    async fn post(
+        &self,
+        path: &str,
+        idempotency_key: &str,
+        params: &[(&str, String)],
+    ) -> Result<String, ProviderError> {
+        self.call::<Answer>(path, |http, url| {
+            http.post(url)
+                .header("Idempotency-Key", idempotency_key)
+                .form(params)
+        })
+        .await
+        .map(|answer| answer.id)
+    }
+
+    /// `GET {path}`: the object, as JSON.
+    async fn get(&self, path: &str) -> Result<serde_json::Value, ProviderError> {
+        self.call(path, |http, url| http.get(url)).await
     }
 
     fn reference(payment: &ProviderPayment, step: &str) -> Result<String, ProviderError> {
