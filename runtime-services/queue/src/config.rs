@@ -38,8 +38,10 @@ pub struct QueueConfig {
     #[arg(long, env = "URR_ENTRY_TOKEN_KEY", hide_env_values = true)]
     pub entry_token_key: String,
     /// HMAC key of `urr-vwr-token` (the edge function holds the same key).
+    /// Unset (an Event without a WaitingRoom with an edge): no tier 1, and
+    /// `POST /v1/rooms/{room}/numbers` answers 404 `no-tier-one`.
     #[arg(long, env = "URR_VWR_SIGNING_KEY", hide_env_values = true)]
-    pub vwr_signing_key: String,
+    pub vwr_signing_key: Option<String>,
     #[arg(long, env = "URR_VWR_KEY_ID", default_value = "k1")]
     pub vwr_key_id: String,
     /// During a key rotation: the key passes were signed with before; passes

@@ -15,6 +15,9 @@ pub enum QueueError {
     UnknownRoom(String),
     #[error("unknown event {0}")]
     UnknownEvent(String),
+    /// Room `{0}` has no tier 1 (no edge, so no pass key): numbers are not handed out.
+    #[error("room {0} has no tier 1")]
+    NoTierOne(String),
     #[error("not in the queue")]
     NotInQueue,
     #[error("rate limited ({scope}), retry after {retry_after}s")]
@@ -61,6 +64,11 @@ impl IntoResponse for QueueError {
                 "unknown-room",
                 "Unknown waiting room",
                 format!("no waiting room named {room:?} is served here"),
+            ),
+            QueueError::NoTierOne(room) => Problem::not_found(
+                "no-tier-one",
+                "No tier-1 numbers here",
+                format!("waiting room {room:?} has no edge tier; join the queue directly"),
             ),
             QueueError::UnknownEvent(event) => Problem::not_found(
                 "unknown-event",

@@ -34,13 +34,20 @@ async fn run(config: QueueConfig) -> Result<(), Box<dyn std::error::Error + Send
     let server_settings = config.server.settings()?;
     let users = config.user_jwt.verifier()?;
     let entry_key = EntryTokenKey::from_env_secret(&config.entry_token_key)?;
-    let vwr_key = VwrKey::from_env_secret(config.vwr_key_id.clone(), &config.vwr_signing_key)?;
-    let previous_vwr_key = match (
-        &config.vwr_previous_key_id,
-        &config.vwr_previous_signing_key,
-    ) {
-        (Some(id), Some(secret)) => Some(VwrKey::from_env_secret(id.clone(), secret)?),
-        _ => None,
+    let pass_keys = match &config.vwr_signing_key {
+        Some(secret) => {
+            let current = VwrKey::from_env_secret(config.vwr_key_id.clone(), secret)?;
+            let previous = match (
+                &config.vwr_previous_key_id,
+                &config.vwr_previous_signing_key,
+            ) {
+                (Some(id), Some(secret)) => Some(VwrKey::from_env_secret(id.clone(), secret)?),
+                _ => None,
+            };
+            PassKeys::new(current, previous)
+        }
+        // An Event without an edge-gated WaitingRoom: no tier 1.
+        None => PassKeys::none(),
     };
     let store = QueueStore::connect(&config.redis_url, &config.event)
         .await
@@ -53,7 +60,7 @@ async fn run(config: QueueConfig) -> Result<(), Box<dyn std::error::Error + Send
         room_id: config.room_id(),
         users,
         entry_key,
-        pass_keys: PassKeys::new(vwr_key, previous_vwr_key),
+        pass_keys,
         vwr_token_ttl_seconds: config.vwr_token_ttl_seconds,
         cookie_secure: config.cookie_secure,
         number_limit_per_ip: config.number_limit_per_ip,

@@ -13,22 +13,35 @@ use urr_service_common::serving::ServingParams;
 use urr_service_common::tokens::vwr::{self, VwrClaims, VwrError, VwrKey};
 
 /// The keys of a room's passes: the current one signs, it and the previous
-/// one (during a rotation) verify.
+/// one (during a rotation) verify. An Event without a WaitingRoom that has an
+/// edge has no key: it has no tier 1, and [`PassKeys::none`] verifies nothing.
 #[derive(Clone, Debug)]
 pub struct PassKeys {
-    current: VwrKey,
+    current: Option<VwrKey>,
     accepted: Vec<VwrKey>,
 }
 
 impl PassKeys {
     pub fn new(current: VwrKey, previous: Option<VwrKey>) -> Self {
         let accepted = std::iter::once(current.clone()).chain(previous).collect();
-        Self { current, accepted }
+        Self {
+            current: Some(current),
+            accepted,
+        }
     }
 
-    /// The key new passes are signed with.
-    pub fn current(&self) -> &VwrKey {
-        &self.current
+    /// No tier 1: numbers are refused, and no pass verifies (the operator
+    /// never asks for passes without an edge, which needs a key).
+    pub fn none() -> Self {
+        Self {
+            current: None,
+            accepted: Vec::new(),
+        }
+    }
+
+    /// The key new passes are signed with; `None` without a tier 1.
+    pub fn current(&self) -> Option<&VwrKey> {
+        self.current.as_ref()
     }
 
     /// Every key a pass may be signed with, current first.

@@ -113,6 +113,9 @@ async fn take_number(
     check_room(&state, &room)?;
     let now_ms = unix_now_ms();
     let now = now_ms / 1000;
+    let Some(signing_key) = state.pass_keys.current() else {
+        return Err(QueueError::NoTierOne(room));
+    };
     let existing = pass::valid_pass(state.pass_keys.accepted(), &headers, &state.room_id, now);
     let (number, token) = match existing {
         Some(claims) => (claims.number, None),
@@ -124,7 +127,7 @@ async fn take_number(
             NumberTaken::Number(number) => {
                 state.metrics.numbers_issued.inc();
                 let token = vwr::sign(
-                    state.pass_keys.current(),
+                    signing_key,
                     &state.room_id,
                     number,
                     now + state.vwr_token_ttl_seconds,

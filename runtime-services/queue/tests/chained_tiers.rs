@@ -188,3 +188,19 @@ async fn a_cookieless_loop_cannot_push_the_line_back() {
     let (_, _, body) = send(&state, take_number_from(&event, "192.0.2.1", None)).await;
     assert_eq!(body["number"], 4);
 }
+
+/// An Event whose WaitingRoom has no edge gives the queue no pass key
+/// (`URR_VWR_SIGNING_KEY` unset): the service still serves tier 2, and
+/// asking for a tier-1 number is a documented 404, not a signature with an
+/// empty key.
+#[tokio::test]
+async fn a_room_without_an_edge_has_no_tier_one() {
+    let event = unique_event();
+    let mut state = state(&event).await;
+    state.pass_keys = PassKeys::none();
+    let (status, headers, body) = send(&state, take_number_from(&event, "192.0.2.9", None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_problem(&headers, &body, "no-tier-one");
+    let (status, _, body) = send(&state, join_with_pass(&event, "no-edge-buyer", None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
