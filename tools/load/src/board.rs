@@ -37,13 +37,27 @@ struct SeatListing {
     seats: Vec<SeatEntry>,
 }
 
+/// A fetched copy: when it arrived, when its request was sent (Unix ms).
+#[derive(Debug)]
+struct Copy<T> {
+    fetched: Instant,
+    requested_ms: i64,
+    value: T,
+}
+
+impl<T> Copy<T> {
+    fn fresh(&self) -> bool {
+        self.fetched.elapsed() <= FRESH_FOR
+    }
+}
+
+/// The copies. Locked only to read or write them, never across a request:
+/// a buyer waits for a fetch only when there is no usable copy at all.
 #[derive(Debug, Default)]
-struct State {
-    kinds: HashMap<String, bool>,
-    /// When the copy was fetched, when its request was sent (Unix ms), the
-    /// figures.
-    availability: Option<(Instant, i64, Vec<SectionFigures>)>,
-    seats: HashMap<String, (Instant, Vec<String>)>,
+struct Copies {
+    availability: Option<Copy<Vec<SectionFigures>>>,
+    /// Free seats per seated section; buyers take theirs out of the copy.
+    seats: HashMap<String, Copy<Vec<String>>>,
 }
 
 /// What a buyer tries to hold.
@@ -61,12 +75,32 @@ pub enum Pick {
     },
 }
 
+/// Whether a copy can be used as it is.
+enum Usable {
+    /// Fresh: use it.
+    Fresh,
+    /// Old but usable: refresh it unless another buyer already is, and use it meanwhile.
+    Stale,
+    /// None, or old and empty: wait for a fresh one.
+    No,
+}
+
+/// The board: the crowd's shared copies, refreshed single-flight. The first
+/// version held one lock across every fetch, so under a busy ticket service
+/// each buyer waited for every other buyer's listing request: admitted
+/// buyers queued at the board while the queue counted them active, and the
+/// 20,000-buyer sale took twice as long with the services half idle.
 #[derive(Debug)]
 pub struct SeatBoard {
     http: reqwest::Client,
     base: String,
     event: String,
-    state: Mutex<State>,
+    /// Section id → standing (true) or seated.
+    kinds: HashMap<String, bool>,
+    copies: std::sync::Mutex<Copies>,
+    /// One fetch at a time per copy: the availability's and each section's.
+    availability_fetch: Mutex<()>,
+    seat_fetches: HashMap<String, Mutex<()>>,
 }
 
 impl SeatBoard {
@@ -82,7 +116,7 @@ impl SeatBoard {
             .error_for_status()?
             .json()
             .await?;
-        let kinds = info["sections"]
+        let kinds: HashMap<String, bool> = info["sections"]
             .as_array()
             .map(|sections| {
                 sections
@@ -91,100 +125,73 @@ impl SeatBoard {
                     .collect()
             })
             .unwrap_or_default();
+        let seat_fetches = kinds
+            .iter()
+            .filter(|(_, standing)| !**standing)
+            .map(|(id, _)| (id.clone(), Mutex::new(())))
+            .collect();
         Ok(Self {
             http,
             base: base.to_owned(),
             event: event.to_owned(),
-            state: Mutex::new(State {
-                kinds,
-                ..State::default()
-            }),
+            kinds,
+            copies: std::sync::Mutex::new(Copies::default()),
+            availability_fetch: Mutex::new(()),
+            seat_fetches,
         })
+    }
+
+    fn copies(&self) -> std::sync::MutexGuard<'_, Copies> {
+        // A panic elsewhere while the copies were locked leaves them usable.
+        self.copies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Chooses what to try next: a section weighted by what it has left,
     /// then 1–2 places in it.
     pub async fn pick(&self) -> Result<Pick, reqwest::Error> {
-        let mut state = self.state.lock().await;
-        let stale = state
-            .availability
-            .as_ref()
-            .is_none_or(|(at, _, _)| at.elapsed() > FRESH_FOR);
-        if stale {
-            let requested_ms = urr_service_common::unix_now_ms();
-            let fresh: Availability = self
-                .http
-                .get(format!(
-                    "{}/v1/events/{}/availability",
-                    self.base, self.event
-                ))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            state.availability = Some((Instant::now(), requested_ms, fresh.sections));
-        }
+        self.refresh_availability().await?;
         // Until a section with places to try, or none is left.
         loop {
-            let (as_of_ms, open): (i64, Vec<SectionFigures>) = state
-                .availability
-                .as_ref()
-                .map(|(_, requested, s)| {
-                    (
-                        *requested,
-                        s.iter().filter(|s| s.available > 0).cloned().collect(),
-                    )
-                })
-                .unwrap_or_default();
-            let Ok(section) = open.choose_weighted(&mut rand::rng(), |s| s.available as f64) else {
-                return Ok(Pick::SoldOut { as_of_ms });
+            let section = {
+                let copies = self.copies();
+                let Some(availability) = copies.availability.as_ref() else {
+                    return Ok(Pick::SoldOut { as_of_ms: 0 });
+                };
+                let open: Vec<&SectionFigures> = availability
+                    .value
+                    .iter()
+                    .filter(|s| s.available > 0)
+                    .collect();
+                let Ok(section) = open.choose_weighted(&mut rand::rng(), |s| s.available as f64)
+                else {
+                    return Ok(Pick::SoldOut {
+                        as_of_ms: availability.requested_ms,
+                    });
+                };
+                (*section).clone()
             };
-            let section = section.clone();
             let quantity = rand::rng().random_range(1..=2u32);
-            if state.kinds.get(&section.id).copied().unwrap_or(false) {
+            if self.kinds.get(&section.id).copied().unwrap_or(false) {
                 return Ok(Pick::Standing {
                     quantity: quantity.min(section.available as u32).max(1),
                     section: section.id,
                 });
             }
-            let listing_stale = state
-                .seats
-                .get(&section.id)
-                .is_none_or(|(at, free)| at.elapsed() > FRESH_FOR || free.is_empty());
-            if listing_stale {
-                let listing: SeatListing = self
-                    .http
-                    .get(format!(
-                        "{}/v1/events/{}/sections/{}/seats",
-                        self.base, self.event, section.id
-                    ))
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .json()
-                    .await?;
-                let free = listing
-                    .seats
-                    .into_iter()
-                    .filter(|s| s.status == "available")
-                    .map(|s| s.seat_id)
-                    .collect();
-                state
-                    .seats
-                    .insert(section.id.clone(), (Instant::now(), free));
-            }
-            let free = state
+            self.refresh_seats(&section.id).await?;
+            let mut copies = self.copies();
+            let free = copies
                 .seats
                 .get_mut(&section.id)
-                .map(|(_, free)| free)
+                .map(|copy| &mut copy.value)
                 .filter(|free| !free.is_empty());
             let Some(free) = free else {
                 // The listing says full although the figures did not yet:
                 // this copy of the figures no longer offers the section, and
                 // another one is tried (sold out only when none is left).
-                if let Some((_, _, sections)) = state.availability.as_mut() {
-                    sections.retain(|s| s.id != section.id);
+                if let Some(availability) = copies.availability.as_mut() {
+                    availability.value.retain(|s| s.id != section.id);
                 }
                 continue;
             };
@@ -195,6 +202,101 @@ impl SeatBoard {
             // Others should not pick the same seats from this copy.
             free.retain(|s| !chosen.contains(s));
             return Ok(Pick::Seats(chosen));
+        }
+    }
+
+    async fn refresh_availability(&self) -> Result<(), reqwest::Error> {
+        let usable = |copies: &Copies| match &copies.availability {
+            Some(copy) if copy.fresh() => Usable::Fresh,
+            Some(_) => Usable::Stale,
+            None => Usable::No,
+        };
+        let Some(_fetching) =
+            single_flight(&self.availability_fetch, || usable(&self.copies())).await
+        else {
+            return Ok(());
+        };
+        let requested_ms = urr_service_common::unix_now_ms();
+        let fresh: Availability = self
+            .http
+            .get(format!(
+                "{}/v1/events/{}/availability",
+                self.base, self.event
+            ))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        self.copies().availability = Some(Copy {
+            fetched: Instant::now(),
+            requested_ms,
+            value: fresh.sections,
+        });
+        Ok(())
+    }
+
+    async fn refresh_seats(&self, section: &str) -> Result<(), reqwest::Error> {
+        let Some(lock) = self.seat_fetches.get(section) else {
+            return Ok(());
+        };
+        let usable = |copies: &Copies| match copies.seats.get(section) {
+            Some(copy) if copy.fresh() => Usable::Fresh,
+            Some(copy) if !copy.value.is_empty() => Usable::Stale,
+            _ => Usable::No,
+        };
+        let Some(_fetching) = single_flight(lock, || usable(&self.copies())).await else {
+            return Ok(());
+        };
+        let requested_ms = urr_service_common::unix_now_ms();
+        let listing: SeatListing = self
+            .http
+            .get(format!(
+                "{}/v1/events/{}/sections/{section}/seats",
+                self.base, self.event
+            ))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let free = listing
+            .seats
+            .into_iter()
+            .filter(|s| s.status == "available")
+            .map(|s| s.seat_id)
+            .collect();
+        self.copies().seats.insert(
+            section.to_owned(),
+            Copy {
+                fetched: Instant::now(),
+                requested_ms,
+                value: free,
+            },
+        );
+        Ok(())
+    }
+}
+
+/// Decides whether this buyer fetches: `Some(guard)` when it must (hold the
+/// guard while fetching), `None` when the copy can be used as it is. A
+/// stale copy is used while another buyer refreshes it; without a usable
+/// copy the buyer waits for the fetch in flight and re-checks, so a crowd
+/// arriving at once sends one request, not thousands.
+async fn single_flight<'a>(
+    lock: &'a Mutex<()>,
+    usable: impl Fn() -> Usable,
+) -> Option<tokio::sync::MutexGuard<'a, ()>> {
+    match usable() {
+        Usable::Fresh => None,
+        Usable::Stale => {
+            let guard = lock.try_lock().ok()?;
+            // Someone may have refreshed it between the check and the lock.
+            matches!(usable(), Usable::Stale | Usable::No).then_some(guard)
+        }
+        Usable::No => {
+            let guard = lock.lock().await;
+            matches!(usable(), Usable::Stale | Usable::No).then_some(guard)
         }
     }
 }

@@ -361,11 +361,14 @@ impl Crowd {
         );
         for _ in 0..8 {
             self.check_time()?;
+            let picking = Instant::now();
             let pick = self
                 .board
                 .pick()
                 .await
                 .map_err(|_| self.fail("availability: unreachable"))?;
+            // What the buyer's page spends reading availability and listings.
+            self.recorder.step("pick places", ms(picking));
             let (body, places) = match pick {
                 Pick::SoldOut { as_of_ms } => {
                     self.recorder.sold_out_seen(as_of_ms);
