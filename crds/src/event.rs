@@ -31,6 +31,7 @@ use crate::payment_provider::{
     API_BASE_PATTERN, MSG_PROVIDER_ONLY_PAYMENT, MSG_STRIPE_KEYS, PaymentProvider,
     PaymentProviderName,
 };
+use crate::refund_policy::{MSG_REFUNDS_AFTER_OPEN, RefundPolicy};
 use crate::validation::{InvalidSpec, Validate, Violations, check_pattern};
 
 /// ISO 4217 currency code.
@@ -90,6 +91,7 @@ pub const MSG_PAYMENT_CONNECTIONS: &str =
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.salesCloseAt > self.salesOpenAt").message(MSG_CLOSE_AFTER_OPEN).field_path(".salesCloseAt"))]
+#[x_kube(validation = Rule::new("!has(self.refundPolicy) || !has(self.refundPolicy.buyerRefundsUntil) || self.refundPolicy.buyerRefundsUntil > self.salesOpenAt").message(MSG_REFUNDS_AFTER_OPEN).field_path(".refundPolicy.buyerRefundsUntil"))]
 pub struct EventSpec {
     /// Name shown to buyers.
     #[schemars(length(min = 1, max = MAX_NAME_LEN))]
@@ -112,6 +114,9 @@ pub struct EventSpec {
     /// limits key on it); the operator's default (`--client-address-source`) when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_address: Option<ClientAddress>,
+    /// Until when buyers may refund their own orders; no deadline when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_policy: Option<RefundPolicy>,
     pub services: EventServices,
 }
 
@@ -612,6 +617,17 @@ impl Validate for EventSpec {
                 1,
                 16,
                 "spec.clientAddress.trustedHops",
+            );
+        }
+        if let Some(until) = self
+            .refund_policy
+            .as_ref()
+            .and_then(|policy| policy.buyer_refunds_until.as_ref())
+        {
+            out.require(
+                until.0 > self.sales_open_at.0,
+                "spec.refundPolicy.buyerRefundsUntil",
+                MSG_REFUNDS_AFTER_OPEN,
             );
         }
         self.validate_services(&mut out);

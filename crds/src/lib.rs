@@ -38,6 +38,7 @@ pub mod generate;
 pub mod limits;
 pub mod manifest;
 pub mod payment_provider;
+pub mod refund_policy;
 pub mod validation;
 pub mod waiting_room;
 

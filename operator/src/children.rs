@@ -294,6 +294,14 @@ fn config_data(
             // The provider posts webhooks to the Service, so any replica
             // takes them (not the pod that created the payment).
             data.insert("URR_PUBLIC_URL".to_owned(), endpoint(ServiceKind::Payment));
+            // Until when buyers refund their own orders (absent: no deadline).
+            if let Some(setting) = spec
+                .refund_policy
+                .as_ref()
+                .and_then(|p| p.service_setting())
+            {
+                data.insert("URR_BUYER_REFUNDS_UNTIL".to_owned(), setting);
+            }
             if let Some(provider) = &spec.services.payment.provider {
                 data.insert(
                     "URR_PAYMENT_PROVIDER".to_owned(),
@@ -1106,6 +1114,35 @@ pub(crate) mod tests {
         let mut changed = event.clone();
         changed.spec.hold_timeout_seconds += 60;
         assert_ne!(before, hash(&changed, 2), "a settings change rolls pods");
+    }
+
+    #[test]
+    fn the_refund_policy_reaches_the_payment_service_only() {
+        let mut event = example_event();
+        event.spec.refund_policy = serde_json::from_value(serde_json::json!({
+            "buyerRefundsUntil": "2026-12-24T11:00:00Z"
+        }))
+        .expect("policy");
+        let data = |event: &Event, service| {
+            build(event, service, 2, &Defaults::default(), None)
+                .expect("build")
+                .config_map
+                .data
+                .expect("data")
+        };
+        assert_eq!(
+            data(&event, ServiceKind::Payment)["URR_BUYER_REFUNDS_UNTIL"],
+            "2026-12-24T11:00:00Z"
+        );
+        assert!(!data(&event, ServiceKind::Ticket).contains_key("URR_BUYER_REFUNDS_UNTIL"));
+        event.spec.refund_policy =
+            serde_json::from_value(serde_json::json!({"buyerRefunds": false})).expect("policy");
+        assert_eq!(
+            data(&event, ServiceKind::Payment)["URR_BUYER_REFUNDS_UNTIL"],
+            "never"
+        );
+        event.spec.refund_policy = None;
+        assert!(!data(&event, ServiceKind::Payment).contains_key("URR_BUYER_REFUNDS_UNTIL"));
     }
 
     #[test]

@@ -77,6 +77,11 @@ pub struct PaymentConfig {
         hide_env_values = true
     )]
     pub stripe_previous_webhook_secret: Option<String>,
+    /// Until when buyers may refund their own orders: an RFC 3339 time,
+    /// `never` (the organiser refunds), or unset/`always` (no deadline).
+    /// The operator sets it from the Event's `spec.refundPolicy`.
+    #[arg(long, env = "URR_BUYER_REFUNDS_UNTIL", default_value = "always")]
+    pub buyer_refunds_until: crate::refund_policy::BuyerRefunds,
     #[arg(long, env = "URR_RECONCILE_INTERVAL_MS", default_value_t = 5000)]
     pub reconcile_interval_ms: u64,
     #[arg(long, env = "URR_LOG_FORMAT", default_value = "json")]

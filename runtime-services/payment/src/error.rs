@@ -32,6 +32,12 @@ pub enum PaymentError {
     /// were transferred): the money stays, so no one holds both.
     #[error("the reservation cannot be refunded: {0}")]
     RefundRefused(String),
+    /// The Event's refund policy does not let the buyer refund now.
+    #[error(transparent)]
+    RefundClosed(#[from] crate::refund_policy::RefundClosed),
+    /// `/internal/*` without the service token.
+    #[error("the service token is missing or wrong")]
+    ServiceToken,
     #[error("idempotency key reused with a different request")]
     IdempotencyMismatch,
     #[error("the ticket service is unavailable: {0}")]
@@ -111,6 +117,15 @@ impl IntoResponse for PaymentError {
                 "Refund refused",
                 detail.clone(),
             ),
+            PaymentError::RefundClosed(closed) => Problem::new(
+                StatusCode::CONFLICT,
+                "refund-window-closed",
+                "Refund window closed",
+                closed.to_string(),
+            ),
+            PaymentError::ServiceToken => {
+                Problem::unauthorized("the internal API needs the service token")
+            }
             PaymentError::IdempotencyMismatch => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",

@@ -97,6 +97,8 @@ pub struct Payments {
     pub provider: &'static str,
     pub event: String,
     pub metrics: Arc<PaymentMetrics>,
+    /// Until when buyers may refund ([`crate::refund_policy`]).
+    pub buyer_refunds: crate::refund_policy::BuyerRefunds,
 }
 
 pub(crate) struct Row_ {

@@ -10,7 +10,8 @@
 //!   out-of-order deliveries harmless), capture → outbox + synchronous confirm.
 //! * [`ticket_client`] + [`breaker`]: the synchronous path through tower's
 //!   timeout and retry layers and a circuit breaker layer.
-//! * [`refunds`]: refunds owed until done (tickets voided first, or the
+//! * [`refund_policy`]: who may refund and until when (the Event's
+//!   `spec.refundPolicy`); [`refunds`]: refunds owed until done (tickets voided first, or the
 //!   refusal recorded); [`late`]: a capture reaching an ended payment is
 //!   refunded, an authorization reaching a canceled one voided.
 //! * [`reconciler`]: re-drives stuck payments (and owed refunds); [`consumers`]: records
@@ -26,6 +27,7 @@ pub mod late;
 pub mod lost_verdicts;
 pub mod provider;
 pub mod reconciler;
+pub mod refund_policy;
 pub mod refunds;
 pub mod routes;
 pub mod state;

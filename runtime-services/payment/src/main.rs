@@ -123,6 +123,7 @@ async fn run(config: PaymentConfig) -> Result<(), Box<dyn std::error::Error + Se
         provider,
         event: config.event.clone(),
         metrics: Arc::new(metrics),
+        buyer_refunds: config.buyer_refunds_until,
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let tasks = vec![
@@ -144,7 +145,11 @@ async fn run(config: PaymentConfig) -> Result<(), Box<dyn std::error::Error + Se
     server::serve_split(
         listener,
         internal,
-        routers(AppState { payments, users }),
+        routers(AppState {
+            payments,
+            users,
+            service_token: Arc::from(config.service_token.as_str()),
+        }),
         &server_settings,
         shutdown::signal(),
     )

@@ -52,7 +52,8 @@ fn not_refundable(status: PaymentStatus) -> PaymentError {
 }
 
 impl Payments {
-    /// `POST /v1/payments/{id}/refund`: captured only; the provider confirms by webhook.
+    /// `POST /v1/payments/{id}/refund`: captured only, within the Event's
+    /// refund window; the provider confirms by webhook.
     pub async fn refund(&self, user: &str, id: &str) -> Result<PaymentView, PaymentError> {
         let id = parse_id(id)?;
         let row = load(&mut *self.pool.acquire().await?, id, false)
@@ -61,9 +62,32 @@ impl Payments {
         if row.user != user {
             return Err(PaymentError::UnknownPayment);
         }
-        self.start_refund(&row, "refund requested by the buyer")
+        self.buyer_refunds.check(chrono::Utc::now())?;
+        self.start_refund(&row, &self.buyer_refunds.buyer_reason())
             .await?;
         self.view(user, &id.to_string()).await
+    }
+
+    /// `POST /internal/payments/{id}/refund`: the organiser refunds any
+    /// captured payment, window or not, and says why (the reason is the
+    /// transition's). Answers the payment as its buyer sees it.
+    pub async fn refund_by_organiser(
+        &self,
+        id: &str,
+        reason: &str,
+    ) -> Result<PaymentView, PaymentError> {
+        let reason = crate::refund_policy::organiser_reason(reason).ok_or_else(|| {
+            PaymentError::BadRequest(format!(
+                "reason must be 1 to {} printable characters",
+                crate::refund_policy::MAX_REASON_CHARS
+            ))
+        })?;
+        let id = parse_id(id)?;
+        let row = load(&mut *self.pool.acquire().await?, id, false)
+            .await?
+            .ok_or(PaymentError::UnknownPayment)?;
+        self.start_refund(&row, &reason).await?;
+        self.view(&row.user, &id.to_string()).await
     }
 
     /// Refunds a captured payment: recorded as owed, then the tickets voided

@@ -7,7 +7,8 @@
 //! | `GET /v1/payments/{id}` | its buyer | status, amount, reservation, every transition |
 //! | `POST /v1/payments/{id}/confirm` | its buyer; `{"paymentMethod"}` | 202; the provider's verdict comes by webhook |
 //! | `POST /v1/payments/{id}/cancel` | its buyer | before authorization; 409 `cancel-too-late` once authorized (refund after the capture) |
-//! | `POST /v1/payments/{id}/refund` | its buyer | 202, captured payments only |
+//! | `POST /v1/payments/{id}/refund` | its buyer | 202, captured payments only, within the Event's refund window (409 `refund-window-closed` after it) |
+//! | `POST /internal/payments/{id}/refund` (internal listener only) | the organiser (service token); `{"reason"}` | 202, any captured payment, window or not; the reason is recorded |
 //! | `POST /v1/webhooks/{provider}` | the provider (signed) | 200 `{"outcome"}`; 401 on a missing or wrong signature, 400 (`webhook-stale`, `webhook-malformed`) on a timestamp out of the window or an unreadable header |
 //! | `/healthz`, `/readyz` | kubelet, load balancer (both listeners) | |
 //! | `/metrics` (internal listener only) | Prometheus | |
@@ -34,6 +35,8 @@ use crate::webhook::SIGNATURE_HEADER;
 pub struct AppState {
     pub payments: Payments,
     pub users: UserTokenVerifier,
+    /// The bearer token of `/internal/*` (the organiser's refunds).
+    pub service_token: std::sync::Arc<str>,
 }
 
 /// The service's routers: the API on the public listener, `/metrics` on the
@@ -51,7 +54,9 @@ pub fn routers(state: AppState) -> Routers {
             .route("/v1/payments/{id}/cancel", post(cancel))
             .route("/v1/payments/{id}/refund", post(refund))
             .route("/v1/webhooks/{provider}", post(webhook)),
-        Router::new().route("/metrics", get(metrics)),
+        Router::new()
+            .route("/metrics", get(metrics))
+            .route("/internal/payments/{id}/refund", post(organiser_refund)),
     )
 }
 
@@ -83,6 +88,32 @@ impl FromRequestParts<AppState> for Buyer {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         Ok(Buyer(state.users.verify_header(header).await?.user_id))
+    }
+}
+
+/// A caller of `/internal/*` that presented the service token.
+struct Organiser;
+
+impl FromRequestParts<AppState> for Organiser {
+    type Rejection = PaymentError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        use subtle::ConstantTimeEq;
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let expected = state.service_token.as_bytes();
+        if !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected)) {
+            Ok(Organiser)
+        } else {
+            Err(PaymentError::ServiceToken)
+        }
     }
 }
 
@@ -190,6 +221,26 @@ async fn refund(
     Path(id): Path<String>,
 ) -> Result<Response, PaymentError> {
     let view = state.payments.refund(&user, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OrganiserRefundBody {
+    reason: String,
+}
+
+async fn organiser_refund(
+    State(state): State<AppState>,
+    _: Organiser,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PaymentError> {
+    let request: OrganiserRefundBody = parse(&body)?;
+    let view = state
+        .payments
+        .refund_by_organiser(&id, &request.reason)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
 }
 

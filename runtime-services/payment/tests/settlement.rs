@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde_json::json;
 use sqlx::PgPool;
-use support::Platform;
+use support::{Platform, reasons};
 use urr_payment::error::PaymentError;
 use urr_payment::provider::sandbox::{Sandbox, SandboxSettings};
 use urr_payment::provider::{
@@ -137,15 +137,6 @@ impl Provider for RefundsDown {
 
 fn owed(stuck: &[(uuid::Uuid, urr_payment::state::PaymentStatus, bool)], id: &str) -> bool {
     stuck.iter().any(|(p, _, _)| p.to_string() == id)
-}
-
-fn reasons(payment: &serde_json::Value) -> Vec<String> {
-    payment["transitions"]
-        .as_array()
-        .expect("transitions")
-        .iter()
-        .filter_map(|t| t["reason"].as_str().map(str::to_owned))
-        .collect()
 }
 
 fn now_stuck() -> ReconcilerSettings {

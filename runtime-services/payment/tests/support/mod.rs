@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use urr_payment::flow::Payments;
 use urr_payment::provider::sandbox::{Sandbox, SandboxSettings};
 use urr_payment::provider::{Provider, Providers};
+use urr_payment::refund_policy::BuyerRefunds;
 use urr_payment::telemetry::PaymentMetrics;
 use urr_payment::ticket_client::{ClientSettings, TicketClient};
 use urr_service_common::server::{self, ServerSettings};
@@ -37,6 +38,16 @@ pub fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run `scripts/stack up && eval \"$(scripts/stack env)\"` (scripts/test does this)")
     })
+}
+
+/// The reasons of a payment's transitions, oldest first.
+pub fn reasons(payment: &Value) -> Vec<String> {
+    payment["transitions"]
+        .as_array()
+        .expect("transitions")
+        .iter()
+        .filter_map(|t| t["reason"].as_str().map(str::to_owned))
+        .collect()
 }
 
 pub fn user_token(user: &str) -> String {
@@ -120,6 +131,21 @@ pub fn ticket_settings(event: &str, rows: u32) -> Value {
     })
 }
 
+/// The sandbox gateway, its verdicts `latency` after each call, webhooks to
+/// the payment service being started.
+fn sandbox(latency: Duration) -> impl FnOnce(&str) -> (Arc<dyn Provider>, &'static str) {
+    move |payment_base| {
+        let sandbox = Sandbox::new(SandboxSettings {
+            webhook_url: format!("{payment_base}/v1/webhooks/sandbox"),
+            secret: WEBHOOK_SECRET.to_vec(),
+            latency,
+            failure_rate: 0.0,
+            duplicate_rate: 0.0,
+        });
+        (Arc::new(sandbox), "sandbox")
+    }
+}
+
 impl Platform {
     pub async fn start(payment_pool: PgPool, client: ClientSettings, latency: Duration) -> Self {
         Self::start_with(payment_pool, client, latency, 10).await
@@ -132,17 +158,7 @@ impl Platform {
         latency: Duration,
         rows: u32,
     ) -> Self {
-        Self::start_with_provider(payment_pool, client, rows, |payment_base| {
-            let sandbox = Sandbox::new(SandboxSettings {
-                webhook_url: format!("{payment_base}/v1/webhooks/sandbox"),
-                secret: WEBHOOK_SECRET.to_vec(),
-                latency,
-                failure_rate: 0.0,
-                duplicate_rate: 0.0,
-            });
-            (Arc::new(sandbox), "sandbox")
-        })
-        .await
+        Self::start_with_provider(payment_pool, client, rows, sandbox(latency)).await
     }
 
     /// With the provider `provider` makes (given the payment service's base
@@ -152,6 +168,31 @@ impl Platform {
         client: ClientSettings,
         rows: u32,
         provider: impl FnOnce(&str) -> (Arc<dyn Provider>, &'static str),
+    ) -> Self {
+        Self::start_configured(payment_pool, client, rows, provider, BuyerRefunds::Always).await
+    }
+
+    /// The sandbox with a fast verdict, and the Event's refund policy.
+    pub async fn start_with_refund_policy(
+        payment_pool: PgPool,
+        buyer_refunds: BuyerRefunds,
+    ) -> Self {
+        Self::start_configured(
+            payment_pool,
+            ClientSettings::default(),
+            10,
+            sandbox(Duration::from_millis(20)),
+            buyer_refunds,
+        )
+        .await
+    }
+
+    async fn start_configured(
+        payment_pool: PgPool,
+        client: ClientSettings,
+        rows: u32,
+        provider: impl FnOnce(&str) -> (Arc<dyn Provider>, &'static str),
+        buyer_refunds: BuyerRefunds,
     ) -> Self {
         let event = format!("p{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
         // Ticket service.
@@ -213,10 +254,12 @@ impl Platform {
             provider: provider_name,
             event: event.clone(),
             metrics: Arc::new(metrics),
+            buyer_refunds,
         };
         let state = urr_payment::AppState {
             payments: payments.clone(),
             users: UserTokenVerifier::hs256(USER_SECRET, None, None),
+            service_token: Arc::from(SERVICE_TOKEN),
         };
         tokio::spawn(async move {
             server::serve_split(
