@@ -733,6 +733,12 @@ async fn an_authorized_payment_cannot_be_canceled_and_its_capture_confirms(pool:
         .wait_for("judy", &id, |p| p["status"] == "authorized")
         .await;
     assert_eq!(payment["status"], "authorized", "{payment}");
+    // A verdict is on its way: the page is told when to look again.
+    assert_eq!(
+        payment["pollAfterMs"],
+        urr_payment::flow::POLL_AFTER_MS,
+        "{payment}"
+    );
     let (status, problem) = platform
         .post(
             "judy",
@@ -759,6 +765,8 @@ async fn an_authorized_payment_cannot_be_canceled_and_its_capture_confirms(pool:
         .await;
     assert_eq!(payment["status"], "captured", "{payment}");
     assert!(payment["reservationId"].is_string(), "{payment}");
+    // Captured and ticketed: nothing more happens by itself.
+    assert!(payment.get("pollAfterMs").is_none(), "{payment}");
     platform.finish().await;
 }
 

@@ -514,9 +514,17 @@ impl Crowd {
         if response.status() != StatusCode::ACCEPTED {
             return Err(self.fail(&format!("payment confirm: {}", response.status())));
         }
+        let accepted: Value = response.json().await.unwrap_or_default();
+        // As the buyer's page: read again when the service says to.
+        let mut poll_after = Duration::from_millis(
+            accepted["pollAfterMs"]
+                .as_u64()
+                .unwrap_or(500)
+                .clamp(100, 5_000),
+        );
         loop {
             self.check_time()?;
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(poll_after).await;
             let response = self
                 .send_retrying("payment poll", || {
                     self.http
@@ -531,6 +539,9 @@ impl Crowd {
                 .json()
                 .await
                 .map_err(|_| self.fail("payment poll: unreadable"))?;
+            if let Some(ms) = state["pollAfterMs"].as_u64() {
+                poll_after = Duration::from_millis(ms.clamp(100, 5_000));
+            }
             match state["status"].as_str() {
                 Some("captured") => {
                     self.recorder.step("payment to capture", ms(confirmed));
