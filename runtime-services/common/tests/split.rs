@@ -156,3 +156,60 @@ async fn one_shutdown_closes_both_listeners() {
         );
     }
 }
+
+/// Request durations are recorded per declared route (never per raw path,
+/// so ids do not make new series), on both listeners, misses included.
+#[tokio::test]
+async fn request_durations_are_recorded_by_route() {
+    use tower::ServiceExt;
+    let mut registry = prometheus_client::registry::Registry::with_prefix("urr_test");
+    let metrics = urr_service_common::metrics::RequestMetrics::register(&mut registry);
+    let routers = routers().measured(&metrics);
+    for path in ["/v1/events/e-1", "/v1/events/e-2", "/nope"] {
+        let request = axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        routers
+            .public
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("answer");
+    }
+    let request = axum::http::Request::get("/internal/stats")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    routers
+        .internal
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("answer");
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+    let count = |labels: &str| {
+        text.lines()
+            .find(|line| {
+                line.starts_with("urr_test_http_request_duration_seconds_count{")
+                    && line.contains(labels)
+            })
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse::<u64>().ok())
+    };
+    assert_eq!(
+        count(r#"route="/v1/events/{event}",status="2xx""#),
+        Some(2),
+        "{text}"
+    );
+    assert_eq!(
+        count(r#"route="unmatched",status="4xx""#),
+        Some(1),
+        "{text}"
+    );
+    assert_eq!(
+        count(r#"route="/internal/stats",status="2xx""#),
+        Some(1),
+        "{text}"
+    );
+    assert!(!text.contains("e-1"), "raw paths are not labels: {text}");
+}

@@ -42,6 +42,7 @@ pub struct AppState {
 /// The service's routers: the API on the public listener, `/metrics` on the
 /// internal one ([`urr_service_common::server::split`]).
 pub fn routers(state: AppState) -> Routers {
+    let requests = state.payments.metrics.requests.clone();
     Routers::new(
         state,
         Router::new()
@@ -58,6 +59,7 @@ pub fn routers(state: AppState) -> Routers {
             .route("/metrics", get(metrics))
             .route("/internal/payments/{id}/refund", post(organiser_refund)),
     )
+    .measured(&requests)
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, PaymentError> {

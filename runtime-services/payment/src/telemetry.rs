@@ -42,6 +42,8 @@ pub struct PaymentMetrics {
     /// 0 closed, 1 open, 2 half-open.
     pub circuit_state: Gauge,
     pub webhooks: Family<OutcomeLabel, Counter>,
+    /// Request durations by route.
+    pub requests: urr_service_common::metrics::RequestMetrics,
 }
 
 impl Default for PaymentMetrics {
@@ -52,7 +54,9 @@ impl Default for PaymentMetrics {
 
 impl PaymentMetrics {
     pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("urr_payment");
         let metrics = Self {
+            requests: urr_service_common::metrics::RequestMetrics::register(&mut registry),
             registry: Registry::default(),
             payments: Family::default(),
             transitions: Family::default(),
@@ -62,7 +66,6 @@ impl PaymentMetrics {
             circuit_state: Gauge::default(),
             webhooks: Family::default(),
         };
-        let mut registry = Registry::with_prefix("urr_payment");
         registry.register("payments", "Payments by state", metrics.payments.clone());
         registry.register(
             "transitions",

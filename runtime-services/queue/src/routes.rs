@@ -54,6 +54,7 @@ pub struct AppState {
 /// `/internal/stats` (the operator's scaling input) on the internal one,
 /// which only the cluster reaches ([`urr_service_common::server::split`]).
 pub fn routers(state: AppState) -> Routers {
+    let requests = state.metrics.requests.clone();
     Routers::new(
         state,
         Router::new()
@@ -72,6 +73,7 @@ pub fn routers(state: AppState) -> Routers {
             .route("/metrics", get(metrics))
             .route("/internal/stats", get(stats)),
     )
+    .measured(&requests)
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, QueueError> {

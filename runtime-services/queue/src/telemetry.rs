@@ -26,6 +26,8 @@ pub struct QueueMetrics {
     pub numbers_issued: Counter,
     /// Refusals by reason (`rate-limit-ip`, `rate-limit-user`, `unauthorized`, ...).
     pub refused: Family<Vec<(String, String)>, Counter>,
+    /// Request durations by route.
+    pub requests: urr_service_common::metrics::RequestMetrics,
 }
 
 impl QueueMetrics {
@@ -44,6 +46,7 @@ impl QueueMetrics {
             joins: Counter::default(),
             numbers_issued: Counter::default(),
             refused: Family::default(),
+            requests: urr_service_common::metrics::RequestMetrics::register(&mut registry),
         };
         registry.register(
             "depth",

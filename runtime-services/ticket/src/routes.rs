@@ -85,6 +85,7 @@ impl AppState {
 /// internal one, which only the cluster reaches
 /// ([`urr_service_common::server::split`]).
 pub fn routers(state: AppState) -> Routers {
+    let requests = state.desk.metrics.requests.clone();
     Routers::new(
         state,
         Router::new()
@@ -109,6 +110,7 @@ pub fn routers(state: AppState) -> Routers {
             .route("/internal/holds/{hold}/confirm", post(internal_confirm))
             .route("/internal/holds/{hold}/cancel", post(internal_cancel)),
     )
+    .measured(&requests)
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, TicketError> {

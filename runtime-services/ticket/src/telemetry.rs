@@ -43,6 +43,8 @@ pub struct TicketMetrics {
     pub seats_held: Gauge,
     pub seats_total: Gauge,
     pub poisoned_messages: Counter,
+    /// Request durations by route.
+    pub requests: urr_service_common::metrics::RequestMetrics,
 }
 
 impl Default for TicketMetrics {
@@ -53,7 +55,9 @@ impl Default for TicketMetrics {
 
 impl TicketMetrics {
     pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("urr_ticket");
         let metrics = Self {
+            requests: urr_service_common::metrics::RequestMetrics::register(&mut registry),
             registry: Registry::default(),
             holds: Family::default(),
             conflicts: Family::default(),
@@ -69,7 +73,6 @@ impl TicketMetrics {
             seats_total: Gauge::default(),
             poisoned_messages: Counter::default(),
         };
-        let mut registry = Registry::with_prefix("urr_ticket");
         registry.register("holds", "Hold attempts by outcome", metrics.holds.clone());
         registry.register(
             "conflicts",

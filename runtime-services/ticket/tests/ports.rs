@@ -76,4 +76,13 @@ async fn internal_routes_are_served_on_the_internal_listener_only(pool: PgPool) 
         assert_eq!(service.get(probe, None).await.status, 200, "{probe}");
         assert_eq!(service.get_internal(probe).await.status, 200, "{probe}");
     }
+    // Each request's duration, by declared route, on both listeners.
+    let metrics = service.metrics().await;
+    for series in [
+        r#"urr_ticket_http_request_duration_seconds_count{method="GET",route="/v1/events/{event}",status="2xx"}"#,
+        r#"urr_ticket_http_request_duration_seconds_count{method="POST",route="/v1/events/{event}/holds",status="2xx"}"#,
+        r#"urr_ticket_http_request_duration_seconds_count{method="GET",route="/internal/holds/{hold}",status="2xx"}"#,
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
 }

@@ -494,11 +494,7 @@ impl Crowd {
         }
         self.recorder.step("payment create", ms(started));
         let declined = rand::rng().random_bool(self.args.decline_share.clamp(0.0, 1.0));
-        let method = if declined {
-            "pm_sandbox_decline"
-        } else {
-            "pm_sandbox_ok"
-        };
+        let method = self.args.payment_methods.method(declined);
         let confirmed = Instant::now();
         let response = self
             .send_retrying("payment confirm", || {

@@ -30,3 +30,4 @@ pub mod report;
 pub mod run;
 pub mod seat_map;
 pub mod stats;
+pub mod stripe_relay;

@@ -7,6 +7,26 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::Deserialize;
 
+/// Test payment methods: one that is authorized, one that is declined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PaymentMethods {
+    /// `pm_sandbox_ok`, `pm_sandbox_decline`.
+    Sandbox,
+    /// Stripe's test cards `pm_card_visa`, `pm_card_chargeDeclined`.
+    Stripe,
+}
+
+impl PaymentMethods {
+    pub fn method(self, declined: bool) -> &'static str {
+        match (self, declined) {
+            (PaymentMethods::Sandbox, false) => "pm_sandbox_ok",
+            (PaymentMethods::Sandbox, true) => "pm_sandbox_decline",
+            (PaymentMethods::Stripe, false) => crate::stripe_relay::APPROVED_METHOD,
+            (PaymentMethods::Stripe, true) => crate::stripe_relay::DECLINED_METHOD,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "urr-load",
@@ -35,6 +55,10 @@ pub struct LoadArgs {
     /// Share of buyers who send their payment request twice (same key).
     #[arg(long, default_value_t = 0.1)]
     pub retry_share: f64,
+    /// Whose test payment methods the buyers use: the sandbox's, or Stripe's
+    /// test cards (the payment service on stripe-mock behind `urr-stripe-relay`).
+    #[arg(long, value_enum, default_value_t = PaymentMethods::Sandbox)]
+    pub payment_methods: PaymentMethods,
     /// The whole run stops after this many seconds, finished or not.
     #[arg(long, default_value_t = 600)]
     pub max_seconds: u64,

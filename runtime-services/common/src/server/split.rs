@@ -65,6 +65,21 @@ impl Routers {
             internal: finish(internal),
         }
     }
+
+    /// Both routers with each request's duration recorded in `metrics`, by
+    /// matched route.
+    pub fn measured(self, metrics: &crate::metrics::RequestMetrics) -> Self {
+        let layer = || {
+            axum::middleware::from_fn_with_state(
+                metrics.clone(),
+                crate::metrics::RequestMetrics::record,
+            )
+        };
+        Self {
+            public: self.public.layer(layer()),
+            internal: self.internal.layer(layer()),
+        }
+    }
 }
 
 async fn not_found() -> axum::response::Response {
