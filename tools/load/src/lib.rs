@@ -29,5 +29,6 @@ pub mod limits;
 pub mod report;
 pub mod run;
 pub mod seat_map;
+pub mod service_times;
 pub mod stats;
 pub mod stripe_relay;

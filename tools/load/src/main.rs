@@ -302,6 +302,15 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
     violations.extend(invariants.violations());
     violations.extend(draw_violations);
     violations.extend(Recorder::snapshot(&recorder.anomalies));
+    let mut scraped = vec![
+        ("queue", info.queue_internal_url.as_str()),
+        ("ticket", info.ticket_internal_url.as_str()),
+    ];
+    if let Some(payment) = &info.payment_internal_url {
+        scraped.push(("payment", payment.as_str()));
+    }
+    let (service_times, service_times_missing) =
+        urr_load::service_times::scrape(&http, &scraped).await;
     let report = Report {
         event: info.event.clone(),
         buyers: args.buyers,
@@ -335,6 +344,8 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
                 p99_ms,
             })
             .collect(),
+        service_times,
+        service_times_missing,
         invariants,
         liveness,
         fairness_tau_after_open: kendall_tau(&rank),

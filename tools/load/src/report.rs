@@ -33,6 +33,10 @@ pub struct Report {
     pub peak_active_users: u64,
     pub peak_depth: u64,
     pub steps: Vec<StepFigure>,
+    /// What each service says it spent per route (one replica's `/metrics`).
+    pub service_times: Vec<crate::service_times::RouteTime>,
+    /// Services whose `/metrics` did not answer.
+    pub service_times_missing: Vec<String>,
     pub invariants: Invariants,
     pub liveness: Liveness,
     /// Kendall's tau between join order and admission order, buyers who
@@ -77,6 +81,25 @@ impl Report {
                 "  {:<24} {:>5} {:>11.1} {:>11.1}",
                 step.step, step.count, step.p50_ms, step.p99_ms
             );
+        }
+        if !self.service_times.is_empty() {
+            println!(
+                "  service time per route (one replica's /metrics; bucket bounds, ms at most)"
+            );
+            for route in &self.service_times {
+                println!(
+                    "    {:<8} {:<6} {:<44} {:>7} {:>9} {:>9}",
+                    route.service,
+                    route.method,
+                    route.route,
+                    route.count,
+                    route.p50_ms_at_most,
+                    route.p99_ms_at_most
+                );
+            }
+        }
+        for missing in &self.service_times_missing {
+            println!("  service time: {missing}");
         }
         let i = &self.invariants;
         let l = &self.liveness;
@@ -188,6 +211,21 @@ impl Report {
                 )
             })
             .collect();
+        let route_rows: String = self
+            .service_times
+            .iter()
+            .map(|r| {
+                format!(
+                    "<tr><td>{} {} {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    html_escape(&r.service),
+                    html_escape(&r.method),
+                    html_escape(&r.route),
+                    r.count,
+                    r.p50_ms_at_most,
+                    r.p99_ms_at_most
+                )
+            })
+            .collect();
         let i = &self.invariants;
         let checks: String = i
             .checks()
@@ -233,6 +271,8 @@ table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ddd;padding:.25
 <h2>The crowd</h2>{crowd}
 <h2>Sales</h2>{sales}
 <h2>Latency per step</h2><table><tr><th>step</th><th>count</th><th>p50 ms</th><th>p99 ms</th></tr>{rows}</table>
+<h2>Service time per route</h2><p>What one replica of each service spent per route (its <code>/metrics</code>), bucket upper bounds: the difference to a step's latency is the queueing in front of the service.</p>
+<table><tr><th>route</th><th>count</th><th>p50 ms ≤</th><th>p99 ms ≤</th></tr>{route_rows}</table>
 <h2>Pre-queue draw (audit)</h2><pre>{audit}</pre>
 "#,
             event = html_escape(&self.event),

@@ -118,6 +118,9 @@ pub struct RunInfo {
     /// is not on the public ones): the Service port named `internal`.
     pub queue_internal_url: String,
     pub ticket_internal_url: String,
+    /// The payment service's internal port (its `/metrics`).
+    #[serde(default)]
+    pub payment_internal_url: Option<String>,
 }
 
 /// `load.env`: the secret the buyers' user JWTs are signed with (the edge
