@@ -312,7 +312,11 @@ async fn create_hold(
     let parsed: HoldBody =
         serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
     let request = state.desk.check(parsed)?;
-    let key = header_value(&headers, "idempotency-key")
+    // A key that is not text is refused like any other malformed key:
+    // ignoring it would turn the client's retry into a second hold.
+    let key = headers
+        .get("idempotency-key")
+        .map(|value| value.to_str().map(str::trim).unwrap_or_default())
         .map(|key| {
             IdempotencyKey::new(
                 &user,

@@ -651,3 +651,39 @@ async fn keyed_holds_never_need_two_connections_at_once(pool: PgPool) {
     }
     assert_eq!(service.count("SELECT count(*) FROM holds").await, 12);
 }
+
+/// Issue 17's findings: a key that is not text is refused, not ignored (a
+/// retry with it would be a second hold), and a path segment that is not
+/// UTF-8 is a problem, not a text/plain 400.
+#[sqlx::test(migrations = false)]
+async fn unreadable_keys_and_paths_are_problems_and_hold_nothing(pool: PgPool) {
+    let service = start(pool, settings(&unique_event(), 4, 4)).await;
+    let key = reqwest::header::HeaderValue::from_bytes(b"key-\xff").expect("opaque header");
+    let answer = service
+        .raw(
+            service
+                .http
+                .post(format!(
+                    "{}/v1/events/{}/holds",
+                    service.base, service.event
+                ))
+                .bearer_auth(support::user_token("dora"))
+                .header("urr-entry-token", service.entry_token("dora"))
+                .header("idempotency-key", key)
+                .json(&json!({"seats": ["a:1:1"]})),
+        )
+        .await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert_eq!(answer.content_type, "application/problem+json");
+    assert_eq!(service.count("SELECT count(*) FROM holds").await, 0);
+
+    let answer = service
+        .raw(service.http.get(format!("{}/v1/events/%FF", service.base)))
+        .await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert_eq!(answer.content_type, "application/problem+json");
+    assert_eq!(
+        answer.problem_type(),
+        "https://urr.dev/problems/bad-request"
+    );
+}

@@ -41,17 +41,32 @@ pub fn apply(app: Router, settings: &ServerSettings) -> Router {
         .layer(axum::middleware::map_response(problem_for_limits))
 }
 
-/// Replaces a 408 or 413 that is not a problem yet (the layers' and axum's
-/// own answers) with the matching problem; every other response passes.
+/// Problem type slugs of the framework's own refusals, part of the API.
+pub const METHOD_NOT_ALLOWED: &str = "method-not-allowed";
+pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported-media-type";
+pub const UNPROCESSABLE: &str = "unprocessable";
+
+/// The longest rejection text kept as a problem's `detail`.
+const MAX_DETAIL: usize = 1024;
+
+/// Replaces an error answer that is not a problem yet (the layers' and
+/// axum's own: a 408 or 413 of a limit, a 400 of a path segment that is not
+/// UTF-8, a 405, a 415 or 422 of an unreadable body) with the matching
+/// problem, the framework's reason as its detail; every other response
+/// passes. A handler's own JSON answers are left alone.
 pub async fn problem_for_limits(response: Response) -> Response {
-    let is_problem = response
+    let status = response.status();
+    let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if is_problem {
+        .is_some_and(|v| {
+            let v = v.as_bytes();
+            v.starts_with(b"application/problem+json") || v.starts_with(b"application/json")
+        });
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    match response.status() {
+    match status {
         StatusCode::REQUEST_TIMEOUT => Problem::new(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -66,6 +81,48 @@ pub async fn problem_for_limits(response: Response) -> Response {
             "the request body is larger than the server accepts",
         )
         .into_response(),
+        StatusCode::BAD_REQUEST
+        | StatusCode::METHOD_NOT_ALLOWED
+        | StatusCode::UNSUPPORTED_MEDIA_TYPE
+        | StatusCode::UNPROCESSABLE_ENTITY => {
+            let allow = response.headers().get(header::ALLOW).cloned();
+            let reason = axum::body::to_bytes(response.into_body(), MAX_DETAIL)
+                .await
+                .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+                .unwrap_or_default();
+            let (slug, title, fallback) = match status {
+                StatusCode::METHOD_NOT_ALLOWED => (
+                    METHOD_NOT_ALLOWED,
+                    "Method not allowed",
+                    "this route does not take that method",
+                ),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                    UNSUPPORTED_MEDIA_TYPE,
+                    "Unsupported media type",
+                    "send the body as application/json",
+                ),
+                StatusCode::UNPROCESSABLE_ENTITY => (
+                    UNPROCESSABLE,
+                    "The request body cannot be used",
+                    "the body does not have the fields this route needs",
+                ),
+                _ => (
+                    "bad-request",
+                    "The request is malformed",
+                    "the request could not be read",
+                ),
+            };
+            let detail = if reason.is_empty() {
+                fallback.to_owned()
+            } else {
+                reason
+            };
+            let mut response = Problem::new(status, slug, title, detail).into_response();
+            if let Some(allow) = allow {
+                response.headers_mut().insert(header::ALLOW, allow);
+            }
+            response
+        }
         _ => response,
     }
 }
@@ -196,6 +253,76 @@ pub(crate) mod tests {
         assert_eq!(
             problem_type(response).await,
             "https://urr.dev/problems/request-timeout"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_frameworks_refusals_are_problems_with_their_reason() {
+        let app = apply(
+            Router::new().route(
+                "/v1/events/{event}",
+                get(|axum::extract::Path(event): axum::extract::Path<String>| async move { event })
+                    .post(
+                        |axum::Json(body): axum::Json<serde_json::Value>| async move {
+                            body.to_string()
+                        },
+                    ),
+            ),
+            &ServerSettings::default(),
+        );
+        let send = |request: Request<Body>| app.clone().oneshot(request);
+        // A path segment that is not UTF-8.
+        let response = send(
+            Request::get("/v1/events/%FF")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            problem_type(response).await,
+            "https://urr.dev/problems/bad-request"
+        );
+        // A method the route does not take keeps its Allow header.
+        let response = send(
+            Request::delete("/v1/events/e")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(response.headers().contains_key(header::ALLOW));
+        assert_eq!(
+            problem_type(response).await,
+            "https://urr.dev/problems/method-not-allowed"
+        );
+        // A body without its content type, and one that is not JSON.
+        let response = send(
+            Request::post("/v1/events/e")
+                .body(Body::from("{}"))
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+        assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(
+            problem_type(response).await,
+            "https://urr.dev/problems/unsupported-media-type"
+        );
+        let response = send(
+            Request::post("/v1/events/e")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{nope"))
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            problem_type(response).await,
+            "https://urr.dev/problems/bad-request"
         );
     }
 
