@@ -27,7 +27,7 @@ pub const KEY_ID_PATTERN: &str = r"^[A-Za-z0-9._-]{1,64}$";
 pub const MSG_SCHEDULED_NEEDS_START: &str = "mode Scheduled needs startAt";
 pub const MSG_END_AFTER_START: &str = "endAt must be after startAt";
 pub const MSG_AUTO_NEEDS_THRESHOLD: &str =
-    "mode Auto needs auto.queueDepthAbove or auto.activeUsersAbove";
+    "mode Auto needs auto.queueDepthAbove, auto.activeUsersAbove or auto.arrivalsPerSecondAbove";
 pub const MSG_PATH_BOTH_LISTS: &str = "a path prefix cannot be both protected and bypassed";
 pub const MSG_PATH_BYTES: &str = "protected and bypass prefixes together must fit in 512 bytes (the edge entry is limited to 1 KB)";
 pub const MSG_ONE_STORE: &str = "set exactly one of keyValueStoreArn and keyValueStoreName";
@@ -78,7 +78,7 @@ pub struct WaitingRoomSpec {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.mode != 'Scheduled' || has(self.startAt)").message(MSG_SCHEDULED_NEEDS_START).field_path(".startAt"))]
 #[x_kube(validation = Rule::new("!has(self.startAt) || !has(self.endAt) || self.endAt > self.startAt").message(MSG_END_AFTER_START).field_path(".endAt"))]
-#[x_kube(validation = Rule::new("self.mode != 'Auto' || (has(self.auto) && (has(self.auto.queueDepthAbove) || has(self.auto.activeUsersAbove)))").message(MSG_AUTO_NEEDS_THRESHOLD).field_path(".auto"))]
+#[x_kube(validation = Rule::new("self.mode != 'Auto' || (has(self.auto) && (has(self.auto.queueDepthAbove) || has(self.auto.activeUsersAbove) || has(self.auto.arrivalsPerSecondAbove)))").message(MSG_AUTO_NEEDS_THRESHOLD).field_path(".auto"))]
 pub struct Activation {
     #[serde(default)]
     pub mode: ActivationMode,
@@ -116,6 +116,13 @@ pub struct AutoActivation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = MAX_ACTIVE_USERS))]
     pub active_users_above: Option<u32>,
+    /// Turn on when more visitors than this arrive per second (new joins or
+    /// tier-1 numbers, measured by the queue over its last 10 s): the
+    /// threshold that fires while the room is off, when nobody waits and
+    /// the queue depth stays 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = MAX_USERS_PER_SECOND))]
+    pub arrivals_per_second_above: Option<u32>,
     /// How long the queue must stay empty before the room turns off again.
     #[serde(default = "default_cooldown_seconds")]
     #[schemars(range(min = 0, max = MAX_COOLDOWN_SECONDS))]
@@ -455,7 +462,9 @@ impl WaitingRoomSpec {
             );
         }
         let has_threshold = activation.auto.is_some_and(|auto| {
-            auto.queue_depth_above.is_some() || auto.active_users_above.is_some()
+            auto.queue_depth_above.is_some()
+                || auto.active_users_above.is_some()
+                || auto.arrivals_per_second_above.is_some()
         });
         out.require(
             activation.mode != ActivationMode::Auto || has_threshold,
@@ -475,6 +484,14 @@ impl WaitingRoomSpec {
                         &format!("spec.activation.auto.{field}"),
                     );
                 }
+            }
+            if let Some(value) = auto.arrivals_per_second_above {
+                out.check_range(
+                    value,
+                    1,
+                    MAX_USERS_PER_SECOND,
+                    "spec.activation.auto.arrivalsPerSecondAbove",
+                );
             }
             out.check_range(
                 auto.cooldown_seconds,

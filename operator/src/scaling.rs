@@ -42,6 +42,10 @@ pub const DEFAULT_STABILIZATION: Duration = Duration::from_secs(300);
 pub struct Load {
     pub queue_depth: u64,
     pub active_users: u64,
+    /// New arrivals (joins, tier-1 numbers) per second, measured by the
+    /// queue over its last seconds: what `Auto` activation watches while
+    /// the room is off and nobody waits.
+    pub arrivals_per_second: u64,
 }
 
 /// What a service should run, and why (for events and logs).
@@ -169,10 +173,12 @@ mod tests {
         let busy = Load {
             queue_depth: 500_000,
             active_users: 1000,
+            arrivals_per_second: 0,
         };
         let quiet = Load {
             queue_depth: 10,
             active_users: 3,
+            arrivals_per_second: 0,
         };
         for (offset, sold_out, load, expected, reason) in [
             (-1801, false, None, 2, "scheduled"),
@@ -206,6 +212,7 @@ mod tests {
         let flood = Load {
             queue_depth: u64::MAX,
             active_users: u64::MAX,
+            arrivals_per_second: 0,
         };
         for service in ServiceKind::ALL {
             let max = service.runtime(spec).replicas.max;

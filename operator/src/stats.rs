@@ -68,6 +68,9 @@ impl HttpStats {
 struct QueueStats {
     depth: u64,
     active_users: u64,
+    /// Absent from queue services older than the field.
+    #[serde(default)]
+    arrivals_per_second: f64,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +103,7 @@ impl StatsSource for HttpStats {
                 .map(|q| Load {
                     queue_depth: q.depth,
                     active_users: q.active_users,
+                    arrivals_per_second: q.arrivals_per_second.round().max(0.0) as u64,
                 });
             let seats = ticket
                 .and_then(|body| serde_json::from_slice::<TicketStats>(&body).ok())

@@ -285,6 +285,7 @@ async fn crossing_the_prewarm_boundary_scales_up_and_announces_it() {
             load: Some(Load {
                 queue_depth: 0,
                 active_users: 0,
+                arrivals_per_second: 0,
             }),
             seats: None,
         },
@@ -434,6 +435,7 @@ async fn sold_out_scales_down_after_the_window_and_reports_seats() {
         load: Some(Load {
             queue_depth: 0,
             active_users: 0,
+            arrivals_per_second: 0,
         }),
         seats: Some(seats),
     };

@@ -144,6 +144,7 @@ async fn applying_a_room_writes_the_policy_publishes_the_edge_and_deleting_it_re
         Some(Load {
             queue_depth: 400,
             active_users: 100,
+            arrivals_per_second: 0,
         }),
     );
     let server = tokio::spawn(serve(
@@ -192,6 +193,7 @@ async fn applying_a_room_writes_the_policy_publishes_the_edge_and_deleting_it_re
         Some(Load {
             queue_depth: 400,
             active_users: 100,
+            arrivals_per_second: 0,
         }),
     );
     let server = tokio::spawn(serve(handle, reads.clone()));

@@ -5,7 +5,7 @@
 //! | `Off` | never | — |
 //! | `Always` | always | `now + margin` when it turns on, then kept |
 //! | `Scheduled` | from `startAt` until `endAt` | `startAt`, published early so every edge flips exactly then (at least `now + margin` if published late) |
-//! | `Auto` | once queue depth or active users cross a threshold, until the queue has stayed empty for the cool-down | `now + margin` when it turns on |
+//! | `Auto` | once queue depth, active users or arrivals per second cross a threshold, until the queue has stayed empty and every figure below its threshold for the cool-down | `now + margin` when it turns on |
 //!
 //! `margin` is `spec.edge.propagationMarginSeconds`: a KVS write takes
 //! seconds to ~30 s to reach every edge, so activation is published in the
@@ -129,6 +129,9 @@ pub fn decide(
                         || auto
                             .active_users_above
                             .is_some_and(|t| load.active_users > u64::from(t))
+                        || auto
+                            .arrivals_per_second_above
+                            .is_some_and(|t| load.arrivals_per_second > u64::from(t))
                 }
                 _ => false,
             };
@@ -317,18 +320,22 @@ mod tests {
         let quiet = Load {
             queue_depth: 10,
             active_users: 100,
+            arrivals_per_second: 0,
         };
         let busy = Load {
             queue_depth: 5000,
             active_users: 100,
+            arrivals_per_second: 0,
         };
         let full = Load {
             queue_depth: 0,
             active_users: 900,
+            arrivals_per_second: 0,
         };
         let empty = Load {
             queue_depth: 0,
             active_users: 50,
+            arrivals_per_second: 0,
         };
         let none = WaitingRoomStatus::default();
         assert!(!decide(&spec, &none, at(0), Some(quiet), None).0.active);
@@ -359,5 +366,39 @@ mod tests {
                 .0
                 .active
         );
+    }
+
+    /// Issue 18 item 5: while the room is off every join is admitted at
+    /// once, so nobody waits and the depth stays 0; a surge of arrivals is
+    /// what turns the room on, and only a calm (arrivals back under the
+    /// threshold, nobody waiting) for the whole cool-down turns it off.
+    #[test]
+    fn a_surge_of_arrivals_turns_auto_on_and_a_calm_turns_it_off() {
+        let spec = room(
+            "activation: {mode: Auto, auto: {arrivalsPerSecondAbove: 200, cooldownSeconds: 60}}",
+        );
+        let load = |arrivals| Load {
+            queue_depth: 0,
+            active_users: 40,
+            arrivals_per_second: arrivals,
+        };
+        let none = WaitingRoomStatus::default();
+        assert!(!decide(&spec, &none, at(0), Some(load(150)), None).0.active);
+        let (on, _) = decide(&spec, &none, at(0), Some(load(900)), None);
+        assert_eq!((on.active, on.enforce_from), (true, Some(at(30))));
+        let on_status = active_since(30);
+        // Still surging, with nobody waiting yet: stays on, no cool-down.
+        let (still, since) = decide(&spec, &on_status, at(40), Some(load(900)), None);
+        assert_eq!((still.active, since), (true, None));
+        // The calm starts the cool-down; a new surge inside it resets it.
+        let (still, since) = decide(&spec, &on_status, at(100), Some(load(20)), None);
+        assert_eq!((still.active, since), (true, Some(at(100))));
+        let (still, reset) = decide(&spec, &on_status, at(130), Some(load(500)), since);
+        assert_eq!((still.active, reset), (true, None));
+        let (still, since) = decide(&spec, &on_status, at(140), Some(load(20)), reset);
+        assert_eq!(since, Some(at(140)));
+        assert!(still.active);
+        let (off, _) = decide(&spec, &on_status, at(200), Some(load(20)), since);
+        assert!(!off.active, "a calm for the whole cool-down turns it off");
     }
 }

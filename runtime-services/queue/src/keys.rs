@@ -106,6 +106,12 @@ impl EventKeys {
     pub fn rate_limit(&self, scope: &str, id: &str, window: i64) -> String {
         format!("{}:rl:{scope}:{id}:{window}", self.prefix)
     }
+
+    /// New arrivals (joins, tier-1 numbers) in Unix second `second`; kept
+    /// two minutes.
+    pub fn arrivals(&self, second: i64) -> String {
+        format!("{}:arrivals:{second}", self.prefix)
+    }
 }
 
 #[cfg(test)]

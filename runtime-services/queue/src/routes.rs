@@ -510,6 +510,8 @@ pub struct Stats {
     pub admitted_total: u64,
     pub admitted_per_second: f64,
     pub oldest_wait_seconds: u64,
+    /// New joins and tier-1 numbers per second over the last 10 s.
+    pub arrivals_per_second: f64,
     pub room_active: bool,
     pub max_active_users: u32,
     pub users_per_second: u32,
@@ -528,6 +530,7 @@ async fn collect_stats(state: &AppState) -> Result<Stats, QueueError> {
         admitted_total: figures.admitted_total,
         admitted_per_second: (measured.mean * 10.0).round() / 10.0,
         oldest_wait_seconds: (figures.oldest_wait_ms / 1000) as u64,
+        arrivals_per_second: state.store.arrivals_per_second(now_ms).await?,
         room_active: policy.active,
         max_active_users: policy.max_active_users,
         users_per_second: policy.users_per_second,

@@ -12,6 +12,9 @@ use urr_service_common::serving::ServingParams;
 use crate::keys::EventKeys;
 use crate::policy::{self, Policy};
 
+/// The window of [`QueueStore::arrivals_per_second`].
+pub const ARRIVAL_WINDOW_SECONDS: i64 = 10;
+
 static JOIN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/join.lua")));
 static LEAVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/leave.lua")));
 static LEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/lease.lua")));
@@ -180,6 +183,7 @@ impl QueueStore {
             .key(k.admitted_total())
             .key(address_key)
             .key(user_key)
+            .key(k.arrivals(now_ms / 1000))
             .arg(user)
             .arg(now_ms)
             .arg(mode)
@@ -299,6 +303,7 @@ impl QueueStore {
         let (kind, value): (String, i64) = NUMBER
             .key(self.keys.tier1_next())
             .key(self.keys.rate_limit("num", address, window))
+            .key(self.keys.arrivals(now_ms / 1000))
             .arg(per_address)
             .arg(LIMIT_WINDOW_SECONDS)
             .invoke_async(&mut conn)
@@ -310,6 +315,19 @@ impl QueueStore {
                 retry_after: value.max(1) as u64,
             }
         })
+    }
+
+    /// New arrivals per second over the last [`ARRIVAL_WINDOW_SECONDS`]
+    /// full seconds (the current one is still filling).
+    pub async fn arrivals_per_second(&self, now_ms: i64) -> Result<f64> {
+        let now = now_ms / 1000;
+        let keys: Vec<String> = (1..=ARRIVAL_WINDOW_SECONDS)
+            .map(|back| self.keys.arrivals(now - back))
+            .collect();
+        let mut conn = self.conn.clone();
+        let counts: Vec<Option<u64>> = conn.mget(&keys).await?;
+        let total: u64 = counts.into_iter().flatten().sum();
+        Ok(total as f64 / ARRIVAL_WINDOW_SECONDS as f64)
     }
 
     pub async fn rate_samples(&self) -> Result<Vec<String>> {

@@ -441,3 +441,69 @@ async fn leaving_after_admission_records_the_entry_token_revocation() {
     let none: Option<i64> = redis.get(&key).await.expect("get");
     assert_eq!(none, None);
 }
+
+/// Issue 18 item 5: with the room off every join is admitted at once and the
+/// depth stays 0, so the queue measures arrivals (new joins and tier-1
+/// numbers per second, over the last full seconds) for `Auto` activation;
+/// reads and repeated joins are not arrivals.
+#[tokio::test]
+async fn arrivals_are_measured_while_the_room_is_off() {
+    let event = unique_event();
+    let store = store(&event).await;
+    store
+        .write_policy(&Policy {
+            active: false,
+            ..open_policy(10, 10, 60)
+        })
+        .await
+        .expect("policy");
+    let second = urr_service_common::unix_now_ms() / 1000 * 1000;
+    for n in 0..30 {
+        let place = store
+            .join(&format!("walk-in-{n}"), second + 10, 60)
+            .await
+            .expect("join");
+        assert!(
+            matches!(place, Place::Admitted { .. }),
+            "room off: {place:?}"
+        );
+    }
+    // A repeat and a read are not new arrivals.
+    store
+        .join("walk-in-0", second + 20, 60)
+        .await
+        .expect("join");
+    store
+        .status("walk-in-1", second + 30)
+        .await
+        .expect("status");
+    for _ in 0..10 {
+        store
+            .take_number("198.51.100.1", 0, second + 40)
+            .await
+            .expect("number");
+    }
+    let figures = store.figures(second + 50).await.expect("figures");
+    assert_eq!(figures.depth, 0, "nobody waits with the room off");
+    // Still in the second: it is not counted until it is over.
+    assert_eq!(
+        store.arrivals_per_second(second + 500).await.expect("rate"),
+        0.0
+    );
+    let window = urr_queue::store::ARRIVAL_WINDOW_SECONDS as f64;
+    assert_eq!(
+        store
+            .arrivals_per_second(second + 1_000)
+            .await
+            .expect("rate"),
+        40.0 / window
+    );
+    // Past the window, the surge is over.
+    assert_eq!(
+        store
+            .arrivals_per_second(second + 1_000 * (urr_queue::store::ARRIVAL_WINDOW_SECONDS + 1))
+            .await
+            .expect("rate"),
+        0.0
+    );
+}

@@ -1,6 +1,7 @@
 -- Join the tier-2 queue, or read one's place in it; one round trip, atomic.
 -- KEYS: 1 queue, 2 heartbeats, 3 active, 4 sequence, 5 policy, 6 admitted total,
---       7 per-address rate-limit counter, 8 per-user rate-limit counter
+--       7 per-address rate-limit counter, 8 per-user rate-limit counter,
+--       9 arrivals counter of this second (what Auto activation watches)
 -- ARGV: 1 user, 2 now_ms, 3 mode ("join" | "status"), 4 default ttl seconds,
 --       5 per-address limit, 6 per-user limit (0 = none), 7 window seconds
 -- Returns {"admitted", expiry_ms} | {"waiting", rank (0-based), total}
@@ -30,6 +31,10 @@ if not seq then
   if ARGV[3] ~= 'join' then
     return {'absent'}
   end
+  -- A new arrival, counted whether the room holds it or not: with the room
+  -- off nobody waits, and this is what shows a surge.
+  redis.call('INCR', KEYS[9])
+  redis.call('EXPIRE', KEYS[9], 120)
   -- Room off: admit on join, no queue (the operator decided not to hold anyone).
   if redis.call('HGET', KEYS[5], 'active') == '0' then
     local ttl = tonumber(redis.call('HGET', KEYS[5], 'entryTokenTtlSeconds') or ARGV[4]) or tonumber(ARGV[4])
