@@ -8,25 +8,42 @@
 //! origin's queue would.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use reqwest::{RequestBuilder, Response};
 use tokio::sync::Semaphore;
 
-/// One semaphore per origin (scheme, host and port).
+/// One semaphore per origin (scheme, host and port), and the count of
+/// requests sent again after their connection broke.
 #[derive(Debug)]
 pub struct ConnectionLimits {
     per_origin: usize,
     origins: Mutex<HashMap<String, Arc<Semaphore>>>,
+    resent: Arc<AtomicU64>,
 }
+
+/// How often a request whose connection broke is sent again. Every buyer
+/// request is safe to repeat (reads; joins and confirms that find their
+/// first effect; holds and payments under their `Idempotency-Key`), and a
+/// buyer's app does repeat them: a connection reset by a restarting load
+/// balancer or a killed process is not the buyer giving up.
+const RESENDS: u32 = 2;
 
 impl ConnectionLimits {
     pub fn new(per_origin: usize) -> Self {
         Self {
             per_origin: per_origin.max(1),
             origins: Mutex::default(),
+            resent: Arc::default(),
         }
+    }
+
+    /// Requests sent again after their connection broke, so far.
+    pub fn resent(&self) -> u64 {
+        self.resent.load(Ordering::Relaxed)
     }
 
     fn of(&self, origin: String) -> Arc<Semaphore> {
@@ -56,6 +73,7 @@ impl SendLimited for RequestBuilder {
             .as_ref()
             .ok()
             .map(|r| limits.of(r.url().origin().ascii_serialization()));
+        let resent = limits.resent.clone();
         Box::pin(async move {
             let request = request?;
             // The semaphore is never closed, so a permit always comes.
@@ -63,7 +81,23 @@ impl SendLimited for RequestBuilder {
                 Some(semaphore) => semaphore.acquire().await.ok(),
                 None => None,
             };
-            client.execute(request).await
+            let mut attempt = 0;
+            loop {
+                let Some(copy) = request.try_clone() else {
+                    // A streamed body cannot be sent twice.
+                    return client.execute(request).await;
+                };
+                match client.execute(copy).await {
+                    Err(error)
+                        if attempt < RESENDS && (error.is_connect() || error.is_request()) =>
+                    {
+                        attempt += 1;
+                        resent.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(150 * u64::from(attempt))).await;
+                    }
+                    answer => return answer,
+                }
+            }
         })
     }
 }
@@ -117,5 +151,39 @@ mod tests {
         let peak = peak.load(Ordering::SeqCst);
         assert!(peak <= 4, "{peak} connections at once with a limit of 4");
         assert!(peak >= 2, "the requests did run concurrently ({peak})");
+    }
+
+    /// A server that drops the first connection without an answer (a
+    /// killed process, a load balancer reloading): the request is sent
+    /// again on a new connection, and counted.
+    #[tokio::test]
+    async fn a_request_whose_connection_broke_is_sent_again() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let mut first = true;
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = [0u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                if std::mem::take(&mut first) {
+                    drop(socket);
+                    continue;
+                }
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        let limits = ConnectionLimits::new(4);
+        let response = reqwest::Client::new()
+            .post(format!("http://{address}/"))
+            .body("{}")
+            .send_limited(&limits)
+            .await
+            .expect("answered on the second connection");
+        assert_eq!(response.status(), 200);
+        assert_eq!(limits.resent(), 1);
     }
 }

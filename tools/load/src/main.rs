@@ -150,6 +150,7 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
     // Progress and the per-second timeline, until every buyer is done.
     let sampler = {
         let recorder = recorder.clone();
+        let crowd = crowd.clone();
         let http = http.clone();
         let info = info.clone();
         tokio::spawn(async move {
@@ -183,6 +184,8 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
                     admitted_in_second,
                     held: ticket["held"].as_u64().unwrap_or_default(),
                     sold: ticket["sold"].as_u64().unwrap_or_default(),
+                    failed: Counters::get(&recorder.counters.errors),
+                    retried: Counters::get(&recorder.counters.recovered) + crowd.limits.resent(),
                 };
                 previous = Some((at_ms, admitted_total));
                 let c = &recorder.counters;
@@ -353,7 +356,17 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
         pre_queue_audit: audit,
         pre_queue_draw: draw,
         anomalies: Recorder::snapshot(&recorder.anomalies),
-        errors: json!(Recorder::snapshot(&recorder.error_kinds)),
+        errors: {
+            let mut kinds = Recorder::snapshot(&recorder.error_kinds);
+            let resent = crowd.limits.resent();
+            if resent > 0 {
+                kinds.insert(
+                    "recovered: connection broke, request sent again".to_owned(),
+                    resent,
+                );
+            }
+            json!(kinds)
+        },
         edge: json!(Recorder::snapshot(&recorder.edge)),
         violations: violations.clone(),
         timeline,

@@ -20,6 +20,8 @@ pub struct Counters {
     pub abandoned: AtomicU64,
     pub sold_out: AtomicU64,
     pub errors: AtomicU64,
+    /// Requests a buyer retried or rejoined after (a 503, a 429, a lost place).
+    pub recovered: AtomicU64,
 }
 
 impl Counters {
@@ -43,6 +45,10 @@ pub struct Sample {
     pub admitted_in_second: u64,
     pub held: u64,
     pub sold: u64,
+    /// Buyers failed so far (cumulative), and requests retried so far: what
+    /// the fault drill charges to each fault.
+    pub failed: u64,
+    pub retried: u64,
 }
 
 /// A buyer's place in line: when they joined and when they were admitted.
@@ -111,6 +117,7 @@ impl Recorder {
     /// A problem a real client recovers from (retried or re-joined): noted,
     /// not counted as a failed buyer.
     pub fn recovered(&self, kind: impl Into<String>) {
+        Counters::bump(&self.counters.recovered);
         *lock(&self.error_kinds)
             .entry(format!("recovered: {}", kind.into()))
             .or_default() += 1;
