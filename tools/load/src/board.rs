@@ -11,6 +11,8 @@ use rand::seq::IndexedRandom;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
+use crate::limits::SendLimited;
+
 const FRESH_FOR: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +100,10 @@ pub struct SeatBoard {
     /// Section id → standing (true) or seated.
     kinds: HashMap<String, bool>,
     copies: std::sync::Mutex<Copies>,
+    /// Its reads are sent again when their connection breaks, like the
+    /// buyers' requests (the board's own limit: it has at most one read per
+    /// copy in flight anyway).
+    limits: crate::limits::ConnectionLimits,
     /// One fetch at a time per copy: the availability's and each section's.
     availability_fetch: Mutex<()>,
     seat_fetches: HashMap<String, Mutex<()>>,
@@ -136,6 +142,7 @@ impl SeatBoard {
             event: event.to_owned(),
             kinds,
             copies: std::sync::Mutex::new(Copies::default()),
+            limits: crate::limits::ConnectionLimits::new(64),
             availability_fetch: Mutex::new(()),
             seat_fetches,
         })
@@ -223,7 +230,7 @@ impl SeatBoard {
                 "{}/v1/events/{}/availability",
                 self.base, self.event
             ))
-            .send()
+            .send_limited(&self.limits)
             .await?
             .error_for_status()?
             .json()
@@ -255,7 +262,7 @@ impl SeatBoard {
                 "{}/v1/events/{}/sections/{section}/seats",
                 self.base, self.event
             ))
-            .send()
+            .send_limited(&self.limits)
             .await?
             .error_for_status()?
             .json()

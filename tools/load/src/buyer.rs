@@ -176,7 +176,10 @@ impl Crowd {
             match response.status() {
                 status if status.is_success() => break response,
                 // Overloaded: the waiting page retries after Retry-After, and so do we.
-                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
+                StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::BAD_GATEWAY
+                | StatusCode::GATEWAY_TIMEOUT => {
                     self.recorder
                         .recovered(format!("numbers: {}", response.status()));
                     tokio::time::sleep(retry_after(&response)).await;
@@ -258,7 +261,10 @@ impl Crowd {
                         .await
                         .map_err(|_| self.fail("join: unreadable"));
                 }
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::BAD_GATEWAY
+                | StatusCode::GATEWAY_TIMEOUT => {
                     self.recorder
                         .recovered(format!("join: {}", response.status()));
                     tokio::time::sleep(retry_after(&response)).await;
@@ -342,7 +348,10 @@ impl Crowd {
                     place = self.join(&base, user, pass).await?;
                     joined_ms = unix_now_ms();
                 }
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::BAD_GATEWAY
+                | StatusCode::GATEWAY_TIMEOUT => {
                     self.recorder
                         .recovered(format!("poll: {}", response.status()));
                     tokio::time::sleep(retry_after(&response)).await;
@@ -414,6 +423,14 @@ impl Crowd {
                 StatusCode::CONFLICT => continue, // taken meanwhile: try other places
                 StatusCode::UNPROCESSABLE_ENTITY => return Err(self.fail("hold: limit")),
                 StatusCode::SERVICE_UNAVAILABLE => tokio::time::sleep(retry_after(&response)).await,
+                // The load balancer lost the process mid-request: the hold
+                // may exist (it lapses at its timeout); the buyer tries again.
+                StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => {
+                    self.recorder.stranded(places);
+                    self.recorder
+                        .recovered(format!("hold: {}", response.status()));
+                    tokio::time::sleep(retry_after(&response)).await;
+                }
                 status => return Err(self.fail(&format!("hold: {status}"))),
             }
         }
@@ -440,7 +457,10 @@ impl Crowd {
                 .await
                 .map_err(|_| self.fail(&format!("{step}: unreachable")))?;
             match response.status() {
-                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
+                StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::BAD_GATEWAY
+                | StatusCode::GATEWAY_TIMEOUT => {
                     self.recorder
                         .recovered(format!("{step}: {}", response.status()));
                     tokio::time::sleep(retry_after(&response)).await;
