@@ -5,6 +5,7 @@
 //! Providers are asynchronous like real gateways: a call is *accepted* and the
 //! outcome arrives later as a signed webhook at `/v1/webhooks/{provider}`.
 
+pub mod money;
 pub mod sandbox;
 pub mod stripe;
 
