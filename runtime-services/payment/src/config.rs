@@ -77,6 +77,17 @@ pub struct PaymentConfig {
         hide_env_values = true
     )]
     pub stripe_previous_webhook_secret: Option<String>,
+    /// Toss's API (`https://api.tosspayments.com`; a contract fake in tests).
+    #[arg(long, env = "URR_TOSS_API_BASE", default_value = crate::provider::toss::DEFAULT_API_BASE)]
+    pub toss_api_base: String,
+    /// The secret key (`test_sk_…` / `live_sk_…`) Toss's API authenticates with.
+    #[arg(
+        long,
+        env = "URR_TOSS_SECRET_KEY",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub toss_secret_key: String,
     #[arg(long, env = "URR_RECONCILE_INTERVAL_MS", default_value_t = 5000)]
     pub reconcile_interval_ms: u64,
     #[arg(long, env = "URR_LOG_FORMAT", default_value = "json")]
