@@ -357,6 +357,32 @@ async fn webhooks_are_believed_only_through_tosss_api(pool: PgPool) {
         "{body}"
     );
 
+    // Refunded by the merchant in Toss's dashboard: the notice says so,
+    // Toss confirms it when asked, and the tickets are voided.
+    {
+        let mut state = fake.state();
+        let payment = state.payments.get_mut(&key).expect("payment");
+        payment.status = "CANCELED".into();
+        payment.balance = 0;
+    }
+    let refunded = json!({"eventType": "PAYMENT_STATUS_CHANGED", "createdAt": "x",
+                          "data": fake.payment(&key).object()});
+    let (status, body) = notify(&platform, &refunded).await;
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (200, Some("applied")),
+        "{body}"
+    );
+    let payment = platform
+        .wait_for("hooked", &id, |p| p["status"] == "refunded")
+        .await;
+    assert_eq!(payment["status"], "refunded", "{payment}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while valid_tickets(&platform).await > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(valid_tickets(&platform).await, 0, "the tickets are voided");
+
     // While Toss cannot answer, the delivery is refused so Toss sends it again.
     fake.state().queries_down = true;
     let (status, _) = notify(&platform, &delivery).await;
