@@ -28,7 +28,7 @@ use crate::client_address::ClientAddress;
 use crate::common::{DNS_LABEL_PATTERN, SecretKeyRef};
 use crate::limits::*;
 use crate::payment_provider::{
-    API_BASE_PATTERN, MSG_PROVIDER_ONLY_PAYMENT, MSG_STRIPE_KEYS, PaymentProvider,
+    API_BASE_PATTERN, MSG_PROVIDER_ONLY_PAYMENT, MSG_STRIPE_KEYS, MSG_TOSS_KEYS, PaymentProvider,
     PaymentProviderName,
 };
 use crate::refund_policy::{MSG_REFUNDS_AFTER_OPEN, RefundPolicy};
@@ -802,6 +802,11 @@ impl EventSpec {
                     || (provider.secret_key_ref.is_some() && provider.webhook_secret_ref.is_some()),
                 "spec.services.payment.provider",
                 MSG_STRIPE_KEYS,
+            );
+            out.require(
+                provider.name != PaymentProviderName::Toss || provider.secret_key_ref.is_some(),
+                "spec.services.payment.provider",
+                MSG_TOSS_KEYS,
             );
             if let Some(base) = &provider.api_base {
                 out.check_len(base, 8, 512, "spec.services.payment.provider.apiBase");

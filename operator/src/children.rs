@@ -26,6 +26,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use urr_crds::client_address::ClientAddress;
 use urr_crds::event::{EventSpec, JwtAlgorithm, ServiceRuntime};
+use urr_crds::payment_provider::PaymentProviderName;
 use urr_crds::{Event, SecretKeyRef, WaitingRoom};
 
 /// The port every runtime service serves its public API on inside its pod
@@ -307,8 +308,10 @@ fn config_data(
                     "URR_PAYMENT_PROVIDER".to_owned(),
                     provider.name.service_name().to_owned(),
                 );
-                if let Some(base) = &provider.api_base {
-                    data.insert("URR_STRIPE_API_BASE".to_owned(), base.clone());
+                if let (Some(base), Some(base_env)) =
+                    (&provider.api_base, provider.name.api_base_env())
+                {
+                    data.insert(base_env.to_owned(), base.clone());
                 }
             }
         }
@@ -389,7 +392,15 @@ fn env(
         ("URR_SANDBOX_WEBHOOK_SECRET", webhook_secret),
         (
             "URR_STRIPE_SECRET_KEY",
-            provider.and_then(|p| p.secret_key_ref.as_ref()),
+            provider
+                .filter(|p| p.name == PaymentProviderName::Stripe)
+                .and_then(|p| p.secret_key_ref.as_ref()),
+        ),
+        (
+            "URR_TOSS_SECRET_KEY",
+            provider
+                .filter(|p| p.name == PaymentProviderName::Toss)
+                .and_then(|p| p.secret_key_ref.as_ref()),
         ),
         (
             "URR_STRIPE_WEBHOOK_SECRET",
@@ -439,6 +450,7 @@ fn secrets_read_by(service: ServiceKind) -> &'static [&'static str] {
             "URR_STRIPE_SECRET_KEY",
             "URR_STRIPE_WEBHOOK_SECRET",
             "URR_STRIPE_PREVIOUS_WEBHOOK_SECRET",
+            "URR_TOSS_SECRET_KEY",
             "URR_ORIGIN_SECRET",
         ],
     }
@@ -931,7 +943,7 @@ pub(crate) mod tests {
     /// and its keys as Secret references, and no other service gets them.
     #[test]
     fn the_payment_provider_and_its_keys_reach_only_the_payment_pods() {
-        use urr_crds::payment_provider::{PaymentProvider, PaymentProviderName};
+        use urr_crds::payment_provider::PaymentProvider;
         let mut event = example_event();
         let key = |key: &str| SecretKeyRef {
             name: "urr-stripe".to_owned(),
@@ -963,10 +975,48 @@ pub(crate) mod tests {
                 ("urr-stripe", secret_key)
             );
         }
+        assert!(secret_ref_of(&payment, "URR_TOSS_SECRET_KEY").is_none());
         for service in [ServiceKind::Queue, ServiceKind::Ticket] {
             let children = build(&event, service, 2, &Defaults::default(), None).expect("build");
             assert!(
                 secret_ref_of(&children, "URR_STRIPE_SECRET_KEY").is_none(),
+                "{service:?}"
+            );
+        }
+    }
+
+    /// Toss takes its secret key from the same reference, under its own
+    /// variable; the Stripe variables stay unset, and so does its API base.
+    #[test]
+    fn the_toss_key_reaches_the_payment_pods_under_its_own_name() {
+        use urr_crds::payment_provider::PaymentProvider;
+        let mut event = example_event();
+        event.spec.services.payment.provider = Some(PaymentProvider {
+            name: PaymentProviderName::Toss,
+            secret_key_ref: Some(SecretKeyRef {
+                name: "urr-toss".to_owned(),
+                key: "secret-key".to_owned(),
+            }),
+            webhook_secret_ref: None,
+            previous_webhook_secret_ref: None,
+            api_base: Some("http://toss-fake:8080".to_owned()),
+        });
+        let payment =
+            build(&event, ServiceKind::Payment, 2, &Defaults::default(), None).expect("build");
+        let data = payment.config_map.data.clone().expect("data");
+        assert_eq!(data["URR_PAYMENT_PROVIDER"], "toss");
+        assert_eq!(data["URR_TOSS_API_BASE"], "http://toss-fake:8080");
+        assert!(!data.contains_key("URR_STRIPE_API_BASE"));
+        let reference = secret_ref_of(&payment, "URR_TOSS_SECRET_KEY").expect("the Toss key");
+        assert_eq!(
+            (reference.name.as_str(), reference.key.as_str()),
+            ("urr-toss", "secret-key")
+        );
+        assert!(secret_ref_of(&payment, "URR_STRIPE_SECRET_KEY").is_none());
+        for service in [ServiceKind::Queue, ServiceKind::Ticket] {
+            let children = build(&event, service, 2, &Defaults::default(), None).expect("build");
+            assert!(
+                secret_ref_of(&children, "URR_TOSS_SECRET_KEY").is_none(),
                 "{service:?}"
             );
         }

@@ -82,6 +82,17 @@ pub struct PaymentConfig {
     /// The operator sets it from the Event's `spec.refundPolicy`.
     #[arg(long, env = "URR_BUYER_REFUNDS_UNTIL", default_value = "always")]
     pub buyer_refunds_until: crate::refund_policy::BuyerRefunds,
+    /// Toss's API (`https://api.tosspayments.com`; a contract fake in tests).
+    #[arg(long, env = "URR_TOSS_API_BASE", default_value = crate::provider::toss::DEFAULT_API_BASE)]
+    pub toss_api_base: String,
+    /// The secret key (`test_sk_…` / `live_sk_…`) Toss's API authenticates with.
+    #[arg(
+        long,
+        env = "URR_TOSS_SECRET_KEY",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub toss_secret_key: String,
     #[arg(long, env = "URR_RECONCILE_INTERVAL_MS", default_value_t = 5000)]
     pub reconcile_interval_ms: u64,
     #[arg(long, env = "URR_LOG_FORMAT", default_value = "json")]

@@ -98,7 +98,7 @@ pub enum WebhookOutcome {
 }
 
 impl WebhookOutcome {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             WebhookOutcome::Applied => "applied",
             WebhookOutcome::Duplicate => "duplicate",
@@ -255,28 +255,6 @@ async fn view_on(
         failure_reason: row.try_get("failure_reason")?,
         transitions,
     })
-}
-
-/// A payment method is a provider token (`pm_…`), never card data: anything
-/// else is refused before it is stored, logged or sent anywhere.
-fn check_method(method: &str) -> Result<(), PaymentError> {
-    let token = method.len() <= 100
-        && method.strip_prefix("pm_").is_some_and(|rest| {
-            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        });
-    let mut digits = 0;
-    let card_like = method.chars().any(|c| {
-        digits = if c.is_ascii_digit() { digits + 1 } else { 0 };
-        digits >= 12
-    });
-    if token && !card_like {
-        Ok(())
-    } else {
-        Err(PaymentError::BadRequest(
-            "paymentMethod must be a provider token such as pm_sandbox_ok (never card numbers)"
-                .into(),
-        ))
-    }
 }
 
 /// `Ok(true)`: this exact confirm already happened (a retry); `Ok(false)`:
@@ -524,7 +502,13 @@ impl Payments {
         id: &str,
         method: &str,
     ) -> Result<PaymentView, PaymentError> {
-        check_method(method)?;
+        // The provider new payments go to says what its methods look like
+        // (a `pm_…` token, Toss's paymentKey): never card data.
+        if let Some(provider) = self.providers.get(self.provider) {
+            provider
+                .check_method(method)
+                .map_err(|e| PaymentError::BadRequest(e.to_string()))?;
+        }
         let id = parse_id(id)?;
         let seen = load(&mut *self.pool.acquire().await?, id, false)
             .await?
@@ -606,20 +590,30 @@ impl Payments {
         Err(refused)
     }
 
-    async fn authorize(&self, row: &Row_, method: &str) -> Result<(), PaymentError> {
+    pub(crate) async fn authorize(&self, row: &Row_, method: &str) -> Result<(), PaymentError> {
         let provider = self
             .providers
             .get(&row.provider)
             .ok_or_else(|| PaymentError::UnknownProvider(row.provider.clone()))?;
-        match provider.authorize(&row.provider_payment(), method).await {
-            Ok(reference) => {
-                sqlx::query(
-                    "UPDATE payments SET provider_ref = $2 WHERE id = $1 AND provider_ref IS NULL",
-                )
-                .bind(row.id)
-                .bind(reference)
-                .execute(&self.pool)
-                .await?;
+        match provider
+            .authorize_answer(&row.provider_payment(), method)
+            .await
+        {
+            Ok(accepted) => {
+                if let Some(reference) = &accepted.reference {
+                    sqlx::query(
+                        "UPDATE payments SET provider_ref = $2 WHERE id = $1 AND provider_ref IS NULL",
+                    )
+                    .bind(row.id)
+                    .bind(reference)
+                    .execute(&self.pool)
+                    .await?;
+                }
+                // Toss's confirm answers the capture itself: applied now,
+                // as its webhook would be.
+                if let Some(verdict) = accepted.verdict {
+                    self.apply_verdict(row, accepted.reference, verdict).await?;
+                }
                 Ok(())
             }
             Err(ProviderError::Refused(reason)) => {
@@ -694,22 +688,31 @@ impl Payments {
                 self.metrics.webhook(WebhookOutcome::Ignored.as_str());
                 return Ok(WebhookOutcome::Ignored);
             }
+            Err(WebhookParseError::AskProvider { payment_id }) => {
+                let outcome = self.settle_notice(provider_name, &payment_id).await?;
+                self.metrics.webhook(outcome.as_str());
+                return Ok(outcome);
+            }
         };
         let outcome = self.apply_webhook(provider_name, &event).await?;
         self.metrics.webhook(outcome.as_str());
         Ok(outcome)
     }
 
-    pub(crate) async fn apply_webhook(
-        &self,
-        provider: &str,
-        event: &WebhookEvent,
-    ) -> Result<WebhookOutcome, PaymentError> {
-        let Ok(id) = uuid::Uuid::parse_str(&event.payment_id) else {
-            return Ok(WebhookOutcome::UnknownPayment);
-        };
-        let mut tx = self.pool.begin().await?;
-        let fresh = sqlx::query(
+    /// Boxed, not `async fn`: what it starts after its commit (a capture's
+    /// confirmation, a late capture's refund) can apply a provider's answer
+    /// through it again, and that recursion must be a known `Send` future.
+    pub(crate) fn apply_webhook<'a>(
+        &'a self,
+        provider: &'a str,
+        event: &'a WebhookEvent,
+    ) -> futures::future::BoxFuture<'a, Result<WebhookOutcome, PaymentError>> {
+        Box::pin(async move {
+            let Ok(id) = uuid::Uuid::parse_str(&event.payment_id) else {
+                return Ok(WebhookOutcome::UnknownPayment);
+            };
+            let mut tx = self.pool.begin().await?;
+            let fresh = sqlx::query(
             "INSERT INTO webhook_events (provider, provider_event_id, payment_id, kind, outcome)
              VALUES ($1, $2, $3, $4, 'received') ON CONFLICT DO NOTHING",
         )
@@ -721,143 +724,155 @@ impl Payments {
         .await?
         .rows_affected()
             == 1;
-        if !fresh {
-            return Ok(WebhookOutcome::Duplicate);
-        }
-        let Some(row) = load(&mut tx, id, true).await? else {
-            tx.commit().await?;
-            return Ok(WebhookOutcome::UnknownPayment);
-        };
-        if event.amount_minor != row.amount || event.currency != row.currency {
-            // Not recorded: a forged or corrupted verdict must not even
-            // consume the event id.
-            return Err(PaymentError::AmountMismatch(format!(
-                "the provider reports {} {}, the payment is {} {}",
-                event.amount_minor, event.currency, row.amount, row.currency
-            )));
-        }
-        let mut after_commit = AfterCommit::Nothing;
-        let applied = match event.kind {
-            // The buyer canceled while the provider was answering: the
-            // authorization must not be left holding the buyer's funds.
-            WebhookKind::PaymentAuthorized if row.status == PaymentStatus::Canceled => {
-                self.record_late_authorization(&mut tx, &row, event).await?;
-                after_commit = AfterCommit::VoidLateAuthorization;
-                Ok(row.status)
+            if !fresh {
+                return Ok(WebhookOutcome::Duplicate);
             }
-            WebhookKind::PaymentAuthorized => {
-                if let Some(started) = row.confirm_started_at {
-                    let seconds = (Utc::now() - started).num_milliseconds() as f64 / 1000.0;
-                    self.metrics
-                        .provider_latency_seconds
-                        .observe(seconds.max(0.0));
+            let Some(row) = load(&mut tx, id, true).await? else {
+                tx.commit().await?;
+                return Ok(WebhookOutcome::UnknownPayment);
+            };
+            if event.amount_minor != row.amount || event.currency != row.currency {
+                // Not recorded: a forged or corrupted verdict must not even
+                // consume the event id.
+                return Err(PaymentError::AmountMismatch(format!(
+                    "the provider reports {} {}, the payment is {} {}",
+                    event.amount_minor, event.currency, row.amount, row.currency
+                )));
+            }
+            // A verdict for a payment whose authorization answer was lost (a
+            // timeout after the provider took it) carries the reference the
+            // refund will need.
+            if row.provider_ref.is_none() && !event.provider_ref.is_empty() {
+                sqlx::query(
+                    "UPDATE payments SET provider_ref = $2 WHERE id = $1 AND provider_ref IS NULL",
+                )
+                .bind(id)
+                .bind(&event.provider_ref)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let mut after_commit = AfterCommit::Nothing;
+            let applied = match event.kind {
+                // The buyer canceled while the provider was answering: the
+                // authorization must not be left holding the buyer's funds.
+                WebhookKind::PaymentAuthorized if row.status == PaymentStatus::Canceled => {
+                    self.record_late_authorization(&mut tx, &row, event).await?;
+                    after_commit = AfterCommit::VoidLateAuthorization;
+                    Ok(row.status)
                 }
-                let moved = self
-                    .move_to(
-                        &mut tx,
-                        id,
-                        PaymentStatus::Authorized,
-                        "authorized by the provider",
-                    )
-                    .await;
-                if moved.is_ok() {
-                    after_commit = AfterCommit::Capture;
+                WebhookKind::PaymentAuthorized => {
+                    if let Some(started) = row.confirm_started_at {
+                        let seconds = (Utc::now() - started).num_milliseconds() as f64 / 1000.0;
+                        self.metrics
+                            .provider_latency_seconds
+                            .observe(seconds.max(0.0));
+                    }
+                    let moved = self
+                        .move_to(
+                            &mut tx,
+                            id,
+                            PaymentStatus::Authorized,
+                            "authorized by the provider",
+                        )
+                        .await;
+                    if moved.is_ok() {
+                        after_commit = AfterCommit::Capture;
+                    }
+                    moved
                 }
-                moved
-            }
-            WebhookKind::PaymentFailed => {
-                sqlx::query("UPDATE payments SET failure_reason = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(event.reason.as_deref().unwrap_or("declined"))
-                    .execute(&mut *tx)
-                    .await?;
-                let reason = format!(
-                    "provider: {}",
-                    event.reason.as_deref().unwrap_or("declined")
-                );
-                self.move_to(&mut tx, id, PaymentStatus::Failed, &reason)
-                    .await
-            }
-            // Only the first such capture: a second one is the same money.
-            WebhookKind::PaymentCaptured
-                if matches!(row.status, PaymentStatus::Canceled | PaymentStatus::Failed)
-                    && row.captured_at.is_none() =>
-            {
-                self.record_late_capture(&mut tx, &row, event).await?;
-                tracing::error!(payment = %id, status = row.status.as_str(), "a capture reached an ended payment; refunding it");
-                after_commit = AfterCommit::RefundLateCapture;
-                Ok(row.status)
-            }
-            WebhookKind::PaymentCaptured => {
-                if row.status == PaymentStatus::Created {
-                    // The capture overtook its authorization: the capture implies it.
-                    self.move_to(
-                        &mut tx,
-                        id,
-                        PaymentStatus::Authorized,
-                        "implied by the capture",
-                    )
-                    .await?;
-                }
-                let moved = self
-                    .move_to(
-                        &mut tx,
-                        id,
-                        PaymentStatus::Captured,
-                        "captured by the provider",
-                    )
-                    .await;
-                if moved.is_ok() {
-                    self.enqueue(&mut tx, &row, PaymentEventKind::Captured)
+                WebhookKind::PaymentFailed => {
+                    sqlx::query("UPDATE payments SET failure_reason = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(event.reason.as_deref().unwrap_or("declined"))
+                        .execute(&mut *tx)
                         .await?;
-                    after_commit = AfterCommit::Confirm;
+                    let reason = format!(
+                        "provider: {}",
+                        event.reason.as_deref().unwrap_or("declined")
+                    );
+                    self.move_to(&mut tx, id, PaymentStatus::Failed, &reason)
+                        .await
                 }
-                moved
-            }
-            WebhookKind::PaymentRefunded
-                if matches!(row.status, PaymentStatus::Canceled | PaymentStatus::Failed)
-                    && row.captured_at.is_none() =>
-            {
-                // Nothing was taken from this payment, so nothing was given back.
-                Err(TransitionError::Invalid(crate::state::InvalidTransition {
-                    from: row.status.as_str().to_owned(),
-                    to: PaymentStatus::Refunded.as_str(),
-                }))
-            }
-            WebhookKind::PaymentRefunded => {
-                let moved = self
-                    .move_to(
-                        &mut tx,
-                        id,
-                        PaymentStatus::Refunded,
-                        "refunded by the provider",
-                    )
-                    .await;
-                // A late capture's refund: that payment never confirmed the
-                // hold, which may be another payment's now; nothing to cancel.
-                if moved
-                    .as_ref()
-                    .is_ok_and(|from| *from == PaymentStatus::Captured)
+                // Only the first such capture: a second one is the same money.
+                WebhookKind::PaymentCaptured
+                    if matches!(row.status, PaymentStatus::Canceled | PaymentStatus::Failed)
+                        && row.captured_at.is_none() =>
                 {
-                    self.enqueue(&mut tx, &row, PaymentEventKind::Refunded)
-                        .await?;
-                    after_commit = AfterCommit::Cancel;
+                    self.record_late_capture(&mut tx, &row, event).await?;
+                    tracing::error!(payment = %id, status = row.status.as_str(), "a capture reached an ended payment; refunding it");
+                    after_commit = AfterCommit::RefundLateCapture;
+                    Ok(row.status)
                 }
-                moved
-            }
-        };
-        let outcome = match applied {
-            Ok(_) if matches!(after_commit, AfterCommit::RefundLateCapture) => {
-                WebhookOutcome::LateCapture
-            }
-            Ok(_) if matches!(after_commit, AfterCommit::VoidLateAuthorization) => {
-                WebhookOutcome::LateAuthorization
-            }
-            Ok(_) => WebhookOutcome::Applied,
-            Err(TransitionError::Invalid(_)) => WebhookOutcome::Stale,
-            Err(error) => return Err(error.into()),
-        };
-        sqlx::query(
+                WebhookKind::PaymentCaptured => {
+                    if row.status == PaymentStatus::Created {
+                        // The capture overtook its authorization: the capture implies it.
+                        self.move_to(
+                            &mut tx,
+                            id,
+                            PaymentStatus::Authorized,
+                            "implied by the capture",
+                        )
+                        .await?;
+                    }
+                    let moved = self
+                        .move_to(
+                            &mut tx,
+                            id,
+                            PaymentStatus::Captured,
+                            "captured by the provider",
+                        )
+                        .await;
+                    if moved.is_ok() {
+                        self.enqueue(&mut tx, &row, PaymentEventKind::Captured)
+                            .await?;
+                        after_commit = AfterCommit::Confirm;
+                    }
+                    moved
+                }
+                WebhookKind::PaymentRefunded
+                    if matches!(row.status, PaymentStatus::Canceled | PaymentStatus::Failed)
+                        && row.captured_at.is_none() =>
+                {
+                    // Nothing was taken from this payment, so nothing was given back.
+                    Err(TransitionError::Invalid(crate::state::InvalidTransition {
+                        from: row.status.as_str().to_owned(),
+                        to: PaymentStatus::Refunded.as_str(),
+                    }))
+                }
+                WebhookKind::PaymentRefunded => {
+                    let moved = self
+                        .move_to(
+                            &mut tx,
+                            id,
+                            PaymentStatus::Refunded,
+                            "refunded by the provider",
+                        )
+                        .await;
+                    // A late capture's refund: that payment never confirmed the
+                    // hold, which may be another payment's now; nothing to cancel.
+                    if moved
+                        .as_ref()
+                        .is_ok_and(|from| *from == PaymentStatus::Captured)
+                    {
+                        self.enqueue(&mut tx, &row, PaymentEventKind::Refunded)
+                            .await?;
+                        after_commit = AfterCommit::Cancel;
+                    }
+                    moved
+                }
+            };
+            let outcome = match applied {
+                Ok(_) if matches!(after_commit, AfterCommit::RefundLateCapture) => {
+                    WebhookOutcome::LateCapture
+                }
+                Ok(_) if matches!(after_commit, AfterCommit::VoidLateAuthorization) => {
+                    WebhookOutcome::LateAuthorization
+                }
+                Ok(_) => WebhookOutcome::Applied,
+                Err(TransitionError::Invalid(_)) => WebhookOutcome::Stale,
+                Err(error) => return Err(error.into()),
+            };
+            sqlx::query(
             "UPDATE webhook_events SET outcome = $3 WHERE provider = $1 AND provider_event_id = $2",
         )
         .bind(provider)
@@ -865,44 +880,45 @@ impl Payments {
         .bind(outcome.as_str())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        let this = self.clone();
-        match after_commit {
-            AfterCommit::Nothing => {}
-            AfterCommit::Capture => {
-                let provider = self.providers.get(&row.provider).cloned();
-                let mut payment = row.provider_payment();
-                payment.provider_ref = Some(event.provider_ref.clone());
-                tokio::spawn(async move {
-                    if let Some(provider) = provider
-                        && let Err(error) = provider.capture(&payment).await
-                    {
-                        tracing::warn!(%error, payment = %payment.payment_id, "capture request failed; the reconciler retries");
-                    }
-                });
+            tx.commit().await?;
+            let this = self.clone();
+            match after_commit {
+                AfterCommit::Nothing => {}
+                AfterCommit::Capture => {
+                    let provider = self.providers.get(&row.provider).cloned();
+                    let mut payment = row.provider_payment();
+                    payment.provider_ref = Some(event.provider_ref.clone());
+                    tokio::spawn(async move {
+                        if let Some(provider) = provider
+                            && let Err(error) = provider.capture(&payment).await
+                        {
+                            tracing::warn!(%error, payment = %payment.payment_id, "capture request failed; the reconciler retries");
+                        }
+                    });
+                }
+                AfterCommit::Confirm => {
+                    tokio::spawn(async move { this.confirm_reservation(id).await });
+                }
+                AfterCommit::Cancel => {
+                    tokio::spawn(async move { this.cancel_reservation(id).await });
+                }
+                AfterCommit::VoidLateAuthorization => {
+                    let mut row = row;
+                    row.provider_ref = row.provider_ref.or(Some(event.provider_ref.clone()));
+                    tokio::spawn(async move { this.void_late_authorization(&row).await });
+                }
+                AfterCommit::RefundLateCapture => {
+                    let mut row = row;
+                    row.provider_ref = row.provider_ref.or(Some(event.provider_ref.clone()));
+                    tokio::spawn(async move {
+                        if let Err(error) = this.request_refund(&row).await {
+                            tracing::warn!(%error, payment = %row.id, "refund of a late capture failed; the reconciler retries");
+                        }
+                    });
+                }
             }
-            AfterCommit::Confirm => {
-                tokio::spawn(async move { this.confirm_reservation(id).await });
-            }
-            AfterCommit::Cancel => {
-                tokio::spawn(async move { this.cancel_reservation(id).await });
-            }
-            AfterCommit::VoidLateAuthorization => {
-                let mut row = row;
-                row.provider_ref = row.provider_ref.or(Some(event.provider_ref.clone()));
-                tokio::spawn(async move { this.void_late_authorization(&row).await });
-            }
-            AfterCommit::RefundLateCapture => {
-                let mut row = row;
-                row.provider_ref = row.provider_ref.or(Some(event.provider_ref.clone()));
-                tokio::spawn(async move {
-                    if let Err(error) = this.request_refund(&row).await {
-                        tracing::warn!(%error, payment = %row.id, "refund of a late capture failed; the reconciler retries");
-                    }
-                });
-            }
-        }
-        Ok(outcome)
+            Ok(outcome)
+        })
     }
 
     async fn enqueue(
@@ -1115,14 +1131,29 @@ impl Payments {
             .await?
             .ok_or(PaymentError::UnknownPayment)?;
         // A verdict may have been lost: what the provider says comes first.
+        let confirmed = row.status == PaymentStatus::Created && row.method.is_some();
         let undecided = matches!(row.status, PaymentStatus::Authorized)
-            || (row.status == PaymentStatus::Created && row.method.is_some());
-        if undecided && self.settle_from_provider(&row).await?.is_some() {
-            sqlx::query("UPDATE payments SET updated_at = now() WHERE id = $1")
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-            return Ok(());
+            || confirmed
+            || (row.status == PaymentStatus::Captured && row.refund_requested_at.is_some());
+        if undecided {
+            let answer = self.settle_from_provider(&row).await?;
+            let touch =
+                sqlx::query("UPDATE payments SET updated_at = now() WHERE id = $1").bind(id);
+            match answer {
+                crate::lost_verdicts::Settled::Moved(_) => {
+                    touch.execute(&self.pool).await?;
+                    return Ok(());
+                }
+                // The buyer confirmed and the provider cannot say what
+                // became of it (down, an unknown status): money may have
+                // moved, so the payment is neither abandoned nor confirmed
+                // again; it waits, and the next pass asks again.
+                crate::lost_verdicts::Settled::Unknown(reason) if confirmed => {
+                    touch.execute(&self.pool).await?;
+                    return Err(PaymentError::ProviderUnavailable(reason));
+                }
+                _ => {}
+            }
         }
         match row.status {
             PaymentStatus::Authorized => {

@@ -4,7 +4,8 @@
 //! * [`state`]: the state machine (created → authorized → captured | failed |
 //!   canceled → refunded); every transition conditional and recorded.
 //! * [`provider`]: the `Provider` trait and the [`provider::sandbox`] gateway
-//!   (asynchronous verdicts by signed webhook, latency, failures, duplicates).
+//!   (asynchronous verdicts by signed webhook, latency, failures, duplicates),
+//!   [`provider::stripe`] and [`provider::toss`] (TossPayments' widget flow).
 //! * [`webhook`]: HMAC signatures with a replay window.
 //! * [`flow`]: intents priced by the ticket service, webhooks (duplicates and
 //!   out-of-order deliveries harmless), capture → outbox + synchronous confirm.

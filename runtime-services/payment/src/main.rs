@@ -12,6 +12,7 @@ use urr_payment::flow::Payments;
 use urr_payment::provider::Providers;
 use urr_payment::provider::sandbox::{Sandbox, SandboxSettings};
 use urr_payment::provider::stripe::{self, Stripe, StripeSettings};
+use urr_payment::provider::toss::{self, Toss, TossSettings};
 use urr_payment::reconciler::{self, ReconcilerSettings};
 use urr_payment::telemetry::PaymentMetrics;
 use urr_payment::ticket_client::{ClientSettings, TicketClient};
@@ -79,9 +80,27 @@ async fn run(config: PaymentConfig) -> Result<(), Box<dyn std::error::Error + Se
             })));
             (providers, stripe::NAME)
         }
+        toss::NAME => {
+            // Only the key's shape is checked; the key itself is never printed.
+            if !config.toss_secret_key.starts_with("test_sk_")
+                && !config.toss_secret_key.starts_with("live_sk_")
+            {
+                return Err(
+                    "URR_TOSS_SECRET_KEY must be a Toss secret key (test_sk_… or live_sk_…)".into(),
+                );
+            }
+            let providers = Providers::default().with(Arc::new(Toss::new(TossSettings {
+                api_base: config.toss_api_base.clone(),
+                secret_key: config.toss_secret_key.clone(),
+                // Toss asks for a generous read timeout on confirm: the card
+                // company answers within it, and a timeout is an unknown outcome.
+                timeout: Duration::from_secs(30),
+            })));
+            (providers, toss::NAME)
+        }
         other => {
             return Err(format!(
-                "unknown URR_PAYMENT_PROVIDER {other:?} (available: sandbox, stripe)"
+                "unknown URR_PAYMENT_PROVIDER {other:?} (available: sandbox, stripe, toss)"
             )
             .into());
         }

@@ -208,12 +208,18 @@ impl Payments {
             .providers
             .get(&row.provider)
             .ok_or_else(|| PaymentError::UnknownProvider(row.provider.clone()))?;
-        provider
-            .refund(&row.provider_payment())
+        let accepted = provider
+            .refund_answer(&row.provider_payment())
             .await
             .map_err(|e| match e {
                 ProviderError::Refused(reason) => PaymentError::ProviderRefused(reason),
                 ProviderError::Unavailable(reason) => PaymentError::ProviderUnavailable(reason),
-            })
+            })?;
+        // Toss's cancel answers the refund itself: applied now, as its
+        // webhook would be.
+        if let Some(verdict) = accepted.verdict {
+            self.apply_verdict(row, accepted.reference, verdict).await?;
+        }
+        Ok(())
     }
 }

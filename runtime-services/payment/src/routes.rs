@@ -5,11 +5,11 @@
 //! |---|---|---|
 //! | `POST /v1/payments` | buyer (user JWT); `{"holdId"}`; `Idempotency-Key` | 201 the payment (200 on a replay); the amount is the ticket service's quote |
 //! | `GET /v1/payments/{id}` | its buyer | status, amount, reservation, every transition |
-//! | `POST /v1/payments/{id}/confirm` | its buyer; `{"paymentMethod"}` | 202; the provider's verdict comes by webhook |
+//! | `POST /v1/payments/{id}/confirm` | its buyer; `{"paymentMethod"}` (a `pm_…` token, or Toss's `paymentKey`) | 202; the provider's verdict comes by webhook (Toss's in the answer: captured at once) |
 //! | `POST /v1/payments/{id}/cancel` | its buyer | before authorization; 409 `cancel-too-late` once authorized (refund after the capture) |
 //! | `POST /v1/payments/{id}/refund` | its buyer | 202, captured payments only, within the Event's refund window (409 `refund-window-closed` after it) |
 //! | `POST /internal/payments/{id}/refund` (internal listener only) | the organiser (service token); `{"reason"}` | 202, any captured payment, window or not; the reason is recorded |
-//! | `POST /v1/webhooks/{provider}` | the provider (signed) | 200 `{"outcome"}`; 401 on a missing or wrong signature, 400 (`webhook-stale`, `webhook-malformed`) on a timestamp out of the window or an unreadable header |
+//! | `POST /v1/webhooks/{provider}` | the provider (signed; Toss's unsigned notices are checked against its API, 503 while it cannot answer) | 200 `{"outcome"}`; 401 on a missing or wrong signature, 400 (`webhook-stale`, `webhook-malformed`) on a timestamp out of the window or an unreadable header |
 //! | `/healthz`, `/readyz` | kubelet, load balancer (both listeners) | |
 //! | `/metrics` (internal listener only) | Prometheus | |
 

@@ -62,6 +62,7 @@ impl Provider for Silent {
                 kind,
                 amount_minor: payment.amount_minor,
                 reason: None,
+                provider_ref: None,
             }))
         })
     }

@@ -5,8 +5,10 @@
 //! Providers are asynchronous like real gateways: a call is *accepted* and the
 //! outcome arrives later as a signed webhook at `/v1/webhooks/{provider}`.
 
+pub mod money;
 pub mod sandbox;
 pub mod stripe;
+pub mod toss;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,6 +34,49 @@ pub struct ProviderVerdict {
     /// ISO minor units, as the provider holds them (checked against the payment).
     pub amount_minor: i64,
     pub reason: Option<String>,
+    /// The provider's reference, when the answer carries it: a provider
+    /// that can be asked by URR's payment id (Toss, by `orderId`) finds a
+    /// payment whose authorization answer was lost before its reference
+    /// was recorded.
+    pub provider_ref: Option<String>,
+}
+
+/// A provider's answer to [`Provider::authorize_answer`] or
+/// [`Provider::refund_answer`]: its reference, and the verdict when the
+/// provider gives it in the answer itself (Toss's confirm captures at once
+/// and says so) rather than later by webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub reference: Option<String>,
+    pub verdict: Option<ProviderVerdict>,
+}
+
+/// Why a payment method is not one a provider takes. The method is the
+/// buyer's input, so the message never echoes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MethodRefused(pub &'static str);
+
+/// The method check of providers whose methods are `pm_…` tokens (the
+/// sandbox, Stripe): a token, never card data. Anything else is refused
+/// before it is stored, logged or sent anywhere.
+pub fn check_token_method(method: &str) -> Result<(), MethodRefused> {
+    let token = method.len() <= 100
+        && method.strip_prefix("pm_").is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        });
+    let mut digits = 0;
+    let card_like = method.chars().any(|c| {
+        digits = if c.is_ascii_digit() { digits + 1 } else { 0 };
+        digits >= 12
+    });
+    if token && !card_like {
+        Ok(())
+    } else {
+        Err(MethodRefused(
+            "paymentMethod must be a provider token such as pm_sandbox_ok (never card numbers)",
+        ))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +95,11 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     fn signature_header(&self) -> &'static str {
         crate::webhook::SIGNATURE_HEADER
     }
+    /// Whether `method` is a payment method of this provider (checked
+    /// before the method is stored or sent).
+    fn check_method(&self, method: &str) -> Result<(), MethodRefused> {
+        check_token_method(method)
+    }
     /// Starts an authorization with the buyer's payment method; returns the
     /// provider's reference. The outcome comes by webhook.
     fn authorize<'a>(
@@ -57,6 +107,21 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         payment: &'a ProviderPayment,
         method: &'a str,
     ) -> BoxFuture<'a, Result<String, ProviderError>>;
+    /// [`Self::authorize`], with the verdict when the provider answers it at
+    /// once; what the payment flow calls.
+    fn authorize_answer<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+        method: &'a str,
+    ) -> BoxFuture<'a, Result<Accepted, ProviderError>> {
+        Box::pin(async move {
+            let reference = self.authorize(payment, method).await?;
+            Ok(Accepted {
+                reference: Some(reference),
+                verdict: None,
+            })
+        })
+    }
     /// Captures an authorized payment; the outcome comes by webhook.
     fn capture<'a>(
         &'a self,
@@ -67,6 +132,20 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         &'a self,
         payment: &'a ProviderPayment,
     ) -> BoxFuture<'a, Result<(), ProviderError>>;
+    /// [`Self::refund`], with the verdict when the provider answers it at
+    /// once; what the payment flow calls.
+    fn refund_answer<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+    ) -> BoxFuture<'a, Result<Accepted, ProviderError>> {
+        Box::pin(async move {
+            self.refund(payment).await?;
+            Ok(Accepted {
+                reference: None,
+                verdict: None,
+            })
+        })
+    }
     /// Voids an authorization that will never be captured (it reached a
     /// payment the buyer had canceled meanwhile), so the buyer's funds are
     /// not held until the authorization lapses. No webhook follows.
@@ -100,6 +179,11 @@ pub enum WebhookParseError {
     /// integration's object): acknowledged so the provider stops retrying.
     #[error("ignored: {0}")]
     Ignored(String),
+    /// An unsigned notice (Toss's card-payment webhooks carry no
+    /// signature): it only names the payment. Its body is not trusted; the
+    /// flow asks the provider ([`Provider::status`]) and applies that answer.
+    #[error("notice about payment {payment_id}: ask the provider")]
+    AskProvider { payment_id: String },
 }
 
 /// Providers by name.

@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod toss_fake;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -147,6 +147,7 @@ pub fn verdict_of_intent(object: &serde_json::Value) -> Option<crate::provider::
         kind,
         amount_minor,
         reason,
+        provider_ref: object["id"].as_str().map(str::to_owned),
     })
 }
 
