@@ -1176,8 +1176,12 @@ impl Payments {
                 self.request_refund(&row).await?
             }
             PaymentStatus::Created => {
+                // Since the buyer last acted (the intent, or its confirm),
+                // not since the last pass: every pass moves `updated_at`,
+                // so an age from it never reached `abandon_after`.
                 let age: f64 = sqlx::query_scalar(
-                    "SELECT EXTRACT(EPOCH FROM (now() - updated_at))::float8 FROM payments WHERE id = $1",
+                    "SELECT EXTRACT(EPOCH FROM (now() - COALESCE(confirm_started_at, created_at)))::float8
+                       FROM payments WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_one(&self.pool)

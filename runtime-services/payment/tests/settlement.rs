@@ -338,3 +338,35 @@ async fn an_authorization_reaching_a_canceled_payment_is_voided_never_captured(p
     );
     platform.finish().await;
 }
+
+/// An intent the buyer never confirmed is abandoned once `abandon_after`
+/// has passed since it was made, however often the reconciler looked at it
+/// meanwhile (each pass moves `updated_at`, which the age used to be
+/// measured from, so a reconciler faster than `abandon_after` never
+/// abandoned anything and the hold's one live payment slot stayed taken).
+#[sqlx::test(migrations = false)]
+async fn an_unconfirmed_intent_is_abandoned_though_the_reconciler_looks_often(pool: PgPool) {
+    let platform = Platform::start(pool, quick_client(), Duration::from_millis(20)).await;
+    let hold = platform.hold("otto", &["a:4:1"]).await;
+    let (status, created) = platform
+        .post("otto", "/v1/payments", json!({"holdId": hold}), None)
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["paymentId"].as_str().expect("id").to_owned();
+    let settings = ReconcilerSettings {
+        stuck_after: Duration::ZERO,
+        abandon_after: Duration::from_millis(1200),
+        ..ReconcilerSettings::default()
+    };
+    for _ in 0..8 {
+        reconciler::pass(&platform.payments, &settings).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let payment = platform.payment("otto", &id).await;
+    assert_eq!(payment["status"], "canceled", "{payment}");
+    assert!(
+        reasons(&payment).contains(&"abandoned".to_owned()),
+        "{payment}"
+    );
+    platform.finish().await;
+}
