@@ -103,15 +103,7 @@ impl FromRequestParts<AppState> for Organiser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        use subtle::ConstantTimeEq;
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        let expected = state.service_token.as_bytes();
-        if !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected)) {
+        if urr_service_common::tokens::service::presented(&parts.headers, &state.service_token) {
             Ok(Organiser)
         } else {
             Err(PaymentError::ServiceToken)

@@ -13,19 +13,9 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 use serde_json::json;
 use sqlx::PgPool;
-use support::{Platform, env};
+use support::{Platform, env, quick_client};
 use urr_payment::ticket_client::ClientSettings;
 
-fn quick_client() -> ClientSettings {
-    ClientSettings {
-        timeout: Duration::from_millis(500),
-        retries: 1,
-        backoff_min: Duration::from_millis(10),
-        backoff_max: Duration::from_millis(50),
-        breaker_failures: 3,
-        breaker_open_for: Duration::from_millis(300),
-    }
-}
 
 /// Kills the stack's broker (SIGKILL), keeps it down `down_for`, starts it
 /// again on its port with its data, and waits until it answers.

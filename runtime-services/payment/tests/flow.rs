@@ -8,23 +8,13 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 use serde_json::json;
 use sqlx::PgPool;
-use support::{Platform, env};
+use support::{Platform, env, quick_client};
 use urr_payment::reconciler::{self, ReconcilerSettings};
 use urr_payment::ticket_client::ClientSettings;
 
 /// The W3C example `traceparent`, as a buyer's browser or gateway sends it.
 const BUYER_TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-fn quick_client() -> ClientSettings {
-    ClientSettings {
-        timeout: Duration::from_millis(500),
-        retries: 1,
-        backoff_min: Duration::from_millis(10),
-        backoff_max: Duration::from_millis(50),
-        breaker_failures: 3,
-        breaker_open_for: Duration::from_millis(300),
-    }
-}
 
 fn relay(pool: &PgPool) -> urr_outbox::Relay {
     urr_outbox::Relay::new(

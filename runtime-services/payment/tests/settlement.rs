@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde_json::json;
 use sqlx::PgPool;
-use support::{Platform, reasons};
+use support::{Platform, reasons, quick_client};
 use urr_payment::error::PaymentError;
 use urr_payment::provider::sandbox::{Sandbox, SandboxSettings};
 use urr_payment::provider::{
@@ -23,16 +23,6 @@ use urr_payment::reconciler::{self, ReconcilerSettings};
 use urr_payment::ticket_client::ClientSettings;
 use urr_payment::webhook::WebhookEvent;
 
-fn quick_client() -> ClientSettings {
-    ClientSettings {
-        timeout: Duration::from_millis(500),
-        retries: 1,
-        backoff_min: Duration::from_millis(10),
-        backoff_max: Duration::from_millis(50),
-        breaker_failures: 3,
-        breaker_open_for: Duration::from_millis(300),
-    }
-}
 
 /// The sandbox, except that its refund endpoint is down.
 #[derive(Debug)]

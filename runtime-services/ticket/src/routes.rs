@@ -33,7 +33,6 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::{PgPool, Row};
-use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
 use urr_service_common::contracts::{CancelRequest, ConfirmRequest};
 use urr_service_common::metrics as prom;
@@ -420,14 +419,7 @@ impl FromRequestParts<AppState> for Service {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        let expected = state.service_token.as_bytes();
-        if !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected)) {
+        if urr_service_common::tokens::service::presented(&parts.headers, &state.service_token) {
             Ok(Service)
         } else {
             Err(TicketError::ServiceToken)

@@ -223,22 +223,11 @@ impl SeatBoard {
         else {
             return Ok(());
         };
-        let requested_ms = urr_service_common::unix_now_ms();
-        let fresh: Availability = self
-            .http
-            .get(format!(
-                "{}/v1/events/{}/availability",
-                self.base, self.event
-            ))
-            .send_limited(&self.limits)
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let fresh: Copy<Availability> = self.fetch("availability").await?;
         self.copies().availability = Some(Copy {
-            fetched: Instant::now(),
-            requested_ms,
-            value: fresh.sections,
+            fetched: fresh.fetched,
+            requested_ms: fresh.requested_ms,
+            value: fresh.value.sections,
         });
         Ok(())
     }
@@ -255,19 +244,9 @@ impl SeatBoard {
         let Some(_fetching) = single_flight(lock, || usable(&self.copies())).await else {
             return Ok(());
         };
-        let requested_ms = urr_service_common::unix_now_ms();
-        let listing: SeatListing = self
-            .http
-            .get(format!(
-                "{}/v1/events/{}/sections/{section}/seats",
-                self.base, self.event
-            ))
-            .send_limited(&self.limits)
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let listing: Copy<SeatListing> = self.fetch(&format!("sections/{section}/seats")).await?;
         let free = listing
+            .value
             .seats
             .into_iter()
             .filter(|s| s.status == "available")
@@ -276,12 +255,33 @@ impl SeatBoard {
         self.copies().seats.insert(
             section.to_owned(),
             Copy {
-                fetched: Instant::now(),
-                requested_ms,
+                fetched: listing.fetched,
+                requested_ms: listing.requested_ms,
                 value: free,
             },
         );
         Ok(())
+    }
+
+    /// `GET /v1/events/{event}/{path}`, read as `T`, with when it was asked.
+    async fn fetch<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Copy<T>, reqwest::Error> {
+        let requested_ms = urr_service_common::unix_now_ms();
+        let value = self
+            .http
+            .get(format!("{}/v1/events/{}/{path}", self.base, self.event))
+            .send_limited(&self.limits)
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(Copy {
+            fetched: Instant::now(),
+            requested_ms,
+            value,
+        })
     }
 }
 

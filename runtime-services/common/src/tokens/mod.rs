@@ -8,5 +8,6 @@
 
 pub mod entry;
 pub mod key_length;
+pub mod service;
 pub mod user;
 pub mod vwr;

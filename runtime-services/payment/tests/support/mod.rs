@@ -42,6 +42,19 @@ pub fn env(name: &str) -> String {
     })
 }
 
+/// A ticket client that gives up fast: short timeouts and back-off, a
+/// breaker that opens after three failures (tests of a failing ticket service).
+pub fn quick_client() -> ClientSettings {
+    ClientSettings {
+        timeout: Duration::from_millis(500),
+        retries: 1,
+        backoff_min: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(50),
+        breaker_failures: 3,
+        breaker_open_for: Duration::from_millis(300),
+    }
+}
+
 /// The reasons of a payment's transitions, oldest first.
 pub fn reasons(payment: &Value) -> Vec<String> {
     payment["transitions"]
