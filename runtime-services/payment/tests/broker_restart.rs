@@ -14,8 +14,6 @@ use prometheus_client::registry::Registry;
 use serde_json::json;
 use sqlx::PgPool;
 use support::{Platform, env, quick_client};
-use urr_payment::ticket_client::ClientSettings;
-
 
 /// Kills the stack's broker (SIGKILL), keeps it down `down_for`, starts it
 /// again on its port with its data, and waits until it answers.

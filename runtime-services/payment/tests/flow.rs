@@ -10,11 +10,9 @@ use serde_json::json;
 use sqlx::PgPool;
 use support::{Platform, env, quick_client};
 use urr_payment::reconciler::{self, ReconcilerSettings};
-use urr_payment::ticket_client::ClientSettings;
 
 /// The W3C example `traceparent`, as a buyer's browser or gateway sends it.
 const BUYER_TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-
 
 fn relay(pool: &PgPool) -> urr_outbox::Relay {
     urr_outbox::Relay::new(

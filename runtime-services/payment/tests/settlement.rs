@@ -13,16 +13,14 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde_json::json;
 use sqlx::PgPool;
-use support::{Platform, reasons, quick_client};
+use support::{Platform, quick_client, reasons};
 use urr_payment::error::PaymentError;
 use urr_payment::provider::sandbox::{Sandbox, SandboxSettings};
 use urr_payment::provider::{
     Provider, ProviderError, ProviderPayment, Providers, WebhookParseError,
 };
 use urr_payment::reconciler::{self, ReconcilerSettings};
-use urr_payment::ticket_client::ClientSettings;
 use urr_payment::webhook::WebhookEvent;
-
 
 /// The sandbox, except that its refund endpoint is down.
 #[derive(Debug)]

@@ -33,6 +33,9 @@ mod tests {
         assert!(!presented(&with("Bearer s3cre"), "s3cret"));
         assert!(!presented(&with("s3cret"), "s3cret"));
         assert!(!presented(&HeaderMap::new(), "s3cret"));
-        assert!(!presented(&with("Bearer "), ""), "no token configured: nothing matches");
+        assert!(
+            !presented(&with("Bearer "), ""),
+            "no token configured: nothing matches"
+        );
     }
 }
