@@ -33,15 +33,19 @@ fn buyer_refunds_default() -> bool {
 }
 
 impl RefundPolicy {
-    /// The payment service's `URR_BUYER_REFUNDS_UNTIL`: RFC 3339, `never`
-    /// when buyers may not refund, absent when there is no deadline.
+    /// The payment service's `URR_BUYER_REFUNDS_UNTIL`: the deadline in Unix
+    /// seconds, `never` when buyers may not refund, absent when there is no
+    /// deadline. Seconds rather than RFC 3339: a YAML 1.1 reader (kubectl's
+    /// and Python's) takes an unquoted `2026-12-25T11:00:00Z` in a
+    /// ConfigMap's data for a timestamp, not a string, and the ConfigMap
+    /// fails validation; a number-like string is always quoted.
     pub fn service_setting(&self) -> Option<String> {
         if !self.buyer_refunds {
             return Some("never".to_owned());
         }
         self.buyer_refunds_until
             .as_ref()
-            .map(|until| until.0.to_string())
+            .map(|until| until.0.as_second().to_string())
     }
 }
 
@@ -61,7 +65,7 @@ mod tests {
             policy(true, Some(until.clone()))
                 .service_setting()
                 .as_deref(),
-            Some("2026-12-24T11:00:00Z")
+            Some("1798110000")
         );
         assert_eq!(
             policy(false, Some(until)).service_setting().as_deref(),

@@ -1182,7 +1182,7 @@ pub(crate) mod tests {
         };
         assert_eq!(
             data(&event, ServiceKind::Payment)["URR_BUYER_REFUNDS_UNTIL"],
-            "2026-12-24T11:00:00Z"
+            "1798110000"
         );
         assert!(!data(&event, ServiceKind::Ticket).contains_key("URR_BUYER_REFUNDS_UNTIL"));
         event.spec.refund_policy =

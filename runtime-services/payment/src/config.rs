@@ -77,8 +77,9 @@ pub struct PaymentConfig {
         hide_env_values = true
     )]
     pub stripe_previous_webhook_secret: Option<String>,
-    /// Until when buyers may refund their own orders: an RFC 3339 time,
-    /// `never` (the organiser refunds), or unset/`always` (no deadline).
+    /// Until when buyers may refund their own orders: Unix seconds (what the
+    /// operator writes) or an RFC 3339 time, `never` (the organiser
+    /// refunds), or unset/`always` (no deadline).
     /// The operator sets it from the Event's `spec.refundPolicy`.
     #[arg(long, env = "URR_BUYER_REFUNDS_UNTIL", default_value = "always")]
     pub buyer_refunds_until: crate::refund_policy::BuyerRefunds,

@@ -24,7 +24,9 @@ pub enum BuyerRefunds {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("URR_BUYER_REFUNDS_UNTIL must be an RFC 3339 time, `never` or `always`, not {0:?}")]
+#[error(
+    "URR_BUYER_REFUNDS_UNTIL must be Unix seconds, an RFC 3339 time, `never` or `always`, not {0:?}"
+)]
 pub struct BadBuyerRefunds(String);
 
 impl FromStr for BuyerRefunds {
@@ -34,6 +36,13 @@ impl FromStr for BuyerRefunds {
         match value.trim() {
             "" | "always" => Ok(BuyerRefunds::Always),
             "never" => Ok(BuyerRefunds::Never),
+            // What the operator writes: Unix seconds (see urr-crds' RefundPolicy).
+            seconds if seconds.bytes().all(|b| b.is_ascii_digit()) => seconds
+                .parse::<i64>()
+                .ok()
+                .and_then(|s| DateTime::from_timestamp(s, 0))
+                .map(BuyerRefunds::Until)
+                .ok_or_else(|| BadBuyerRefunds(value.to_owned())),
             time => DateTime::parse_from_rfc3339(time)
                 .map(|t| BuyerRefunds::Until(t.to_utc()))
                 .map_err(|_| BadBuyerRefunds(value.to_owned())),
@@ -106,7 +115,12 @@ mod tests {
             "2026-12-24T20:00:00+09:00".parse(),
             Ok(BuyerRefunds::Until(at("2026-12-24T11:00:00Z")))
         );
+        assert_eq!(
+            "1798110000".parse(),
+            Ok(BuyerRefunds::Until(at("2026-12-24T11:00:00Z")))
+        );
         assert!("tomorrow".parse::<BuyerRefunds>().is_err());
+        assert!("99999999999999999999".parse::<BuyerRefunds>().is_err());
     }
 
     #[test]
