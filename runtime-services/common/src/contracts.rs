@@ -13,11 +13,13 @@
 //! |---|---|---|
 //! | `GET /internal/holds/{hold}` | | [`HoldQuote`] |
 //! | `POST /internal/holds/{hold}/confirm` | [`ConfirmRequest`] | [`Confirmation`] (200, also when it was already confirmed by the same payment) |
-//! | `POST /internal/holds/{hold}/cancel` | [`CancelRequest`] | [`Cancellation`] (refund: tickets void, seats back on sale) |
+//! | `POST /internal/holds/{hold}/cancel` | [`CancelRequest`] | [`Cancellation`] (refund: every ticket, or the `ticketIds` named, void; their places back on sale) |
 //!
 //! Refusals are problem JSON: 404 `unknown-hold`, 409 `hold-expired` (the hold
 //! lapsed or its fencing token is no longer current), 409 `hold-confirmed-elsewhere`
-//! (another payment confirmed it), 422 `amount-mismatch`.
+//! (another payment confirmed it), 422 `amount-mismatch`; on cancel 404
+//! `unknown-ticket`, 409 `ticket-void` (refunded before by another refund),
+//! 409 `refund-tickets-transferred`.
 //!
 //! ## Kafka topics
 //!
@@ -122,6 +124,15 @@ pub struct Confirmation {
 pub struct CancelRequest {
     pub payment_id: String,
     pub reason: String,
+    /// A partial refund: the tickets to void (each of this reservation,
+    /// still held by the payer). Absent: every ticket the payer holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_ids: Option<Vec<String>>,
+    /// The payment service's id of this refund. The tickets it voids are
+    /// marked with it, so its retry answers the same and another refund of
+    /// them is refused (409 `ticket-void`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
 }
 
 /// Answer of a cancel.
@@ -132,6 +143,10 @@ pub struct Cancellation {
     pub reservation_id: Option<String>,
     pub voided_ticket_ids: Vec<String>,
     pub already_canceled: bool,
+    /// The money of `voided_ticket_ids` (each ticket's share of the
+    /// reservation): what the refund gives back.
+    #[serde(default)]
+    pub voided_amount_minor: i64,
 }
 
 /// One message on [`PAYMENT_EVENTS`].
@@ -189,7 +204,10 @@ pub struct ReservationEvent {
 #[serde(rename_all = "camelCase")]
 pub enum ReservationEventKind {
     Confirmed,
+    /// Every ticket void: the reservation ended.
     Canceled,
+    /// Some tickets void (a partial refund); the reservation stands.
+    TicketsVoided,
 }
 
 /// One message on [`TRANSFER_EVENTS`].

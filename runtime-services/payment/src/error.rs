@@ -32,6 +32,9 @@ pub enum PaymentError {
     /// were transferred): the money stays, so no one holds both.
     #[error("the reservation cannot be refunded: {0}")]
     RefundRefused(String),
+    /// Another refund of this payment is under way (one at a time).
+    #[error("another refund of this payment is under way")]
+    RefundInProgress,
     /// The Event's refund policy does not let the buyer refund now.
     #[error(transparent)]
     RefundClosed(#[from] crate::refund_policy::RefundClosed),
@@ -116,6 +119,12 @@ impl IntoResponse for PaymentError {
                 "refund-refused",
                 "Refund refused",
                 detail.clone(),
+            ),
+            PaymentError::RefundInProgress => Problem::new(
+                StatusCode::CONFLICT,
+                "refund-in-progress",
+                "Refund in progress",
+                "another refund of this payment is under way; read the payment and retry once it is done",
             ),
             PaymentError::RefundClosed(closed) => Problem::new(
                 StatusCode::CONFLICT,

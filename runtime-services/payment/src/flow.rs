@@ -47,6 +47,11 @@ pub struct PaymentView {
     /// payment again. Absent once nothing more will happen by itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub poll_after_ms: Option<u64>,
+    /// How much of `amount_minor` has been given back (refunds in parts).
+    pub refunded_minor: i64,
+    /// The refunds of some tickets, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refunds: Vec<crate::refund_parts::RefundPartView>,
     pub transitions: Vec<TransitionView>,
 }
 
@@ -208,7 +213,7 @@ async fn view_on(
 ) -> Result<PaymentView, PaymentError> {
     let row = sqlx::query(
         "SELECT id, event_id, hold_id, user_id, status, amount_minor, currency, provider, payment_method,
-                reservation_id, failure_reason
+                reservation_id, failure_reason, refunded_minor
          FROM payments WHERE id = $1",
     )
     .bind(id)
@@ -253,6 +258,8 @@ async fn view_on(
         payment_method,
         reservation_id,
         failure_reason: row.try_get("failure_reason")?,
+        refunded_minor: row.try_get("refunded_minor")?,
+        refunds: crate::refund_parts::parts_of(conn, id).await?,
         transitions,
     })
 }
@@ -731,6 +738,29 @@ impl Payments {
                 tx.commit().await?;
                 return Ok(WebhookOutcome::UnknownPayment);
             };
+            // A refund of less than the payment confirms a part of it
+            // ([`crate::refund_parts`]), never the whole.
+            if event.kind == WebhookKind::PaymentRefunded
+                && row.status == PaymentStatus::Captured
+                && event.currency == row.currency
+                && (0..row.amount).contains(&event.amount_minor)
+            {
+                let outcome = if self.settle_part_by_webhook(&mut tx, &row, event).await? {
+                    WebhookOutcome::Applied
+                } else {
+                    WebhookOutcome::Stale
+                };
+                sqlx::query(
+                    "UPDATE webhook_events SET outcome = $3 WHERE provider = $1 AND provider_event_id = $2",
+                )
+                .bind(provider)
+                .bind(&event.id)
+                .bind(outcome.as_str())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                return Ok(outcome);
+            }
             if event.amount_minor != row.amount || event.currency != row.currency {
                 // Not recorded: a forged or corrupted verdict must not even
                 // consume the event id.
@@ -1064,6 +1094,8 @@ impl Payments {
             body: CancelRequest {
                 payment_id: id.to_string(),
                 reason: "refunded".into(),
+                ticket_ids: None,
+                refund_id: None,
             },
             traceparent: row
                 .traceparent

@@ -13,7 +13,8 @@
 //!   timeout and retry layers and a circuit breaker layer.
 //! * [`refund_policy`]: who may refund and until when (the Event's
 //!   `spec.refundPolicy`); [`refunds`]: refunds owed until done (tickets voided first, or the
-//!   refusal recorded); [`late`]: a capture reaching an ended payment is
+//!   refusal recorded); [`refund_parts`]: refunds of some tickets, by their
+//!   share of the payment; [`late`]: a capture reaching an ended payment is
 //!   refunded, an authorization reaching a canceled one voided.
 //! * [`reconciler`]: re-drives stuck payments (and owed refunds); [`consumers`]: records
 //!   reservations confirmed through Kafka.
@@ -28,6 +29,7 @@ pub mod late;
 pub mod lost_verdicts;
 pub mod provider;
 pub mod reconciler;
+pub mod refund_parts;
 pub mod refund_policy;
 pub mod refunds;
 pub mod routes;

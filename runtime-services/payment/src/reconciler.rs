@@ -2,7 +2,8 @@
 //! never came back, a capture without a recorded reservation (the
 //! synchronous confirm failed: ask again; the ticket service answers
 //! "already confirmed" if Kafka got there first), an authorization the
-//! provider never answered, and intents the buyer abandoned.
+//! provider never answered, intents the buyer abandoned, and refunds of
+//! some tickets still owed ([`crate::refund_parts`]).
 
 use std::time::Duration;
 
@@ -38,7 +39,16 @@ pub async fn pass(payments: &Payments, settings: &ReconcilerSettings) -> usize {
             return 0;
         }
     };
-    let mut redriven = 0;
+    let mut redriven = match payments
+        .finish_owed_parts(settings.stuck_after.as_secs_f64())
+        .await
+    {
+        Ok(finished) => finished,
+        Err(error) => {
+            tracing::warn!(%error, "reconciler cannot list owed partial refunds");
+            0
+        }
+    };
     for (id, status, _) in stuck {
         match payments
             .redrive(id, settings.abandon_after.as_secs_f64())

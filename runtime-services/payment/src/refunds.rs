@@ -20,6 +20,7 @@ use urr_service_common::contracts::CancelRequest;
 use crate::error::PaymentError;
 use crate::flow::{PaymentView, Payments, Row_, load, parse_id};
 use crate::provider::ProviderError;
+use crate::refund_parts::normalise_ticket_ids;
 use crate::state::{InvalidTransition, PaymentStatus};
 use crate::ticket_client::{TicketAnswer, TicketRequest};
 
@@ -53,8 +54,15 @@ fn not_refundable(status: PaymentStatus) -> PaymentError {
 
 impl Payments {
     /// `POST /v1/payments/{id}/refund`: captured only, within the Event's
-    /// refund window; the provider confirms by webhook.
-    pub async fn refund(&self, user: &str, id: &str) -> Result<PaymentView, PaymentError> {
+    /// refund window; every ticket, or the `tickets` named
+    /// ([`crate::refund_parts`]). The provider confirms by webhook.
+    pub async fn refund(
+        &self,
+        user: &str,
+        id: &str,
+        tickets: Option<Vec<String>>,
+    ) -> Result<PaymentView, PaymentError> {
+        let tickets = normalise_ticket_ids(tickets)?;
         let id = parse_id(id)?;
         let row = load(&mut *self.pool.acquire().await?, id, false)
             .await?
@@ -63,7 +71,7 @@ impl Payments {
             return Err(PaymentError::UnknownPayment);
         }
         self.buyer_refunds.check(chrono::Utc::now())?;
-        self.start_refund(&row, &self.buyer_refunds.buyer_reason())
+        self.refund_tickets(&row, tickets, &self.buyer_refunds.buyer_reason())
             .await?;
         self.view(user, &id.to_string()).await
     }
@@ -75,7 +83,9 @@ impl Payments {
         &self,
         id: &str,
         reason: &str,
+        tickets: Option<Vec<String>>,
     ) -> Result<PaymentView, PaymentError> {
+        let tickets = normalise_ticket_ids(tickets)?;
         let reason = crate::refund_policy::organiser_reason(reason).ok_or_else(|| {
             PaymentError::BadRequest(format!(
                 "reason must be 1 to {} printable characters",
@@ -86,8 +96,30 @@ impl Payments {
         let row = load(&mut *self.pool.acquire().await?, id, false)
             .await?
             .ok_or(PaymentError::UnknownPayment)?;
-        self.start_refund(&row, &reason).await?;
+        self.refund_tickets(&row, tickets, &reason).await?;
         self.view(&row.user, &id.to_string()).await
+    }
+
+    /// A whole refund while nothing was refunded in parts; otherwise (some
+    /// tickets named, or parts refunded before) a part: what is left of a
+    /// payment refunded in parts is the money of the tickets left.
+    async fn refund_tickets(
+        &self,
+        row: &Row_,
+        tickets: Vec<String>,
+        reason: &str,
+    ) -> Result<(), PaymentError> {
+        let refunded_in_parts: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM refund_parts WHERE payment_id = $1 AND status IN ('owed', 'refunded'))",
+        )
+        .bind(row.id)
+        .fetch_one(&self.pool)
+        .await?;
+        if tickets.is_empty() && !refunded_in_parts {
+            self.start_refund(row, reason).await
+        } else {
+            self.refund_in_part(row, tickets, reason).await
+        }
     }
 
     /// Refunds a captured payment: recorded as owed, then the tickets voided
@@ -103,6 +135,8 @@ impl Payments {
             body: CancelRequest {
                 payment_id: row.id.to_string(),
                 reason: "refund".into(),
+                ticket_ids: None,
+                refund_id: None,
             },
             traceparent: row
                 .traceparent

@@ -7,8 +7,8 @@
 //! | `GET /v1/payments/{id}` | its buyer | status, amount, reservation, every transition |
 //! | `POST /v1/payments/{id}/confirm` | its buyer; `{"paymentMethod"}` (a `pm_…` token, or Toss's `paymentKey`) | 202; the provider's verdict comes by webhook (Toss's in the answer: captured at once) |
 //! | `POST /v1/payments/{id}/cancel` | its buyer | before authorization; 409 `cancel-too-late` once authorized (refund after the capture) |
-//! | `POST /v1/payments/{id}/refund` | its buyer | 202, captured payments only, within the Event's refund window (409 `refund-window-closed` after it) |
-//! | `POST /internal/payments/{id}/refund` (internal listener only) | the organiser (service token); `{"reason"}` | 202, any captured payment, window or not; the reason is recorded |
+//! | `POST /v1/payments/{id}/refund` | its buyer; optional `{"ticketIds": [...]}` | 202, captured payments only, within the Event's refund window (409 `refund-window-closed` after it); every ticket, or those named (their share of the amount; 409 `refund-in-progress` while another refund of it runs) |
+//! | `POST /internal/payments/{id}/refund` (internal listener only) | the organiser (service token); `{"reason", "ticketIds"?}` | 202, any captured payment, window or not; the reason is recorded |
 //! | `POST /v1/webhooks/{provider}` | the provider (signed; Toss's unsigned notices are checked against its API, 503 while it cannot answer) | 200 `{"outcome"}`; 401 on a missing or wrong signature, 400 (`webhook-stale`, `webhook-malformed`) on a timestamp out of the window or an unreadable header |
 //! | `/healthz`, `/readyz` | kubelet, load balancer (both listeners) | |
 //! | `/metrics` (internal listener only) | Prometheus | |
@@ -209,12 +209,30 @@ async fn cancel(
     Ok(Json(state.payments.cancel(&user, &id).await?).into_response())
 }
 
+/// The buyer's refund body, optional: `{"ticketIds": [...]}` refunds those
+/// tickets; no body (or no `ticketIds`) refunds every ticket.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RefundBody {
+    #[serde(default)]
+    ticket_ids: Option<Vec<String>>,
+}
+
 async fn refund(
     State(state): State<AppState>,
     Buyer(user): Buyer,
     Path(id): Path<String>,
+    body: Bytes,
 ) -> Result<Response, PaymentError> {
-    let view = state.payments.refund(&user, &id).await?;
+    let request: RefundBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RefundBody::default()
+    } else {
+        parse(&body)?
+    };
+    let view = state
+        .payments
+        .refund(&user, &id, request.ticket_ids)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
 }
 
@@ -222,6 +240,8 @@ async fn refund(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OrganiserRefundBody {
     reason: String,
+    #[serde(default)]
+    ticket_ids: Option<Vec<String>>,
 }
 
 async fn organiser_refund(
@@ -233,7 +253,7 @@ async fn organiser_refund(
     let request: OrganiserRefundBody = parse(&body)?;
     let view = state
         .payments
-        .refund_by_organiser(&id, &request.reason)
+        .refund_by_organiser(&id, &request.reason, request.ticket_ids)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
 }

@@ -144,7 +144,7 @@ async fn a_refund_whose_provider_fails_after_the_void_is_finished_by_the_reconci
     // The same payment service, its provider's refund endpoint down.
     let mut down = platform.payments.clone();
     down.providers = Providers::default().with(Arc::new(RefundsDown(sandbox(&platform))));
-    let answer = down.refund("lena", &id).await;
+    let answer = down.refund("lena", &id, None).await;
     assert!(
         matches!(answer, Err(PaymentError::ProviderUnavailable(_))),
         "{answer:?}"
@@ -177,6 +177,56 @@ async fn a_refund_whose_provider_fails_after_the_void_is_finished_by_the_reconci
         &platform.payments.stuck(0.0).await.expect("stuck"),
         &id
     ));
+    platform.finish().await;
+}
+
+// Issue 21: a refund of one ticket whose provider call fails after the
+// ticket service voided it stays owed, and the reconciler gives exactly
+// that ticket's share back once the provider answers, not more.
+#[sqlx::test(migrations = false)]
+async fn a_partial_refund_whose_provider_fails_after_the_void_is_finished_by_the_reconciler(
+    pool: PgPool,
+) {
+    let platform = Platform::start(pool, quick_client(), Duration::from_millis(20)).await;
+    let (_, id) = platform.paid("nils", &["a:3:1", "a:3:2"]).await;
+    platform
+        .wait_for("nils", &id, |p| p["reservationId"].is_string())
+        .await;
+    let ticket: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tickets WHERE seat_id = 'a:3:2'")
+        .fetch_one(&platform.desk.pool)
+        .await
+        .expect("ticket");
+    let mut down = platform.payments.clone();
+    down.providers = Providers::default().with(Arc::new(RefundsDown(sandbox(&platform))));
+    let answer = down
+        .refund("nils", &id, Some(vec![ticket.to_string()]))
+        .await;
+    assert!(
+        matches!(answer, Err(PaymentError::ProviderRefused(_))),
+        "{answer:?}"
+    );
+    assert_eq!(
+        platform
+            .ticket_count("SELECT count(*) FROM tickets WHERE status = 'valid'")
+            .await,
+        1,
+        "the ticket service went first"
+    );
+    let payment = platform.payment("nils", &id).await;
+    assert_eq!(payment["refunds"][0]["status"], "owed", "{payment}");
+    assert_eq!(payment["refunds"][0]["amountMinor"], 50_000, "{payment}");
+    assert_eq!(payment["refundedMinor"], 0, "{payment}");
+
+    reconciler::pass(&platform.payments, &now_stuck()).await;
+    let payment = platform
+        .wait_for("nils", &id, |p| p["refunds"][0]["status"] == "refunded")
+        .await;
+    assert_eq!(payment["refunds"][0]["status"], "refunded", "{payment}");
+    assert_eq!(payment["refundedMinor"], 50_000, "{payment}");
+    assert_eq!(payment["status"], "captured", "{payment}");
+    // Driven again, a settled part moves nothing.
+    reconciler::pass(&platform.payments, &now_stuck()).await;
+    assert_eq!(platform.payment("nils", &id).await["refundedMinor"], 50_000);
     platform.finish().await;
 }
 

@@ -37,12 +37,17 @@ async fn platform(pool: PgPool) -> Platform {
 
 /// A Stripe event delivery for the payment intent `intent` of URR payment `id`.
 fn event(kind: &str, intent: &str, id: &str, status: &str) -> Value {
+    event_of(kind, intent, id, status, 50_000)
+}
+
+/// [`event`] for a payment of `amount` won.
+fn event_of(kind: &str, intent: &str, id: &str, status: &str, amount: i64) -> Value {
     json!({
         "id": format!("evt_{}", uuid::Uuid::new_v4().simple()),
         "object": "event", "type": kind, "api_version": "2024-06-20",
         "created": urr_service_common::unix_now(), "livemode": false,
         "data": {"object": {
-            "id": intent, "object": "payment_intent", "amount": 50_000, "currency": "krw",
+            "id": intent, "object": "payment_intent", "amount": amount, "currency": "krw",
             "status": status, "capture_method": "manual",
             "metadata": {"urr_payment_id": id}
         }}
@@ -182,5 +187,73 @@ async fn forged_stale_and_foreign_stripe_deliveries_change_nothing(pool: PgPool)
     let payment = platform.payment("wary-buyer", &id).await;
     assert_ne!(payment["status"], "authorized", "{payment}");
     assert_ne!(payment["status"], "captured", "{payment}");
+    platform.finish().await;
+}
+
+// Issue 21 item 4: a refund of one ticket of two asks Stripe for that
+// ticket's share (one Refund per part, its id in the idempotency key);
+// stripe-mock answers the Refund `succeeded`, which settles the part, and
+// Stripe's `refund.updated` for it that follows changes nothing more.
+#[sqlx::test(migrations = false)]
+async fn one_ticket_of_two_is_refunded_at_stripe_by_its_share(pool: PgPool) {
+    let platform = platform(pool).await;
+    let (_, id) = platform
+        .confirmed("stripe-pair", &["a:3:1", "a:3:2"], "pm_card_visa")
+        .await;
+    let intent = provider_ref(&platform, &id).await;
+    for (kind, status) in [
+        (
+            "payment_intent.amount_capturable_updated",
+            "requires_capture",
+        ),
+        ("payment_intent.succeeded", "succeeded"),
+    ] {
+        let (got, body) = deliver(
+            &platform,
+            &event_of(kind, &intent, &id, status, 100_000),
+            None,
+        )
+        .await;
+        assert_eq!(got, 200, "{body}");
+    }
+    platform
+        .wait_for("stripe-pair", &id, |p| p["reservationId"].is_string())
+        .await;
+    let ticket: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tickets WHERE seat_id = 'a:3:1'")
+        .fetch_one(&platform.desk.pool)
+        .await
+        .expect("ticket");
+    let (status, body) = platform
+        .post(
+            "stripe-pair",
+            &format!("/v1/payments/{id}/refund"),
+            json!({"ticketIds": [ticket.to_string()]}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        body["refundedMinor"], 50_000,
+        "settled by Stripe's answer: {body}"
+    );
+    assert_eq!(body["refunds"][0]["status"], "refunded", "{body}");
+    assert_eq!(body["status"], "captured", "{body}");
+
+    let refund = json!({
+        "id": format!("evt_{}", uuid::Uuid::new_v4().simple()),
+        "object": "event", "type": "refund.updated", "created": urr_service_common::unix_now(),
+        "data": {"object": {"id": "re_part", "object": "refund", "amount": 50_000, "currency": "krw",
+                            "status": "succeeded", "payment_intent": intent,
+                            "metadata": {"urr_payment_id": id}}}
+    });
+    let (status, body) = deliver(&platform, &refund, None).await;
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (200, Some("stale")),
+        "{body}"
+    );
+    let payment = platform.payment("stripe-pair", &id).await;
+    assert_eq!(payment["refundedMinor"], 50_000, "{payment}");
+    assert_eq!(payment["status"], "captured", "{payment}");
     platform.finish().await;
 }

@@ -47,7 +47,12 @@ async fn platform(pool: PgPool) -> (Platform, TossFake) {
 /// A hold and a payment for it: the payment id is the `orderId` the
 /// widget is opened with.
 async fn intent(platform: &Platform, user: &str, seat: &str) -> String {
-    let hold = platform.hold(user, &[seat]).await;
+    intent_for(platform, user, &[seat]).await
+}
+
+/// [`intent`] for a hold of `seats`.
+async fn intent_for(platform: &Platform, user: &str, seats: &[&str]) -> String {
+    let hold = platform.hold(user, seats).await;
     let (status, created) = platform
         .post(user, "/v1/payments", json!({"holdId": hold}), None)
         .await;
@@ -467,4 +472,65 @@ async fn partial_cancels_are_done_once_per_idempotency_key() {
         .expect("the rest");
     assert_eq!(left, 0);
     assert_eq!(fake.payment(&key).status, "CANCELED");
+}
+
+// Issue 21 item 4: a refund of one ticket of two is a partial cancel at
+// Toss (`cancelAmount` = that ticket's share, one idempotency key per
+// part), settled by Toss's answer; the rest is a second partial cancel that
+// leaves nothing, and the payment is refunded.
+#[sqlx::test(migrations = false)]
+async fn one_ticket_of_two_is_a_partial_cancel_at_toss(pool: PgPool) {
+    let (platform, fake) = platform(pool).await;
+    let id = intent_for(&platform, "toss-pair", &["a:8:1", "a:8:2"]).await;
+    let key = fake.authorise(&id, 2 * PRICE);
+    let (status, body) = confirm(&platform, "toss-pair", &id, &key).await;
+    assert_eq!(status, 202, "{body}");
+    platform
+        .wait_for("toss-pair", &id, |p| p["reservationId"].is_string())
+        .await;
+    let ticket: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tickets WHERE seat_id = 'a:8:2'")
+        .fetch_one(&platform.desk.pool)
+        .await
+        .expect("ticket");
+    let (status, body) = platform
+        .post(
+            "toss-pair",
+            &format!("/v1/payments/{id}/refund"),
+            json!({"ticketIds": [ticket.to_string()]}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["refundedMinor"], PRICE, "{body}");
+    assert_eq!(body["status"], "captured", "{body}");
+    let part = body["refunds"][0]["refundId"]
+        .as_str()
+        .expect("refund id")
+        .to_owned();
+    assert_eq!(fake.payment(&key).status, "PARTIAL_CANCELED");
+    assert_eq!(fake.payment(&key).balance, PRICE);
+    let cancels = fake.seen("POST", &format!("/v1/payments/{key}/cancel"));
+    assert_eq!(cancels.len(), 1);
+    assert_eq!(cancels[0].body["cancelAmount"], PRICE);
+    assert_eq!(
+        cancels[0].idempotency_key.as_deref(),
+        Some(format!("urr-{id}-refund-{part}").as_str())
+    );
+    assert_eq!(valid_tickets(&platform).await, 1);
+
+    let (status, body) = platform
+        .post(
+            "toss-pair",
+            &format!("/v1/payments/{id}/refund"),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "refunded", "{body}");
+    assert_eq!(body["refundedMinor"], 2 * PRICE, "{body}");
+    assert_eq!(fake.payment(&key).status, "CANCELED");
+    assert_eq!(fake.payment(&key).balance, 0);
+    assert_eq!(valid_tickets(&platform).await, 0);
+    platform.finish().await;
 }

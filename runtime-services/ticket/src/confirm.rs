@@ -1,5 +1,5 @@
-//! Confirmation (payment captured → reservation and tickets) and
-//! cancellation (refund → tickets void, places back on sale). Both run for
+//! Confirmation (payment captured → reservation and tickets; the refund side
+//! is [`crate::cancel`]). It runs for
 //! the synchronous REST call of the payment service and for the Kafka
 //! fallback, and are idempotent between them: whichever path comes first
 //! confirms, the other finds the hold confirmed by the same payment.
@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use sqlx::{PgConnection, Row};
 use urr_service_common::contracts::{
-    CancelRequest, Cancellation, ConfirmRequest, Confirmation, RESERVATION_EVENT_V1,
-    RESERVATION_EVENTS, ReservationEvent, ReservationEventKind,
+    ConfirmRequest, Confirmation, RESERVATION_EVENT_V1, RESERVATION_EVENTS, ReservationEvent,
+    ReservationEventKind,
 };
 use urr_service_common::unix_now_ms;
 
@@ -41,21 +41,21 @@ pub struct InboxEntry<'a> {
     pub message_id: &'a str,
 }
 
-struct LockedHold {
-    id: uuid::Uuid,
-    user: String,
-    status: String,
-    section: Option<String>,
-    seats: Vec<String>,
-    quantity: i32,
-    amount: i64,
-    currency: String,
-    token: i64,
-    lapsed: bool,
-    payment: Option<String>,
+pub(crate) struct LockedHold {
+    pub(crate) id: uuid::Uuid,
+    pub(crate) user: String,
+    pub(crate) status: String,
+    pub(crate) section: Option<String>,
+    pub(crate) seats: Vec<String>,
+    pub(crate) quantity: i32,
+    pub(crate) amount: i64,
+    pub(crate) currency: String,
+    pub(crate) token: i64,
+    pub(crate) lapsed: bool,
+    pub(crate) payment: Option<String>,
 }
 
-async fn lock_hold(
+pub(crate) async fn lock_hold(
     conn: &mut PgConnection,
     event: &str,
     hold_id: &str,
@@ -251,12 +251,23 @@ impl HoldDesk {
                 })
                 .collect()
         };
+        // Each ticket's share of the amount, kept so a partial refund gives
+        // back exactly its money.
+        let catalog_prices: Vec<i64> = places
+            .iter()
+            .map(|(_, section)| {
+                self.catalog
+                    .section(section)
+                    .map_or(0, |s| s.price.amount_minor)
+            })
+            .collect();
+        let prices = crate::cancel::shares(hold.amount, &catalog_prices);
         let mut ticket_ids = Vec::with_capacity(places.len());
-        for (seat, section) in places {
+        for ((seat, section), price) in places.into_iter().zip(prices) {
             let ticket = uuid::Uuid::new_v4();
             sqlx::query(
-                "INSERT INTO tickets (id, reservation_id, event_id, section_id, seat_id, owner_user_id, status)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'valid')",
+                "INSERT INTO tickets (id, reservation_id, event_id, section_id, seat_id, owner_user_id, status, price_minor)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'valid', $7)",
             )
             .bind(ticket)
             .bind(reservation)
@@ -264,6 +275,7 @@ impl HoldDesk {
             .bind(&section)
             .bind(&seat)
             .bind(&hold.user)
+            .bind(price)
             .execute(&mut *tx)
             .await?;
             ticket_ids.push(ticket.to_string());
@@ -304,189 +316,5 @@ impl HoldDesk {
             ticket_ids,
             already_confirmed: false,
         })
-    }
-
-    /// Cancels a confirmed hold's reservation (a refund), or ends a hold the
-    /// refunded payment never confirmed.
-    pub async fn cancel(
-        &self,
-        hold_id: &str,
-        request: &CancelRequest,
-        inbox: Option<InboxEntry<'_>>,
-        traceparent: Option<&str>,
-    ) -> Result<Cancellation, TicketError> {
-        let event = self.catalog.event();
-        let mut tx = self.pool.begin().await?;
-        if let Some(entry) = inbox
-            && !urr_outbox::inbox::claim(&mut tx, entry.consumer, entry.message_id).await?
-        {
-            return Ok(Cancellation {
-                hold_id: hold_id.to_owned(),
-                reservation_id: None,
-                voided_ticket_ids: Vec::new(),
-                already_canceled: true,
-            });
-        }
-        let hold = lock_hold(&mut tx, event, hold_id).await?;
-        let reservation: Option<(uuid::Uuid, String, String)> = sqlx::query_as(
-            "SELECT id, payment_id, status FROM reservations WHERE hold_id = $1 FOR UPDATE",
-        )
-        .bind(hold.id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((reservation, payment, status)) = reservation else {
-            // Nothing was confirmed for this hold: end it if it is still live.
-            if hold.status == "active" {
-                sqlx::query(
-                    "UPDATE holds SET status = 'canceled', closed_at = now() WHERE id = $1",
-                )
-                .bind(hold.id)
-                .execute(&mut *tx)
-                .await?;
-                self.return_places(&mut tx, &hold, "held").await?;
-            }
-            tx.commit().await?;
-            if hold.status == "active" {
-                self.release_redis(&hold, false).await;
-            }
-            return Ok(Cancellation {
-                hold_id: hold.id.to_string(),
-                reservation_id: None,
-                voided_ticket_ids: Vec::new(),
-                already_canceled: hold.status != "active",
-            });
-        };
-        if payment != request.payment_id {
-            return Err(TicketError::Conflict(
-                "the hold was confirmed by a different payment".into(),
-            ));
-        }
-        if status == "canceled" {
-            tx.commit().await?;
-            return Ok(Cancellation {
-                hold_id: hold.id.to_string(),
-                reservation_id: Some(reservation.to_string()),
-                voided_ticket_ids: Vec::new(),
-                already_canceled: true,
-            });
-        }
-        // A refund gives the payer's money back for the whole reservation, so
-        // it may void only tickets the payer still holds. Refusing keeps the
-        // money and the tickets in agreement (a partial refund would need the
-        // payment service to refund a different amount); the recipient's
-        // ticket stays valid. The rows are locked so a transfer racing this
-        // refund either lands first (and is seen here) or finds the ticket
-        // void afterwards.
-        let owners: Vec<String> = sqlx::query_scalar(
-            "SELECT owner_user_id FROM tickets WHERE reservation_id = $1 AND status = 'valid' FOR UPDATE",
-        )
-        .bind(reservation)
-        .fetch_all(&mut *tx)
-        .await?;
-        let transferred = owners.iter().filter(|owner| **owner != hold.user).count();
-        if transferred > 0 {
-            return Err(TicketError::TicketsTransferred { count: transferred });
-        }
-        sqlx::query(
-            "UPDATE reservations SET status = 'canceled', canceled_at = now() WHERE id = $1",
-        )
-        .bind(reservation)
-        .execute(&mut *tx)
-        .await?;
-        let mut voided: Vec<String> = sqlx::query_scalar::<_, uuid::Uuid>(
-            "UPDATE tickets SET status = 'void' WHERE reservation_id = $1 AND status = 'valid' RETURNING id",
-        )
-        .bind(reservation)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-        voided.sort();
-        sqlx::query("UPDATE holds SET status = 'canceled', closed_at = now() WHERE id = $1")
-            .bind(hold.id)
-            .execute(&mut *tx)
-            .await?;
-        self.return_places(&mut tx, &hold, "sold").await?;
-        let message = ReservationEvent {
-            schema: RESERVATION_EVENT_V1.to_owned(),
-            message_id: uuid::Uuid::new_v4().to_string(),
-            kind: ReservationEventKind::Canceled,
-            reservation_id: reservation.to_string(),
-            hold_id: hold.id.to_string(),
-            payment_id: payment,
-            event: event.to_owned(),
-            user_id: hold.user.clone(),
-            ticket_ids: voided.clone(),
-            occurred_at_ms: unix_now_ms(),
-            // The payment's trace continues into whatever consumes this.
-            traceparent: traceparent.map(urr_service_common::trace::child),
-        };
-        urr_outbox::enqueue(&mut tx, RESERVATION_EVENTS, &message.hold_id, &message).await?;
-        tx.commit().await?;
-        self.metrics.cancellations.inc();
-        self.release_redis(&hold, true).await;
-        Ok(Cancellation {
-            hold_id: hold.id.to_string(),
-            reservation_id: Some(reservation.to_string()),
-            voided_ticket_ids: voided,
-            already_canceled: false,
-        })
-    }
-
-    /// Seats back to available, or standing places back, from `from` (`held` or `sold`).
-    async fn return_places(
-        &self,
-        conn: &mut PgConnection,
-        hold: &LockedHold,
-        from: &str,
-    ) -> Result<(), TicketError> {
-        let event = self.catalog.event();
-        if !hold.seats.is_empty() {
-            sqlx::query(
-                "UPDATE seats SET status = 'available', version = version + 1, hold_id = NULL, fencing_token = NULL
-                 WHERE event_id = $1 AND hold_id = $2 AND status = $3",
-            )
-            .bind(event)
-            .bind(hold.id)
-            .bind(from)
-            .execute(&mut *conn)
-            .await?;
-        }
-        if let Some(section) = &hold.section {
-            let column = if from == "sold" { "sold" } else { "held" };
-            sqlx::query(&format!(
-                "UPDATE standing_inventory SET {column} = {column} - $1, version = version + 1
-                 WHERE event_id = $2 AND section_id = $3"
-            ))
-            .bind(hold.quantity)
-            .bind(event)
-            .bind(section)
-            .execute(&mut *conn)
-            .await?;
-        }
-        Ok(())
-    }
-
-    async fn release_redis(&self, hold: &LockedHold, sold: bool) {
-        let result = if !hold.seats.is_empty() {
-            if sold {
-                self.locks.forget_seats(&hold.seats).await
-            } else {
-                self.locks
-                    .release_seats(&hold.seats, &lock_value(&hold.id, hold.token))
-                    .await
-                    .map(|_| ())
-            }
-        } else if let Some(section) = &hold.section {
-            self.locks
-                .return_standing(section, hold.quantity as u32)
-                .await
-        } else {
-            Ok(())
-        };
-        if let Err(error) = result {
-            tracing::warn!(%error, hold = %hold.id, "could not free Redis locks after a cancellation");
-        }
     }
 }

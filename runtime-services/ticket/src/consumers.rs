@@ -78,6 +78,8 @@ impl PaymentEventsHandler {
                 let request = CancelRequest {
                     payment_id: message.payment_id.clone(),
                     reason: "refunded".into(),
+                    ticket_ids: None,
+                    refund_id: None,
                 };
                 match self
                     .desk

@@ -54,6 +54,8 @@ pub enum TicketError {
     IdempotencyInFlight,
     #[error("{count} ticket(s) of this reservation now belong to someone else")]
     TicketsTransferred { count: usize },
+    #[error("ticket {0} is already void")]
+    TicketVoid(String),
     #[error("entry token revoked")]
     EntryTokenRevoked,
     #[error("{0}")]
@@ -181,13 +183,19 @@ impl TicketError {
                 "a request with this Idempotency-Key is still being processed; retry shortly",
             )
             .with_retry_after(1),
+            TicketError::TicketVoid(ticket) => Problem::new(
+                StatusCode::CONFLICT,
+                "ticket-void",
+                "Ticket already void",
+                format!("ticket {ticket} was already refunded or voided"),
+            ),
             TicketError::TicketsTransferred { count } => Problem::new(
                 StatusCode::CONFLICT,
                 "refund-tickets-transferred",
                 "Tickets transferred",
                 format!(
-                    "{count} ticket(s) of this reservation were transferred to another user; \
-                     a reservation with transferred tickets cannot be refunded"
+                    "{count} ticket(s) of this refund were transferred to another user and \
+                     stay theirs; refund the tickets you still hold by naming them in ticketIds"
                 ),
             ),
             TicketError::EntryTokenRevoked => Problem::new(

@@ -20,6 +20,7 @@
 //! * [`reaper`]: hold expiry in the background.
 //! * [`routes`]: `routers(state)`, public and internal (API table there).
 
+pub mod cancel;
 pub mod config;
 pub mod confirm;
 pub mod consumers;

@@ -418,6 +418,78 @@ async fn a_refund_is_refused_once_a_ticket_was_transferred(pool: PgPool) {
     assert_eq!(canceled.status, 200, "{canceled:?}");
 }
 
+// Issue 21: a refund of some tickets voids only those the payer still
+// holds and answers their share; the transferred one stays its recipient's,
+// a retry of the refund answers the same, and another refund of a voided
+// ticket is refused.
+#[sqlx::test(migrations = false)]
+async fn a_partial_refund_voids_the_payers_tickets_and_leaves_the_transferred_one(pool: PgPool) {
+    let service = start(pool, settings(&unique_event(), 4, 4)).await;
+    let (hold, amount) = held(&service, "alice", &["a:9:1", "a:9:2", "a:9:3"]).await;
+    let confirmed = service.confirm(&hold, "pay-3", amount).await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    let tickets: Vec<String> = confirmed.body["ticketIds"]
+        .as_array()
+        .expect("tickets")
+        .iter()
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        transfer(&service, "alice", &tickets[0], "bob").await.status,
+        200
+    );
+    let part = |ids: &[&String], refund: &str| json!({"paymentId": "pay-3", "reason": "refund", "ticketIds": ids, "refundId": refund});
+    let refused = service.cancel_with(&hold, part(&[&tickets[0]], "r1")).await;
+    assert_eq!(refused.status, 409, "{refused:?}");
+    assert!(
+        refused
+            .problem_type()
+            .ends_with("/refund-tickets-transferred")
+    );
+
+    let voided = service.cancel_with(&hold, part(&[&tickets[1]], "r1")).await;
+    assert_eq!(voided.status, 200, "{voided:?}");
+    assert_eq!(voided.body["voidedTicketIds"], json!([tickets[1]]));
+    assert_eq!(voided.body["voidedAmountMinor"], amount / 3);
+    assert_eq!(voided.body["alreadyCanceled"], false);
+    let again = service.cancel_with(&hold, part(&[&tickets[1]], "r1")).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert_eq!(
+        again.body["voidedAmountMinor"],
+        amount / 3,
+        "a retry answers the same"
+    );
+    assert_eq!(again.body["alreadyCanceled"], true);
+    let twice = service.cancel_with(&hold, part(&[&tickets[1]], "r2")).await;
+    assert_eq!(twice.status, 409, "{twice:?}");
+    assert!(twice.problem_type().ends_with("/ticket-void"), "{twice:?}");
+
+    // The place of the refunded ticket is back on sale; the others are not.
+    let seat_of = |ticket: &str| {
+        let ticket = uuid::Uuid::parse_str(ticket).expect("uuid");
+        let pool = service.desk.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT s.status FROM seats s JOIN tickets t ON t.seat_id = s.seat_id WHERE t.id = $1",
+            )
+            .bind(ticket)
+            .fetch_one(&pool)
+            .await
+            .expect("seat")
+        }
+    };
+    assert_eq!(seat_of(&tickets[1]).await, "available");
+    assert_eq!(seat_of(&tickets[0]).await, "sold");
+    assert_eq!(seat_of(&tickets[2]).await, "sold");
+    assert_eq!(
+        service
+            .count("SELECT count(*) FROM reservations WHERE status = 'confirmed'")
+            .await,
+        1,
+        "the reservation stands while it has valid tickets"
+    );
+}
+
 // Issue 22: the per-user limit counted only tickets still owned, so a buyer
 // could transfer tickets out and buy again, past `maxSeatsPerUser`.
 #[sqlx::test(migrations = false)]

@@ -51,6 +51,23 @@ pub struct Accepted {
     pub verdict: Option<ProviderVerdict>,
 }
 
+/// Part of a captured payment to give back: the money of some of its
+/// tickets. The id is URR's refund id, the provider's idempotency key for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundPart {
+    pub id: String,
+    pub amount_minor: i64,
+}
+
+/// A provider's answer to [`Provider::refund_part`]: its refund reference,
+/// and whether the money is already back (`settled`) or the provider's
+/// refund webhook (of `amount_minor` = the part's) will say so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartAccepted {
+    pub reference: Option<String>,
+    pub settled: bool,
+}
+
 /// Why a payment method is not one a provider takes. The method is the
 /// buyer's input, so the message never echoes it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,6 +161,21 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
                 reference: None,
                 verdict: None,
             })
+        })
+    }
+    /// Gives `part` of a captured payment back (a refund of some of its
+    /// tickets), once per `part.id`: a retry with the same id moves no more
+    /// money. A provider that cannot refuses, and the part is recorded as
+    /// refused with the tickets kept.
+    fn refund_part<'a>(
+        &'a self,
+        _payment: &'a ProviderPayment,
+        _part: &'a RefundPart,
+    ) -> BoxFuture<'a, Result<PartAccepted, ProviderError>> {
+        Box::pin(async {
+            Err(ProviderError::Refused(
+                "this provider does not refund part of a payment".into(),
+            ))
         })
     }
     /// Voids an authorization that will never be captured (it reached a

@@ -10,7 +10,9 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use rand::Rng;
 
-use super::{Provider, ProviderError, ProviderPayment, WebhookParseError};
+use super::{
+    PartAccepted, Provider, ProviderError, ProviderPayment, RefundPart, WebhookParseError,
+};
 use crate::webhook::{self, WebhookEvent, WebhookKind};
 
 pub const NAME: &str = "sandbox";
@@ -180,6 +182,35 @@ impl Provider for Sandbox {
                 .ok_or_else(|| ProviderError::Refused("refund of an unknown charge".into()))?;
             self.deliver_later(self.event(WebhookKind::PaymentRefunded, payment, &reference, None));
             Ok(())
+        })
+    }
+
+    /// As a gateway does: accepted now, confirmed by a refund webhook of
+    /// the part's amount.
+    fn refund_part<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+        part: &'a RefundPart,
+    ) -> BoxFuture<'a, Result<PartAccepted, ProviderError>> {
+        Box::pin(async move {
+            let reference = payment
+                .provider_ref
+                .clone()
+                .ok_or_else(|| ProviderError::Refused("refund of an unknown charge".into()))?;
+            let refunded = ProviderPayment {
+                amount_minor: part.amount_minor,
+                ..payment.clone()
+            };
+            self.deliver_later(self.event(
+                WebhookKind::PaymentRefunded,
+                &refunded,
+                &reference,
+                None,
+            ));
+            Ok(PartAccepted {
+                reference: Some(format!("re_sandbox_{}", part.id)),
+                settled: false,
+            })
         })
     }
 

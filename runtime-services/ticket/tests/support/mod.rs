@@ -207,6 +207,13 @@ impl Service {
     }
 
     pub async fn cancel(&self, hold: &str, payment: &str) -> Answer {
+        self.cancel_with(hold, json!({"paymentId": payment, "reason": "refund"}))
+            .await
+    }
+
+    /// `POST /internal/holds/{hold}/cancel` with `body` (a partial refund
+    /// names `ticketIds` and its `refundId`).
+    pub async fn cancel_with(&self, hold: &str, body: serde_json::Value) -> Answer {
         let request = self
             .http
             .post(format!(
@@ -214,7 +221,7 @@ impl Service {
                 self.internal_base
             ))
             .bearer_auth(SERVICE_TOKEN)
-            .json(&json!({"paymentId": payment, "reason": "refund"}));
+            .json(&body);
         answer(request.send().await.expect("request")).await
     }
 

@@ -25,7 +25,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use super::{Provider, ProviderError, ProviderPayment, ProviderVerdict, WebhookParseError};
+use super::{
+    PartAccepted, Provider, ProviderError, ProviderPayment, ProviderVerdict, RefundPart,
+    WebhookParseError,
+};
 use crate::webhook::WebhookEvent;
 
 pub const NAME: &str = "stripe";
@@ -63,6 +66,9 @@ pub struct Stripe {
 #[derive(Debug, Deserialize)]
 struct Answer {
     id: String,
+    /// A Refund's: `succeeded`, `pending`, `requires_action`, `failed`, `canceled`.
+    #[serde(default)]
+    status: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,13 +148,24 @@ impl Stripe {
         idempotency_key: &str,
         params: &[(&str, String)],
     ) -> Result<String, ProviderError> {
+        self.post_answer(path, idempotency_key, params)
+            .await
+            .map(|answer| answer.id)
+    }
+
+    /// [`Self::post`], the answer's id and status.
+    async fn post_answer(
+        &self,
+        path: &str,
+        idempotency_key: &str,
+        params: &[(&str, String)],
+    ) -> Result<Answer, ProviderError> {
         self.call::<Answer>(path, |http, url| {
             http.post(url)
                 .header("Idempotency-Key", idempotency_key)
                 .form(params)
         })
         .await
-        .map(|answer| answer.id)
     }
 
     /// `GET {path}`: the object, as JSON.
@@ -244,6 +261,48 @@ impl Provider for Stripe {
             )
             .await
             .map(|_| ())
+        })
+    }
+
+    /// `POST /v1/refunds` with the part's `amount`, one per part (its id in
+    /// the idempotency key and the metadata). Stripe answers the Refund:
+    /// `succeeded` is settled; `pending` and `requires_action` settle by the
+    /// `refund.updated` webhook; `failed` and `canceled` gave nothing back.
+    /// <https://docs.stripe.com/api/refunds/create>,
+    /// <https://docs.stripe.com/api/refunds/object#refund_object-status>
+    fn refund_part<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+        part: &'a RefundPart,
+    ) -> BoxFuture<'a, Result<PartAccepted, ProviderError>> {
+        Box::pin(async move {
+            let intent = Self::reference(payment, "refund")?;
+            let amount = amount::to_stripe(part.amount_minor, &payment.currency)
+                .map_err(|e| ProviderError::Refused(e.to_string()))?;
+            let params = [
+                ("payment_intent", intent),
+                ("amount", amount.to_string()),
+                ("metadata[urr_payment_id]", payment.payment_id.clone()),
+                ("metadata[urr_refund_id]", part.id.clone()),
+            ];
+            let answer = self
+                .post_answer(
+                    "/v1/refunds",
+                    &format!("urr-{}-refund-{}", payment.payment_id, part.id),
+                    &params,
+                )
+                .await?;
+            match answer.status.as_deref() {
+                Some("failed" | "canceled") => Err(ProviderError::Refused(format!(
+                    "stripe refund {} {}",
+                    answer.id,
+                    answer.status.as_deref().unwrap_or_default()
+                ))),
+                status => Ok(PartAccepted {
+                    settled: status == Some("succeeded"),
+                    reference: Some(answer.id),
+                }),
+            }
         })
     }
 

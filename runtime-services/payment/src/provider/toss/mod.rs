@@ -49,8 +49,8 @@ use serde_json::json;
 use self::errors::{Class, TossError};
 use self::payment::Payment;
 use super::{
-    Accepted, MethodRefused, Provider, ProviderError, ProviderPayment, ProviderVerdict,
-    WebhookParseError, money,
+    Accepted, MethodRefused, PartAccepted, Provider, ProviderError, ProviderPayment,
+    ProviderVerdict, RefundPart, WebhookParseError, money,
 };
 use crate::webhook::WebhookEvent;
 
@@ -411,6 +411,30 @@ impl Provider for Toss {
                 }
                 Err(error) => Err(error.into_provider()),
             }
+        })
+    }
+
+    /// `POST /v1/payments/{paymentKey}/cancel` with `cancelAmount`: Toss
+    /// answers the payment with the cancel applied, so the part is settled
+    /// in the answer.
+    /// <https://docs.tosspayments.com/reference#%EA%B2%B0%EC%A0%9C-%EC%B7%A8%EC%86%8C>
+    fn refund_part<'a>(
+        &'a self,
+        payment: &'a ProviderPayment,
+        part: &'a RefundPart,
+    ) -> BoxFuture<'a, Result<PartAccepted, ProviderError>> {
+        Box::pin(async move {
+            self.cancel_part(
+                payment,
+                part.amount_minor,
+                REFUND_REASON,
+                &format!("urr-{}-refund-{}", payment.payment_id, part.id),
+            )
+            .await?;
+            Ok(PartAccepted {
+                reference: None,
+                settled: true,
+            })
         })
     }
 
