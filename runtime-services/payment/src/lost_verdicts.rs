@@ -88,6 +88,7 @@ impl Payments {
             currency: row.currency.clone(),
             reason: verdict.reason,
             occurred_at: urr_service_common::unix_now(),
+            refund_id: None,
         };
         let outcome = self.apply_webhook(&row.provider, &event).await?;
         tracing::info!(payment = %row.id, verdict = kind_name(verdict.kind), outcome = ?outcome, "provider verdict applied");

@@ -415,19 +415,31 @@ impl Payments {
 
     /// A refund webhook for less than the payment: the provider confirms a
     /// part (the sandbox, Stripe's `refund.updated` of a pending refund).
-    /// Settles the owed part of that amount; `false` when none is owed (it
-    /// was settled by the provider's answer already).
+    /// Settles the owed part it names (its `refund_id`, which URR gave the
+    /// provider) if that part is of this amount; `false` when none is owed
+    /// (settled by the provider's answer already, or a late duplicate). A
+    /// delivery that names no part settles nothing: a part's money is
+    /// believed only when the provider says which part it is.
     pub(crate) async fn settle_part_by_webhook(
         &self,
         conn: &mut PgConnection,
         row: &Row_,
         event: &WebhookEvent,
     ) -> Result<bool, PaymentError> {
+        let Some(named) = event
+            .refund_id
+            .as_deref()
+            .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        else {
+            return Ok(false);
+        };
         let part: Option<uuid::Uuid> = sqlx::query_scalar(
-            "SELECT id FROM refund_parts WHERE payment_id = $1 AND status = 'owed' AND amount_minor = $2",
+            "SELECT id FROM refund_parts
+              WHERE id = $3 AND payment_id = $1 AND status = 'owed' AND amount_minor = $2",
         )
         .bind(row.id)
         .bind(event.amount_minor)
+        .bind(named)
         .fetch_optional(&mut *conn)
         .await?;
         match part {

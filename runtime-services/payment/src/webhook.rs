@@ -25,6 +25,10 @@ pub struct WebhookEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub occurred_at: i64,
+    /// A refund's URR refund id, when it is a part's
+    /// ([`crate::refund_parts`]): the part it settles, whatever its amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -115,6 +115,7 @@ impl Sandbox {
             currency: payment.currency.clone(),
             reason,
             occurred_at: urr_service_common::unix_now(),
+            refund_id: None,
         }
     }
 }
@@ -201,12 +202,9 @@ impl Provider for Sandbox {
                 amount_minor: part.amount_minor,
                 ..payment.clone()
             };
-            self.deliver_later(self.event(
-                WebhookKind::PaymentRefunded,
-                &refunded,
-                &reference,
-                None,
-            ));
+            let mut event = self.event(WebhookKind::PaymentRefunded, &refunded, &reference, None);
+            event.refund_id = Some(part.id.clone());
+            self.deliver_later(event);
             Ok(PartAccepted {
                 reference: Some(format!("re_sandbox_{}", part.id)),
                 settled: false,

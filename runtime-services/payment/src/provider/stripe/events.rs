@@ -112,6 +112,11 @@ pub fn map(body: &[u8]) -> Result<Mapped, serde_json::Error> {
         currency,
         reason,
         occurred_at: event.created,
+        // Set on the Refunds of parts (`refund_part`).
+        refund_id: match kind {
+            WebhookKind::PaymentRefunded => object.metadata.get("urr_refund_id").cloned(),
+            _ => None,
+        },
     }))
 }
 
