@@ -165,6 +165,53 @@ mod tests {
         spec.sales_open_at.0 + SignedDuration::from_secs(offset)
     }
 
+    /// docs/capacity.md computes what a million buyers need; its table of
+    /// loads and replicas must be what this formula recommends.
+    #[test]
+    fn capacity_document_matches_the_operator() {
+        let document = include_str!("../../docs/capacity.md");
+        let table = document
+            .split("<!-- capacity-check:")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- /capacity-check -->").next())
+            .expect("docs/capacity.md has its capacity-check table");
+        let figure = |cell: &str| -> u64 {
+            cell.trim()
+                .replace(',', "")
+                .parse()
+                .unwrap_or_else(|_| panic!("not a number: {cell:?}"))
+        };
+        let mut rows = 0;
+        for line in table
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.contains("---"))
+        {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').collect();
+            let numeric = |cell: &str| cell.trim().chars().all(|c| c.is_ascii_digit() || c == ',');
+            if cells.len() != 5 || !numeric(cells[0]) {
+                continue; // the header
+            }
+            let load = Load {
+                queue_depth: figure(cells[0]),
+                active_users: figure(cells[1]),
+                arrivals_per_second: 0,
+            };
+            for (service, cell) in [
+                (ServiceKind::Queue, cells[2]),
+                (ServiceKind::Ticket, cells[3]),
+                (ServiceKind::Payment, cells[4]),
+            ] {
+                assert_eq!(
+                    u64::try_from(load_replicas(service, &load)).expect("positive"),
+                    figure(cell),
+                    "docs/capacity.md row {line:?}: {service:?}"
+                );
+            }
+            rows += 1;
+        }
+        assert!(rows >= 4, "the capacity-check table lost its rows");
+    }
+
     #[test]
     fn replicas_follow_the_schedule_then_the_load() {
         let event = example_event();
