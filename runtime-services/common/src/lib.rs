@@ -8,6 +8,8 @@
 //! * [`problem`]: RFC 9457 problem responses, the only error body the services send.
 //! * [`server`]: the HTTP server of every service, with its limits
 //!   (header read, request time, body size, connections) and the origin check.
+//! * [`service`]: the frame every service's `main` and routers share
+//!   (start-up, probes, `/metrics`, serve, shutdown of background tasks).
 //! * [`telemetry`], [`metrics`], [`shutdown`]: logs, Prometheus text, signals.
 //! * [`trace`]: W3C `traceparent` validation, propagation and the request span.
 
@@ -16,6 +18,7 @@ pub mod metrics;
 pub mod policy;
 pub mod problem;
 pub mod server;
+pub mod service;
 pub mod serving;
 pub mod shutdown;
 pub mod telemetry;
