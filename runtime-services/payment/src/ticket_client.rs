@@ -338,6 +338,17 @@ impl std::fmt::Debug for TicketClient {
     }
 }
 
+/// Why a [`TicketClient`] could not be built from its settings.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientSetupError {
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("retry backoff settings: {0}")]
+    Backoff(#[from] tower::retry::backoff::InvalidBackoff),
+    #[error("circuit breaker settings: {0}")]
+    Breaker(#[from] tower_resilience_circuitbreaker::CircuitBreakerConfigError),
+}
+
 impl TicketClient {
     /// `circuit_gauge` follows the breaker's state (0 closed, 1 open, 2 half-open).
     pub fn new(
@@ -345,18 +356,16 @@ impl TicketClient {
         token: &str,
         settings: &ClientSettings,
         circuit_gauge: Gauge,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ClientSetupError> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
-            .build()
-            .map_err(|e| e.to_string())?;
+            .build()?;
         let backoff = ExponentialBackoffMaker::new(
             settings.backoff_min,
             settings.backoff_max,
             1.0,
             HasherRng::default(),
-        )
-        .map_err(|e| e.to_string())?
+        )?
         .make_backoff();
         let breaker = crate::breaker::layer(
             BreakerSettings {
