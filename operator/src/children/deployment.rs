@@ -37,22 +37,12 @@ pub(super) struct Pod<'a> {
 
 /// The Deployment of `pod.service`, with `meta` as its own metadata.
 pub(super) fn build(meta: ObjectMeta, pod: Pod<'_>) -> Deployment {
-    let Pod {
-        event: event_name,
-        spec,
-        service,
-        replicas,
-        defaults,
-        room,
-        name,
-        labels,
-        config_hash: hash,
-    } = pod;
-    let container = container(spec, service, defaults, room, name);
+    let (event_name, service) = (pod.event, pod.service);
+    let container = container(pod.spec, service, pod.defaults, pod.room, pod.name);
     Deployment {
         metadata: meta,
         spec: Some(DeploymentSpec {
-            replicas: Some(replicas),
+            replicas: Some(pod.replicas),
             selector: LabelSelector {
                 match_labels: Some(selector(event_name, service)),
                 ..LabelSelector::default()
@@ -66,8 +56,11 @@ pub(super) fn build(meta: ObjectMeta, pod: Pod<'_>) -> Deployment {
             }),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
-                    labels: Some(labels.clone()),
-                    annotations: Some(BTreeMap::from([(CONFIG_HASH_ANNOTATION.to_owned(), hash)])),
+                    labels: Some(pod.labels.clone()),
+                    annotations: Some(BTreeMap::from([(
+                        CONFIG_HASH_ANNOTATION.to_owned(),
+                        pod.config_hash,
+                    )])),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {

@@ -221,10 +221,7 @@ impl FromRequestParts<AppState> for ClientIp {
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<UserIdentity, QueueError> {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    state.users.verify_header(header).await.map_err(|error| {
+    state.users.verify_headers(headers).await.map_err(|error| {
         state.metrics.refuse("unauthorized");
         QueueError::Unauthorized(error)
     })

@@ -274,11 +274,9 @@ impl FromRequestParts<AppState> for Buyer {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        Ok(Buyer(state.users.verify_header(header).await?.user_id))
+        Ok(Buyer(
+            state.users.verify_headers(&parts.headers).await?.user_id,
+        ))
     }
 }
 
