@@ -1,6 +1,6 @@
 // URR waiting-room gate: CloudFront Function (cloudfront-js-2.0, viewer-request).
 // Holds a viewer who must wait at the edge: no origin request is spent.
-// KVS, written by the operator (contract: operator/src/edge.rs):
+// KVS, written by the operator (contract: runtime-services/common/src/edge.rs):
 //   wr/p/<segment>   index shard {"v":1,"rooms":[[prefix,roomKey]..]}, wr/p/ lists "segments"
 //   wr/<ns>/<name>   room entry (EdgeEntry), kids: the key ids it accepts
 //   key/<ns>/<name>/<kid>  hex HMAC key: a pass is checked only with its own room's keys

@@ -19,7 +19,9 @@
 
 pub mod children;
 pub mod controller;
-pub mod edge;
+/// The edge contract lives beside its Redis twin (the policy) in
+/// `urr-service-common`; re-exported where the operator's callers found it.
+pub use urr_service_common::edge;
 pub mod kvs;
 pub mod lease;
 pub mod lifecycle;

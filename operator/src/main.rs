@@ -107,11 +107,18 @@ struct RunArgs {
 /// How long a Lease holds without renewal; renewed every third of it.
 const LEASE_DURATION: Duration = Duration::from_secs(15);
 
-async fn run(args: RunArgs) -> Result<(), String> {
+/// Why `urr-operator run` stopped before its controllers ran.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("no Kubernetes client configuration: {0}")]
+    Client(#[source] kube::Error),
+    #[error("lease: {0}")]
+    Lease(#[source] kube::Error),
+}
+
+async fn run(args: RunArgs) -> Result<(), RunError> {
     telemetry::init(args.log_format);
-    let client = Client::try_default()
-        .await
-        .map_err(|e| format!("no Kubernetes client configuration: {e}"))?;
+    let client = Client::try_default().await.map_err(RunError::Client)?;
     let metrics = Arc::new(OperatorMetrics::new());
     let server = tokio::spawn(metrics::serve(args.listen, metrics.clone()));
     let identity = args
@@ -130,7 +137,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
             let holding = elector
                 .try_hold(&leases, k8s_openapi::jiff::Timestamp::now())
                 .await
-                .map_err(|e| format!("lease: {e}"))?;
+                .map_err(RunError::Lease)?;
             // The API server answered (and RBAC let us read the Lease): this
             // replica can take over, so it is ready, standby or not. Readiness
             // is not leadership: a standby that never turned ready would stall

@@ -57,19 +57,40 @@ fn main() -> ExitCode {
     }
 }
 
-fn print() -> Result<(), String> {
-    let files = generate::all_files().map_err(|e| format!("cannot render CRDs: {e}"))?;
+/// Why the CRDs could not be printed or written.
+#[derive(Debug, thiserror::Error)]
+enum OutputError {
+    #[error("cannot render CRDs: {0}")]
+    Render(#[source] serde_yaml::Error),
+    #[error("cannot create {}: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn print() -> Result<(), OutputError> {
+    let files = generate::all_files().map_err(OutputError::Render)?;
     let documents: Vec<&str> = files.iter().map(|f| f.contents.as_str()).collect();
     print!("{}", documents.join("---\n"));
     Ok(())
 }
 
-fn write(dir: &std::path::Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    for file in generate::all_files().map_err(|e| format!("cannot render CRDs: {e}"))? {
+fn write(dir: &std::path::Path) -> Result<(), OutputError> {
+    std::fs::create_dir_all(dir).map_err(|source| OutputError::Create {
+        path: dir.to_owned(),
+        source,
+    })?;
+    for file in generate::all_files().map_err(OutputError::Render)? {
         let path = dir.join(&file.file_name);
-        std::fs::write(&path, &file.contents)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        if let Err(source) = std::fs::write(&path, &file.contents) {
+            return Err(OutputError::Write { path, source });
+        }
         eprintln!("wrote {}", path.display());
     }
     Ok(())

@@ -12,7 +12,8 @@ use urr_crds::waiting_room::{Edge, EdgeSync, WaitingRoomStatus};
 
 use super::keys::{self, AcceptedKeys};
 use super::publish::{self, Outcome, Publication};
-use super::{Error, RETRY, RoomContext, set};
+use super::status::set;
+use super::{Error, RETRY, RoomContext};
 use crate::edge::{self, EdgeEntry};
 
 /// How the edge step ended.

@@ -1,4 +1,6 @@
-//! The WaitingRoom controller, a pipeline per reconcile (with a finalizer):
+//! The WaitingRoom controller, a pipeline per reconcile (with a finalizer);
+//! [`reconcile`]'s `apply` is a short driver of these steps, each in its own
+//! module with its own error context:
 //!
 //! 1. **validate** the spec (an invalid one gets `Ready=False`, `InvalidSpec`);
 //! 2. **resolve** `eventRef` (missing: `EventFound=False`, retried with backoff);
@@ -17,38 +19,40 @@
 //! Deleting a WaitingRoom removes its keys and its Redis policy first (the
 //! finalizer); if the store is unreachable, deletion waits and says so. A room
 //! that is gone from the edge lets everyone through: the gate fails open.
+//!
+//! Rooms: [`read`] (the Event, the activation), [`desired`] (policy, serving
+//! parameters and edge entry, pure), [`queue_policy`] (the Redis write),
+//! `edge_step` with [`publish`] and [`keys`] (the KeyValueStore), [`status`]
+//! and `context` (the shared caches and lookups).
 
 pub mod activation;
+mod context;
+pub mod desired;
 mod edge_step;
 pub mod keys;
 pub mod publish;
+mod queue_policy;
+mod read;
+mod status;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use kube::ResourceExt;
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::{Client, ResourceExt};
-use redis::aio::ConnectionManager;
-use serde_json::json;
-use urr_crds::conditions::{self, Status};
+use urr_crds::WaitingRoom;
+use urr_crds::conditions;
 use urr_crds::validation::Validate;
-use urr_crds::waiting_room::{WaitingRoomSpec, WaitingRoomStatus};
-use urr_crds::{Event, EventSpec, SecretKeyRef, WaitingRoom};
-use urr_service_common::policy::{self, Policy};
-use urr_service_common::serving::ServingParams;
 
-use crate::children::FIELD_MANAGER;
-use crate::edge::{self, EdgeEntry};
-use crate::kvs::{KvsError, KvsWriter};
-use crate::stats::StatsSource;
-use activation::Activation;
+use crate::edge;
+use crate::kvs::KvsError;
+pub use context::RoomContext;
+pub use desired::{policy_for, serving_for};
 use publish::Publication;
+use status::set;
 
 pub const FINALIZER: &str = "urr.dev/waiting-room";
 /// Retry of a room whose Event is missing or whose edge write failed.
@@ -76,215 +80,6 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
 
-/// Shared by every WaitingRoom reconcile.
-pub struct RoomContext {
-    pub client: Client,
-    pub stats: Arc<dyn StatsSource>,
-    pub clock: Arc<dyn crate::controller::Clock>,
-    /// Endpoint of the KVS and CloudFront APIs (the emulator); `None` for AWS.
-    pub aws_endpoint: Option<String>,
-    redis: tokio::sync::Mutex<HashMap<String, ConnectionManager>>,
-    writers: tokio::sync::Mutex<HashMap<String, KvsWriter>>,
-    drained: Mutex<HashMap<(String, String), Timestamp>>,
-}
-
-impl std::fmt::Debug for RoomContext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RoomContext")
-            .field("aws_endpoint", &self.aws_endpoint)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RoomContext {
-    pub fn new(
-        client: Client,
-        stats: Arc<dyn StatsSource>,
-        clock: Arc<dyn crate::controller::Clock>,
-        aws_endpoint: Option<String>,
-    ) -> Self {
-        Self {
-            client,
-            stats,
-            clock,
-            aws_endpoint,
-            redis: Default::default(),
-            writers: Default::default(),
-            drained: Mutex::default(),
-        }
-    }
-
-    async fn secret(&self, namespace: &str, reference: &SecretKeyRef) -> Result<Vec<u8>, Error> {
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        let secret = secrets
-            .get(&reference.name)
-            .await
-            .map_err(|source| Error::Kube {
-                what: format!("Secret {}", reference.name),
-                source,
-            })?;
-        secret
-            .data
-            .and_then(|mut data| data.remove(&reference.key))
-            .map(|bytes| bytes.0)
-            .ok_or_else(|| Error::SecretKey {
-                name: reference.name.clone(),
-                key: reference.key.clone(),
-            })
-    }
-
-    async fn redis(&self, url: &str) -> Result<ConnectionManager, Error> {
-        let mut cache = self.redis.lock().await;
-        if let Some(conn) = cache.get(url) {
-            return Ok(conn.clone());
-        }
-        let conn = redis::Client::open(url)?.get_connection_manager().await?;
-        cache.insert(url.to_owned(), conn.clone());
-        Ok(conn)
-    }
-
-    async fn writer(&self, edge: &urr_crds::waiting_room::Edge) -> Result<KvsWriter, Error> {
-        let id = edge
-            .key_value_store_arn
-            .clone()
-            .or_else(|| edge.key_value_store_name.clone())
-            .unwrap_or_default();
-        let mut cache = self.writers.lock().await;
-        if let Some(writer) = cache.get(&id) {
-            return Ok(writer.clone());
-        }
-        let arn = match (&edge.key_value_store_arn, &edge.key_value_store_name) {
-            (Some(arn), _) => arn.clone(),
-            (None, Some(name)) => self.resolve_store(name).await?,
-            (None, None) => {
-                return Err(Error::ResolveStore {
-                    name: String::new(),
-                    message: "no store named".into(),
-                });
-            }
-        };
-        let writer = KvsWriter::new(arn, self.aws_endpoint.as_deref()).await;
-        cache.insert(id, writer.clone());
-        Ok(writer)
-    }
-
-    /// A store given by name is resolved to its ARN once, through CloudFront's control plane.
-    async fn resolve_store(&self, name: &str) -> Result<String, Error> {
-        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
-        let mut config = aws_sdk_cloudfront::config::Builder::from(&shared);
-        if let Some(endpoint) = &self.aws_endpoint {
-            config = config.endpoint_url(endpoint);
-        }
-        let client = aws_sdk_cloudfront::Client::from_conf(config.build());
-        let described = client
-            .describe_key_value_store()
-            .name(name)
-            .send()
-            .await
-            .map_err(|e| Error::ResolveStore {
-                name: name.to_owned(),
-                message: format!("{e:?}").chars().take(300).collect(),
-            })?;
-        described
-            .key_value_store()
-            .map(|store| store.arn().to_owned())
-            .ok_or_else(|| Error::ResolveStore {
-                name: name.to_owned(),
-                message: "no store in the answer".into(),
-            })
-    }
-}
-
-/// The policy the queue service reads, from the room and its Event.
-pub fn policy_for(room: &WaitingRoomSpec, event: &EventSpec, activation: &Activation) -> Policy {
-    let open = event.sales_open_at.0.as_second();
-    Policy {
-        active: activation.active,
-        users_per_second: room.admission.users_per_second,
-        max_active_users: room.admission.max_active_users,
-        entry_token_ttl_seconds: room.admission.entry_token_ttl_seconds,
-        sales_open_at: open,
-        pre_queue_opens_at: open - i64::from(room.pre_queue.opens_minutes_before) * 60,
-        randomize_at_open: room.pre_queue.randomize_at_open,
-        // Chained tiers: while the edge gates, a join needs a served pass, so
-        // the queue API is no way around the line at the edge.
-        pass_required_from: match (&room.edge, activation.enforce_from) {
-            (Some(_), Some(from)) if activation.active => from.as_second().max(1),
-            _ => 0,
-        },
-    }
-}
-
-/// The tier-1 counter: `perInterval` numbers every `intervalSeconds` from the
-/// moment the room is enforced.
-pub fn serving_for(
-    room: &WaitingRoomSpec,
-    activation: &Activation,
-    now: Timestamp,
-) -> ServingParams {
-    ServingParams {
-        start: 0,
-        per_interval: u64::from(room.admission.serving_rate.per_interval),
-        interval_seconds: u64::from(room.admission.serving_rate.interval_seconds),
-        epoch: activation.enforce_from.unwrap_or(now).as_second(),
-    }
-}
-
-/// The Redis the Event's queue service uses (its URL from the Secret the
-/// Event names), or `None` without an Event.
-async fn queue_redis(
-    ctx: &RoomContext,
-    namespace: &str,
-    event: Option<&Event>,
-) -> Result<Option<ConnectionManager>, Error> {
-    let Some(redis_ref) =
-        event.and_then(|e| e.spec.services.queue.connections.redis_url_ref.as_ref())
-    else {
-        return Ok(None);
-    };
-    let url = String::from_utf8_lossy(&ctx.secret(namespace, redis_ref).await?)
-        .trim()
-        .to_owned();
-    Ok(Some(ctx.redis(&url).await?))
-}
-
-async fn write_status(
-    api: &Api<WaitingRoom>,
-    name: &str,
-    status: &WaitingRoomStatus,
-) -> Result<(), Error> {
-    let patch = json!({"apiVersion": "urr.dev/v1alpha1", "kind": "WaitingRoom", "status": status});
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map(|_| ())
-    .map_err(|source| Error::Kube {
-        what: format!("status of WaitingRoom {name}"),
-        source,
-    })
-}
-
-fn set(
-    status: &mut WaitingRoomStatus,
-    type_: &str,
-    ok: bool,
-    reason: &str,
-    message: impl Into<String>,
-    generation: Option<i64>,
-    now: &Time,
-) {
-    let value = if ok { Status::True } else { Status::False };
-    conditions::upsert(
-        &mut status.conditions,
-        conditions::new(type_, value, reason, message, generation, now.clone()),
-    );
-}
-
 /// One reconcile of one WaitingRoom (finalizer included).
 pub async fn reconcile(room: Arc<WaitingRoom>, ctx: Arc<RoomContext>) -> Result<Action, Error> {
     let namespace = room.namespace().ok_or(Error::MissingNamespace)?;
@@ -299,6 +94,8 @@ pub async fn reconcile(room: Arc<WaitingRoom>, ctx: Arc<RoomContext>) -> Result<
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
+/// A live room: each step in turn, the status written once at the end (or
+/// where a step stops the pass).
 async fn apply(
     room: &WaitingRoom,
     ctx: &RoomContext,
@@ -323,43 +120,30 @@ async fn apply(
             generation,
             &now_time,
         );
-        if status != previous {
-            write_status(rooms, &name, &status).await?;
-        }
+        status::write_if_changed(rooms, &name, &status, &previous).await?;
         return Ok(Action::await_change());
     }
 
-    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &namespace);
     let event_name = &room.spec.event_ref.name;
-    let Some(event) = events
-        .get_opt(event_name)
-        .await
-        .map_err(|source| Error::Kube {
-            what: format!("Event {event_name}"),
-            source,
-        })?
-    else {
-        set(
-            &mut status,
-            conditions::EVENT_FOUND,
-            false,
-            "EventNotFound",
-            format!("no Event {event_name} in {namespace}"),
-            generation,
-            &now_time,
-        );
-        set(
-            &mut status,
-            conditions::READY,
-            false,
-            "EventNotFound",
-            "waiting for the Event",
-            generation,
-            &now_time,
-        );
-        if status != previous {
-            write_status(rooms, &name, &status).await?;
+    let Some(event) = read::event(ctx, &namespace, room).await? else {
+        for (type_, message) in [
+            (
+                conditions::EVENT_FOUND,
+                format!("no Event {event_name} in {namespace}"),
+            ),
+            (conditions::READY, "waiting for the Event".to_owned()),
+        ] {
+            set(
+                &mut status,
+                type_,
+                false,
+                "EventNotFound",
+                message,
+                generation,
+                &now_time,
+            );
         }
+        status::write_if_changed(rooms, &name, &status, &previous).await?;
         return Ok(Action::requeue(RETRY));
     };
     set(
@@ -372,56 +156,21 @@ async fn apply(
         &now_time,
     );
 
-    // Decide.
-    let load = ctx.stats.observe(&namespace, event_name).await.load;
-    let key = (namespace.clone(), name.clone());
-    let drained = ctx
-        .drained
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&key)
-        .copied();
-    let (activation, drained) = activation::decide(&room.spec, &previous, now, load, drained);
-    {
-        let mut map = ctx.drained.lock().unwrap_or_else(|p| p.into_inner());
-        match drained {
-            Some(since) => map.insert(key, since),
-            None => map.remove(&key),
-        };
-    }
+    let (activation, load) = read::decide(ctx, &namespace, room, &previous, now).await;
+    let policy = desired::policy_for(&room.spec, &event.spec, &activation);
+    let serving = desired::serving_for(&room.spec, &activation, now);
+    queue_policy::write(ctx, &namespace, event_name, &event, &policy, &serving).await?;
 
-    // Write the policy where the queue reads it.
-    let policy = policy_for(&room.spec, &event.spec, &activation);
-    let serving = serving_for(&room.spec, &activation, now);
-    if let Some(mut conn) = queue_redis(ctx, &namespace, Some(&event)).await? {
-        redis::pipe()
-            .atomic()
-            .hset_multiple(policy::policy_key(event_name), &policy.to_fields())
-            .ignore()
-            .hset_multiple(
-                policy::serving_key(event_name),
-                &policy::serving_fields(&serving),
-            )
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await?;
-    }
-
-    // Publish to the edge.
     let mut requeue = activation.recheck_after;
     if let Some(edge_spec) = &room.spec.edge {
-        let entry = EdgeEntry {
-            v: edge::SCHEMA_VERSION,
-            room: format!("{namespace}/{name}"),
-            active: activation.active,
-            enforce_from: activation.enforce_from.map_or(0, |t| t.as_second()),
-            protected: room.spec.paths.protected.clone(),
-            bypass: room.spec.paths.bypass.clone(),
-            waiting_page: format!("{}{}", edge_spec.waiting_page_path, name),
+        let entry = desired::edge_entry(
+            &namespace,
+            &name,
+            &room.spec,
+            edge_spec,
+            &activation,
             serving,
-            kids: Vec::new(),
-            case_insensitive: room.spec.paths.case_insensitive,
-        };
+        );
         let outcome =
             edge_step::publish_edge(ctx, &namespace, &name, edge_spec, entry, &previous, now).await;
         if let Some(retry) = edge_step::record_edge(&mut status, outcome, generation, &now_time) {
@@ -429,52 +178,12 @@ async fn apply(
         }
     }
 
-    status.active = Some(activation.active);
-    status.enforce_from = activation.enforce_from.map(Time);
-    if let Some(load) = load {
-        status.queue_depth = i64::try_from(load.queue_depth).ok();
-        status.active_users = i64::try_from(load.active_users).ok();
-        status.estimated_wait_seconds = i64::try_from(
-            load.queue_depth / u64::from(room.spec.admission.users_per_second.max(1)),
-        )
-        .ok();
-    }
-    let edge = conditions::find(&status.conditions, conditions::EDGE_SYNCED)
-        .filter(|_| room.spec.edge.is_some());
-    let edge_ok = edge.is_none_or(|c| c.status == "True");
-    // A refusal the spec must fix is Ready's reason too, so `kubectl get`
-    // and a CD tool waiting on Ready see it without reading EdgeSynced.
-    let (reason, message) = match edge {
-        _ if edge_ok => (
-            "Configured".to_owned(),
-            "policy written and edge published".to_owned(),
-        ),
-        Some(c)
-            if c.reason == conditions::REASON_PATH_CONFLICT
-                || c.reason == conditions::REASON_WEAK_SIGNING_KEY =>
-        {
-            (c.reason.clone(), c.message.clone())
-        }
-        _ => (
-            "EdgeNotSynced".to_owned(),
-            "see the EdgeSynced condition".to_owned(),
-        ),
-    };
-    set(
-        &mut status,
-        conditions::READY,
-        edge_ok,
-        &reason,
-        message,
-        generation,
-        &now_time,
-    );
-    if status != previous {
-        write_status(rooms, &name, &status).await?;
-    }
+    status::settle(&mut status, room, &activation, load, &now_time);
+    status::write_if_changed(rooms, &name, &status, &previous).await?;
     Ok(requeue.map_or_else(Action::await_change, Action::requeue))
 }
 
+/// A deleted room (the finalizer's cleanup): its edge entry, then its policy.
 async fn cleanup(
     room: &WaitingRoom,
     ctx: &RoomContext,
@@ -509,27 +218,13 @@ async fn cleanup(
                 room.metadata.generation,
                 &now,
             );
-            write_status(rooms, &name, &status).await?;
+            status::write(rooms, &name, &status).await?;
             return Err(error);
         }
     }
     // Then the policy, if the Event (and so the Redis URL) is still there.
-    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &namespace);
-    let event_name = &room.spec.event_ref.name;
-    let event = events
-        .get_opt(event_name)
-        .await
-        .map_err(|source| Error::Kube {
-            what: format!("Event {event_name}"),
-            source,
-        })?;
-    if let Some(mut conn) = queue_redis(ctx, &namespace, event.as_ref()).await? {
-        redis::pipe()
-            .del(policy::policy_key(event_name))
-            .del(policy::serving_key(event_name))
-            .query_async::<()>(&mut conn)
-            .await?;
-    }
+    let event = read::event(ctx, &namespace, room).await?;
+    queue_policy::remove(ctx, &namespace, &room.spec.event_ref.name, event.as_ref()).await?;
     ctx.drained
         .lock()
         .unwrap_or_else(|p| p.into_inner())

@@ -3,19 +3,26 @@
 //!
 //! * [`tokens`]: the three token kinds of DESIGN.md (user JWT, `urr-vwr-token`,
 //!   `urr-entry-token`), each verified with constant-time comparison.
+//! * [`policy`] and [`edge`]: the two contracts the operator publishes, the
+//!   admission policy in Redis for the queue and the room's entry in the
+//!   CloudFront KeyValueStore for the edge function.
 //! * [`serving`]: the tier-1 serving counter, computed from parameters, never
 //!   stored; the edge function computes the same formula.
 //! * [`problem`]: RFC 9457 problem responses, the only error body the services send.
 //! * [`server`]: the HTTP server of every service, with its limits
 //!   (header read, request time, body size, connections) and the origin check.
+//! * [`service`]: the frame every service's `main` and routers share
+//!   (start-up, probes, `/metrics`, serve, shutdown of background tasks).
 //! * [`telemetry`], [`metrics`], [`shutdown`]: logs, Prometheus text, signals.
 //! * [`trace`]: W3C `traceparent` validation, propagation and the request span.
 
 pub mod contracts;
+pub mod edge;
 pub mod metrics;
 pub mod policy;
 pub mod problem;
 pub mod server;
+pub mod service;
 pub mod serving;
 pub mod shutdown;
 pub mod telemetry;

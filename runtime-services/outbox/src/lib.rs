@@ -23,7 +23,7 @@ pub mod relay;
 pub mod schema;
 
 pub use relay::{Relay, RelayMetrics, RelaySettings};
-pub use schema::ensure_schema;
+pub use schema::{ensure_schema, prepare_database};
 
 use serde::Serialize;
 use sqlx::PgConnection;

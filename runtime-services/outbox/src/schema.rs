@@ -41,3 +41,13 @@ pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
     }
     tx.commit().await
 }
+
+/// Prepares a service's database: its own migrations, then the outbox and
+/// inbox tables (what every service with an outbox does at start).
+pub async fn prepare_database(
+    pool: &PgPool,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(), sqlx::Error> {
+    migrator.run(pool).await.map_err(sqlx::Error::from)?;
+    ensure_schema(pool).await
+}

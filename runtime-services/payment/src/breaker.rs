@@ -20,8 +20,10 @@
 use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
+use tower_resilience_circuitbreaker::{
+    CircuitBreakerConfigError, CircuitBreakerLayer, DefaultClassifier,
+};
 pub use tower_resilience_circuitbreaker::{CircuitBreakerError, CircuitState};
-use tower_resilience_circuitbreaker::{CircuitBreakerLayer, DefaultClassifier};
 
 /// A service behind the breaker.
 pub type Breaker<S> = tower_resilience_circuitbreaker::CircuitBreaker<S, DefaultClassifier>;
@@ -55,7 +57,7 @@ pub fn gauge_value(state: CircuitState) -> i64 {
 pub fn layer(
     settings: BreakerSettings,
     gauge: Gauge,
-) -> Result<CircuitBreakerLayer<DefaultClassifier>, String> {
+) -> Result<CircuitBreakerLayer<DefaultClassifier>, CircuitBreakerConfigError> {
     CircuitBreakerLayer::builder()
         .name("ticket-service")
         .consecutive_failures(settings.failures.max(1) as usize)
@@ -71,7 +73,6 @@ pub fn layer(
             }
         })
         .build()
-        .map_err(|e| format!("circuit breaker settings: {e}"))
 }
 
 #[cfg(test)]

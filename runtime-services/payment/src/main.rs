@@ -18,24 +18,15 @@ use urr_payment::telemetry::PaymentMetrics;
 use urr_payment::ticket_client::{ClientSettings, TicketClient};
 use urr_payment::{AppState, consumers, routers};
 use urr_service_common::contracts::{PAYMENT_EVENTS, RESERVATION_EVENTS};
-use urr_service_common::{server, shutdown, telemetry};
+use urr_service_common::service::{self, Background, Listen, StartError};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = PaymentConfig::parse();
-    telemetry::init(config.log_format);
-    urr_service_common::install_tls_provider();
-    match run(config).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "urr-payment failed");
-            eprintln!("urr-payment: {error}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    service::main("urr-payment", config.log_format, run(config)).await
 }
 
-async fn run(config: PaymentConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn run(config: PaymentConfig) -> Result<(), StartError> {
     // Checked first: a bad limit or short key fails before any connection is made.
     let server_settings = config.server.settings()?;
     let users = config.user_jwt.verifier()?;
@@ -144,38 +135,32 @@ async fn run(config: PaymentConfig) -> Result<(), Box<dyn std::error::Error + Se
         metrics: Arc::new(metrics),
         buyer_refunds: config.buyer_refunds_until,
     };
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let tasks = vec![
-        tokio::spawn(relay.run(stopped.clone())),
-        tokio::spawn(reconciler::run(
-            payments.clone(),
-            ReconcilerSettings {
-                interval: Duration::from_millis(config.reconcile_interval_ms),
-                ..ReconcilerSettings::default()
-            },
-            stopped.clone(),
-        )),
+    let mut background = Background::default();
+    let stopped = background.stopped();
+    background.push(tokio::spawn(relay.run(stopped.clone())));
+    background.push(tokio::spawn(reconciler::run(
+        payments.clone(),
+        ReconcilerSettings {
+            interval: Duration::from_millis(config.reconcile_interval_ms),
+            ..ReconcilerSettings::default()
+        },
+        stopped.clone(),
+    )));
+    background.push(
         consumers::spawn(&config.kafka_brokers, &payments, stopped)
             .map_err(|e| format!("cannot start the Kafka consumer: {e}"))?,
-    ];
-    let listener = server::bind(config.listen).await?;
-    let internal = server::bind(config.server.internal_listen).await?;
-    tracing::info!(listen = %config.listen, internal_listen = %config.server.internal_listen, event = %config.event, provider = %config.provider, "urr-payment serving");
-    server::serve_split(
-        listener,
-        internal,
-        routers(AppState {
-            payments,
-            users,
-            service_token: Arc::from(config.service_token.as_str()),
-        }),
-        &server_settings,
-        shutdown::signal(),
-    )
-    .await;
-    let _ = stop.send(true);
-    for task in tasks {
-        let _ = task.await;
-    }
-    Ok(())
+    );
+    let listen = Listen {
+        public: config.listen,
+        internal: config.server.internal_listen,
+    };
+    let routers = routers(AppState {
+        payments,
+        users,
+        service_token: Arc::from(config.service_token.as_str()),
+    });
+    service::serve(listen, routers, &server_settings, background, || {
+        tracing::info!(listen = %config.listen, internal_listen = %config.server.internal_listen, event = %config.event, provider = %config.provider, "urr-payment serving");
+    })
+    .await
 }

@@ -16,7 +16,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -25,6 +25,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use urr_service_common::metrics as prom;
 use urr_service_common::server::Routers;
+use urr_service_common::service;
 use urr_service_common::tokens::user::UserTokenVerifier;
 
 use crate::error::PaymentError;
@@ -43,11 +44,10 @@ pub struct AppState {
 /// internal one ([`urr_service_common::server::split`]).
 pub fn routers(state: AppState) -> Routers {
     let requests = state.payments.metrics.requests.clone();
-    Routers::new(
+    service::frame(
         state,
-        Router::new()
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(readyz)),
+        readyz,
+        metrics,
         Router::new()
             .route("/v1/payments", post(create))
             .route("/v1/payments/{id}", get(read))
@@ -55,11 +55,9 @@ pub fn routers(state: AppState) -> Routers {
             .route("/v1/payments/{id}/cancel", post(cancel))
             .route("/v1/payments/{id}/refund", post(refund))
             .route("/v1/webhooks/{provider}", post(webhook)),
-        Router::new()
-            .route("/metrics", get(metrics))
-            .route("/internal/payments/{id}/refund", post(organiser_refund)),
+        Router::new().route("/internal/payments/{id}/refund", post(organiser_refund)),
+        &requests,
     )
-    .measured(&requests)
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, PaymentError> {
@@ -85,11 +83,9 @@ impl FromRequestParts<AppState> for Buyer {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        Ok(Buyer(state.users.verify_header(header).await?.user_id))
+        Ok(Buyer(
+            state.users.verify_headers(&parts.headers).await?.user_id,
+        ))
     }
 }
 

@@ -10,26 +10,17 @@ use urr_queue::pass::PassKeys;
 use urr_queue::store::QueueStore;
 use urr_queue::telemetry::QueueMetrics;
 use urr_queue::{AppState, routers};
+use urr_service_common::service::{self, Background, Listen, StartError};
 use urr_service_common::tokens::entry::EntryTokenKey;
 use urr_service_common::tokens::vwr::VwrKey;
-use urr_service_common::{server, shutdown, telemetry};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = QueueConfig::parse();
-    telemetry::init(config.log_format);
-    urr_service_common::install_tls_provider();
-    match run(config).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "urr-queue failed");
-            eprintln!("urr-queue: {error}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    service::main("urr-queue", config.log_format, run(config)).await
 }
 
-async fn run(config: QueueConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn run(config: QueueConfig) -> Result<(), StartError> {
     // Checked first: a bad limit or short key fails before any connection is made.
     let server_settings = config.server.settings()?;
     let users = config.user_jwt.verifier()?;
@@ -70,34 +61,26 @@ async fn run(config: QueueConfig) -> Result<(), Box<dyn std::error::Error + Send
         metrics: metrics.clone(),
         snapshot: Arc::new(urr_queue::snapshot::SnapshotCache::new(config.tick())),
     };
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let admitter_task = config.admitter.then(|| {
+    let mut background = Background::default();
+    if config.admitter {
         let settings = AdmitterSettings {
             instance: uuid::Uuid::new_v4().to_string(),
             tick_ms: config.tick().as_millis() as u64,
             lease_ms: config.lease_ms(),
             heartbeat_timeout_ms: config.heartbeat_timeout_seconds * 1000,
         };
-        tokio::spawn(admitter::run(
+        background.push(tokio::spawn(admitter::run(
             Admitter::new(store, settings, Some(metrics)),
-            stopped,
-        ))
-    });
-    let listener = server::bind(config.listen).await?;
-    let internal = server::bind(config.server.internal_listen).await?;
-    tracing::info!(listen = %config.listen, internal_listen = %config.server.internal_listen, event = %config.event, room = %config.room_name(), "urr-queue serving");
-    // Every request carries ConnectInfo<SocketAddr> (the join limit per IP).
-    server::serve_split(
-        listener,
-        internal,
-        routers(state),
-        &server_settings,
-        shutdown::signal(),
-    )
-    .await;
-    let _ = stop.send(true);
-    if let Some(task) = admitter_task {
-        let _ = task.await;
+            background.stopped(),
+        )));
     }
-    Ok(())
+    let listen = Listen {
+        public: config.listen,
+        internal: config.server.internal_listen,
+    };
+    // Every request carries ConnectInfo<SocketAddr> (the join limit per IP).
+    service::serve(listen, routers(state), &server_settings, background, || {
+        tracing::info!(listen = %config.listen, internal_listen = %config.server.internal_listen, event = %config.event, room = %config.room_name(), "urr-queue serving");
+    })
+    .await
 }

@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use urr_service_common::server::Routers;
+use urr_service_common::service;
 use urr_service_common::tokens::entry::EntryTokenKey;
 use urr_service_common::tokens::user::{UserIdentity, UserTokenVerifier};
 use urr_service_common::tokens::vwr;
@@ -55,11 +56,10 @@ pub struct AppState {
 /// which only the cluster reaches ([`urr_service_common::server::split`]).
 pub fn routers(state: AppState) -> Routers {
     let requests = state.metrics.requests.clone();
-    Routers::new(
+    service::frame(
         state,
-        Router::new()
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(readyz)),
+        readyz,
+        metrics,
         Router::new()
             .route("/v1/rooms/{room}/numbers", post(take_number))
             .route("/v1/rooms/{room}/serving", get(serving))
@@ -69,11 +69,9 @@ pub fn routers(state: AppState) -> Routers {
             .route("/v1/events/{event}/queue/audit", get(audit))
             .route("/waiting/{room}", get(waiting_page::page))
             .route("/waiting/assets/{file}", get(waiting_page::assets)),
-        Router::new()
-            .route("/metrics", get(metrics))
-            .route("/internal/stats", get(stats)),
+        Router::new().route("/internal/stats", get(stats)),
+        &requests,
     )
-    .measured(&requests)
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, QueueError> {
@@ -223,10 +221,7 @@ impl FromRequestParts<AppState> for ClientIp {
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<UserIdentity, QueueError> {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    state.users.verify_header(header).await.map_err(|error| {
+    state.users.verify_headers(headers).await.map_err(|error| {
         state.metrics.refuse("unauthorized");
         QueueError::Unauthorized(error)
     })

@@ -64,12 +64,28 @@ impl std::fmt::Debug for TicketConfig {
 
 impl TicketConfig {
     /// The settings JSON, from the variable or the file.
-    pub fn settings_json(&self) -> Result<String, String> {
+    pub fn settings_json(&self) -> Result<String, SettingsSourceError> {
         match (&self.event_settings, &self.event_settings_file) {
             (Some(json), _) => Ok(json.clone()),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display())),
-            (None, None) => Err("set URR_EVENT_SETTINGS (or URR_EVENT_SETTINGS_FILE)".into()),
+            (None, Some(path)) => {
+                std::fs::read_to_string(path).map_err(|source| SettingsSourceError::Read {
+                    path: path.clone(),
+                    source,
+                })
+            }
+            (None, None) => Err(SettingsSourceError::Missing),
         }
     }
+}
+
+/// Why the Event's settings could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsSourceError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("set URR_EVENT_SETTINGS (or URR_EVENT_SETTINGS_FILE)")]
+    Missing,
 }

@@ -44,6 +44,5 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Prepares a database for this service: its migrations, then the outbox
 /// and inbox tables of [`urr_outbox`].
 pub async fn prepare_database(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
-    MIGRATOR.run(pool).await.map_err(sqlx::Error::from)?;
-    urr_outbox::ensure_schema(pool).await
+    urr_outbox::prepare_database(pool, &MIGRATOR).await
 }

@@ -8,8 +8,8 @@ use clap::Parser;
 use sqlx::postgres::PgPoolOptions;
 use urr_outbox::{Relay, RelaySettings};
 use urr_service_common::contracts::{PAYMENT_EVENTS, RESERVATION_EVENTS, TRANSFER_EVENTS};
+use urr_service_common::service::{self, Background, Listen, StartError};
 use urr_service_common::tokens::entry::EntryTokenKey;
-use urr_service_common::{server, shutdown, telemetry};
 use urr_ticket::config::TicketConfig;
 use urr_ticket::holds::HoldDesk;
 use urr_ticket::locks::SeatLocks;
@@ -20,19 +20,10 @@ use urr_ticket::{AppState, consumers, inventory, reaper, routers};
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = TicketConfig::parse();
-    telemetry::init(config.log_format);
-    urr_service_common::install_tls_provider();
-    match run(config).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "urr-ticket failed");
-            eprintln!("urr-ticket: {error}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    service::main("urr-ticket", config.log_format, run(config)).await
 }
 
-async fn run(config: TicketConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn run(config: TicketConfig) -> Result<(), StartError> {
     // Checked first: a bad limit or short key fails before any connection is made.
     let server_settings = config.server.settings()?;
     let catalog = Arc::new(
@@ -109,30 +100,25 @@ async fn run(config: TicketConfig) -> Result<(), Box<dyn std::error::Error + Sen
         catalog,
         metrics: Arc::new(metrics),
     };
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut tasks = consumers::spawn(&config.kafka_brokers, &desk, stopped.clone())
-        .map_err(|e| format!("cannot start the Kafka consumers: {e}"))?;
-    tasks.push(tokio::spawn(relay.run(stopped.clone())));
-    tasks.push(tokio::spawn(reaper::run(
+    let mut background = Background::default();
+    let stopped = background.stopped();
+    background.extend(
+        consumers::spawn(&config.kafka_brokers, &desk, stopped.clone())
+            .map_err(|e| format!("cannot start the Kafka consumers: {e}"))?,
+    );
+    background.push(tokio::spawn(relay.run(stopped.clone())));
+    background.push(tokio::spawn(reaper::run(
         desk.clone(),
         Duration::from_millis(config.reaper_interval_ms),
         stopped,
     )));
     let state = AppState::new(desk, users, entry_key, &config.service_token);
-    let listener = server::bind(config.listen).await?;
-    let internal = server::bind(config.server.internal_listen).await?;
-    tracing::info!(listen = %config.listen, internal_listen = %config.server.internal_listen, event = %config.event, "urr-ticket serving");
-    server::serve_split(
-        listener,
-        internal,
-        routers(state),
-        &server_settings,
-        shutdown::signal(),
-    )
-    .await;
-    let _ = stop.send(true);
-    for task in tasks {
-        let _ = task.await;
-    }
-    Ok(())
+    let listen = Listen {
+        public: config.listen,
+        internal: config.server.internal_listen,
+    };
+    service::serve(listen, routers(state), &server_settings, background, || {
+        tracing::info!(listen = %config.listen, internal_listen = %config.server.internal_listen, event = %config.event, "urr-ticket serving");
+    })
+    .await
 }

@@ -37,6 +37,7 @@ use tokio::sync::Mutex;
 use urr_service_common::contracts::{CancelRequest, ConfirmRequest};
 use urr_service_common::metrics as prom;
 use urr_service_common::server::Routers;
+use urr_service_common::service;
 use urr_service_common::tokens::entry::{self, EntryTokenKey};
 use urr_service_common::tokens::user::UserTokenVerifier;
 
@@ -85,11 +86,10 @@ impl AppState {
 /// ([`urr_service_common::server::split`]).
 pub fn routers(state: AppState) -> Routers {
     let requests = state.desk.metrics.requests.clone();
-    Routers::new(
+    service::frame(
         state,
-        Router::new()
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(readyz)),
+        readyz,
+        metrics,
         Router::new()
             .route("/v1/events/{event}", get(event_info))
             .route("/v1/events/{event}/availability", get(availability))
@@ -103,13 +103,12 @@ pub fn routers(state: AppState) -> Routers {
             .route("/v1/tickets/{ticket}/transfer", post(transfer))
             .route("/v1/tickets/{ticket}/history", get(history)),
         Router::new()
-            .route("/metrics", get(metrics))
             .route("/internal/stats", get(stats))
             .route("/internal/holds/{hold}", get(internal_quote))
             .route("/internal/holds/{hold}/confirm", post(internal_confirm))
             .route("/internal/holds/{hold}/cancel", post(internal_cancel)),
+        &requests,
     )
-    .measured(&requests)
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, TicketError> {
@@ -275,11 +274,9 @@ impl FromRequestParts<AppState> for Buyer {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        Ok(Buyer(state.users.verify_header(header).await?.user_id))
+        Ok(Buyer(
+            state.users.verify_headers(&parts.headers).await?.user_id,
+        ))
     }
 }
 

@@ -1,5 +1,5 @@
 //! The event settings the operator renders into the service's ConfigMap
-//! (`URR_EVENT_SETTINGS`, see `operator/src/children.rs`): name, sale window,
+//! (`URR_EVENT_SETTINGS`, see `operator/src/children/config_map.rs`): name, sale window,
 //! hold timeout, limits and the seat map. Parsed and checked once at start;
 //! a malformed document stops the service with the reason instead of
 //! selling from a half-read seat map.

@@ -43,16 +43,33 @@ async fn stats(http: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
         .ok()
 }
 
-async fn run(args: LoadArgs) -> Result<bool, String> {
-    let info = RunInfo::load(&args.run_dir).map_err(|e| e.to_string())?;
-    let secrets = Secrets::load(&args.run_dir).map_err(|e| e.to_string())?;
+/// What stops a load run before its report is out.
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    #[error(transparent)]
+    Run(#[from] urr_load::run::RunError),
+    #[error("edge gate: {0}")]
+    Gate(#[source] urr_load::gate::GateError),
+    #[error("HTTP client: {0}")]
+    Http(#[source] reqwest::Error),
+    #[error("the ticket service does not answer: {0}")]
+    Board(#[source] reqwest::Error),
+    #[error("cannot check the invariants: {0}")]
+    Invariants(#[source] sqlx::Error),
+    #[error(transparent)]
+    Report(#[from] urr_load::report::ReportError),
+}
+
+async fn run(args: LoadArgs) -> Result<bool, LoadError> {
+    let info = RunInfo::load(&args.run_dir)?;
+    let secrets = Secrets::load(&args.run_dir)?;
     // The gate is what the operator published, read as the edge reads it;
     // without a usable entry the run would not test the waiting room.
     let edge_path = args.edge_path.replace("{event}", &info.event);
     let gate = Arc::new(
         EdgeView::load(&args.kvs_endpoint, &args.kvs_arn, &info.room_id, &edge_path)
             .await
-            .map_err(|e| format!("edge gate: {e}"))?,
+            .map_err(LoadError::Gate)?,
     );
     {
         let entry = &gate.current().entry;
@@ -77,10 +94,10 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
         .pool_max_idle_per_host(args.connections)
         .timeout(Duration::from_secs(30))
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(LoadError::Http)?;
     let board = SeatBoard::new(http.clone(), &info.ticket_url, &info.event)
         .await
-        .map_err(|e| format!("the ticket service does not answer: {e}"))?;
+        .map_err(LoadError::Board)?;
     let recorder = Arc::new(Recorder::default());
     let refresher = {
         let gate = gate.clone();
@@ -238,7 +255,7 @@ async fn run(args: LoadArgs) -> Result<bool, String> {
         Duration::from_secs(60),
     )
     .await
-    .map_err(|e| format!("cannot check the invariants: {e}"))?;
+    .map_err(LoadError::Invariants)?;
 
     // Fairness among buyers who joined after the open (the pre-queue is a
     // published random draw by design).

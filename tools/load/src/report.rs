@@ -150,11 +150,12 @@ impl Report {
         }
     }
 
-    pub fn write(&self, dir: &Path) -> Result<(), String> {
-        let json = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        std::fs::write(dir.join("report.json"), json).map_err(|e| format!("report.json: {e}"))?;
-        std::fs::write(dir.join("report.html"), self.html())
-            .map_err(|e| format!("report.html: {e}"))?;
+    pub fn write(&self, dir: &Path) -> Result<(), ReportError> {
+        let json = serde_json::to_string_pretty(self).map_err(ReportError::Encode)?;
+        for (file, contents) in [("report.json", json), ("report.html", self.html())] {
+            std::fs::write(dir.join(file), contents)
+                .map_err(|source| ReportError::Write { file, source })?;
+        }
         Ok(())
     }
 
@@ -359,4 +360,16 @@ fn html_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// Why the report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{0}")]
+    Encode(#[source] serde_json::Error),
+    #[error("{file}: {source}")]
+    Write {
+        file: &'static str,
+        source: std::io::Error,
+    },
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use urr_load::gate::function::{self, Outcome, Request};
-use urr_operator::edge::{self, EdgeEntry, IndexShard, SCHEMA_VERSION};
+use urr_service_common::edge::{self, EdgeEntry, IndexShard, SCHEMA_VERSION};
 use urr_service_common::serving::ServingParams;
 use urr_service_common::tokens::vwr::{self, VwrKey};
 

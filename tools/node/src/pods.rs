@@ -302,7 +302,7 @@ fn pod_uid(name: &str, ip: Ipv4Addr) -> String {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let digest = Sha256::digest(format!("{name}/{ip}/{nanos}").as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(&digest[..16]);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[..8],

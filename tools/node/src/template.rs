@@ -54,7 +54,7 @@ pub enum TemplateError {
 pub fn template_hash(template: &PodTemplateSpec) -> Result<String, TemplateError> {
     let json = serde_json::to_vec(template).map_err(TemplateError::Hash)?;
     let digest = Sha256::digest(&json);
-    Ok(digest.iter().take(5).map(|b| format!("{b:02x}")).collect())
+    Ok(hex::encode(&digest[..5]))
 }
 
 /// A pod template this node can run.

@@ -111,6 +111,18 @@ impl UserTokenVerifier {
         })
     }
 
+    /// Verifies the `Authorization` header of a request, if it has one
+    /// that is text.
+    pub async fn verify_headers(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<UserIdentity, UserTokenError> {
+        let header = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        self.verify_header(header).await
+    }
+
     /// Verifies the value of an `Authorization` header (`Bearer <jwt>`).
     pub async fn verify_header(
         &self,

@@ -8,7 +8,7 @@
 //! written by `tests/gate_decisions.rs`) hold this and `gate.js` to the same
 //! outcomes.
 
-use urr_operator::edge::{EdgeEntry, IndexShard};
+use urr_service_common::edge::{EdgeEntry, IndexShard};
 use urr_service_common::tokens::vwr::{self, VwrError, VwrKey};
 
 /// What the edge does with one request.
@@ -240,7 +240,7 @@ pub fn route(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use urr_operator::edge::SCHEMA_VERSION;
+    use urr_service_common::edge::SCHEMA_VERSION;
     use urr_service_common::serving::ServingParams;
 
     pub(crate) const NOW: i64 = 1_765_536_700;

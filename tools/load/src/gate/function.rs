@@ -6,7 +6,7 @@
 //! decision vectors are computed with.
 
 use serde::{Deserialize, Serialize};
-use urr_operator::edge::{self, EdgeEntry, IndexShard, SCHEMA_VERSION};
+use urr_service_common::edge::{self, EdgeEntry, IndexShard, SCHEMA_VERSION};
 use urr_service_common::tokens::vwr::VwrKey;
 
 use super::decide::{Decision, decide, normalize, route, shard_segments};

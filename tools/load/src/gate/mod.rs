@@ -20,8 +20,8 @@ pub mod function;
 
 use std::sync::{Arc, RwLock};
 
-use urr_operator::edge::{self, EdgeEntry, IndexShard, SCHEMA_VERSION};
 use urr_operator::kvs::KvsWriter;
+use urr_service_common::edge::{self, EdgeEntry, IndexShard, SCHEMA_VERSION};
 use urr_service_common::tokens::vwr::VwrKey;
 
 pub use decide::{Decision, decide, normalize, route, shard_segments};

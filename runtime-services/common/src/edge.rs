@@ -26,8 +26,8 @@
 //! (`edge-functions/testdata/gate-decisions.json`) pin this down for both
 //! the function and the load generator's twin (`tools/load/src/gate`).
 
+use crate::serving::ServingParams;
 use serde::{Deserialize, Serialize};
-use urr_service_common::serving::ServingParams;
 
 /// KVS values are limited to 1 KB.
 pub const MAX_VALUE_BYTES: usize = 1024;

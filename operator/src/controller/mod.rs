@@ -1,20 +1,27 @@
-//! The Event controller, a pipeline per reconcile:
+//! The Event controller: [`reconcile`] is a short driver of named steps,
+//! each a module with its own error context:
 //!
-//! 1. **read** the Event (from the watch) and what its services report;
+//! 1. [`read`] the Event (from the watch) and what its services report;
 //! 2. **validate** it (`urr-crds` rules): an invalid spec gets `Ready=False`,
 //!    reason `InvalidSpec`, with every violation, no children are written, and
 //!    it waits for the next change instead of retrying in a loop;
-//! 3. **build** the desired children (per service: ConfigMap, Deployment,
-//!    Service, PodDisruptionBudget) with the replicas the phase and load ask for;
-//! 4. **apply** them with server-side apply under one field manager, forced,
+//! 3. [`desired`]: the children (per service: ConfigMap, Deployment,
+//!    Service, PodDisruptionBudget) with the replicas the phase and load ask
+//!    for, built without a client;
+//! 4. [`apply`] them with server-side apply under one field manager, forced,
 //!    so hand edits to fields we own are repaired and other managers' fields
 //!    are left alone (a no-op apply writes nothing on the server);
-//! 5. **status**: phase, conditions, replicas, seats, queue depth, written
+//! 5. [`status`]: phase, conditions, replicas, seats, queue depth, written
 //!    with server-side apply on the status subresource only when it changed;
 //!    a Kubernetes Event on every phase change.
 //!
 //! It requeues at the next phase boundary (pre-warm, open, close), and every
 //! 15 s while on sale to follow the load.
+
+mod apply;
+mod desired;
+mod read;
+mod status;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,27 +29,20 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
+use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde_json::json;
-use urr_crds::conditions::{self, Status};
-use urr_crds::event::{EventStatus, SeatCounts, ServiceReplicas, ServicesStatus};
-use urr_crds::validation::{InvalidSpec, Validate};
+use kube::{Client, ResourceExt};
+use urr_crds::validation::Validate;
 use urr_crds::{Event, EventPhase, WaitingRoom};
 
-use crate::children::{self, BuildError, Defaults, FIELD_MANAGER, QueueRoom, ServiceKind};
+use crate::children::{BuildError, Defaults, QueueRoom, ServiceKind};
 use crate::lifecycle;
 use crate::metrics::OperatorMetrics;
-use crate::scaling::{self, DEFAULT_STABILIZATION, Stabilizer};
+use crate::scaling::{DEFAULT_STABILIZATION, Stabilizer};
 use crate::stats::StatsSource;
 
 /// How often the load is read while an event is on sale.
@@ -74,19 +74,24 @@ impl Clock for FixedClock {
     }
 }
 
-/// One reconcile step that failed, with what it was doing.
+/// One reconcile step that failed, with what it was doing: a variant per
+/// step that can fail (validation cannot: a refused spec is a status).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// [`read`]: the Event did not come from a namespace.
     #[error("the Event has no namespace")]
     MissingNamespace,
+    /// [`desired`]: the children could not be built.
     #[error("building children: {0}")]
     Build(#[from] BuildError),
+    /// [`apply`]: the API server refused or did not answer an apply.
     #[error("applying {kind} {name}: {source}")]
     Apply {
         kind: String,
         name: String,
         source: kube::Error,
     },
+    /// [`status`]: the status subresource could not be written.
     #[error("writing the status of {name}: {source}")]
     Status { name: String, source: kube::Error },
 }
@@ -183,107 +188,6 @@ impl Context {
     }
 }
 
-fn apply_params() -> PatchParams {
-    PatchParams::apply(FIELD_MANAGER).force()
-}
-
-async fn apply<K>(client: &Client, namespace: &str, object: &K) -> Result<K, Error>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + Serialize
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-{
-    let name = object.meta().name.clone().unwrap_or_default();
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    api.patch(&name, &apply_params(), &Patch::Apply(object))
-        .await
-        .map_err(|source| Error::Apply {
-            kind: K::kind(&()).into_owned(),
-            name,
-            source,
-        })
-}
-
-/// The status of an Event whose spec is refused.
-fn invalid_status(
-    previous: &EventStatus,
-    generation: Option<i64>,
-    invalid: &InvalidSpec,
-    now: Time,
-) -> EventStatus {
-    let mut status = previous.clone();
-    status.observed_generation = generation;
-    let message = invalid
-        .0
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
-    conditions::upsert(
-        &mut status.conditions,
-        conditions::new(
-            conditions::READY,
-            Status::False,
-            conditions::REASON_INVALID_SPEC,
-            message,
-            generation,
-            now.clone(),
-        ),
-    );
-    conditions::upsert(
-        &mut status.conditions,
-        conditions::new(
-            conditions::PROGRESSING,
-            Status::False,
-            conditions::REASON_INVALID_SPEC,
-            "waiting for a valid spec",
-            generation,
-            now,
-        ),
-    );
-    status
-}
-
-async fn write_status(api: &Api<Event>, name: &str, status: &EventStatus) -> Result<(), Error> {
-    let patch = json!({"apiVersion": "urr.dev/v1alpha1", "kind": "Event", "status": status});
-    api.patch_status(name, &apply_params(), &Patch::Apply(&patch))
-        .await
-        .map(|_| ())
-        .map_err(|source| Error::Status {
-            name: name.to_owned(),
-            source,
-        })
-}
-
-/// Publishes a Kubernetes Event. kube's `Recorder` folds events with the same
-/// type, reason and action into one series (only its count grows), so
-/// `action` says what happened specifically (the phase entered): with one
-/// fixed action every phase change after the first was lost in the count of
-/// the first (found on a real API server).
-async fn publish(
-    ctx: &Context,
-    event: &Event,
-    type_: EventType,
-    reason: &str,
-    action: &str,
-    note: String,
-) {
-    let reference = event.object_ref(&());
-    let kube_event = KubeEvent {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: action.to_owned(),
-        secondary: None,
-    };
-    if let Err(error) = ctx.recorder.publish(&kube_event, &reference).await {
-        tracing::warn!(%error, "could not publish a Kubernetes event");
-    }
-}
-
 /// One reconcile of one Event.
 pub async fn reconcile(event: Arc<Event>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
@@ -307,186 +211,39 @@ pub async fn reconcile(event: Arc<Event>, ctx: Arc<Context>) -> Result<Action, E
 }
 
 async fn reconcile_inner(event: &Event, ctx: &Context) -> Result<Action, Error> {
-    let namespace = event.namespace().ok_or(Error::MissingNamespace)?;
-    let name = event.name_any();
-    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &namespace);
-    let now = ctx.clock.now();
-    let now_time = Time(now);
-    let generation = event.metadata.generation;
-    let previous = event.status.clone().unwrap_or_default();
-
+    let target = read::Target::of(event, ctx)?;
     // Being deleted: the API server garbage-collects the children through
     // their owner references; writing to them now would only race it.
     if event.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-
-    // Validate: a bad spec is reported once and not retried until it changes.
+    // A bad spec is reported once and not retried until it changes.
     if let Err(invalid) = event.validate() {
         ctx.metrics.count("event", "invalid");
-        let status = invalid_status(&previous, generation, &invalid, now_time);
-        if status != previous {
-            write_status(&events, &name, &status).await?;
-            publish(
-                ctx,
-                event,
-                EventType::Warning,
-                conditions::REASON_INVALID_SPEC,
-                "Validate",
-                invalid.to_string(),
-            )
-            .await;
-        }
+        status::refuse(ctx, event, &target, &invalid).await?;
         return Ok(Action::await_change());
     }
-
-    // Observe.
-    let observed = ctx.stats.observe(&namespace, &name).await;
-    let seats = observed.seats.or(previous.seats);
-    let sold_out = match observed.seats {
-        Some(SeatCounts { total, sold, .. }) => total > 0 && sold >= total,
-        None => previous.phase == Some(EventPhase::SoldOut),
-    };
-    let phase = lifecycle::phase_at(&event.spec, now, sold_out);
-    let needs_load = matches!(phase, EventPhase::OnSale | EventPhase::Prewarming);
-    let degraded = needs_load && observed.load.is_none();
-
-    // Build and apply.
+    let observed = read::observe(ctx, event, &target).await;
+    let replicas = desired::replicas(ctx, event, &target, &observed);
     let room = ctx.room_of(event);
-    let mut services = ServicesStatus::default();
-    for service in ServiceKind::ALL {
-        let key = (namespace.clone(), name.clone(), service);
-        let recommendation = scaling::recommend(
-            &event.spec,
-            service,
-            now,
-            sold_out,
-            observed.load.as_ref(),
-            ctx.last_replicas(&key),
-        );
-        let replicas = ctx.stabilize(key, now, recommendation.replicas);
-        let built = children::build(event, service, replicas, &ctx.defaults, room.as_ref())?;
-        apply::<ConfigMap>(&ctx.client, &namespace, &built.config_map).await?;
-        let deployment = apply::<Deployment>(&ctx.client, &namespace, &built.deployment).await?;
-        apply::<Service>(&ctx.client, &namespace, &built.service).await?;
-        apply::<PodDisruptionBudget>(&ctx.client, &namespace, &built.pod_disruption_budget).await?;
-        let ready = deployment
-            .status
-            .as_ref()
-            .and_then(|s| s.ready_replicas)
-            .unwrap_or(0);
-        let replicas_status = ServiceReplicas {
-            desired: replicas,
-            ready,
-        };
-        match service {
-            ServiceKind::Queue => services.queue = replicas_status,
-            ServiceKind::Ticket => services.ticket = replicas_status,
-            ServiceKind::Payment => services.payment = replicas_status,
-        }
-    }
-
-    // Status.
-    let all = [services.queue, services.ticket, services.payment];
-    let all_ready = all.iter().all(|s| s.ready >= 1);
-    let settled = all.iter().all(|s| s.ready == s.desired);
-    let mut status = previous.clone();
-    status.observed_generation = generation;
-    status.phase = Some(phase);
-    status.services = Some(services);
-    status.seats = seats;
-    status.queue_depth = observed
-        .load
-        .map(|l| i64::try_from(l.queue_depth).unwrap_or(i64::MAX))
-        .or(previous.queue_depth);
-    let (ready_status, ready_reason, ready_message) = if all_ready {
-        (
-            Status::True,
-            "Running",
-            format!("{phase:?}: every service has ready pods"),
-        )
-    } else {
-        (
-            Status::False,
-            "Starting",
-            format!("{phase:?}: waiting for pods of every service to be ready"),
-        )
-    };
-    conditions::upsert(
-        &mut status.conditions,
-        conditions::new(
-            conditions::READY,
-            ready_status,
-            ready_reason,
-            ready_message,
-            generation,
-            now_time.clone(),
-        ),
-    );
-    let (progressing, progress_reason) = if settled {
-        (Status::False, "Settled")
-    } else {
-        (Status::True, "Scaling")
-    };
-    conditions::upsert(
-        &mut status.conditions,
-        conditions::new(
-            conditions::PROGRESSING,
-            progressing,
-            progress_reason,
-            "ready replicas against desired",
-            generation,
-            now_time.clone(),
-        ),
-    );
-    let (degraded_status, degraded_reason, degraded_message) = if degraded {
-        (
-            Status::True,
-            "StatsUnavailable",
-            "the queue service's stats cannot be read; keeping the last scale",
-        )
-    } else {
-        (Status::False, "StatsAvailable", "")
-    };
-    conditions::upsert(
-        &mut status.conditions,
-        conditions::new(
-            conditions::DEGRADED,
-            degraded_status,
-            degraded_reason,
-            degraded_message,
-            generation,
-            now_time,
-        ),
-    );
-    if status != previous {
-        write_status(&events, &name, &status).await?;
-    }
-    if previous.phase != Some(phase) {
-        let from = previous
-            .phase
-            .map_or_else(|| "new".to_owned(), |p| format!("{p:?}"));
-        publish(
-            ctx,
-            event,
-            EventType::Normal,
-            "PhaseChanged",
-            &format!("Enter{phase:?}"),
-            format!("{from} → {phase:?}"),
-        )
-        .await;
-    }
+    let desired = desired::children(event, replicas, &ctx.defaults, room.as_ref())?;
+    let services = apply::children(&ctx.client, &target.namespace, &desired).await?;
+    let status = status::running(&target, &observed, services);
+    status::report(ctx, event, &target, &status, observed.phase).await?;
     ctx.metrics.count("event", "ok");
+    Ok(requeue(event, target.now, observed.phase))
+}
 
-    // Requeue at the next boundary; follow the load while it matters.
+/// Requeue at the next boundary; follow the load while it matters.
+fn requeue(event: &Event, now: Timestamp, phase: EventPhase) -> Action {
     let next = lifecycle::next_boundary(&event.spec, now);
-    Ok(match (phase, next) {
+    match (phase, next) {
         (EventPhase::OnSale | EventPhase::SoldOut, Some(next)) => {
             Action::requeue(next.min(LOAD_INTERVAL))
         }
         (EventPhase::Closed, _) | (_, None) => Action::await_change(),
         (_, Some(next)) => Action::requeue(next.min(MAX_REQUEUE)),
-    })
+    }
 }
 
 /// Backoff after a failed reconcile: 5 s, doubling, at most 5 minutes.
