@@ -17,14 +17,12 @@
 
 use serde::Serialize;
 use sqlx::{PgConnection, Row};
-use urr_service_common::contracts::CancelRequest;
 
 use crate::error::PaymentError;
 use crate::flow::{Payments, Row_, load};
 use crate::provider::{ProviderError, RefundPart};
-use crate::refunds::note;
+use crate::refunds::{VoidAnswer, note};
 use crate::state::{InvalidTransition, PaymentStatus};
-use crate::ticket_client::{TicketAnswer, TicketRequest};
 use crate::webhook::WebhookEvent;
 
 /// The most tickets one refund may name.
@@ -213,56 +211,13 @@ impl Payments {
     /// provider for the money. Stops where a step fails; the part stays
     /// owed and the reconciler drives it again.
     async fn drive_part(&self, row: &Row_, part: &PartRow) -> Result<(), PaymentError> {
-        let request = TicketRequest::Cancel {
-            hold: row.hold.clone(),
-            body: CancelRequest {
-                payment_id: row.id.to_string(),
-                reason: "refund".into(),
-                ticket_ids: (!part.ticket_ids.is_empty()).then(|| part.ticket_ids.clone()),
-                refund_id: Some(part.id.to_string()),
-            },
-            traceparent: row
-                .traceparent
-                .as_deref()
-                .map(urr_service_common::trace::child),
-        };
-        let amount = match self.ticket.call(request).await {
-            Ok(TicketAnswer::Canceled(canceled)) => canceled.voided_amount_minor,
-            // The ticket service's verdict on these tickets (transferred,
-            // refunded by another part, not of this reservation): nothing
-            // was voided, so nothing is owed.
-            Ok(
-                TicketAnswer::Refused { detail, .. }
-                | TicketAnswer::Rejected {
-                    status: 409,
-                    detail,
-                    ..
-                },
-            ) => return self.refuse_part(part, &detail).await,
-            Ok(TicketAnswer::Rejected {
-                status: 404,
-                problem,
-                detail,
-            }) if problem == "unknown-ticket" => {
-                return self.refuse_part(part, &detail).await;
-            }
-            Ok(TicketAnswer::Rejected {
-                status,
-                problem,
-                detail,
-            }) => {
-                self.metrics.ticket_call("rejected");
-                tracing::error!(payment = %row.id, refund = %part.id, status, %problem, %detail, "the ticket service rejected a partial refund's void; it stays owed, the reconciler retries");
-                return Err(PaymentError::TicketUnavailable(format!(
-                    "the ticket service answered {status} {problem}"
-                )));
-            }
-            Ok(TicketAnswer::Confirmed(_)) => {
-                return Err(PaymentError::TicketUnavailable(
-                    "the ticket service answered a cancel with a confirmation".into(),
-                ));
-            }
-            Err(error) => return Err(PaymentError::TicketUnavailable(error.to_string())),
+        let tickets = (!part.ticket_ids.is_empty()).then(|| part.ticket_ids.clone());
+        let amount = match self
+            .void_for_refund(row, tickets, Some(part.id.to_string()))
+            .await?
+        {
+            VoidAnswer::Voided(canceled) => canceled.voided_amount_minor,
+            VoidAnswer::Refused(detail) => return self.refuse_part(part, &detail).await,
         };
         if amount <= 0 {
             return self
@@ -357,7 +312,6 @@ impl Payments {
             .await?;
         }
         tx.commit().await?;
-        self.metrics.ticket_call("refund-refused");
         Err(PaymentError::RefundRefused(detail.to_owned()))
     }
 

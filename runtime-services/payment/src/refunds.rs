@@ -15,7 +15,7 @@
 //! webhook finds the payment refunded).
 
 use sqlx::PgConnection;
-use urr_service_common::contracts::CancelRequest;
+use urr_service_common::contracts::{CancelRequest, Cancellation};
 
 use crate::error::PaymentError;
 use crate::flow::{PaymentView, Payments, Row_, load, parse_id};
@@ -52,7 +52,80 @@ fn not_refundable(status: PaymentStatus) -> PaymentError {
     .into()
 }
 
+/// The ticket service's answer to a refund's void.
+pub(crate) enum VoidAnswer {
+    /// Voided (or voided before by the same refund): what their money is.
+    Voided(Cancellation),
+    /// Its verdict on these tickets (transferred, refunded by another
+    /// refund, not of this reservation, confirmed by another payment):
+    /// nothing was voided, so nothing is owed.
+    Refused(String),
+}
+
 impl Payments {
+    /// Asks the ticket service to void a refund's tickets: every ticket the
+    /// payer holds (`tickets` `None`), or those named, under the refund
+    /// part's id. An answer that is no verdict (a refused service token, a
+    /// misrouted URL, no answer) is an error: the refund stays owed and the
+    /// reconciler asks again.
+    pub(crate) async fn void_for_refund(
+        &self,
+        row: &Row_,
+        tickets: Option<Vec<String>>,
+        refund: Option<String>,
+    ) -> Result<VoidAnswer, PaymentError> {
+        let request = TicketRequest::Cancel {
+            hold: row.hold.clone(),
+            body: CancelRequest {
+                payment_id: row.id.to_string(),
+                reason: "refund".into(),
+                ticket_ids: tickets,
+                refund_id: refund,
+            },
+            traceparent: row
+                .traceparent
+                .as_deref()
+                .map(urr_service_common::trace::child),
+        };
+        match self.ticket.call(request).await {
+            Ok(TicketAnswer::Canceled(canceled)) => Ok(VoidAnswer::Voided(canceled)),
+            Ok(
+                TicketAnswer::Refused { detail, .. }
+                | TicketAnswer::Rejected {
+                    status: 409,
+                    detail,
+                    ..
+                },
+            ) => {
+                self.metrics.ticket_call("refund-refused");
+                Ok(VoidAnswer::Refused(detail))
+            }
+            Ok(TicketAnswer::Rejected {
+                status: 404,
+                problem,
+                detail,
+            }) if problem == "unknown-ticket" => {
+                self.metrics.ticket_call("refund-refused");
+                Ok(VoidAnswer::Refused(detail))
+            }
+            Ok(TicketAnswer::Rejected {
+                status,
+                problem,
+                detail,
+            }) => {
+                self.metrics.ticket_call("rejected");
+                tracing::error!(payment = %row.id, status, %problem, %detail, "the ticket service rejected a refund's void; the refund stays owed, the reconciler retries");
+                Err(PaymentError::TicketUnavailable(format!(
+                    "the ticket service answered {status} {problem}"
+                )))
+            }
+            Ok(TicketAnswer::Confirmed(_)) => Err(PaymentError::TicketUnavailable(
+                "the ticket service answered a cancel with a confirmation".into(),
+            )),
+            Err(error) => Err(PaymentError::TicketUnavailable(error.to_string())),
+        }
+    }
+
     /// `POST /v1/payments/{id}/refund`: captured only, within the Event's
     /// refund window; every ticket, or the `tickets` named
     /// ([`crate::refund_parts`]). The provider confirms by webhook.
@@ -130,55 +203,12 @@ impl Payments {
             return Err(not_refundable(row.status));
         }
         self.owe_refund(row.id, reason).await?;
-        let request = TicketRequest::Cancel {
-            hold: row.hold.clone(),
-            body: CancelRequest {
-                payment_id: row.id.to_string(),
-                reason: "refund".into(),
-                ticket_ids: None,
-                refund_id: None,
-            },
-            traceparent: row
-                .traceparent
-                .as_deref()
-                .map(urr_service_common::trace::child),
-        };
-        match self.ticket.call(request).await {
-            Ok(TicketAnswer::Canceled(_)) => {}
-            // The ticket service's verdict on this reservation (a 409:
-            // tickets transferred, confirmed by another payment): nothing is
-            // voided, so nothing is owed.
-            Ok(
-                TicketAnswer::Refused { detail, .. }
-                | TicketAnswer::Rejected {
-                    status: 409,
-                    detail,
-                    ..
-                },
-            ) => {
-                self.metrics.ticket_call("refund-refused");
+        match self.void_for_refund(row, None, None).await? {
+            VoidAnswer::Voided(_) => {}
+            VoidAnswer::Refused(detail) => {
                 self.refuse_refund(row.id, &detail).await?;
                 return Err(PaymentError::RefundRefused(detail));
             }
-            // A refused service token, a misrouted URL: no verdict on the
-            // tickets. The refund stays owed and the reconciler asks again.
-            Ok(TicketAnswer::Rejected {
-                status,
-                problem,
-                detail,
-            }) => {
-                self.metrics.ticket_call("rejected");
-                tracing::error!(payment = %row.id, status, %problem, %detail, "the ticket service rejected a refund's cancel call; the refund stays owed, the reconciler retries");
-                return Err(PaymentError::TicketUnavailable(format!(
-                    "the ticket service answered {status} {problem}"
-                )));
-            }
-            Ok(TicketAnswer::Confirmed(_)) => {
-                return Err(PaymentError::TicketUnavailable(
-                    "the ticket service answered a cancel with a confirmation".into(),
-                ));
-            }
-            Err(error) => return Err(PaymentError::TicketUnavailable(error.to_string())),
         }
         self.request_refund(row).await
     }

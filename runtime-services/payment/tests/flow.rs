@@ -14,7 +14,13 @@ use urr_payment::reconciler::{self, ReconcilerSettings};
 /// The W3C example `traceparent`, as a buyer's browser or gateway sends it.
 const BUYER_TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-fn relay(pool: &PgPool) -> urr_outbox::Relay {
+/// A relay of the payment service's outbox, its topics created first: run
+/// alone on a fresh broker (no other test made them), a send to a missing
+/// topic times out and the round publishes nothing.
+async fn relay(pool: &PgPool) -> urr_outbox::Relay {
+    urr_outbox::kafka::ensure_topics(&env("URR_KAFKA_BROKERS"), &["payment-events"], 3, 1)
+        .await
+        .expect("topics");
     urr_outbox::Relay::new(
         pool.clone(),
         urr_outbox::kafka::producer_config(&env("URR_KAFKA_BROKERS")).expect("kafka connection"),
@@ -85,6 +91,7 @@ async fn a_paid_hold_becomes_one_reservation_and_the_kafka_copy_changes_nothing(
     // The outbox message reaches the ticket service too: nothing new happens.
     assert_eq!(
         relay(&platform.payments.pool)
+            .await
             .round()
             .await
             .expect("relay")
@@ -154,6 +161,7 @@ async fn ticket_down_at_capture_then_the_relay_restarts_and_kafka_confirms_once(
     // and its consumer confirms from Kafka.
     assert_eq!(
         relay(&platform.payments.pool)
+            .await
             .round()
             .await
             .expect("relay")
