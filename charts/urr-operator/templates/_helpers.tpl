@@ -47,7 +47,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
 {{/* The peers allowed to a service's internal port (9090: /internal/*,
-     /metrics, the probes; operator/src/children.rs INTERNAL_PORT): the
+     /metrics, the probes; operator/src/children/mod.rs INTERNAL_PORT): the
      operator's pods and, when networkPolicy.prometheus.namespace is set,
      Prometheus. The public port (8080) is never opened to them. */}}
 {{- define "urr-operator.internalPeers" -}}
