@@ -104,11 +104,13 @@ pub(crate) async fn parts_of(
     .collect()
 }
 
-fn describe(tickets: &[String]) -> String {
-    if tickets.is_empty() {
+/// What a part refunds, for its transitions: `count` tickets named, or (0)
+/// the tickets left.
+fn describe(count: usize) -> String {
+    if count == 0 {
         "the tickets left".to_owned()
     } else {
-        format!("{} ticket(s)", tickets.len())
+        format!("{count} ticket(s)")
     }
 }
 
@@ -200,7 +202,10 @@ impl Payments {
             &mut tx,
             payment,
             PaymentStatus::Captured,
-            &format!("refund of {} owed: {reason}", describe(&part.ticket_ids)),
+            &format!(
+                "refund of {} owed: {reason}",
+                describe(part.ticket_ids.len())
+            ),
         )
         .await?;
         tx.commit().await?;
@@ -307,7 +312,10 @@ impl Payments {
                 &mut tx,
                 payment,
                 PaymentStatus::Captured,
-                &format!("refund of {} refused: {detail}", describe(&part.ticket_ids)),
+                &format!(
+                    "refund of {} refused: {detail}",
+                    describe(part.ticket_ids.len())
+                ),
             )
             .await?;
         }
@@ -348,11 +356,7 @@ impl Payments {
         .bind(amount)
         .fetch_one(&mut *conn)
         .await?;
-        let what = if tickets == 0 {
-            "the tickets left".to_owned()
-        } else {
-            format!("{tickets} ticket(s)")
-        };
+        let what = describe(usize::try_from(tickets).unwrap_or_default());
         note(
             conn,
             payment,

@@ -125,14 +125,7 @@ impl Payments {
                 } else {
                     WebhookOutcome::Stale
                 };
-                sqlx::query(
-                    "UPDATE webhook_events SET outcome = $3 WHERE provider = $1 AND provider_event_id = $2",
-                )
-                .bind(provider)
-                .bind(&event.id)
-                .bind(outcome.as_str())
-                .execute(&mut *tx)
-                .await?;
+                record_outcome(&mut tx, provider, &event.id, outcome).await?;
                 tx.commit().await?;
                 return Ok(outcome);
             }
@@ -277,14 +270,7 @@ impl Payments {
                 Err(TransitionError::Invalid(_)) => WebhookOutcome::Stale,
                 Err(error) => return Err(error.into()),
             };
-            sqlx::query(
-            "UPDATE webhook_events SET outcome = $3 WHERE provider = $1 AND provider_event_id = $2",
-        )
-        .bind(provider)
-        .bind(&event.id)
-        .bind(outcome.as_str())
-        .execute(&mut *tx)
-        .await?;
+            record_outcome(&mut tx, provider, &event.id, outcome).await?;
             tx.commit().await?;
             let this = self.clone();
             match after_commit {
@@ -335,4 +321,23 @@ enum AfterCommit {
     Cancel,
     RefundLateCapture,
     VoidLateAuthorization,
+}
+
+/// The outcome of a delivery, on its `webhook_events` row (the provider's
+/// retries of it find it there).
+async fn record_outcome(
+    conn: &mut sqlx::PgConnection,
+    provider: &str,
+    event_id: &str,
+    outcome: WebhookOutcome,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE webhook_events SET outcome = $3 WHERE provider = $1 AND provider_event_id = $2",
+    )
+    .bind(provider)
+    .bind(event_id)
+    .bind(outcome.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
