@@ -15,6 +15,10 @@ pub const EDGE_SYNCED: &str = "EdgeSynced";
 /// The WaitingRoom's `eventRef` resolves.
 pub const EVENT_FOUND: &str = "EventFound";
 
+/// The WaitingRoom admits: `True` (reason `Open`) or `False` with the
+/// reason why not (`Paused`, `Draining`, `SoldOut`, `Closed`).
+pub const ADMITTING: &str = "Admitting";
+
 /// Reason of `Ready=False` when [`crate::Validate`] refuses the spec.
 pub const REASON_INVALID_SPEC: &str = "InvalidSpec";
 /// Reason of `Ready=False` when another WaitingRoom of the same edge holds an

@@ -63,3 +63,8 @@ pub const MAX_COOLDOWN_SECONDS: u32 = 86_400;
 /// HMAC-SHA256 signing keys shorter than the hash output are refused
 /// (RFC 2104 §3: less than L bytes is strongly discouraged).
 pub const MIN_SIGNING_KEY_BYTES: usize = 32;
+/// User ids one `spec.control` list may name, and their length.
+pub const MAX_CONTROL_USERS: u32 = 1_000;
+pub const MAX_USER_ID_LEN: u32 = 256;
+/// Networks `spec.control.blockAddresses` may name.
+pub const MAX_BLOCKED_ADDRESSES: u32 = 256;

@@ -8,7 +8,10 @@
 //!
 //! Its rules, in Rust, are in [`validate`].
 
+mod control;
 mod validate;
+
+pub use control::*;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
@@ -39,7 +42,7 @@ pub const MSG_PREVIOUS_KEY_ID: &str =
     "previousSigningKey.id must differ from signingKeyId (it names the key being rotated out)";
 
 /// Desired behaviour of the waiting room in front of one event.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "urr.dev",
     version = "v1alpha1",
@@ -54,6 +57,7 @@ pub const MSG_PREVIOUS_KEY_ID: &str =
     printcolumn = r#"{"name":"Event","type":"string","jsonPath":".spec.eventRef.name"}"#,
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.activation.mode"}"#,
     printcolumn = r#"{"name":"Active","type":"boolean","jsonPath":".status.active"}"#,
+    printcolumn = r#"{"name":"Admission","type":"string","jsonPath":".status.admission"}"#,
     printcolumn = r#"{"name":"Queue","type":"integer","jsonPath":".status.queueDepth"}"#,
     printcolumn = r#"{"name":"Users","type":"integer","jsonPath":".status.activeUsers"}"#,
     printcolumn = r#"{"name":"Wait(s)","type":"integer","jsonPath":".status.estimatedWaitSeconds"}"#,
@@ -61,6 +65,8 @@ pub const MSG_PREVIOUS_KEY_ID: &str =
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.queueing.method != 'Random' || self.preQueue.randomizeAtOpen").message(MSG_RANDOM_KEEPS_ORDER).field_path(".queueing.method"))]
+#[x_kube(validation = Rule::new("!self.control.draining || self.queueing.method != 'Passthrough'").message(MSG_DRAIN_PASSTHROUGH).field_path(".control.draining"))]
 pub struct WaitingRoomSpec {
     /// The Event (same namespace) this room protects.
     pub event_ref: ObjectReference,
@@ -72,6 +78,15 @@ pub struct WaitingRoomSpec {
     pub pre_queue: PreQueue,
     #[serde(default)]
     pub paths: Paths,
+    /// Who gets in first: `Fifo`, `Random`, `Passthrough` or `Reject`.
+    #[serde(default)]
+    pub queueing: Queueing,
+    /// Pause, drain, kick and block during a sale.
+    #[serde(default)]
+    pub control: Control,
+    /// Stop admitting when the tickets are gone.
+    #[serde(default)]
+    pub inventory: InventoryAwareness,
     /// The CloudFront edge gate. Without it the room runs tier 2 only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge: Option<Edge>,
@@ -357,6 +372,17 @@ pub struct WaitingRoomStatus {
     pub estimated_wait_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge_sync: Option<EdgeSync>,
+    /// Whether the room lets anyone in: `Open`, `Paused`, `Draining`,
+    /// `SoldOut` or `Closed` (the queue's view; the spec's when the queue
+    /// cannot be read). The `Admitting` condition says the same with a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<String>,
+    /// Places neither sold nor held, as the queue last read them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub places_left: Option<i64>,
+    /// The `spec.control.kickUsers` already kicked (each once per appearance).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kicked_users: Vec<String>,
     /// Signing keys no longer in the spec that the edge still accepts until
     /// the last pass signed with them expires.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -195,12 +195,15 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         },
     };
     let stats = Arc::new(HttpStats::new(args.cluster_domain));
-    let rooms = Arc::new(RoomContext::new(
-        client.clone(),
-        stats.clone(),
-        Arc::new(SystemClock),
-        args.aws_endpoint,
-    ));
+    let rooms = Arc::new(
+        RoomContext::new(
+            client.clone(),
+            stats.clone(),
+            Arc::new(SystemClock),
+            args.aws_endpoint,
+        )
+        .with_recorder(recorder.clone()),
+    );
     let ctx = Context::new(
         client,
         recorder,

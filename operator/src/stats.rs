@@ -17,6 +17,40 @@ use crate::scaling::Load;
 pub struct Observed {
     pub load: Option<Load>,
     pub seats: Option<SeatCounts>,
+    /// What the queue says of the room's admission (`status.admission`).
+    pub room: Option<RoomFigures>,
+}
+
+/// The queue's view of the room's admission.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoomFigures {
+    pub admission: Admission,
+    pub places_left: Option<u64>,
+}
+
+/// The queue's admission states (its `/internal/stats` `admission`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Admission {
+    #[default]
+    Open,
+    Paused,
+    Draining,
+    SoldOut,
+    Closed,
+}
+
+impl Admission {
+    /// As `status.admission` and the `Admitting` condition's reason spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Admission::Open => "Open",
+            Admission::Paused => "Paused",
+            Admission::Draining => "Draining",
+            Admission::SoldOut => "SoldOut",
+            Admission::Closed => "Closed",
+        }
+    }
 }
 
 pub trait StatsSource: Send + Sync {
@@ -71,6 +105,11 @@ struct QueueStats {
     /// Absent from queue services older than the field.
     #[serde(default)]
     arrivals_per_second: f64,
+    /// Absent from queue services older than room controls.
+    #[serde(default)]
+    admission: Option<Admission>,
+    #[serde(default)]
+    places_left: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -98,13 +137,18 @@ impl StatsSource for HttpStats {
                 }
             };
             let (queue, ticket) = futures::join!(get(ServiceKind::Queue), get(ServiceKind::Ticket));
-            let load = queue
-                .and_then(|body| serde_json::from_slice::<QueueStats>(&body).ok())
-                .map(|q| Load {
-                    queue_depth: q.depth,
-                    active_users: q.active_users,
-                    arrivals_per_second: q.arrivals_per_second.round().max(0.0) as u64,
-                });
+            let queue = queue.and_then(|body| serde_json::from_slice::<QueueStats>(&body).ok());
+            let room = queue.as_ref().and_then(|q| {
+                q.admission.map(|admission| RoomFigures {
+                    admission,
+                    places_left: q.places_left,
+                })
+            });
+            let load = queue.map(|q| Load {
+                queue_depth: q.depth,
+                active_users: q.active_users,
+                arrivals_per_second: q.arrivals_per_second.round().max(0.0) as u64,
+            });
             let seats = ticket
                 .and_then(|body| serde_json::from_slice::<TicketStats>(&body).ok())
                 .map(|t| SeatCounts {
@@ -112,7 +156,7 @@ impl StatsSource for HttpStats {
                     held: t.held,
                     sold: t.sold,
                 });
-            Observed { load, seats }
+            Observed { load, seats, room }
         })
     }
 }

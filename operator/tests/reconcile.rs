@@ -288,6 +288,7 @@ async fn crossing_the_prewarm_boundary_scales_up_and_announces_it() {
                 arrivals_per_second: 0,
             }),
             seats: None,
+            room: None,
         },
         first_sight(),
         2,
@@ -438,6 +439,7 @@ async fn sold_out_scales_down_after_the_window_and_reports_seats() {
             arrivals_per_second: 0,
         }),
         seats: Some(seats),
+        room: None,
     };
     let ctx = context(
         Client::new(service, "urr-demo"),

@@ -105,7 +105,11 @@ async fn serve(mut handle: Handle, expected: Vec<(Method, String, Value)>) -> Ve
 fn context(client: Client, load: Option<Load>) -> Arc<RoomContext> {
     Arc::new(RoomContext::new(
         client,
-        Arc::new(FixedStats(Observed { load, seats: None })),
+        Arc::new(FixedStats(Observed {
+            load,
+            seats: None,
+            room: None,
+        })),
         Arc::new(FixedClock(Mutex::new(Timestamp::now()))),
         Some(env("URR_KVS_ENDPOINT")),
     ))

@@ -53,6 +53,7 @@ impl Validate for WaitingRoomSpec {
             "spec.preQueue.opensMinutesBefore",
         );
         self.validate_paths(&mut out);
+        self.validate_controls(&mut out);
         if let Some(edge) = &self.edge {
             validate_edge(edge, &mut out);
         }
@@ -113,6 +114,44 @@ impl WaitingRoomSpec {
                 MAX_COOLDOWN_SECONDS,
                 "spec.activation.auto.cooldownSeconds",
             );
+        }
+    }
+
+    fn validate_controls(&self, out: &mut Violations) {
+        let control = &self.control;
+        out.require(
+            self.queueing.method != QueueingMethod::Random || self.pre_queue.randomize_at_open,
+            "spec.queueing.method",
+            MSG_RANDOM_KEEPS_ORDER,
+        );
+        out.require(
+            !control.draining || self.queueing.method != QueueingMethod::Passthrough,
+            "spec.control.draining",
+            MSG_DRAIN_PASSTHROUGH,
+        );
+        for (users, path) in [
+            (&control.kick_users, "spec.control.kickUsers"),
+            (&control.block_users, "spec.control.blockUsers"),
+        ] {
+            out.check_items(users.len(), 0, MAX_CONTROL_USERS as usize, path);
+            for (i, user) in users.iter().enumerate() {
+                out.check_len(user, 1, MAX_USER_ID_LEN as usize, &format!("{path}[{i}]"));
+            }
+        }
+        let nets = &control.block_addresses;
+        out.check_items(
+            nets.len(),
+            0,
+            MAX_BLOCKED_ADDRESSES as usize,
+            "spec.control.blockAddresses",
+        );
+        for (i, net) in nets.iter().enumerate() {
+            let path = format!("spec.control.blockAddresses[{i}]");
+            check_pattern(net, CIDR_PATTERN, &path, out);
+            // The pattern lets 999.1.1.1 through; the parse does not.
+            let parses =
+                net.parse::<ipnet::IpNet>().is_ok() || net.parse::<std::net::IpAddr>().is_ok();
+            out.require(parses, &path, "not an IP address or CIDR network");
         }
     }
 

@@ -26,6 +26,9 @@ pub struct RoomContext {
     pub aws_endpoint: Option<String>,
     redis: tokio::sync::Mutex<HashMap<String, ConnectionManager>>,
     writers: tokio::sync::Mutex<HashMap<String, KvsWriter>>,
+    /// Publishes the Kubernetes Events of room controls; `None` in tests
+    /// that do not look at them.
+    pub recorder: Option<kube::runtime::events::Recorder>,
     /// Since when each room's queue has been drained (`activation::decide`'s
     /// memory between reconciles).
     pub(super) drained: Mutex<HashMap<(String, String), Timestamp>>,
@@ -53,8 +56,15 @@ impl RoomContext {
             aws_endpoint,
             redis: Default::default(),
             writers: Default::default(),
+            recorder: None,
             drained: Mutex::default(),
         }
+    }
+
+    /// Publishes the room's Events through `recorder`.
+    pub fn with_recorder(mut self, recorder: kube::runtime::events::Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
     }
 
     pub(super) async fn secret(

@@ -5,7 +5,7 @@
 use k8s_openapi::jiff::Timestamp;
 use urr_crds::EventSpec;
 use urr_crds::waiting_room::{Edge, WaitingRoomSpec};
-use urr_service_common::policy::Policy;
+use urr_service_common::policy::{Policy, QueueingMethod};
 use urr_service_common::serving::ServingParams;
 
 use super::activation::Activation;
@@ -28,7 +28,46 @@ pub fn policy_for(room: &WaitingRoomSpec, event: &EventSpec, activation: &Activa
             (Some(_), Some(from)) if activation.active => from.as_second().max(1),
             _ => 0,
         },
+        method: QueueingMethod::parse(room.queueing.method.policy_value()).unwrap_or_default(),
+        paused: room.control.paused,
+        draining: room.control.draining,
+        min_places: room.inventory.min_places,
+        // Validated before (an invalid one never gets here); parsed again so
+        // a malformed entry can only be skipped, never block everyone.
+        blocked_addresses: room
+            .control
+            .block_addresses
+            .iter()
+            .filter_map(|net| parse_network(net))
+            .collect(),
     }
+}
+
+/// A CIDR, or one address as its /32 or /128.
+pub fn parse_network(value: &str) -> Option<ipnet::IpNet> {
+    value.parse().ok().or_else(|| {
+        value
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
+}
+
+/// Who the admitter should kick on its next tick: the listed users not yet
+/// kicked for this appearance in the list, and every blocked user (a no-op
+/// for one who is not in).
+pub fn kicks(room: &WaitingRoomSpec, kicked_before: &[String]) -> Vec<String> {
+    let mut users: Vec<String> = room
+        .control
+        .kick_users
+        .iter()
+        .filter(|u| !kicked_before.contains(u))
+        .chain(&room.control.block_users)
+        .cloned()
+        .collect();
+    users.sort();
+    users.dedup();
+    users
 }
 
 /// The tier-1 counter: `perInterval` numbers every `intervalSeconds` from the

@@ -27,6 +27,7 @@
 
 pub mod activation;
 mod context;
+pub mod control_step;
 pub mod desired;
 mod edge_step;
 pub mod keys;
@@ -156,10 +157,24 @@ async fn apply(
         &now_time,
     );
 
-    let (activation, load) = read::decide(ctx, &namespace, room, &previous, now).await;
+    let (activation, observed) = read::decide(ctx, &namespace, room, &previous, now).await;
     let policy = desired::policy_for(&room.spec, &event.spec, &activation);
     let serving = desired::serving_for(&room.spec, &activation, now);
-    queue_policy::write(ctx, &namespace, event_name, &event, &policy, &serving).await?;
+    let controls = queue_policy::Controls {
+        blocked_users: room.spec.control.block_users.clone(),
+        kicks: desired::kicks(&room.spec, &previous.kicked_users),
+    };
+    queue_policy::write(
+        ctx, &namespace, event_name, &event, &policy, &serving, &controls,
+    )
+    .await?;
+    control_step::record(
+        &mut status,
+        &room.spec,
+        observed.room,
+        generation,
+        &now_time,
+    );
 
     let mut requeue = activation.recheck_after;
     if let Some(edge_spec) = &room.spec.edge {
@@ -178,8 +193,9 @@ async fn apply(
         }
     }
 
-    status::settle(&mut status, room, &activation, load, &now_time);
+    status::settle(&mut status, room, &activation, observed.load, &now_time);
     status::write_if_changed(rooms, &name, &status, &previous).await?;
+    control_step::announce(ctx, room, &previous, &status).await;
     Ok(requeue.map_or_else(Action::await_change, Action::requeue))
 }
 

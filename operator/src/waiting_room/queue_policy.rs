@@ -9,7 +9,16 @@ use urr_service_common::serving::ServingParams;
 use super::context::queue_redis;
 use super::{Error, RoomContext};
 
-/// Writes the policy and serving parameters, both or neither.
+/// Who the room refuses and who it removes (`spec.control`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Controls {
+    /// The whole blocked set (replaced, so an unblock takes effect).
+    pub blocked_users: Vec<String>,
+    /// Added to the kick set the admitter empties.
+    pub kicks: Vec<String>,
+}
+
+/// Writes the policy, serving parameters and controls, all or none.
 pub(super) async fn write(
     ctx: &RoomContext,
     namespace: &str,
@@ -17,13 +26,22 @@ pub(super) async fn write(
     event: &Event,
     policy: &Policy,
     serving: &ServingParams,
+    controls: &Controls,
 ) -> Result<(), Error> {
     let Some(mut conn) = queue_redis(ctx, namespace, Some(event)).await? else {
         return Ok(());
     };
-    redis::pipe()
-        .atomic()
-        .hset_multiple(policy::policy_key(event_name), &policy.to_fields())
+    let blocked = policy::blocked_users_key(event_name);
+    let mut pipe = redis::pipe();
+    pipe.atomic().del(&blocked).ignore();
+    if !controls.blocked_users.is_empty() {
+        pipe.sadd(&blocked, &controls.blocked_users).ignore();
+    }
+    if !controls.kicks.is_empty() {
+        pipe.sadd(policy::kick_key(event_name), &controls.kicks)
+            .ignore();
+    }
+    pipe.hset_multiple(policy::policy_key(event_name), &policy.to_fields())
         .ignore()
         .hset_multiple(
             policy::serving_key(event_name),
@@ -47,6 +65,8 @@ pub(super) async fn remove(
         redis::pipe()
             .del(policy::policy_key(event_name))
             .del(policy::serving_key(event_name))
+            .del(policy::blocked_users_key(event_name))
+            .del(policy::kick_key(event_name))
             .query_async::<()>(&mut conn)
             .await?;
     }

@@ -10,7 +10,7 @@ use urr_crds::{Event, WaitingRoom};
 
 use super::activation::{self, Activation};
 use super::{Error, RoomContext};
-use crate::scaling::Load;
+use crate::stats::Observed;
 
 /// The Event `room` names, if it exists.
 pub(super) async fn event(
@@ -29,21 +29,21 @@ pub(super) async fn event(
         })
 }
 
-/// Whether the room gates now, from the queue's load; the load is returned
-/// for the status.
+/// Whether the room gates now, from the queue's load; what was read is
+/// returned for the status.
 pub(super) async fn decide(
     ctx: &RoomContext,
     namespace: &str,
     room: &WaitingRoom,
     previous: &WaitingRoomStatus,
     now: Timestamp,
-) -> (Activation, Option<Load>) {
+) -> (Activation, Observed) {
     let name = room.name_any();
-    let load = ctx
+    let observed = ctx
         .stats
         .observe(namespace, &room.spec.event_ref.name)
-        .await
-        .load;
+        .await;
+    let load = observed.load;
     let key = (namespace.to_owned(), name);
     let drained = ctx
         .drained
@@ -57,5 +57,5 @@ pub(super) async fn decide(
         Some(since) => map.insert(key, since),
         None => map.remove(&key),
     };
-    (activation, load)
+    (activation, observed)
 }

@@ -12,6 +12,17 @@
 //! | `preQueueOpensAt` | Unix seconds; joins before it are refused | 0 |
 //! | `randomizeAtOpen` | `1`: shuffle the pre-queue at open | `1` |
 //! | `passRequiredFrom` | Unix seconds from which a join needs a served `urr-vwr-token` (the edge gates); `0`: never | `0` |
+//! | `method` | queueing method: `fifo`, `random`, `passthrough`, `reject` ([`QueueingMethod`]) | `fifo` |
+//! | `paused` | `1`: nobody is admitted (joins still queue) | `0` |
+//! | `draining` | `1`: nobody new is admitted or joins; the admitted finish | `0` |
+//! | `minPlaces` | admission stops while the ticket service reports fewer places left; `0`: inventory ignored | `0` |
+//! | `blockedAddresses` | comma-separated CIDRs whose joins and numbers are refused | empty |
+//!
+//! Beside it, the operator keeps the set `urr:{event}:blocked` (user ids
+//! refused at join) and adds to `urr:{event}:kick` (user ids the admitter
+//! removes from the queue and the active set, revoking their entry tokens);
+//! the queue keeps `urr:{event}:inventory` (places left, read from the ticket
+//! service by the admitter).
 //!
 //! A missing or unreadable field falls back to its default rather than
 //! stopping the sale: the operator is not on the hot path.
@@ -30,6 +41,61 @@ pub fn serving_key(event: &str) -> String {
     format!("urr:{{{event}}}:edge")
 }
 
+/// The set of blocked user ids (written by the operator, whole).
+pub fn blocked_users_key(event: &str) -> String {
+    format!("urr:{{{event}}}:blocked")
+}
+
+/// The set of user ids to remove from the room (added by the operator,
+/// emptied by the admitter as it kicks them).
+pub fn kick_key(event: &str) -> String {
+    format!("urr:{{{event}}}:kick")
+}
+
+/// The hash `{placesLeft, atMs}` of the ticket service's last inventory read.
+pub fn inventory_key(event: &str) -> String {
+    format!("urr:{{{event}}}:inventory")
+}
+
+/// How the queue orders who gets in (`WaitingRoom.spec.queueing.method`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum QueueingMethod {
+    /// First come, first served (after the pre-queue draw at open).
+    #[default]
+    Fifo,
+    /// Each tick admits uniformly among those waiting: the lowest
+    /// SHA-1(seed ‖ user) first, the seed committed to up front and revealed
+    /// when the room stops being random.
+    Random,
+    /// The room is on but admits everyone at join, counting them.
+    Passthrough,
+    /// The sale is closed: joins are refused (403 `sale-closed`), nobody is admitted.
+    Reject,
+}
+
+impl QueueingMethod {
+    pub const ALL: [QueueingMethod; 4] = [
+        QueueingMethod::Fifo,
+        QueueingMethod::Random,
+        QueueingMethod::Passthrough,
+        QueueingMethod::Reject,
+    ];
+
+    /// The policy hash value (and the Lua scripts' spelling).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueingMethod::Fifo => "fifo",
+            QueueingMethod::Random => "random",
+            QueueingMethod::Passthrough => "passthrough",
+            QueueingMethod::Reject => "reject",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == value)
+    }
+}
+
 /// The hash fields of serving parameters (what [`serving_params`] reads).
 pub fn serving_fields(params: &ServingParams) -> Vec<(&'static str, String)> {
     vec![
@@ -40,7 +106,7 @@ pub fn serving_fields(params: &ServingParams) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub const FIELDS: [&str; 8] = [
+pub const FIELDS: [&str; 13] = [
     "active",
     "usersPerSecond",
     "maxActiveUsers",
@@ -49,9 +115,14 @@ pub const FIELDS: [&str; 8] = [
     "preQueueOpensAt",
     "randomizeAtOpen",
     "passRequiredFrom",
+    "method",
+    "paused",
+    "draining",
+    "minPlaces",
+    "blockedAddresses",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub active: bool,
     pub users_per_second: u32,
@@ -64,6 +135,15 @@ pub struct Policy {
     /// (the chained tiers: while the edge gates, the queue API cannot be
     /// reached around it); 0 = never.
     pub pass_required_from: i64,
+    pub method: QueueingMethod,
+    /// Nobody is admitted; joins still queue (kubectl: `spec.control.paused`).
+    pub paused: bool,
+    /// Nobody new joins or is admitted; the admitted finish.
+    pub draining: bool,
+    /// Admission stops while fewer places than this are left; 0 = inventory ignored.
+    pub min_places: u32,
+    /// Joins and numbers from these networks are refused.
+    pub blocked_addresses: Vec<ipnet::IpNet>,
 }
 
 impl Default for Policy {
@@ -77,6 +157,11 @@ impl Default for Policy {
             pre_queue_opens_at: 0,
             randomize_at_open: true,
             pass_required_from: 0,
+            method: QueueingMethod::Fifo,
+            paused: false,
+            draining: false,
+            min_places: 0,
+            blocked_addresses: Vec::new(),
         }
     }
 }
@@ -116,6 +201,23 @@ impl Policy {
             pre_queue_opens_at: time("preQueueOpensAt"),
             randomize_at_open: flag("randomizeAtOpen", defaults.randomize_at_open),
             pass_required_from: time("passRequiredFrom"),
+            method: fields
+                .get("method")
+                .and_then(|m| QueueingMethod::parse(m))
+                .unwrap_or_default(),
+            paused: flag("paused", false),
+            draining: flag("draining", false),
+            min_places: number("minPlaces", 0, 0),
+            // A malformed entry is skipped, not the whole list: the others
+            // stay blocked.
+            blocked_addresses: fields
+                .get("blockedAddresses")
+                .map(|list| {
+                    list.split(',')
+                        .filter_map(|net| net.trim().parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -136,7 +238,26 @@ impl Policy {
                 u8::from(self.randomize_at_open).to_string(),
             ),
             ("passRequiredFrom", self.pass_required_from.to_string()),
+            ("method", self.method.as_str().to_owned()),
+            ("paused", u8::from(self.paused).to_string()),
+            ("draining", u8::from(self.draining).to_string()),
+            ("minPlaces", self.min_places.to_string()),
+            (
+                "blockedAddresses",
+                self.blocked_addresses
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
         ]
+    }
+
+    /// Whether `address` is in a blocked network.
+    pub fn address_blocked(&self, address: std::net::IpAddr) -> bool {
+        self.blocked_addresses
+            .iter()
+            .any(|net| net.contains(&address))
     }
 
     /// Whether a join at `now` (Unix s) needs a served tier-1 pass.
@@ -191,6 +312,14 @@ mod tests {
             pre_queue_opens_at: 50,
             randomize_at_open: false,
             pass_required_from: 70,
+            method: QueueingMethod::Random,
+            paused: true,
+            draining: true,
+            min_places: 3,
+            blocked_addresses: vec![
+                "10.0.0.0/8".parse().expect("an address"),
+                "2001:db8::/32".parse().expect("an address"),
+            ],
         };
         let map: HashMap<String, String> = policy
             .to_fields()
@@ -214,6 +343,25 @@ mod tests {
             "a zero threshold would close the sale"
         );
         assert!(policy.active);
+    }
+
+    #[test]
+    fn an_unknown_method_is_fifo_and_a_bad_network_is_skipped_alone() {
+        let policy = Policy::from_fields(&fields(&[
+            ("method", "lottery"),
+            (
+                "blockedAddresses",
+                "192.0.2.0/24, not-a-net,198.51.100.7/32",
+            ),
+        ]));
+        assert_eq!(policy.method, QueueingMethod::Fifo);
+        assert_eq!(policy.blocked_addresses.len(), 2);
+        assert!(policy.address_blocked("192.0.2.9".parse().expect("an address")));
+        assert!(policy.address_blocked("198.51.100.7".parse().expect("an address")));
+        assert!(!policy.address_blocked("198.51.100.8".parse().expect("an address")));
+        for method in QueueingMethod::ALL {
+            assert_eq!(QueueingMethod::parse(method.as_str()), Some(method));
+        }
     }
 
     #[test]

@@ -274,6 +274,7 @@ async fn main() {
         tick_store.clone(),
         AdmitterSettings {
             instance: "bench".into(),
+            inventory: None,
             tick_ms: 1000,
             lease_ms: 3000,
             heartbeat_timeout_ms: 3_600_000,

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use urr_service_common::unix_now_ms;
 
 use crate::fairness;
+use crate::inventory::TicketInventory;
 use crate::policy::Policy;
 use crate::store::{QueueStore, TickOutcome};
 use crate::telemetry::QueueMetrics;
@@ -18,6 +19,9 @@ use crate::telemetry::QueueMetrics;
 #[derive(Debug, Clone)]
 pub struct AdmitterSettings {
     pub instance: String,
+    /// Where the places left are read (`URR_TICKET_URL`); `None`: the room
+    /// does not know its inventory.
+    pub inventory: Option<TicketInventory>,
     pub tick_ms: u64,
     pub lease_ms: u64,
     pub heartbeat_timeout_ms: u64,
@@ -63,6 +67,7 @@ impl Admitter {
         };
         let policy = self.store.policy().await?;
         self.pre_queue_draw(&token, &policy, now_ms).await?;
+        self.controls(&policy, now_ms).await?;
         let started = std::time::Instant::now();
         let outcome = self
             .store
@@ -82,6 +87,28 @@ impl Admitter {
             metrics.record_tick(&outcome, started.elapsed());
         }
         Ok(outcome)
+    }
+
+    /// What the operator and the ticket service ask of the leader before
+    /// it admits: kick who `spec.control` names, and read the places left
+    /// (only when the room acts on them, so a room without `minPlaces`
+    /// costs the ticket service nothing).
+    async fn controls(&self, policy: &Policy, now_ms: i64) -> redis::RedisResult<()> {
+        let kicked = self.store.kick_requested(now_ms).await?;
+        if !kicked.is_empty() {
+            tracing::info!(users = kicked.len(), "kicked from the room");
+            if let Some(metrics) = &self.metrics {
+                metrics.kicked.inc_by(kicked.len() as u64);
+            }
+        }
+        if let (Some(inventory), true) = (&self.settings.inventory, policy.min_places > 0) {
+            match inventory.places().await {
+                Ok(places) => self.store.record_inventory(places, now_ms).await?,
+                // Logged, not fatal: the read goes stale and admission goes on.
+                Err(error) => tracing::warn!(%error, "places left unknown"),
+            }
+        }
+        Ok(())
     }
 
     /// Draws the seed when the pre-queue opens (publishing only its

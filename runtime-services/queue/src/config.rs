@@ -92,6 +92,11 @@ pub struct QueueConfig {
     #[arg(long, env = "URR_TRUSTED_PROXY_HOPS", default_value_t = 1,
           value_parser = clap::value_parser!(u8).range(1..=16))]
     pub trusted_proxy_hops: u8,
+    /// The ticket service's internal base URL (the operator sets it for
+    /// every service): the admitter reads the places left there when the
+    /// room has `inventory.minPlaces`. Unset: no inventory awareness.
+    #[arg(long, env = "URR_TICKET_URL")]
+    pub ticket_url: Option<String>,
     /// Run the admitter loop in this instance (all replicas may; one leads).
     #[arg(long, env = "URR_ADMITTER", default_value_t = true, action = clap::ArgAction::Set)]
     pub admitter: bool,

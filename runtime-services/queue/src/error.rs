@@ -40,6 +40,15 @@ pub enum QueueError {
     NumbersLimited { retry_after: u64 },
     #[error("the queue opens at {opens_at}")]
     QueueNotOpen { opens_at: i64, retry_after: u64 },
+    /// A join or number from a blocked user or address (`spec.control`).
+    #[error("blocked")]
+    Blocked,
+    /// The queueing method is `reject`.
+    #[error("the sale is closed")]
+    SaleClosed,
+    /// The room drains: nobody new.
+    #[error("the room admits no one new")]
+    Draining,
     #[error("no asset named {0}")]
     NoSuchAsset(String),
     #[error("bad request: {0}")]
@@ -129,6 +138,26 @@ impl IntoResponse for QueueError {
                 format!("the queue opens at {opens_at} (Unix seconds)"),
             )
             .with_retry_after(*retry_after),
+            QueueError::Blocked => Problem::new(
+                StatusCode::FORBIDDEN,
+                "blocked",
+                "Not admitted",
+                "this account or network may not join this sale; contact the organiser if you think this is a mistake",
+            ),
+            QueueError::SaleClosed => Problem::new(
+                StatusCode::FORBIDDEN,
+                "sale-closed",
+                "The sale is closed",
+                "this sale is not taking anyone in line; those already in line keep their place",
+            )
+            .with("admission", "closed"),
+            QueueError::Draining => Problem::new(
+                StatusCode::FORBIDDEN,
+                "room-draining",
+                "The room is closing",
+                "the waiting room takes no one new while those already admitted finish",
+            )
+            .with("admission", "draining"),
             QueueError::NoSuchAsset(file) => Problem::not_found(
                 "not-found",
                 "Not found",

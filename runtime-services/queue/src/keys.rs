@@ -20,6 +20,11 @@ pub struct EventKeys {
     admitter_lease: String,
     admitter_fence: String,
     shuffle: String,
+    random_queue: String,
+    random_seed: String,
+    blocked_users: String,
+    kick: String,
+    inventory: String,
 }
 
 impl EventKeys {
@@ -40,6 +45,11 @@ impl EventKeys {
             admitter_lease: key("admitter:lease"),
             admitter_fence: key("admitter:fence"),
             shuffle: key("shuffle"),
+            random_queue: key("rq"),
+            random_seed: key("random"),
+            blocked_users: urr_service_common::policy::blocked_users_key(event),
+            kick: urr_service_common::policy::kick_key(event),
+            inventory: urr_service_common::policy::inventory_key(event),
             event: event.to_owned(),
             prefix,
         }
@@ -97,6 +107,28 @@ impl EventKeys {
     pub fn shuffle(&self) -> &str {
         &self.shuffle
     }
+    /// The same waiters as [`Self::queue`], scored by SHA-1(seed ‖ user):
+    /// the order of the `random` method. Kept beside the FIFO queue at every
+    /// join, so the method can switch during a sale without a rescore.
+    pub fn random_queue(&self) -> &str {
+        &self.random_queue
+    }
+    /// Hash: the `random` method's seed, its commitment, when it was revealed.
+    pub fn random_seed(&self) -> &str {
+        &self.random_seed
+    }
+    /// Set of blocked user ids (the operator writes it).
+    pub fn blocked_users(&self) -> &str {
+        &self.blocked_users
+    }
+    /// Set of user ids to kick (the operator adds, the admitter empties).
+    pub fn kick(&self) -> &str {
+        &self.kick
+    }
+    /// Hash of the last inventory read: `placesLeft`, `atMs`.
+    pub fn inventory(&self) -> &str {
+        &self.inventory
+    }
     /// When `user` left after admission: their entry tokens are revoked
     /// (read by the ticket service, so the name lives in the common crate).
     pub fn entry_revoked(&self, user: &str) -> String {
@@ -127,6 +159,11 @@ mod tests {
             keys.policy(),
             keys.queue(),
             keys.active(),
+            keys.random_queue(),
+            keys.random_seed(),
+            keys.blocked_users(),
+            keys.kick(),
+            keys.inventory(),
             limit.as_str(),
             revoked.as_str(),
         ] {

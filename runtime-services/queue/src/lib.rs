@@ -13,12 +13,14 @@
 //!   internal listener (`URR_INTERNAL_LISTEN`, in-cluster only)
 //!   `/internal/stats` for the operator and `/metrics`.
 
+pub mod admission;
 pub mod admitter;
 pub mod client_address;
 pub mod config;
 pub mod error;
 pub mod eta;
 pub mod fairness;
+pub mod inventory;
 pub mod keys;
 pub mod pass;
 pub mod policy;

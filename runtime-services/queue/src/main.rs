@@ -6,6 +6,7 @@ use std::sync::Arc;
 use clap::Parser;
 use urr_queue::admitter::{self, Admitter, AdmitterSettings};
 use urr_queue::config::QueueConfig;
+use urr_queue::inventory::TicketInventory;
 use urr_queue::pass::PassKeys;
 use urr_queue::store::QueueStore;
 use urr_queue::telemetry::QueueMetrics;
@@ -65,6 +66,7 @@ async fn run(config: QueueConfig) -> Result<(), StartError> {
     if config.admitter {
         let settings = AdmitterSettings {
             instance: uuid::Uuid::new_v4().to_string(),
+            inventory: config.ticket_url.as_deref().map(TicketInventory::new),
             tick_ms: config.tick().as_millis() as u64,
             lease_ms: config.lease_ms(),
             heartbeat_timeout_ms: config.heartbeat_timeout_seconds * 1000,

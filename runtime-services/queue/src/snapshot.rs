@@ -15,18 +15,28 @@ use std::time::{Duration, Instant};
 use urr_service_common::serving::ServingParams;
 use urr_service_common::unix_now_ms;
 
+use crate::admission::{self, AdmissionState};
 use crate::eta::MeasuredRate;
 use crate::policy::Policy;
-use crate::store::QueueStore;
+use crate::store::{Inventory, QueueStore};
 
 /// Window of the measured admission rate.
 pub const RATE_WINDOW_MS: i64 = 30_000;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub policy: Policy,
     pub rate: MeasuredRate,
     pub serving: ServingParams,
+    /// The ticket service's places left, as the admitter last read them.
+    pub inventory: Option<Inventory>,
+}
+
+impl Snapshot {
+    /// Whether the room lets anyone in now ([`crate::admission`]).
+    pub fn admission(&self, now_ms: i64) -> AdmissionState {
+        admission::state(&self.policy, self.inventory, now_ms)
+    }
 }
 
 #[derive(Debug)]
@@ -84,12 +94,17 @@ impl SnapshotCache {
     }
 
     async fn load(store: &QueueStore) -> redis::RedisResult<Snapshot> {
-        let (policy, samples, serving) =
-            tokio::try_join!(store.policy(), store.rate_samples(), store.serving_params())?;
+        let (policy, samples, serving, inventory) = tokio::try_join!(
+            store.policy(),
+            store.rate_samples(),
+            store.serving_params(),
+            store.inventory()
+        )?;
         Ok(Snapshot {
             policy,
             rate: MeasuredRate::from_samples(&samples, unix_now_ms(), RATE_WINDOW_MS),
             serving,
+            inventory,
         })
     }
 }

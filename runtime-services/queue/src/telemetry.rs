@@ -9,6 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::admission::AdmissionState;
 use crate::store::TickOutcome;
 
 #[derive(Debug)]
@@ -24,6 +25,11 @@ pub struct QueueMetrics {
     pub tick_seconds: Histogram,
     pub joins: Counter,
     pub numbers_issued: Counter,
+    /// Users removed by `spec.control` (kicks and blocks).
+    pub kicked: Counter,
+    /// 1 for the room's admission state now (`open`, `paused`, `draining`,
+    /// `soldOut`, `closed`), 0 for the others.
+    pub admission: Family<Vec<(String, String)>, Gauge>,
     /// Refusals by reason (`rate-limit-ip`, `rate-limit-user`, `unauthorized`, ...).
     pub refused: Family<Vec<(String, String)>, Counter>,
     /// Request durations by route.
@@ -45,6 +51,8 @@ impl QueueMetrics {
             tick_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             joins: Counter::default(),
             numbers_issued: Counter::default(),
+            kicked: Counter::default(),
+            admission: Family::default(),
             refused: Family::default(),
             requests: urr_service_common::metrics::RequestMetrics::register(&mut registry),
         };
@@ -95,6 +103,16 @@ impl QueueMetrics {
             metrics.numbers_issued.clone(),
         );
         registry.register(
+            "kicked",
+            "Users removed from the room by the operator",
+            metrics.kicked.clone(),
+        );
+        registry.register(
+            "admission_state",
+            "The room's admission state (1 for the current one)",
+            metrics.admission.clone(),
+        );
+        registry.register(
             "refused",
             "Requests refused, by reason",
             metrics.refused.clone(),
@@ -109,6 +127,20 @@ impl QueueMetrics {
         self.admitted_by_this_instance.inc_by(outcome.admitted);
         self.reaped.inc_by(outcome.reaped);
         self.tick_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn set_admission(&self, state: AdmissionState) {
+        for each in [
+            AdmissionState::Open,
+            AdmissionState::Paused,
+            AdmissionState::Draining,
+            AdmissionState::SoldOut,
+            AdmissionState::Closed,
+        ] {
+            self.admission
+                .get_or_create(&vec![("state".to_owned(), each.as_str().to_owned())])
+                .set(i64::from(each == state));
+        }
     }
 
     pub fn refuse(&self, reason: &str) {

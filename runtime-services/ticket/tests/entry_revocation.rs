@@ -82,6 +82,7 @@ fn admitter(state: &AppState) -> Admitter {
         state.store.clone(),
         AdmitterSettings {
             instance: "test".into(),
+            inventory: None,
             tick_ms: 1000,
             lease_ms: 3000,
             heartbeat_timeout_ms: 3_600_000,

@@ -322,6 +322,16 @@ impl Crowd {
                 self.recorder.step("queue wait (tier 2)", ms(waiting));
                 return Ok(token);
             }
+            // The room knows its inventory: nothing left and nothing held
+            // that could come back is final, as the waiting page tells it.
+            if place["admission"] == "soldOut"
+                && place["placesLeft"].as_u64() == Some(0)
+                && place["placesHeld"].as_u64() == Some(0)
+            {
+                self.recorder.sold_out_seen(unix_now_ms());
+                Counters::bump(&self.recorder.counters.sold_out_in_line);
+                return Err(Stop(Outcome::SoldOut));
+            }
             self.check_time()?;
             let poll = place["pollAfterMs"]
                 .as_u64()

@@ -162,6 +162,9 @@ pub struct Liveness {
     pub max_active_users: u32,
     /// Buyers the board told there was nothing left (the sale sold out).
     pub saw_sold_out: u64,
+    /// Of them, told by the queue while in line (never admitted).
+    #[serde(default)]
+    pub sold_out_in_line: u64,
     /// Places in the Event not sold when the run ended.
     pub unsold: u64,
     /// How many of those may be unsold even though the sale sold out:
@@ -454,6 +457,7 @@ mod tests {
             peak_active_users: 1_500,
             max_active_users: 1_500,
             saw_sold_out: 1_000,
+            sold_out_in_line: 0,
             unsold: 3,
             unsold_allowed: 3,
         }

@@ -306,6 +306,7 @@ async fn run(args: LoadArgs) -> Result<bool, LoadError> {
         peak_active_users,
         max_active_users: info.max_active_users,
         saw_sold_out: Counters::get(&recorder.saw_sold_out),
+        sold_out_in_line: Counters::get(&recorder.counters.sold_out_in_line),
         unsold: invariants
             .capacity
             .saturating_sub(u64::try_from(invariants.sold).unwrap_or_default()),

@@ -109,8 +109,8 @@ impl Report {
         );
         if l.saw_sold_out > 0 {
             println!(
-                "  sold out                 {} buyers found nothing left; {} places unsold (at most {} came free too late or sit in failed buyers' holds)",
-                l.saw_sold_out, l.unsold, l.unsold_allowed
+                "  sold out                 {} buyers found nothing left ({} told by the queue while in line); {} places unsold (at most {} came free too late or sit in failed buyers' holds)",
+                l.saw_sold_out, l.sold_out_in_line, l.unsold, l.unsold_allowed
             );
         }
         println!(

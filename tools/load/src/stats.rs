@@ -19,6 +19,8 @@ pub struct Counters {
     pub declined: AtomicU64,
     pub abandoned: AtomicU64,
     pub sold_out: AtomicU64,
+    /// Buyers the queue told in line that nothing was left (inventory awareness).
+    pub sold_out_in_line: AtomicU64,
     pub errors: AtomicU64,
     /// Requests a buyer retried or rejoined after (a 503, a 429, a lost place).
     pub recovered: AtomicU64,

@@ -61,3 +61,12 @@ pub fn assert_problem(headers: &axum::http::HeaderMap, body: &Value, slug: &str)
     );
     assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
 }
+
+/// `request` as if it came from `peer` (the socket address a listener sees).
+pub fn with_peer(mut request: Request<Body>, peer: &str) -> Request<Body> {
+    let address: std::net::SocketAddr = peer.parse().expect("peer address");
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(address));
+    request
+}

@@ -80,6 +80,7 @@ pub fn admitter(store: &QueueStore, instance: &str, heartbeat_timeout_ms: u64) -
         store.clone(),
         AdmitterSettings {
             instance: instance.to_owned(),
+            inventory: None,
             tick_ms: 1000,
             lease_ms: 3000,
             heartbeat_timeout_ms,

@@ -12,6 +12,9 @@ use urr_service_common::serving::ServingParams;
 use crate::keys::EventKeys;
 use crate::policy::{self, Policy};
 
+mod controls;
+pub use controls::{INVENTORY_FRESH_MS, Inventory};
+
 /// The window of [`QueueStore::arrivals_per_second`].
 pub const ARRIVAL_WINDOW_SECONDS: i64 = 10;
 
@@ -43,6 +46,19 @@ pub enum Place {
         scope: &'static str,
         retry_after: u64,
     },
+    /// A new join the room does not take.
+    Refused(Refusal),
+}
+
+/// Why a join was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The user is in `spec.control.blockUsers`.
+    Blocked,
+    /// The queueing method is `reject`: the sale is closed.
+    Closed,
+    /// The room drains: nobody new.
+    Draining,
 }
 
 /// Join rate limits of one request (fixed one-minute windows).
@@ -101,6 +117,9 @@ pub struct QueueFigures {
 pub struct QueueStore {
     conn: ConnectionManager,
     keys: EventKeys,
+    /// The `random` method's seed, created once per event (HSETNX) and
+    /// never changed: every join scores its waiter with it.
+    random_seed: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl std::fmt::Debug for QueueStore {
@@ -111,7 +130,7 @@ impl std::fmt::Debug for QueueStore {
     }
 }
 
-type Result<T> = redis::RedisResult<T>;
+pub(crate) type Result<T> = redis::RedisResult<T>;
 
 /// How long one Redis answer may take before the request fails with 503.
 /// The client's default (500 ms) is shorter than the queueing a flash-sale
@@ -139,6 +158,7 @@ impl QueueStore {
         Self {
             conn,
             keys: EventKeys::new(event),
+            random_seed: std::sync::Arc::default(),
         }
     }
 
@@ -184,6 +204,8 @@ impl QueueStore {
             .key(address_key)
             .key(user_key)
             .key(k.arrivals(now_ms / 1000))
+            .key(k.blocked_users())
+            .key(k.random_queue())
             .arg(user)
             .arg(now_ms)
             .arg(mode)
@@ -191,6 +213,7 @@ impl QueueStore {
             .arg(limits.per_address)
             .arg(limits.per_user)
             .arg(LIMIT_WINDOW_SECONDS)
+            .arg(self.random_seed().await?)
             .invoke_async(&mut conn)
             .await?;
         let text =
@@ -217,6 +240,11 @@ impl QueueStore {
                 },
                 retry_after: reply.get(2).map(number).unwrap_or(1).max(1) as u64,
             },
+            Some("refused") => Place::Refused(match reply.get(1).map(text).as_deref() {
+                Some("blocked") => Refusal::Blocked,
+                Some("draining") => Refusal::Draining,
+                _ => Refusal::Closed,
+            }),
             _ => Place::Absent,
         })
     }
@@ -257,6 +285,7 @@ impl QueueStore {
             .key(k.heartbeats())
             .key(k.active())
             .key(k.entry_revoked(user))
+            .key(k.random_queue())
             .arg(user)
             .arg(now_ms)
             .invoke_async(&mut conn)
@@ -387,6 +416,9 @@ impl QueueStore {
             .key(k.sequence_clock())
             .key(k.sequence())
             .key(k.policy())
+            .key(k.inventory())
+            .key(k.random_queue())
+            .key(k.random_seed())
             .arg(token)
             .arg(now_ms)
             .arg(tick_ms)
@@ -395,6 +427,7 @@ impl QueueStore {
             .arg(defaults.users_per_second)
             .arg(defaults.max_active_users)
             .arg(defaults.entry_token_ttl_seconds)
+            .arg(INVENTORY_FRESH_MS)
             .invoke_async(&mut conn)
             .await?;
         Ok(match reply.as_slice() {
@@ -425,6 +458,12 @@ impl QueueStore {
         }
         let current: Option<String> = conn.hget(key, "seed").await?;
         Ok(current.unwrap_or_else(|| seed.to_owned()))
+    }
+
+    /// Whether `user` is blocked (`spec.control.blockUsers`).
+    pub async fn is_blocked(&self, user: &str) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        conn.sismember(self.keys.blocked_users(), user).await
     }
 
     /// Everyone waiting, in queue order.

@@ -1,11 +1,14 @@
 -- Join the tier-2 queue, or read one's place in it; one round trip, atomic.
 -- KEYS: 1 queue, 2 heartbeats, 3 active, 4 sequence, 5 policy, 6 admitted total,
 --       7 per-address rate-limit counter, 8 per-user rate-limit counter,
---       9 arrivals counter of this second (what Auto activation watches)
+--       9 arrivals counter of this second (what Auto activation watches),
+--       10 blocked users, 11 random-order queue
 -- ARGV: 1 user, 2 now_ms, 3 mode ("join" | "status"), 4 default ttl seconds,
---       5 per-address limit, 6 per-user limit (0 = none), 7 window seconds
+--       5 per-address limit, 6 per-user limit (0 = none), 7 window seconds,
+--       8 the random method's seed
 -- Returns {"admitted", expiry_ms} | {"waiting", rank (0-based), total}
 --       | {"absent"} | {"limited", scope, retry_after_seconds}
+--       | {"refused", "blocked" | "closed" | "draining"}
 local user, now = ARGV[1], tonumber(ARGV[2])
 if ARGV[3] == 'join' then
   -- Fixed-window join limits, counted before anything else changes.
@@ -21,7 +24,12 @@ if ARGV[3] == 'join' then
       end
     end
   end
+  if redis.call('SISMEMBER', KEYS[10], user) == 1 then
+    return {'refused', 'blocked'}
+  end
 end
+local p = redis.call('HMGET', KEYS[5], 'active', 'entryTokenTtlSeconds', 'method', 'draining')
+local method = p[3] or 'fifo'
 local expiry = redis.call('ZSCORE', KEYS[3], user)
 if expiry and tonumber(expiry) > now then
   return {'admitted', expiry}
@@ -31,13 +39,21 @@ if not seq then
   if ARGV[3] ~= 'join' then
     return {'absent'}
   end
+  -- Nobody new while the sale is closed or the room drains; those already
+  -- in line keep their place (a switch back lets them on).
+  if method == 'reject' then
+    return {'refused', 'closed'}
+  end
+  if p[4] == '1' then
+    return {'refused', 'draining'}
+  end
   -- A new arrival, counted whether the room holds it or not: with the room
   -- off nobody waits, and this is what shows a surge.
   redis.call('INCR', KEYS[9])
   redis.call('EXPIRE', KEYS[9], 120)
-  -- Room off: admit on join, no queue (the operator decided not to hold anyone).
-  if redis.call('HGET', KEYS[5], 'active') == '0' then
-    local ttl = tonumber(redis.call('HGET', KEYS[5], 'entryTokenTtlSeconds') or ARGV[4]) or tonumber(ARGV[4])
+  -- Room off, or on and passing everyone through: admit on join, no queue.
+  if p[1] == '0' or method == 'passthrough' then
+    local ttl = tonumber(p[2] or ARGV[4]) or tonumber(ARGV[4])
     local until_ms = now + ttl * 1000
     redis.call('ZADD', KEYS[3], until_ms, user)
     redis.call('INCR', KEYS[6])
@@ -45,7 +61,11 @@ if not seq then
   end
   seq = redis.call('INCR', KEYS[4])
   redis.call('ZADD', KEYS[1], seq, user)
+  -- 13 hex digits: 52 bits, exact in a double (a ZSET score).
+  redis.call('ZADD', KEYS[11], tonumber(string.sub(redis.sha1hex(ARGV[8] .. user), 1, 13), 16), user)
 end
 -- Any sign of life (join, poll, heartbeat) keeps the place.
 redis.call('ZADD', KEYS[2], now, user)
-return {'waiting', redis.call('ZRANK', KEYS[1], user), redis.call('ZCARD', KEYS[1])}
+local order = KEYS[1]
+if method == 'random' then order = KEYS[11] end
+return {'waiting', redis.call('ZRANK', order, user) or 0, redis.call('ZCARD', KEYS[1])}

@@ -2,9 +2,11 @@
 -- holds even if two replicas both believe they lead (only the exact lease
 -- token may admit).
 -- KEYS: 1 lease, 2 queue, 3 heartbeats, 4 active, 5 admitted total,
---       6 rate samples, 7 sequence clock, 8 sequence, 9 policy
+--       6 rate samples, 7 sequence clock, 8 sequence, 9 policy,
+--       10 inventory, 11 random-order queue, 12 random seed hash
 -- ARGV: 1 lease token, 2 now_ms, 3 tick_ms, 4 heartbeat timeout ms,
---       5 lease ms, 6 default users/s, 7 default max active, 8 default ttl s
+--       5 lease ms, 6 default users/s, 7 default max active, 8 default ttl s,
+--       9 inventory freshness ms
 -- Returns {admitted, reaped, active, depth} or {-1} when fenced out.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {-1}
@@ -19,20 +21,41 @@ for i = 1, #dead, 500 do
   local batch = {unpack(dead, i, math.min(i + 499, #dead))}
   reaped = reaped + redis.call('ZREM', KEYS[2], unpack(batch))
   redis.call('ZREM', KEYS[3], unpack(batch))
+  redis.call('ZREM', KEYS[11], unpack(batch))
 end
 
 -- Entries that expired free their slot.
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 
-local p = redis.call('HMGET', KEYS[9], 'usersPerSecond', 'maxActiveUsers', 'entryTokenTtlSeconds', 'salesOpenAt')
+local p = redis.call('HMGET', KEYS[9], 'usersPerSecond', 'maxActiveUsers', 'entryTokenTtlSeconds', 'salesOpenAt',
+  'method', 'paused', 'draining', 'minPlaces')
 local rate = tonumber(p[1]) or tonumber(ARGV[6])
 local max_active = tonumber(p[2]) or tonumber(ARGV[7])
 local ttl = tonumber(p[3]) or tonumber(ARGV[8])
 local opens_ms = (tonumber(p[4]) or 0) * 1000
+local method = p[5] or 'fifo'
+
+-- Who may get in at all: not while paused, draining or closed, nor while the
+-- ticket service reports fewer places than minPlaces (people must not wait
+-- for stock that is gone). An inventory read older than the freshness limit
+-- is ignored: a silent ticket service must not stop the sale.
+local admitting = p[6] ~= '1' and p[7] ~= '1' and method ~= 'reject'
+local min_places = tonumber(p[8]) or 0
+if admitting and min_places > 0 then
+  local inv = redis.call('HMGET', KEYS[10], 'placesLeft', 'atMs')
+  local left, at = tonumber(inv[1]), tonumber(inv[2])
+  if left and at and now - at <= tonumber(ARGV[9]) and left < min_places then
+    admitting = false
+  end
+end
 
 local active = redis.call('ZCARD', KEYS[4])
 local admitted = 0
-if now >= opens_ms then
+if admitting and method == 'passthrough' then
+  -- Everyone through: who waited from before the switch gets in at once.
+  rate, max_active = 5000, active + 5000
+end
+if admitting and now >= opens_ms then
   -- A sliding one-second window: what the ticks of the last second admitted
   -- is spent. Per tick alone, a late tick followed by an on-time one admitted
   -- twice the rate within one second (798 against 400 in the flash sale).
@@ -48,11 +71,19 @@ if now >= opens_ms then
   local budget = math.min(math.floor(rate * tonumber(ARGV[3]) / 1000), rate - spent)
   local n = math.min(budget, max_active - active)
   if n > 0 then
-    local popped = redis.call('ZPOPMIN', KEYS[2], n)
+    -- FIFO pops the join order; random the seed's order. The other set
+    -- forgets the admitted, so both always hold the same waiters.
+    local first, other = KEYS[2], KEYS[11]
+    if method == 'random' then
+      first, other = KEYS[11], KEYS[2]
+      redis.call('HSETNX', KEYS[12], 'usedFromMs', ARGV[2])
+    end
+    local popped = redis.call('ZPOPMIN', first, n)
     local until_ms = now + ttl * 1000
     for i = 1, #popped, 2 do
       redis.call('ZADD', KEYS[4], until_ms, popped[i])
       redis.call('ZREM', KEYS[3], popped[i])
+      redis.call('ZREM', other, popped[i])
       admitted = admitted + 1
     end
     if admitted > 0 then

@@ -1,0 +1,34 @@
+//! The published draws: anyone may check the order.
+
+use super::*;
+
+/// `GET /v1/events/{event}/queue/audit`: the pre-queue draw and the
+/// `random` method's order. A seed is shown only once it can no longer be
+/// used to choose a place: the draw's after the draw, the random method's
+/// once the room no longer orders by it; before, only their commitments.
+pub(super) async fn audit(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+) -> Result<Json<serde_json::Value>, QueueError> {
+    check_event(&state, &event)?;
+    let draw = state.store.shuffle_state().await?;
+    let shuffled_at = draw.get("shuffledAt").and_then(|v| v.parse::<i64>().ok());
+    let random = state.store.random_state().await?;
+    let method = state.snapshot.get(&state.store).await?.policy.method;
+    let used_from = random.get("usedFromMs").and_then(|v| v.parse::<i64>().ok());
+    let revealed = used_from.is_some() && method != QueueingMethod::Random;
+    Ok(Json(json!({
+        "randomOrder": {
+            "algorithm": "while the method is random, each tick admits the waiters with the lowest score, the first 13 hex digits of SHA-1(seed || userId) read as an integer, seed as its lowercase hex string, userId as UTF-8; the commitment is SHA-256(seed)",
+            "seedCommitment": random.get("commitment"),
+            "seed": revealed.then(|| random.get("seed")).flatten(),
+            "usedFromMs": used_from,
+        },
+        "event": state.event,
+        "algorithm": "members present at open sorted ascending by SHA-256(seed || userId), seed as its lowercase hex string, userId as UTF-8; the commitment is SHA-256(seed)",
+        "seedCommitment": draw.get("commitment"),
+        "seed": shuffled_at.and(draw.get("seed")),
+        "shuffledAtMs": shuffled_at,
+        "participants": draw.get("participants").and_then(|v| v.parse::<u64>().ok()),
+    })))
+}

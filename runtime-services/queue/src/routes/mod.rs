@@ -1,0 +1,155 @@
+//! HTTP routes: `routers(state)`, public and internal, so tests drive the
+//! service in-process. One file per audience: [`tier1`] (anonymous numbers),
+//! [`tier2`] (the signed-in queue), [`audit`] (the published draws) and
+//! [`stats`] (the operator and Prometheus); this file holds the state, the
+//! router and the extractors they share.
+
+mod audit;
+mod stats;
+mod tier1;
+mod tier2;
+
+pub use stats::Stats;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use urr_service_common::server::Routers;
+use urr_service_common::service;
+use urr_service_common::tokens::entry::EntryTokenKey;
+use urr_service_common::tokens::user::{UserIdentity, UserTokenVerifier};
+use urr_service_common::tokens::vwr;
+use urr_service_common::{metrics as prom, unix_now_ms};
+
+use crate::admission::{self, AdmissionState};
+use crate::client_address::ClientAddressSource;
+use crate::error::QueueError;
+use crate::eta::{self, Eta, MeasuredRate};
+use crate::pass::{self, PassKeys, PassRefusal};
+use crate::policy::{Policy, QueueingMethod};
+use crate::snapshot::{RATE_WINDOW_MS, SnapshotCache};
+use crate::store::Refusal;
+use crate::store::{JoinLimits, NumberTaken, Place, QueueStore};
+use crate::telemetry::QueueMetrics;
+use crate::waiting_page;
+
+/// Everything a request handler needs.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: QueueStore,
+    pub event: String,
+    pub room_name: String,
+    pub room_id: String,
+    pub users: UserTokenVerifier,
+    pub entry_key: EntryTokenKey,
+    /// The room's pass keys (current signs; current and previous verify).
+    pub pass_keys: PassKeys,
+    pub vwr_token_ttl_seconds: i64,
+    pub cookie_secure: bool,
+    /// Tier-1 numbers per client address per minute (0 = unlimited).
+    pub number_limit_per_ip: u32,
+    pub join_limit_per_ip: u32,
+    pub join_limit_per_user: u32,
+    pub client_address: ClientAddressSource,
+    pub metrics: Arc<QueueMetrics>,
+    /// Policy, measured rate and serving parameters, at most one tick old.
+    pub snapshot: Arc<SnapshotCache>,
+}
+
+/// The service's routers: the API on the public listener; `/metrics` and
+/// `/internal/stats` (the operator's scaling input) on the internal one,
+/// which only the cluster reaches ([`urr_service_common::server::split`]).
+pub fn routers(state: AppState) -> Routers {
+    let requests = state.metrics.requests.clone();
+    service::frame(
+        state,
+        readyz,
+        stats::metrics,
+        Router::new()
+            .route("/v1/rooms/{room}/numbers", post(tier1::take_number))
+            .route("/v1/rooms/{room}/serving", get(tier1::serving))
+            .route("/v1/events/{event}/queue", post(tier2::join))
+            .route(
+                "/v1/events/{event}/queue/me",
+                get(tier2::me).delete(tier2::leave),
+            )
+            .route("/v1/events/{event}/queue/heartbeat", post(tier2::heartbeat))
+            .route("/v1/events/{event}/queue/audit", get(audit::audit))
+            .route("/waiting/{room}", get(waiting_page::page))
+            .route("/waiting/assets/{file}", get(waiting_page::assets)),
+        Router::new().route("/internal/stats", get(stats::stats)),
+        &requests,
+    )
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, QueueError> {
+    state.store.ping().await?;
+    Ok("ready")
+}
+
+/// The caller's address (see [`crate::client_address`]).
+struct ClientIp(String);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientIp(state.client_address.resolve(&parts.headers, peer)))
+    }
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<UserIdentity, QueueError> {
+    state.users.verify_headers(headers).await.map_err(|error| {
+        state.metrics.refuse("unauthorized");
+        QueueError::Unauthorized(error)
+    })
+}
+
+/// An authenticated user calling an endpoint of this instance's event: the
+/// `{event}` path segment is checked and the bearer token verified.
+struct Caller(UserIdentity);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = QueueError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(event) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| QueueError::BadRequest(e.to_string()))?;
+        check_event(state, &event)?;
+        Ok(Caller(authenticate(state, &parts.headers).await?))
+    }
+}
+
+/// The caller's address when a blocked network holds it (`spec.control.blockAddresses`).
+fn blocked_address(policy: &Policy, ip: &str) -> Option<std::net::IpAddr> {
+    ip.parse()
+        .ok()
+        .filter(|address| policy.address_blocked(*address))
+}
+
+fn check_event(state: &AppState, event: &str) -> Result<(), QueueError> {
+    if event == state.event {
+        Ok(())
+    } else {
+        Err(QueueError::UnknownEvent(event.to_owned()))
+    }
+}

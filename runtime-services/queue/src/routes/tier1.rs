@@ -1,0 +1,147 @@
+//! Tier 1: anonymous numbers and the serving counter the edge computes.
+
+use super::*;
+
+// ---- tier 1 ------------------------------------------------------------
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct NumberResponse<'a> {
+    room: &'a str,
+    number: u64,
+    serving: u64,
+    ahead_of_you: u64,
+    eta_seconds: Eta,
+    poll_after_ms: u64,
+}
+
+fn check_room(state: &AppState, room: &str) -> Result<(), QueueError> {
+    if room == state.room_name {
+        Ok(())
+    } else {
+        Err(QueueError::UnknownRoom(room.to_owned()))
+    }
+}
+
+/// `POST /v1/rooms/{room}/numbers`: a number and its signed pass. A visitor
+/// who already holds a valid pass for this room keeps their number, and
+/// does not count against the per-address limit; a loop without the cookie
+/// hits that limit, so it cannot push everyone after it back.
+pub(super) async fn take_number(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> Result<Response, QueueError> {
+    check_room(&state, &room)?;
+    let now_ms = unix_now_ms();
+    let now = now_ms / 1000;
+    let Some(signing_key) = state.pass_keys.current() else {
+        return Err(QueueError::NoTierOne(room));
+    };
+    let snapshot = state.snapshot.get(&state.store).await?;
+    if blocked_address(&snapshot.policy, &ip).is_some() {
+        state.metrics.refuse("blocked");
+        return Err(QueueError::Blocked);
+    }
+    let existing = pass::valid_pass(state.pass_keys.accepted(), &headers, &state.room_id, now);
+    // A visitor with a number keeps it whatever the room does now; only a
+    // new one is turned away from a closed or draining room.
+    if existing.is_none() {
+        match snapshot.admission(now_ms) {
+            AdmissionState::Closed => {
+                state.metrics.refuse("sale-closed");
+                return Err(QueueError::SaleClosed);
+            }
+            AdmissionState::Draining => {
+                state.metrics.refuse("draining");
+                return Err(QueueError::Draining);
+            }
+            _ => {}
+        }
+    }
+    let (number, token) = match existing {
+        Some(claims) => (claims.number, None),
+        None => match state
+            .store
+            .take_number(&ip, state.number_limit_per_ip, now_ms)
+            .await?
+        {
+            NumberTaken::Number(number) => {
+                state.metrics.numbers_issued.inc();
+                let token = vwr::sign(
+                    signing_key,
+                    &state.room_id,
+                    number,
+                    now + state.vwr_token_ttl_seconds,
+                );
+                (number, Some(token))
+            }
+            NumberTaken::Limited { retry_after } => {
+                state.metrics.refuse("rate-limit-numbers");
+                return Err(QueueError::NumbersLimited { retry_after });
+            }
+        },
+    };
+    let params = snapshot.serving;
+    let serving = params.serving_at(now);
+    let wait = params.seconds_until_served(number, now);
+    let body = NumberResponse {
+        room: &room,
+        number,
+        serving,
+        ahead_of_you: number.saturating_sub(serving),
+        // The counter is deterministic, so the estimate is exact.
+        eta_seconds: Eta {
+            low: wait,
+            high: wait,
+            basis: "schedule",
+        },
+        poll_after_ms: (wait * 1000 / 4).clamp(1_000, 15_000),
+    };
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Some(token) = token {
+        let secure = if state.cookie_secure { "; Secure" } else { "" };
+        let cookie = format!(
+            "{}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+            vwr::COOKIE_NAME,
+            state.vwr_token_ttl_seconds
+        );
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(header::SET_COOKIE, value);
+        }
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `GET /v1/rooms/{room}/serving`: cheap and cacheable for a second; the
+/// same for every visitor.
+pub(super) async fn serving(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+) -> Result<Response, QueueError> {
+    check_room(&state, &room)?;
+    let snapshot = state.snapshot.get(&state.store).await?;
+    let params = snapshot.serving;
+    let now_ms = unix_now_ms();
+    let now = now_ms / 1000;
+    let body = json!({
+        "admission": snapshot.admission(now_ms),
+        "room": room,
+        "serving": params.serving_at(now),
+        "start": params.start,
+        "perInterval": params.per_interval,
+        "intervalSeconds": params.interval_seconds,
+        "epoch": params.epoch,
+        "now": now,
+    });
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=1"),
+    );
+    Ok(response)
+}

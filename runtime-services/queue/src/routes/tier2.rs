@@ -1,0 +1,285 @@
+//! Tier 2: the signed-in queue (join, poll, heartbeat, leave).
+
+use super::*;
+
+#[derive(Serialize)]
+#[serde(tag = "status", rename_all_fields = "camelCase")]
+pub(super) enum PlaceResponse {
+    #[serde(rename = "waiting")]
+    Waiting {
+        event: String,
+        /// 1-based; `null` in the pre-queue, before the draw at open.
+        position: Option<u64>,
+        total: u64,
+        pre_queue: bool,
+        eta_seconds: Option<Eta>,
+        poll_after_ms: u64,
+        /// Whether the room lets anyone in now: `open`, `paused`,
+        /// `draining`, `soldOut` or `closed` (the page shows each).
+        admission: AdmissionState,
+        /// Places the ticket service has left (`null`: unknown or stale).
+        places_left: Option<u64>,
+        /// Places in baskets, which come back if their holds lapse: sold
+        /// out with none held is final (`null`: unknown or stale).
+        places_held: Option<u64>,
+        /// `fifo` or `random` order (under `random` the position is the
+        /// place in the seed's order, which later joins can go ahead of).
+        order: &'static str,
+    },
+    #[serde(rename = "admitted")]
+    Admitted {
+        event: String,
+        entry_token: String,
+        /// Unix seconds.
+        entry_token_expires_at: i64,
+    },
+}
+
+async fn respond(
+    state: &AppState,
+    user: &UserIdentity,
+    place: Place,
+) -> Result<Json<PlaceResponse>, QueueError> {
+    let now_ms = unix_now_ms();
+    match place {
+        Place::Absent => Err(QueueError::NotInQueue),
+        Place::Refused(refusal) => Err(refused(state, refusal)),
+        Place::Limited { scope, retry_after } => {
+            state.metrics.refuse(if scope == "user" {
+                "rate-limit-user"
+            } else {
+                "rate-limit-ip"
+            });
+            Err(QueueError::RateLimited { scope, retry_after })
+        }
+        Place::Admitted { expires_at_ms } => {
+            let expires_at = expires_at_ms / 1000;
+            let token = state
+                .entry_key
+                .issue(&user.user_id, &state.event, now_ms / 1000, expires_at)
+                .map_err(|e| QueueError::Signing(e.to_string()))?;
+            Ok(Json(PlaceResponse::Admitted {
+                event: state.event.clone(),
+                entry_token: token,
+                entry_token_expires_at: expires_at,
+            }))
+        }
+        Place::Waiting { rank, total } => {
+            let snapshot = state.snapshot.get(&state.store).await?;
+            let policy = &snapshot.policy;
+            let admission = snapshot.admission(now_ms);
+            let inventory = admission::fresh(snapshot.inventory, now_ms);
+            let places_left = inventory.map(|i| i.places_left);
+            let places_held = inventory.map(|i| i.places_held);
+            let order = if policy.method == QueueingMethod::Random {
+                "random"
+            } else {
+                "fifo"
+            };
+            let pre_queue = policy.in_pre_queue(now_ms / 1000) && policy.randomize_at_open;
+            if pre_queue {
+                let until_open = (policy.sales_open_at * 1000 - now_ms).max(0) as u64;
+                return Ok(Json(PlaceResponse::Waiting {
+                    event: state.event.clone(),
+                    position: None,
+                    total,
+                    pre_queue,
+                    eta_seconds: None,
+                    poll_after_ms: (until_open / 2).clamp(1_000, 30_000),
+                    admission,
+                    places_left,
+                    places_held,
+                    order,
+                }));
+            }
+            let eta = eta::estimate(rank, snapshot.rate, policy.users_per_second);
+            Ok(Json(PlaceResponse::Waiting {
+                event: state.event.clone(),
+                position: Some(rank + 1),
+                total,
+                pre_queue,
+                // No estimate while nobody is let in: any number would be a guess.
+                eta_seconds: (admission == AdmissionState::Open).then_some(eta),
+                poll_after_ms: if admission == AdmissionState::Open {
+                    eta::poll_after_ms(eta)
+                } else {
+                    HELD_POLL_MS
+                },
+                admission,
+                places_left,
+                places_held,
+                order,
+            }))
+        }
+    }
+}
+
+/// How often a waiter polls while admission is held (paused, sold out…):
+/// often enough to see it re-open within seconds, rarely enough not to load
+/// the service with a crowd that cannot move.
+const HELD_POLL_MS: u64 = 5_000;
+
+/// The answer to a join the room does not take, counted by reason.
+fn refused(state: &AppState, refusal: Refusal) -> QueueError {
+    match refusal {
+        Refusal::Blocked => {
+            state.metrics.refuse("blocked");
+            QueueError::Blocked
+        }
+        Refusal::Closed => {
+            state.metrics.refuse("sale-closed");
+            QueueError::SaleClosed
+        }
+        Refusal::Draining => {
+            state.metrics.refuse("draining");
+            QueueError::Draining
+        }
+    }
+}
+
+/// Optional join body.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JoinRequest {
+    /// A label of the device, for the user's own session list; at most 64 characters.
+    #[serde(default)]
+    device: Option<String>,
+}
+
+/// `POST /v1/events/{event}/queue`: idempotent per user; a rejoin (from any
+/// device) keeps the place.
+pub(super) async fn join(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<PlaceResponse>, QueueError> {
+    check_event(&state, &event)?;
+    let request: JoinRequest = if body.is_empty() {
+        JoinRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| QueueError::BadRequest(format!("invalid join body: {e}")))?
+    };
+    if request
+        .device
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 64)
+    {
+        return Err(QueueError::BadRequest(
+            "device must be at most 64 characters".into(),
+        ));
+    }
+    let user = authenticate(&state, &headers).await?;
+    let now_ms = unix_now_ms();
+    let now = now_ms / 1000;
+    let snapshot = state.snapshot.get(&state.store).await?;
+    let policy = &snapshot.policy;
+    if let Some(address) = blocked_address(policy, &ip) {
+        tracing::info!(%address, "join from a blocked network");
+        return Err(refused(&state, Refusal::Blocked));
+    }
+    if policy.pre_queue_opens_at > now {
+        return Err(QueueError::QueueNotOpen {
+            opens_at: policy.pre_queue_opens_at,
+            retry_after: (policy.pre_queue_opens_at - now).max(1) as u64,
+        });
+    }
+    if policy.pass_required(now) {
+        check_pass(&state, &headers, now).await?;
+    }
+    let limits = JoinLimits {
+        address: ip,
+        per_address: state.join_limit_per_ip,
+        per_user: state.join_limit_per_user,
+    };
+    let place = state
+        .store
+        .join_limited(
+            &user.user_id,
+            now_ms,
+            policy.entry_token_ttl_seconds,
+            &limits,
+        )
+        .await?;
+    if !matches!(place, Place::Limited { .. }) {
+        state.metrics.joins.inc();
+    }
+    respond(&state, &user, place).await
+}
+
+/// The served tier-1 pass a join needs while the edge gates (chained tiers).
+async fn check_pass(state: &AppState, headers: &HeaderMap, now: i64) -> Result<(), QueueError> {
+    let serving = state.snapshot.get(&state.store).await?.serving;
+    let room = || state.room_name.clone();
+    match pass::served_pass(
+        state.pass_keys.accepted(),
+        headers,
+        &state.room_id,
+        &serving,
+        now,
+    ) {
+        Ok(_) => Ok(()),
+        Err(PassRefusal::Missing) => {
+            state.metrics.refuse("pass-required");
+            Err(QueueError::PassRequired {
+                room: room(),
+                reason: "no urr-vwr-token cookie",
+            })
+        }
+        Err(PassRefusal::Invalid(error)) => {
+            state.metrics.refuse("pass-invalid");
+            tracing::info!(reason = error.outcome(), "join with an invalid pass");
+            Err(QueueError::PassRequired {
+                room: room(),
+                reason: "the urr-vwr-token cookie is not a valid pass for this room",
+            })
+        }
+        Err(PassRefusal::NotServed {
+            number,
+            serving,
+            wait_seconds,
+        }) => {
+            state.metrics.refuse("pass-not-served");
+            Err(QueueError::PassNotServed {
+                room: room(),
+                number,
+                serving,
+                retry_after: wait_seconds,
+            })
+        }
+    }
+}
+
+/// `GET /v1/events/{event}/queue/me`.
+pub(super) async fn me(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+) -> Result<Json<PlaceResponse>, QueueError> {
+    let place = state.store.status(&user.user_id, unix_now_ms()).await?;
+    respond(&state, &user, place).await
+}
+
+/// `POST /v1/events/{event}/queue/heartbeat`: 204 while in the queue or admitted.
+pub(super) async fn heartbeat(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+) -> Result<StatusCode, QueueError> {
+    match state.store.status(&user.user_id, unix_now_ms()).await? {
+        Place::Absent => Err(QueueError::NotInQueue),
+        _ => Ok(StatusCode::NO_CONTENT),
+    }
+}
+
+/// `DELETE /v1/events/{event}/queue/me`: leaves, or gives an entry slot back.
+pub(super) async fn leave(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+) -> Result<StatusCode, QueueError> {
+    if state.store.leave(&user.user_id, unix_now_ms()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(QueueError::NotInQueue)
+    }
+}
