@@ -59,6 +59,18 @@ async fn redis_state(
     (policy, blocked, kicks)
 }
 
+async fn room_status(
+    rooms: &Api<WaitingRoom>,
+    name: &str,
+) -> Result<urr_crds::waiting_room::WaitingRoomStatus, String> {
+    Ok(rooms
+        .get(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .status
+        .unwrap_or_default())
+}
+
 async fn announced(client: &kube::Client, namespace: &str, room: &str) -> Vec<String> {
     let events: Api<KubeEvent> = Api::namespaced(client.clone(), namespace);
     events
@@ -158,12 +170,7 @@ async fn pause_kick_block_and_the_method_typed_with_kubectl_reach_the_queue_and_
         "status.admission Paused",
         Duration::from_secs(30),
         || async {
-            let status = rooms
-                .get(&name)
-                .await
-                .map_err(|e| e.to_string())?
-                .status
-                .unwrap_or_default();
+            let status = room_status(&rooms, &name).await?;
             let admitting = status.conditions.iter().find(|c| c.type_ == "Admitting");
             match (
                 status.admission.as_deref(),
@@ -216,12 +223,7 @@ async fn pause_kick_block_and_the_method_typed_with_kubectl_reach_the_queue_and_
         "admission Open and user-ann not kicked again",
         Duration::from_secs(30),
         || async {
-            let status = rooms
-                .get(&name)
-                .await
-                .map_err(|e| e.to_string())?
-                .status
-                .unwrap_or_default();
+            let status = room_status(&rooms, &name).await?;
             let (policy, _, kicks) = redis_state(&redis, &name).await;
             let admitting = status.conditions.iter().find(|c| c.type_ == "Admitting");
             if status.admission.as_deref() == Some("Open")
