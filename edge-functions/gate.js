@@ -1,13 +1,5 @@
-// URR waiting-room gate: CloudFront Function (cloudfront-js-2.0, viewer-request).
-// Holds a viewer who must wait at the edge: no origin request is spent.
-// KVS, written by the operator (contract: runtime-services/common/src/edge.rs):
-//   wr/p/<segment>   index shard {"v":1,"rooms":[[prefix,roomKey]..]}, wr/p/ lists "segments"
-//   wr/<ns>/<name>   room entry (EdgeEntry), kids: the key ids it accepts
-//   key/<ns>/<name>/<kid>  hex HMAC key: a pass is checked only with its own room's keys
-// The URI is normalised, matched on segment boundaries, decided, forwarded as decided.
-// Fail-open: a missing or malformed entry, or any exception, passes the request
-// unchanged; a broken waiting room must never close the sale.
-// Token: b64url(p) "." b64url(HMAC-SHA256(key, p)), p = "v1|kid|room|number|expiresAt".
+// URR waiting-room gate (CloudFront Function, viewer-request). What it reads
+// and decides: README.md (comments cost bytes of the 10 KB code limit).
 import cf from 'cloudfront';
 import crypto from 'crypto';
 
@@ -117,9 +109,11 @@ async function readJson(key) {
 
 // The entry if it has EdgeEntry's shape (as the Rust twin's serde), else null.
 function usable(r) {
-  var s = r && r.serving, ci = r && r.caseInsensitive;
+  var s = r && r.serving, ci = r && r.caseInsensitive, so = r && r.soldOut;
   return r && r.v === 1 && s && typeof r.room + typeof r.waitingPage === 'stringstring' && r.active === !!r.active &&
-    (ci === undefined || ci === !!ci) && int(r.enforceFrom) && int(s.epoch) && nat(s.start) && nat(s.perInterval) &&
+    (ci === undefined || ci === !!ci) && (so === undefined || so === !!so) &&
+    (r.method === undefined || r.method === 'passthrough' || r.method === 'reject') &&
+    (s.pausedAt === undefined || int(s.pausedAt)) && int(r.enforceFrom) && int(s.epoch) && nat(s.start) && nat(s.perInterval) &&
     nat(s.intervalSeconds) && [r.protected, r.bypass, r.kids].every(function (a) {
       return Array.isArray(a) && a.every(function (x) { return typeof x === 'string'; });
     }) ? r : null;
@@ -137,12 +131,17 @@ async function decide(request, uri, room, now) {
   var ci = room.caseInsensitive;
   if (!room.active || now < room.enforceFrom || !underAny(uri, room.protected, ci)) return { pass: true };
   if (underAny(uri, room.bypass, ci) || isWaitingTraffic(uri, room.waitingPage, ci)) return { pass: true };
+  // spec.queueing.method: passthrough lets all on, reject all but the served.
+  if (room.method === 'passthrough') return { pass: true };
+  var closed = room.method === 'reject';
   var serving = servingAt(room.serving, now);
   var cookie = request.cookies[COOKIE];
-  if (!cookie) return { pass: false, serving: serving, reason: 'no-token' };
+  if (!cookie) return { pass: false, serving: serving, reason: closed ? 'closed' : 'no-token' };
   var c = await checkToken(cookie.value, room, now);
+  if (c.ok && c.number <= serving) return { pass: true, serving: serving, number: c.number };
+  if (closed) return { pass: false, serving: serving, reason: 'closed' };
   if (!c.ok) return { pass: false, serving: serving, reason: c.reason };
-  return { pass: c.number <= serving, serving: serving, number: c.number, reason: 'not-served' };
+  return { pass: false, serving: serving, number: c.number, reason: 'not-served' };
 }
 
 // The waiting page, its directory and the queue API always pass: a room on
@@ -154,7 +153,9 @@ function isWaitingTraffic(uri, page, ci) {
   return under(uri, page, ci) || (dir.length > 1 && under(uri, dir, ci)) || QUEUE_API.test(ci ? lower(uri) : uri);
 }
 
+// Paused (spec.control.paused): the counter stands still from pausedAt.
 function servingAt(p, now) {
+  if (p.pausedAt !== undefined && now > p.pausedAt) now = p.pausedAt;
   if (now < p.epoch || p.intervalSeconds <= 0) return p.start;
   return p.start + p.perInterval * Math.floor((now - p.epoch) / p.intervalSeconds);
 }
@@ -216,23 +217,19 @@ function waitResponse(request, uri, room, decision) {
   retry = Math.max(1, Math.min(retry, 3600));
   var headers = securityHeaders();
   if (wantsJson(request)) {
+    var closed = decision.reason === 'closed', status = closed ? 403 : 429;
     headers['content-type'] = { value: 'application/problem+json' };
-    headers['retry-after'] = { value: String(retry) };
-    return {
-      statusCode: 429,
-      statusDescription: 'Too Many Requests',
-      headers: headers,
-      body: JSON.stringify({
-        type: 'https://urr.dev/problems/waiting-room',
-        title: 'Waiting room active',
-        status: 429,
-        detail: 'The waiting room is holding requests; take a number at ' + room.waitingPage,
-        serving: decision.serving,
-        yourNumber: decision.number || null,
-        aheadOfYou: ahead,
-        retryAfterSeconds: retry
-      })
+    if (!closed) headers['retry-after'] = { value: String(retry) };
+    var body = closed ? { type: 'sale-closed', title: 'The sale is closed', detail: 'This sale is not taking anyone in line.' } : {
+      type: 'waiting-room', title: 'Waiting room active',
+      detail: 'The waiting room is holding requests; take a number at ' + room.waitingPage,
+      serving: decision.serving, yourNumber: decision.number || null, aheadOfYou: ahead, retryAfterSeconds: retry
     };
+    body.type = 'https://urr.dev/problems/' + body.type;
+    body.status = status;
+    // soldOut: no places left, waiting may be for nothing.
+    body.admission = closed ? 'closed' : room.soldOut ? 'soldOut' : 'open';
+    return { statusCode: status, statusDescription: closed ? 'Forbidden' : 'Too Many Requests', headers: headers, body: JSON.stringify(body) };
   }
   var back = uri + (request.querystring && Object.keys(request.querystring).length ? '?' + query(request.querystring) : '');
   headers.location = { value: room.waitingPage + '?return=' + encodeURIComponent(back) };

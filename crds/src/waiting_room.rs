@@ -380,6 +380,9 @@ pub struct WaitingRoomStatus {
     /// Places neither sold nor held, as the queue last read them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub places_left: Option<i64>,
+    /// The tier-1 counter's pause and resume (see [`Tier1Counter`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier1: Option<Tier1Counter>,
     /// The `spec.control.kickUsers` already kicked (each once per appearance).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kicked_users: Vec<String>,

@@ -91,6 +91,24 @@ test('API clients get a 429 problem with Retry-After and their place', async () 
   assert.equal(body.retryAfterSeconds, 30);
 });
 
+test('room controls: a closed sale answers 403 sale-closed, a sold-out one says so in the 429', async () => {
+  const api = (gate) => gate.handler(viewerRequest('/api/v1/events/aurora/holds', { accept: 'application/json' }));
+  const closed = await api(gateWith({ [`wr/${ROOM}`]: roomEntry({ method: 'reject' }) }).gate);
+  assert.equal(closed.statusCode, 403);
+  const problem = JSON.parse(closed.body);
+  assert.equal(problem.type, 'https://urr.dev/problems/sale-closed');
+  assert.equal(problem.admission, 'closed');
+  assert.equal(closed.headers['retry-after'], undefined, 'nothing to retry for');
+  const soldOut = await api(gateWith({ [`wr/${ROOM}`]: roomEntry({ soldOut: true }) }).gate);
+  assert.equal(soldOut.statusCode, 429);
+  assert.equal(JSON.parse(soldOut.body).admission, 'soldOut');
+  const open = await api(gateWith({ [`wr/${ROOM}`]: roomEntry() }).gate);
+  assert.equal(JSON.parse(open.body).admission, 'open');
+  // A malformed control is a malformed entry: fail open.
+  const odd = await api(gateWith({ [`wr/${ROOM}`]: roomEntry({ method: 'lottery' }) }).gate);
+  assert.equal(odd.uri, '/api/v1/events/aurora/holds', 'passed unchanged');
+});
+
 test('no token, a forged token, an expired token and another room\'s token all wait', async () => {
   const { gate } = gateWith({ [`wr/${ROOM}`]: roomEntry() });
   const forged = sign('00'.repeat(32), KEY.id, ROOM, 1, NOW + 3600);

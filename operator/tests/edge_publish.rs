@@ -47,9 +47,12 @@ fn room(namespace: &str, name: &str, prefixes: &[String]) -> Publication {
                 per_interval: 10,
                 interval_seconds: 1,
                 epoch: 0,
+                paused_at: None,
             },
             kids: vec!["k1".into()],
             case_insensitive: false,
+            method: None,
+            sold_out: false,
         }),
         keys: vec![("k1".into(), "ab".repeat(32))],
     }

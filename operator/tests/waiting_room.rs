@@ -169,8 +169,8 @@ async fn applying_a_room_writes_the_policy_publishes_the_edge_and_deleting_it_re
     let bodies = server.await.expect("server");
     assert_eq!(
         action,
-        kube::runtime::controller::Action::await_change(),
-        "Always: nothing time-driven"
+        kube::runtime::controller::Action::requeue(urr_operator::waiting_room::FOLLOW),
+        "Always: nothing time-driven, but an active room follows the queue's figures"
     );
     let status = &bodies[3]["status"];
     assert_eq!(status["active"], true);

@@ -111,3 +111,20 @@ impl Default for InventoryAwareness {
         }
     }
 }
+
+/// The tier-1 counter's pause, kept in the status so every reconcile
+/// publishes the same parameters (`status.tier1`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Tier1Counter {
+    /// Unix seconds from which the counter stands still (published ahead
+    /// by the propagation margin, so every edge freezes at the same number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<i64>,
+    /// After a resume: the frozen number and when counting goes on (Unix
+    /// seconds), which replace `0` and `enforceFrom` in the formula.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_start: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_epoch: Option<i64>,
+}

@@ -2,6 +2,7 @@
 //! messages and schema checks), for objects stored before a rule existed.
 
 use super::*;
+use crate::validation::matches_pattern;
 
 impl Validate for WaitingRoom {
     /// The API server already enforces the name; the spec is all there is.
@@ -147,11 +148,14 @@ impl WaitingRoomSpec {
         );
         for (i, net) in nets.iter().enumerate() {
             let path = format!("spec.control.blockAddresses[{i}]");
-            check_pattern(net, CIDR_PATTERN, &path, out);
-            // The pattern lets 999.1.1.1 through; the parse does not.
-            let parses =
-                net.parse::<ipnet::IpNet>().is_ok() || net.parse::<std::net::IpAddr>().is_ok();
-            out.require(parses, &path, "not an IP address or CIDR network");
+            if matches_pattern(net, CIDR_PATTERN) {
+                // The pattern lets 999.1.1.1 through; the parse does not.
+                let parses =
+                    net.parse::<ipnet::IpNet>().is_ok() || net.parse::<std::net::IpAddr>().is_ok();
+                out.require(parses, &path, "not an IP address or CIDR network");
+            } else {
+                check_pattern(net, CIDR_PATTERN, &path, out);
+            }
         }
     }
 

@@ -47,6 +47,7 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use urr_crds::WaitingRoom;
 use urr_crds::conditions;
 use urr_crds::validation::Validate;
+use urr_crds::waiting_room::Tier1Counter;
 
 use crate::edge;
 use crate::kvs::KvsError;
@@ -56,6 +57,8 @@ use publish::Publication;
 use status::set;
 
 pub const FINALIZER: &str = "urr.dev/waiting-room";
+/// How often an active room re-reads the queue's figures.
+pub const FOLLOW: Duration = Duration::from_secs(15);
 /// Retry of a room whose Event is missing or whose edge write failed.
 pub const RETRY: Duration = Duration::from_secs(10);
 
@@ -159,7 +162,8 @@ async fn apply(
 
     let (activation, observed) = read::decide(ctx, &namespace, room, &previous, now).await;
     let policy = desired::policy_for(&room.spec, &event.spec, &activation);
-    let serving = desired::serving_for(&room.spec, &activation, now);
+    let (serving, tier1) = desired::serving_for(&room.spec, &activation, previous.tier1, now);
+    status.tier1 = (tier1 != Tier1Counter::default()).then_some(tier1);
     let controls = queue_policy::Controls {
         blocked_users: room.spec.control.block_users.clone(),
         kicks: desired::kicks(&room.spec, &previous.kicked_users),
@@ -176,7 +180,16 @@ async fn apply(
         &now_time,
     );
 
-    let mut requeue = activation.recheck_after;
+    // While the room holds people back, its figures (status.admission,
+    // placesLeft, the edge's soldOut) follow the queue every few seconds.
+    let mut requeue = match (activation.active, activation.recheck_after) {
+        (true, Some(after)) => Some(after.min(FOLLOW)),
+        (true, None) => Some(FOLLOW),
+        (false, after) => after,
+    };
+    let sold_out = observed
+        .room
+        .is_some_and(|r| r.admission == crate::stats::Admission::SoldOut);
     if let Some(edge_spec) = &room.spec.edge {
         let entry = desired::edge_entry(
             &namespace,
@@ -185,6 +198,7 @@ async fn apply(
             edge_spec,
             &activation,
             serving,
+            sold_out,
         );
         let outcome =
             edge_step::publish_edge(ctx, &namespace, &name, edge_spec, entry, &previous, now).await;

@@ -423,9 +423,12 @@ mod tests {
                 per_interval: 1,
                 interval_seconds: 1,
                 epoch: 0,
+                paused_at: None,
             },
             kids: kids.iter().map(|k| (*k).to_owned()).collect(),
             case_insensitive: false,
+            method: None,
+            sold_out: false,
         }
     }
 

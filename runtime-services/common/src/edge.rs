@@ -55,6 +55,24 @@ pub struct EdgeEntry {
     /// Omitted when false, so the entries of rooms without it do not grow.
     #[serde(default, skip_serializing_if = "is_false")]
     pub case_insensitive: bool,
+    /// `passthrough`: the edge lets everyone through (the queue counts
+    /// them); `reject`: the sale is closed, a visitor without a served pass
+    /// gets `403 sale-closed` (JSON) or the waiting page's closed screen.
+    /// Omitted for `fifo` and `random`, which the edge gates alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<EdgeMethod>,
+    /// The queue reports fewer places than `inventory.minPlaces`: held
+    /// visitors are told so (`admission: soldOut` in the 429 JSON).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sold_out: bool,
+}
+
+/// The queueing methods the edge acts on itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeMethod {
+    Passthrough,
+    Reject,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -174,9 +192,12 @@ mod tests {
                 per_interval: 500,
                 interval_seconds: 10,
                 epoch: 1_765_536_630,
+                paused_at: None,
             },
             kids: vec!["2026-11".into()],
             case_insensitive: false,
+            method: None,
+            sold_out: false,
         }
     }
 

@@ -103,6 +103,12 @@ pub fn serving_fields(params: &ServingParams) -> Vec<(&'static str, String)> {
         ("perInterval", params.per_interval.to_string()),
         ("intervalSeconds", params.interval_seconds.to_string()),
         ("epoch", params.epoch.to_string()),
+        // Empty when running: the hash is written whole, so a resumed
+        // counter must overwrite the old pause.
+        (
+            "pausedAt",
+            params.paused_at.map(|t| t.to_string()).unwrap_or_default(),
+        ),
     ]
 }
 
@@ -282,6 +288,7 @@ pub fn serving_params(fields: &HashMap<String, String>) -> ServingParams {
         per_interval: get("perInterval").unwrap_or(500).max(0) as u64,
         interval_seconds: get("intervalSeconds").unwrap_or(10).max(1) as u64,
         epoch: get("epoch").unwrap_or(0),
+        paused_at: get("pausedAt"),
     }
 }
 

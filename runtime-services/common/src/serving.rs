@@ -9,6 +9,12 @@
 //!              = start + perInterval * floor((now - epoch) / intervalSeconds)   otherwise
 //! ```
 //!
+//! While the organiser pauses admission (`spec.control.paused`), the
+//! operator publishes `pausedAt`, and the counter stops there:
+//! `serving(now) = serving(min(now, pausedAt))`. On resume it publishes the
+//! frozen value as the new `start` and the resume time as the new `epoch`,
+//! so no edge ever sees the counter go back.
+//!
 //! Visitor number `n` may pass once `n <= serving(now)`. The edge function in
 //! `edge-functions/` implements the same formula; both read the shared test
 //! vectors in `runtime-services/common/testdata/vwr-token-vectors.json`.
@@ -25,11 +31,15 @@ pub struct ServingParams {
     pub interval_seconds: u64,
     /// Unix seconds.
     pub epoch: i64,
+    /// Unix seconds from which the counter stands still (admission paused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<i64>,
 }
 
 impl ServingParams {
     /// The highest number being served at `now` (Unix seconds).
     pub fn serving_at(&self, now: i64) -> u64 {
+        let now = self.paused_at.map_or(now, |paused| now.min(paused));
         if now < self.epoch || self.interval_seconds == 0 {
             return self.start;
         }
@@ -38,8 +48,10 @@ impl ServingParams {
             .saturating_add(self.per_interval.saturating_mul(intervals))
     }
 
-    /// Seconds from `now` until `number` is served (0 when it already is).
+    /// Seconds from `now` until `number` is served (0 when it already is);
+    /// while paused, counted as if admission resumed now.
     pub fn seconds_until_served(&self, number: u64, now: i64) -> u64 {
+        let now = self.paused_at.map_or(now, |paused| now.min(paused));
         if number <= self.serving_at(now) || self.per_interval == 0 {
             return 0;
         }
@@ -60,6 +72,7 @@ mod tests {
         per_interval: 500,
         interval_seconds: 10,
         epoch: 1_000,
+        paused_at: None,
     };
 
     #[test]
@@ -86,7 +99,20 @@ mod tests {
             per_interval: u64::MAX,
             interval_seconds: 1,
             epoch: 0,
+            paused_at: None,
         };
         assert_eq!(params.serving_at(i64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn a_paused_counter_stands_still_from_paused_at() {
+        let paused = ServingParams {
+            paused_at: Some(1_015),
+            ..PARAMS
+        };
+        assert_eq!(paused.serving_at(1_014), 600);
+        assert_eq!(paused.serving_at(1_015), 600);
+        assert_eq!(paused.serving_at(5_000), 600, "frozen");
+        assert_eq!(PARAMS.serving_at(5_000), 200_100);
     }
 }

@@ -114,6 +114,7 @@ fn generate() -> Value {
         per_interval: 500,
         interval_seconds: 10,
         epoch: NOW - 95,
+        paused_at: None,
     };
     let serving: Vec<Value> = [NOW - 200, NOW - 95, NOW - 86, NOW - 85, NOW, NOW + 1000]
         .into_iter()

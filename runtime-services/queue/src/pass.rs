@@ -132,6 +132,7 @@ mod tests {
         per_interval: 10,
         interval_seconds: 10,
         epoch: NOW,
+        paused_at: None,
     };
 
     #[test]

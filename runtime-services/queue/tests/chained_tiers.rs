@@ -39,6 +39,7 @@ async fn gated(event: &str) -> urr_queue::AppState {
             per_interval: 1,
             interval_seconds: 3600,
             epoch: now - 60,
+            paused_at: None,
         })
         .await
         .expect("serving");

@@ -226,6 +226,7 @@ async fn tier_one_number_is_kept_with_the_cookie_and_served_by_the_counter() {
             per_interval: 1,
             interval_seconds: 3600,
             epoch: now,
+            paused_at: None,
         })
         .await
         .expect("params");

@@ -213,6 +213,7 @@ impl Crowd {
                     Decision::Open(why) => format!("open: {why}"),
                     Decision::Served { .. } => "served at once".to_owned(),
                     Decision::Wait { .. } => "held".to_owned(),
+                    Decision::Closed => "closed".to_owned(),
                 });
                 first = false;
             }
@@ -236,6 +237,8 @@ impl Crowd {
                     tokio::time::sleep(Duration::from_secs(wait)).await;
                 }
                 Decision::Wait { .. } => return Err(self.fail("edge: held without a pass")),
+                // The organiser closed the sale: nothing to buy here.
+                Decision::Closed => return Err(Stop(Outcome::SoldOut)),
             }
         }
         Counters::bump(&self.recorder.counters.passed_edge);

@@ -42,9 +42,12 @@ fn entry(room: &str, protected: &[&str], bypass: &[&str], page: &str) -> EdgeEnt
             per_interval: 10,
             interval_seconds: 6,
             epoch: NOW - 60,
+            paused_at: None,
         },
         kids: vec!["2026-11".into()],
         case_insensitive: false,
+        method: None,
+        sold_out: false,
     }
 }
 
@@ -511,6 +514,83 @@ fn cases() -> Vec<Case> {
             expect,
         ));
     }
+    // Room controls at the edge (issue 18): the method and the paused counter.
+    let mut passthrough = store();
+    edit(&mut passthrough, AURORA, |e| {
+        e["method"] = json!("passthrough")
+    });
+    out.push(case(
+        "passthrough: through without a pass",
+        "room controls",
+        passthrough,
+        get(PAGE),
+        "pass /events/aurora-seoul-2026",
+    ));
+    let mut closed = store();
+    edit(&mut closed, AURORA, |e| e["method"] = json!("reject"));
+    for (name, request, expect) in [
+        (
+            "reject: no pass, the closed screen",
+            get(PAGE),
+            "wait 302 closed",
+        ),
+        (
+            "reject: an API client gets 403",
+            Request {
+                accept: Some("application/json".into()),
+                ..get("/api/v1/events/aurora-seoul-2026/holds")
+            },
+            "wait 403 closed",
+        ),
+        (
+            "reject: a number not served is closed too",
+            with(PAGE, sign(AURORA_SECRET, "2026-11", AURORA, 101)),
+            "wait 302 closed",
+        ),
+        (
+            "reject: a served pass finishes its purchase",
+            with(PAGE, served()),
+            "pass /events/aurora-seoul-2026",
+        ),
+    ] {
+        out.push(case(name, "room controls", closed.clone(), request, expect));
+    }
+    let mut paused = store();
+    let paused_at = NOW - 30;
+    edit(&mut paused, AURORA, |e| {
+        e["serving"]["pausedAt"] = json!(paused_at)
+    });
+    for (name, number, expect) in [
+        (
+            "paused: a number served before the pause passes",
+            40,
+            "pass /events/aurora-seoul-2026",
+        ),
+        (
+            "paused: the counter stands still at pausedAt",
+            60,
+            "wait 302 not-served",
+        ),
+    ] {
+        out.push(case(
+            name,
+            "room controls",
+            paused.clone(),
+            with(PAGE, sign(AURORA_SECRET, "2026-11", AURORA, number)),
+            expect,
+        ));
+    }
+    let mut bad_pause = store();
+    edit(&mut bad_pause, AURORA, |e| {
+        e["serving"]["pausedAt"] = json!("soon")
+    });
+    out.push(case(
+        "a malformed pausedAt: the entry is unusable, fail open",
+        "room controls",
+        bad_pause,
+        get(PAGE),
+        "pass /events/aurora-seoul-2026",
+    ));
     out.push(case(
         "caseInsensitive: a served pass on another case",
         "caseInsensitive",

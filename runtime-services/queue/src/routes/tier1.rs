@@ -136,6 +136,8 @@ pub(super) async fn serving(
         "perInterval": params.per_interval,
         "intervalSeconds": params.interval_seconds,
         "epoch": params.epoch,
+        // Set while admission is paused: the counter stands still there.
+        "pausedAt": params.paused_at,
         "now": now,
     });
     let mut response = Json(body).into_response();

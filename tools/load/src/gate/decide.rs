@@ -8,7 +8,7 @@
 //! written by `tests/gate_decisions.rs`) hold this and `gate.js` to the same
 //! outcomes.
 
-use urr_service_common::edge::{EdgeEntry, IndexShard};
+use urr_service_common::edge::{EdgeEntry, EdgeMethod, IndexShard};
 use urr_service_common::tokens::vwr::{self, VwrError, VwrKey};
 
 /// What the edge does with one request.
@@ -19,6 +19,9 @@ pub enum Decision {
     Open(&'static str),
     /// Through: a valid pass whose number is being served.
     Served { number: u64 },
+    /// The sale is closed (`reject`) and the visitor has no served pass:
+    /// `403 sale-closed`, or the waiting page's closed screen.
+    Closed,
     /// Held at the edge: no valid pass (`refused` says why when there was
     /// one), or its number is not served yet.
     Wait {
@@ -151,8 +154,15 @@ pub fn decide(
     if under_any(&path, &entry.bypass, ci) || is_waiting_traffic(&path, &entry.waiting_page, ci) {
         return Decision::Open("bypassed");
     }
+    if entry.method == Some(EdgeMethod::Passthrough) {
+        return Decision::Open("passthrough");
+    }
+    let closed = entry.method == Some(EdgeMethod::Reject);
     let serving = entry.serving.serving_at(now);
     let Some(token) = token else {
+        if closed {
+            return Decision::Closed;
+        }
         return Decision::Wait {
             serving,
             number: None,
@@ -165,13 +175,15 @@ pub fn decide(
         .cloned()
         .collect();
     match vwr::verify(&own, token, &entry.room, now) {
+        // Those already let in finish what they came for.
+        Ok(claims) if claims.number <= serving => Decision::Served {
+            number: claims.number,
+        },
+        _ if closed => Decision::Closed,
         Err(error) => Decision::Wait {
             serving,
             number: None,
             refused: Some(error),
-        },
-        Ok(claims) if claims.number <= serving => Decision::Served {
-            number: claims.number,
         },
         Ok(claims) => Decision::Wait {
             serving,
@@ -262,9 +274,12 @@ pub(crate) mod tests {
                 per_interval: 10,
                 interval_seconds: 6,
                 epoch: NOW - 60,
+                paused_at: None,
             },
             kids: vec!["2026-11".into()],
             case_insensitive: false,
+            method: None,
+            sold_out: false,
         }
     }
 

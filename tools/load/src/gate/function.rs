@@ -33,7 +33,7 @@ pub enum Outcome {
     /// Held: `302` to the waiting page (browsers) or `429` (API clients).
     Wait {
         status: u16,
-        /// `no-token`, `not-served`, or why the pass was refused
+        /// `closed` (the sale is), `no-token`, `not-served`, or why the pass was refused
         /// (`malformed`, `unknown-key`, `bad-signature`, `expired`, `wrong-room`).
         reason: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,6 +100,7 @@ pub fn run(kvs: impl Fn(&str) -> Option<String>, request: &Request, now: i64) ->
         .collect();
     let reason = match decide(&entry, &keys, &uri, request.cookie.as_deref(), now) {
         Decision::Open(_) | Decision::Served { .. } => return pass(),
+        Decision::Closed => "closed",
         Decision::Wait {
             refused: Some(error),
             ..
@@ -111,7 +112,7 @@ pub fn run(kvs: impl Fn(&str) -> Option<String>, request: &Request, now: i64) ->
     };
     if wants_json(request.accept.as_deref().unwrap_or("text/html")) {
         return Outcome::Wait {
-            status: 429,
+            status: if reason == "closed" { 403 } else { 429 },
             reason: reason.to_owned(),
             location: None,
         };

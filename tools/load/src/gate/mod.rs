@@ -153,7 +153,7 @@ impl Gate {
         enforced.active = true;
         enforced.enforce_from = i64::MIN;
         match decide(&enforced, &self.keys, path, None, self.entry.enforce_from) {
-            Decision::Wait { .. } => Ok(()),
+            Decision::Wait { .. } | Decision::Closed => Ok(()),
             Decision::Open(why) => Err(not_gated(format!(
                 "{why} (protected {:?}, bypass {:?})",
                 self.entry.protected, self.entry.bypass
