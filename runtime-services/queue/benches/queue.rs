@@ -162,6 +162,7 @@ async fn main() {
         join_limit_per_user: u32::MAX,
         client_address: Default::default(),
         metrics: Arc::new(QueueMetrics::new()),
+        drawn_members: Arc::default(),
         snapshot: Arc::new(urr_queue::snapshot::SnapshotCache::new(
             std::time::Duration::from_secs(1),
         )),

@@ -49,6 +49,9 @@ pub enum QueueError {
     /// The room drains: nobody new.
     #[error("the room admits no one new")]
     Draining,
+    /// A proof asked of the draw by someone not in it (or before it).
+    #[error("not in the pre-queue draw")]
+    NotInDraw,
     #[error("no asset named {0}")]
     NoSuchAsset(String),
     #[error("bad request: {0}")]
@@ -158,6 +161,11 @@ impl IntoResponse for QueueError {
                 "the waiting room takes no one new while those already admitted finish",
             )
             .with("admission", "draining"),
+            QueueError::NotInDraw => Problem::not_found(
+                "not-in-draw",
+                "Not in the draw",
+                "you were not in line when the pre-queue was drawn at open, or the draw has not happened yet",
+            ),
             QueueError::NoSuchAsset(file) => Problem::not_found(
                 "not-found",
                 "Not found",

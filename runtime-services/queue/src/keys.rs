@@ -22,6 +22,7 @@ pub struct EventKeys {
     shuffle: String,
     random_queue: String,
     random_seed: String,
+    drawn: String,
     blocked_users: String,
     kick: String,
     inventory: String,
@@ -47,6 +48,7 @@ impl EventKeys {
             shuffle: key("shuffle"),
             random_queue: key("rq"),
             random_seed: key("random"),
+            drawn: key("drawn"),
             blocked_users: urr_service_common::policy::blocked_users_key(event),
             kick: urr_service_common::policy::kick_key(event),
             inventory: urr_service_common::policy::inventory_key(event),
@@ -113,6 +115,10 @@ impl EventKeys {
     pub fn random_queue(&self) -> &str {
         &self.random_queue
     }
+    /// List of the pre-queue draw's members (its inclusion proofs).
+    pub fn drawn(&self) -> &str {
+        &self.drawn
+    }
     /// Hash: the `random` method's seed, its commitment, when it was revealed.
     pub fn random_seed(&self) -> &str {
         &self.random_seed
@@ -161,6 +167,7 @@ mod tests {
             keys.active(),
             keys.random_queue(),
             keys.random_seed(),
+            keys.drawn(),
             keys.blocked_users(),
             keys.kick(),
             keys.inventory(),

@@ -22,6 +22,7 @@ pub mod eta;
 pub mod fairness;
 pub mod inventory;
 pub mod keys;
+pub mod merkle;
 pub mod pass;
 pub mod policy;
 pub mod routes;

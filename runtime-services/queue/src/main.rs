@@ -60,6 +60,7 @@ async fn run(config: QueueConfig) -> Result<(), StartError> {
         join_limit_per_user: config.join_limit_per_user,
         client_address: config.client_address(),
         metrics: metrics.clone(),
+        drawn_members: Arc::default(),
         snapshot: Arc::new(urr_queue::snapshot::SnapshotCache::new(config.tick())),
     };
     let mut background = Background::default();

@@ -355,3 +355,83 @@ async fn waiters_are_told_the_room_is_sold_out_or_closed_in_json() {
     assert_eq!(stats["admission"], "closed");
     assert_eq!(stats["method"], "reject");
 }
+
+/// Issue 18 item 8: the draw's member list is committed to (a Merkle root on
+/// `/queue/audit`) and each buyer gets an inclusion proof an outsider can
+/// check; who was not in the draw gets none.
+#[tokio::test]
+async fn the_draw_publishes_a_member_root_and_each_drawn_buyer_a_proof_that_verifies() {
+    let event = unique_event();
+    let state = state(&event).await;
+    let store = state.store.clone();
+    let pre_queue = Policy {
+        sales_open_at: 1_000,
+        pre_queue_opens_at: 0,
+        randomize_at_open: true,
+        ..policy(QueueingMethod::Fifo)
+    };
+    store.write_policy(&pre_queue).await.expect("policy");
+    let mut leader = admitter(&store, "leader", 3_600_000);
+    leader.tick_at(900_000).await.expect("tick");
+    let fans = users(13);
+    for fan in &fans {
+        store.join(fan, 900_000, 600).await.expect("join");
+    }
+    let audit = format!("/v1/events/{event}/queue/audit");
+    let (_, _, before) = send(&state, get(&audit, None)).await;
+    assert!(before["membersRoot"].is_null(), "no root before the draw");
+    let (status, headers, body) = send(
+        &state,
+        get(&format!("{audit}/proof"), Some(&user_token(&fans[0]))),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_problem(&headers, &body, "not-in-draw");
+
+    leader.tick_at(1_000_000).await.expect("the draw at open");
+    store
+        .join("late", 1_000_500, 600)
+        .await
+        .expect("join after open");
+    let (_, _, after) = send(&state, get(&audit, None)).await;
+    let root_hex = after["membersRoot"].as_str().expect("root").to_owned();
+    let mut sorted = fans.clone();
+    sorted.sort();
+    assert_eq!(root_hex, hex::encode(urr_queue::merkle::root(&sorted)));
+    let root: [u8; 32] = hex::decode(&root_hex)
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    for fan in [&fans[0], &fans[7], &fans[12]] {
+        let (status, _, proof) = send(
+            &state,
+            get(&format!("{audit}/proof"), Some(&user_token(fan))),
+        )
+        .await;
+        assert_eq!(status, 200, "{proof}");
+        let path: Vec<[u8; 32]> = proof["auditPath"]
+            .as_array()
+            .expect("path")
+            .iter()
+            .map(|h| {
+                hex::decode(h.as_str().expect("hex"))
+                    .expect("hex")
+                    .try_into()
+                    .expect("32 bytes")
+            })
+            .collect();
+        let index = proof["leafIndex"].as_u64().expect("index") as usize;
+        assert_eq!(proof["treeSize"], 13);
+        assert!(
+            urr_queue::merkle::verify(fan, index, 13, &path, &root),
+            "{proof}"
+        );
+        assert!(!urr_queue::merkle::verify("late", index, 13, &path, &root));
+    }
+    let (status, _, body) = send(
+        &state,
+        get(&format!("{audit}/proof"), Some(&user_token("late"))),
+    )
+    .await;
+    assert_eq!(status, 404, "joined after the draw: {body}");
+}

@@ -43,6 +43,7 @@ async fn queue(event: &str) -> AppState {
         join_limit_per_user: 1_000_000,
         client_address: Default::default(),
         metrics: Arc::new(QueueMetrics::new()),
+        drawn_members: Arc::default(),
         snapshot: Arc::new(urr_queue::snapshot::SnapshotCache::new(
             std::time::Duration::from_secs(1),
         )),

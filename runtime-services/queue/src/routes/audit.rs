@@ -30,5 +30,41 @@ pub(super) async fn audit(
         "seed": shuffled_at.and(draw.get("seed")),
         "shuffledAtMs": shuffled_at,
         "participants": draw.get("participants").and_then(|v| v.parse::<u64>().ok()),
+        "membersRoot": draw.get("membersRoot"),
+        "membersAlgorithm": "RFC 6962 Merkle tree over the members present at open sorted ascending by userId: leaf SHA-256(0x00 || userId), node SHA-256(0x01 || left || right); GET …/queue/audit/proof (signed in) gives your inclusion proof",
+    })))
+}
+
+/// `GET /v1/events/{event}/queue/audit/proof`: the caller's inclusion proof
+/// in the draw's member commitment (404 `not-in-draw` if they were not in
+/// it, or before the draw).
+pub(super) async fn proof(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+) -> Result<Json<serde_json::Value>, QueueError> {
+    let draw = state.store.shuffle_state().await?;
+    let Some(root) = draw.get("membersRoot").cloned() else {
+        return Err(QueueError::NotInDraw);
+    };
+    // The member list never changes after the draw: read once per replica.
+    let members = state
+        .drawn_members
+        .get_or_try_init(|| async { state.store.drawn_members().await.map(Arc::new) })
+        .await?
+        .clone();
+    let Ok(index) = members.binary_search(&user.user_id) else {
+        return Err(QueueError::NotInDraw);
+    };
+    let path: Vec<String> = crate::merkle::proof(&members, index)
+        .iter()
+        .map(hex::encode)
+        .collect();
+    Ok(Json(json!({
+        "event": state.event,
+        "userId": user.user_id,
+        "leafIndex": index,
+        "treeSize": members.len(),
+        "auditPath": path,
+        "membersRoot": root,
     })))
 }

@@ -62,6 +62,8 @@ pub struct AppState {
     pub metrics: Arc<QueueMetrics>,
     /// Policy, measured rate and serving parameters, at most one tick old.
     pub snapshot: Arc<SnapshotCache>,
+    /// The pre-queue draw's members, sorted (read once, after the draw).
+    pub drawn_members: Arc<tokio::sync::OnceCell<Arc<Vec<String>>>>,
 }
 
 /// The service's routers: the API on the public listener; `/metrics` and
@@ -83,6 +85,7 @@ pub fn routers(state: AppState) -> Routers {
             )
             .route("/v1/events/{event}/queue/heartbeat", post(tier2::heartbeat))
             .route("/v1/events/{event}/queue/audit", get(audit::audit))
+            .route("/v1/events/{event}/queue/audit/proof", get(audit::proof))
             .route("/waiting/{room}", get(waiting_page::page))
             .route("/waiting/assets/{file}", get(waiting_page::assets)),
         Router::new().route("/internal/stats", get(stats::stats)),

@@ -460,6 +460,15 @@ impl QueueStore {
         Ok(current.unwrap_or_else(|| seed.to_owned()))
     }
 
+    /// Everyone in the pre-queue draw, sorted by id (the leaves of the
+    /// member commitment); empty before the draw.
+    pub async fn drawn_members(&self) -> Result<Vec<String>> {
+        let mut conn = self.conn.clone();
+        let mut members: Vec<String> = conn.lrange(self.keys.drawn(), 0, -1).await?;
+        members.sort();
+        Ok(members)
+    }
+
     /// Whether `user` is blocked (`spec.control.blockUsers`).
     pub async fn is_blocked(&self, user: &str) -> Result<bool> {
         let mut conn = self.conn.clone();
@@ -482,13 +491,20 @@ impl QueueStore {
     ) -> Result<i64> {
         let mut conn = self.conn.clone();
         let mut invocation = SHUFFLE.prepare_invoke();
+        // The commitment to who is in the draw: the Merkle root over the
+        // members sorted by id ([`crate::merkle`]).
+        let mut sorted: Vec<String> = order.iter().map(|(_, m)| m.clone()).collect();
+        sorted.sort();
+        let members_root = hex::encode(crate::merkle::root(&sorted));
         invocation
             .key(self.keys.admitter_lease())
             .key(self.keys.queue())
             .key(self.keys.shuffle())
+            .key(self.keys.drawn())
             .arg(token)
             .arg(now_ms)
-            .arg(seed);
+            .arg(seed)
+            .arg(members_root);
         for (score, member) in order {
             invocation.arg(*score).arg(member);
         }
