@@ -68,3 +68,5 @@ pub const MAX_CONTROL_USERS: u32 = 1_000;
 pub const MAX_USER_ID_LEN: u32 = 256;
 /// Networks `spec.control.blockAddresses` may name.
 pub const MAX_BLOCKED_ADDRESSES: u32 = 256;
+/// Longest session after admission, renewals included (a day).
+pub const MAX_SESSION_SECONDS: u32 = 86_400;

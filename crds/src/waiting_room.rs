@@ -35,6 +35,7 @@ pub const MSG_SCHEDULED_NEEDS_START: &str = "mode Scheduled needs startAt";
 pub const MSG_END_AFTER_START: &str = "endAt must be after startAt";
 pub const MSG_AUTO_NEEDS_THRESHOLD: &str =
     "mode Auto needs auto.queueDepthAbove, auto.activeUsersAbove or auto.arrivalsPerSecondAbove";
+pub const MSG_SESSION_MAX_BELOW_TTL: &str = "sessionMaxSeconds must be at least entryTokenTtlSeconds (a session cannot end before its first token)";
 pub const MSG_PATH_BOTH_LISTS: &str = "a path prefix cannot be both protected and bypassed";
 pub const MSG_PATH_BYTES: &str = "protected and bypass prefixes together must fit in 512 bytes (the edge entry is limited to 1 KB)";
 pub const MSG_ONE_STORE: &str = "set exactly one of keyValueStoreArn and keyValueStoreName";
@@ -153,8 +154,9 @@ fn default_cooldown_seconds() -> u32 {
 }
 
 /// How fast visitors get in.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.sessionMaxSeconds) || self.sessionMaxSeconds >= self.entryTokenTtlSeconds").message(MSG_SESSION_MAX_BELOW_TTL).field_path(".sessionMaxSeconds"))]
 pub struct Admission {
     /// Tier 2: users admitted per second by the 1 s batch admitter.
     #[serde(default = "default_users_per_second")]
@@ -172,6 +174,16 @@ pub struct Admission {
     /// Tier 1: the edge serving counter.
     #[serde(default)]
     pub serving_rate: ServingRate,
+    /// Sessions: an admitted buyer's entry renews by `entryTokenTtlSeconds`
+    /// while they are active (any call to the queue), up to this long after
+    /// admission. Unset: no renewal, the entry lasts `entryTokenTtlSeconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = MIN_ENTRY_TOKEN_TTL_SECONDS, max = MAX_SESSION_SECONDS))]
+    pub session_max_seconds: Option<u32>,
+    /// A completed order ends its buyer's session at once (the ticket
+    /// service signals it), so the slot goes to the next in line.
+    #[serde(default = "default_true")]
+    pub end_session_on_order: bool,
 }
 
 fn default_users_per_second() -> u32 {
@@ -191,6 +203,8 @@ impl Default for Admission {
             max_active_users: default_max_active_users(),
             entry_token_ttl_seconds: default_entry_token_ttl_seconds(),
             serving_rate: ServingRate::default(),
+            session_max_seconds: None,
+            end_session_on_order: true,
         }
     }
 }

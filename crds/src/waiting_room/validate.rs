@@ -35,6 +35,19 @@ impl Validate for WaitingRoomSpec {
             MAX_ENTRY_TOKEN_TTL_SECONDS,
             "spec.admission.entryTokenTtlSeconds",
         );
+        if let Some(max) = admission.session_max_seconds {
+            out.check_range(
+                max,
+                MIN_ENTRY_TOKEN_TTL_SECONDS,
+                MAX_SESSION_SECONDS,
+                "spec.admission.sessionMaxSeconds",
+            );
+            out.require(
+                max >= admission.entry_token_ttl_seconds,
+                "spec.admission.sessionMaxSeconds",
+                MSG_SESSION_MAX_BELOW_TTL,
+            );
+        }
         out.check_range(
             admission.serving_rate.per_interval,
             1,

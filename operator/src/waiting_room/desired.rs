@@ -45,6 +45,8 @@ pub fn policy_for(room: &WaitingRoomSpec, event: &EventSpec, activation: &Activa
             .iter()
             .filter_map(|net| parse_network(net))
             .collect(),
+        session_max_seconds: room.admission.session_max_seconds.unwrap_or(0),
+        end_session_on_order: room.admission.end_session_on_order,
     }
 }
 

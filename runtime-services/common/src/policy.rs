@@ -17,6 +17,8 @@
 //! | `draining` | `1`: nobody new is admitted or joins; the admitted finish | `0` |
 //! | `minPlaces` | admission stops while the ticket service reports fewer places left; `0`: inventory ignored | `0` |
 //! | `blockedAddresses` | comma-separated CIDRs whose joins and numbers are refused | empty |
+//! | `sessionMaxSeconds` | an admitted user's session renews (by `entryTokenTtlSeconds`) while they are active, up to this long after admission; `0`: no renewal | `0` |
+//! | `endSessionOnOrder` | `1`: a completed order ends its buyer's session (the ticket service signals it in `urr:{event}:session-ended`) | `1` |
 //!
 //! Beside it, the operator keeps the set `urr:{event}:blocked` (user ids
 //! refused at join) and adds to `urr:{event}:kick` (user ids the admitter
@@ -50,6 +52,12 @@ pub fn blocked_users_key(event: &str) -> String {
 /// emptied by the admitter as it kicks them).
 pub fn kick_key(event: &str) -> String {
     format!("urr:{{{event}}}:kick")
+}
+
+/// The set of users whose order completed (the ticket service adds them,
+/// the queue's admitter ends their sessions).
+pub fn session_end_key(event: &str) -> String {
+    format!("urr:{{{event}}}:session-ended")
 }
 
 /// The hash `{placesLeft, atMs}` of the ticket service's last inventory read.
@@ -112,7 +120,7 @@ pub fn serving_fields(params: &ServingParams) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub const FIELDS: [&str; 13] = [
+pub const FIELDS: [&str; 15] = [
     "active",
     "usersPerSecond",
     "maxActiveUsers",
@@ -126,6 +134,8 @@ pub const FIELDS: [&str; 13] = [
     "draining",
     "minPlaces",
     "blockedAddresses",
+    "sessionMaxSeconds",
+    "endSessionOnOrder",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +160,10 @@ pub struct Policy {
     pub min_places: u32,
     /// Joins and numbers from these networks are refused.
     pub blocked_addresses: Vec<ipnet::IpNet>,
+    /// Renewal limit of a session after admission; 0 = no renewal.
+    pub session_max_seconds: u32,
+    /// A completed order ends its buyer's session, freeing the slot.
+    pub end_session_on_order: bool,
 }
 
 impl Default for Policy {
@@ -168,6 +182,8 @@ impl Default for Policy {
             draining: false,
             min_places: 0,
             blocked_addresses: Vec::new(),
+            session_max_seconds: 0,
+            end_session_on_order: true,
         }
     }
 }
@@ -224,6 +240,8 @@ impl Policy {
                         .collect()
                 })
                 .unwrap_or_default(),
+            session_max_seconds: number("sessionMaxSeconds", 0, 0),
+            end_session_on_order: flag("endSessionOnOrder", true),
         }
     }
 
@@ -255,6 +273,11 @@ impl Policy {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(","),
+            ),
+            ("sessionMaxSeconds", self.session_max_seconds.to_string()),
+            (
+                "endSessionOnOrder",
+                u8::from(self.end_session_on_order).to_string(),
             ),
         ]
     }
@@ -323,6 +346,8 @@ mod tests {
             paused: true,
             draining: true,
             min_places: 3,
+            session_max_seconds: 1_800,
+            end_session_on_order: false,
             blocked_addresses: vec![
                 "10.0.0.0/8".parse().expect("an address"),
                 "2001:db8::/32".parse().expect("an address"),

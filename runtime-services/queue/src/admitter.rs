@@ -90,10 +90,18 @@ impl Admitter {
     }
 
     /// What the operator and the ticket service ask of the leader before
-    /// it admits: kick who `spec.control` names, and read the places left
+    /// it admits: end the sessions of buyers whose order completed, kick
+    /// who `spec.control` names, and read the places left
     /// (only when the room acts on them, so a room without `minPlaces`
     /// costs the ticket service nothing).
     async fn controls(&self, policy: &Policy, now_ms: i64) -> redis::RedisResult<()> {
+        let ended = self
+            .store
+            .end_ordered_sessions(policy.end_session_on_order, now_ms)
+            .await?;
+        if let (Some(metrics), false) = (&self.metrics, ended.is_empty()) {
+            metrics.sessions_ended.inc_by(ended.len() as u64);
+        }
         let kicked = self.store.kick_requested(now_ms).await?;
         if !kicked.is_empty() {
             tracing::info!(users = kicked.len(), "kicked from the room");

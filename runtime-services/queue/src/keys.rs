@@ -23,6 +23,8 @@ pub struct EventKeys {
     random_queue: String,
     random_seed: String,
     drawn: String,
+    admitted_at: String,
+    session_ended: String,
     blocked_users: String,
     kick: String,
     inventory: String,
@@ -49,6 +51,8 @@ impl EventKeys {
             random_queue: key("rq"),
             random_seed: key("random"),
             drawn: key("drawn"),
+            admitted_at: key("admitted-at"),
+            session_ended: urr_service_common::policy::session_end_key(event),
             blocked_users: urr_service_common::policy::blocked_users_key(event),
             kick: urr_service_common::policy::kick_key(event),
             inventory: urr_service_common::policy::inventory_key(event),
@@ -115,6 +119,15 @@ impl EventKeys {
     pub fn random_queue(&self) -> &str {
         &self.random_queue
     }
+    /// Hash user → admission time (ms): where a session's maximum counts from.
+    pub fn admitted_at(&self) -> &str {
+        &self.admitted_at
+    }
+    /// Set of users whose order completed (the ticket service adds them):
+    /// their sessions end at the next tick.
+    pub fn session_ended(&self) -> &str {
+        &self.session_ended
+    }
     /// List of the pre-queue draw's members (its inclusion proofs).
     pub fn drawn(&self) -> &str {
         &self.drawn
@@ -168,6 +181,8 @@ mod tests {
             keys.random_queue(),
             keys.random_seed(),
             keys.drawn(),
+            keys.admitted_at(),
+            keys.session_ended(),
             keys.blocked_users(),
             keys.kick(),
             keys.inventory(),

@@ -27,6 +27,8 @@ pub struct QueueMetrics {
     pub numbers_issued: Counter,
     /// Users removed by `spec.control` (kicks and blocks).
     pub kicked: Counter,
+    /// Sessions ended by a completed order (the ticket service's signal).
+    pub sessions_ended: Counter,
     /// 1 for the room's admission state now (`open`, `paused`, `draining`,
     /// `soldOut`, `closed`), 0 for the others.
     pub admission: Family<Vec<(String, String)>, Gauge>,
@@ -52,6 +54,7 @@ impl QueueMetrics {
             joins: Counter::default(),
             numbers_issued: Counter::default(),
             kicked: Counter::default(),
+            sessions_ended: Counter::default(),
             admission: Family::default(),
             refused: Family::default(),
             requests: urr_service_common::metrics::RequestMetrics::register(&mut registry),
@@ -106,6 +109,11 @@ impl QueueMetrics {
             "kicked",
             "Users removed from the room by the operator",
             metrics.kicked.clone(),
+        );
+        registry.register(
+            "sessions_ended",
+            "Sessions ended at once by a completed order",
+            metrics.sessions_ended.clone(),
         );
         registry.register(
             "admission_state",

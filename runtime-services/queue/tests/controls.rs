@@ -435,3 +435,86 @@ async fn the_draw_publishes_a_member_root_and_each_drawn_buyer_a_proof_that_veri
     .await;
     assert_eq!(status, 404, "joined after the draw: {body}");
 }
+
+/// Issue 18 item 2: a session renews while its buyer is active, never past
+/// `sessionMaxSeconds` after admission; a completed order (the ticket
+/// service's signal) ends it at once, freeing the slot, unless the room
+/// keeps sessions to their expiry.
+#[tokio::test]
+async fn sessions_renew_while_active_up_to_the_maximum_and_end_with_the_order() {
+    let mut sessions = policy(QueueingMethod::Fifo);
+    sessions.entry_token_ttl_seconds = 60;
+    sessions.session_max_seconds = 150;
+    let (event, store) = room(&sessions).await;
+    let mut leader = admitter(&store, "only", 3_600_000);
+    let fans = users(3);
+    join_all(&store, &fans).await;
+    let at = NOW + 1_000;
+    tick(&mut leader, at).await;
+    let expiry = |place: Place| match place {
+        Place::Admitted { expires_at_ms } => expires_at_ms,
+        other => panic!("not admitted: {other:?}"),
+    };
+    assert_eq!(
+        expiry(store.status(&fans[0], at).await.expect("status")),
+        at + 60_000
+    );
+    assert_eq!(
+        expiry(store.status(&fans[0], at + 50_000).await.expect("status")),
+        at + 110_000,
+        "renewed by the token's lifetime while active"
+    );
+    assert_eq!(
+        expiry(store.status(&fans[0], at + 100_000).await.expect("status")),
+        at + 150_000,
+        "never past the maximum"
+    );
+    // Without renewal (the default) an entry keeps its first expiry.
+    let mut fixed = sessions.clone();
+    fixed.session_max_seconds = 0;
+    store.write_policy(&fixed).await.expect("policy");
+    assert_eq!(
+        expiry(store.status(&fans[1], at + 50_000).await.expect("status")),
+        at + 60_000
+    );
+
+    let mut conn = redis::Client::open(redis_url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let ended = urr_service_common::policy::session_end_key(&event);
+    redis::cmd("SADD")
+        .arg(&ended)
+        .arg(&fans[1])
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("the ticket service's signal");
+    tick(&mut leader, at + 2_000).await;
+    assert_eq!(
+        store.status(&fans[1], at + 2_100).await.expect("status"),
+        Place::Absent,
+        "the order ended the session"
+    );
+    let revoked: bool = redis::cmd("EXISTS")
+        .arg(store.keys().entry_revoked(&fans[1]))
+        .query_async(&mut conn)
+        .await
+        .expect("exists");
+    assert!(revoked, "its entry tokens are revoked");
+    // A room that keeps sessions to their expiry drops the signal.
+    let mut keep = fixed.clone();
+    keep.end_session_on_order = false;
+    store.write_policy(&keep).await.expect("policy");
+    redis::cmd("SADD")
+        .arg(&ended)
+        .arg(&fans[2])
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("signal");
+    tick(&mut leader, at + 3_000).await;
+    assert!(matches!(
+        store.status(&fans[2], at + 3_100).await.expect("status"),
+        Place::Admitted { .. }
+    ));
+}

@@ -309,6 +309,10 @@ impl HoldDesk {
             // refused at Redis; a restart rewrites them as sold.
             tracing::warn!(%error, hold = %hold.id, "could not mark seats sold in Redis");
         }
+        if let Err(error) = self.locks.end_session(&hold.user).await {
+            // The session then lasts to its expiry, as before sessions ended early.
+            tracing::warn!(%error, hold = %hold.id, "could not signal the end of the buyer's session");
+        }
         Ok(Confirmation {
             reservation_id: reservation.to_string(),
             hold_id: hold.id.to_string(),

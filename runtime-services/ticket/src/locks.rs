@@ -165,6 +165,18 @@ impl SeatLocks {
             .await
     }
 
+    /// Tells the queue that `user`'s order completed, so their session ends
+    /// and the slot goes to the next in line at once (the queue's admitter
+    /// reads the set each tick; its policy may ignore it).
+    pub async fn end_session(&self, user: &str) -> redis::RedisResult<()> {
+        let mut redis = self.redis.clone();
+        redis::cmd("SADD")
+            .arg(urr_service_common::policy::session_end_key(&self.event))
+            .arg(user)
+            .query_async(&mut redis)
+            .await
+    }
+
     pub async fn ping(&self) -> redis::RedisResult<()> {
         let mut redis = self.redis.clone();
         redis::cmd("PING").query_async(&mut redis).await

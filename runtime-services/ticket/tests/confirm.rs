@@ -84,13 +84,22 @@ async fn consume_until(service: &Service, mut done: impl AsyncFnMut() -> bool) {
 
 #[sqlx::test(migrations = false)]
 async fn rest_and_kafka_and_a_redelivery_confirm_once(pool: PgPool) {
-    let service = start(pool, settings(&unique_event(), 4, 4)).await;
+    let event = unique_event();
+    let service = start(pool, settings(&event, 4, 4)).await;
     // REST first, then the same payment's event delivered twice.
     let (hold, amount) = held(&service, "alice", &["a:1:1", "a:1:2"]).await;
     let rest = service.confirm(&hold, "pay-1", amount).await;
     assert_eq!(rest.status, 200, "{rest:?}");
     assert_eq!(rest.body["alreadyConfirmed"], false);
     assert_eq!(rest.body["ticketIds"].as_array().map(Vec::len), Some(2));
+    // The completed order tells the queue to end alice's session (issue 18
+    // item 2: the slot goes to the next in line at once).
+    let ended: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(urr_service_common::policy::session_end_key(&event))
+        .query_async(&mut support::redis().await)
+        .await
+        .expect("smembers");
+    assert_eq!(ended, vec!["alice".to_owned()]);
     let captured = payment_event(&service, &hold, "pay-1", amount, PaymentEventKind::Captured);
     // Kafka first for a second hold, then REST.
     let (hold2, amount2) = held(&service, "bob", &["a:2:1"]).await;

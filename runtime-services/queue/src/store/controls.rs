@@ -99,15 +99,33 @@ impl QueueStore {
     /// blocked users): out of the queue, out of the active set with their
     /// entry tokens revoked. Returns who was in and is now out.
     pub async fn kick_requested(&self, now_ms: i64) -> Result<Vec<String>> {
+        self.end_sessions(self.keys.kick(), now_ms).await
+    }
+
+    /// Ends the sessions of buyers whose order completed (the ticket
+    /// service's signal), freeing their slots at once; with
+    /// `end_session_on_order` off the signals are dropped.
+    pub async fn end_ordered_sessions(&self, enabled: bool, now_ms: i64) -> Result<Vec<String>> {
+        if !enabled {
+            let mut conn = self.conn.clone();
+            conn.del::<_, ()>(self.keys.session_ended()).await?;
+            return Ok(Vec::new());
+        }
+        self.end_sessions(self.keys.session_ended(), now_ms).await
+    }
+
+    /// Removes everyone in the set `requests` (as a leave: out of the line
+    /// or the active set, entry tokens revoked) and empties it.
+    async fn end_sessions(&self, requests: &str, now_ms: i64) -> Result<Vec<String>> {
         let mut conn = self.conn.clone();
-        let requested: Vec<String> = conn.smembers(self.keys.kick()).await?;
-        let mut kicked = Vec::new();
+        let requested: Vec<String> = conn.smembers(requests).await?;
+        let mut ended = Vec::new();
         for user in requested {
             if self.leave(&user, now_ms).await? {
-                kicked.push(user.clone());
+                ended.push(user.clone());
             }
-            conn.srem::<_, _, ()>(self.keys.kick(), &user).await?;
+            conn.srem::<_, _, ()>(requests, &user).await?;
         }
-        Ok(kicked)
+        Ok(ended)
     }
 }

@@ -2,7 +2,7 @@
 -- KEYS: 1 queue, 2 heartbeats, 3 active, 4 sequence, 5 policy, 6 admitted total,
 --       7 per-address rate-limit counter, 8 per-user rate-limit counter,
 --       9 arrivals counter of this second (what Auto activation watches),
---       10 blocked users, 11 random-order queue
+--       10 blocked users, 11 random-order queue, 12 admitted-at hash (sessions)
 -- ARGV: 1 user, 2 now_ms, 3 mode ("join" | "status"), 4 default ttl seconds,
 --       5 per-address limit, 6 per-user limit (0 = none), 7 window seconds,
 --       8 the random method's seed
@@ -28,10 +28,22 @@ if ARGV[3] == 'join' then
     return {'refused', 'blocked'}
   end
 end
-local p = redis.call('HMGET', KEYS[5], 'active', 'entryTokenTtlSeconds', 'method', 'draining')
+local p = redis.call('HMGET', KEYS[5], 'active', 'entryTokenTtlSeconds', 'method', 'draining', 'sessionMaxSeconds')
 local method = p[3] or 'fifo'
+local ttl = tonumber(p[2] or ARGV[4]) or tonumber(ARGV[4])
 local expiry = redis.call('ZSCORE', KEYS[3], user)
 if expiry and tonumber(expiry) > now then
+  -- A session renews while its buyer is active (any call), by the token's
+  -- lifetime, never past sessionMaxSeconds from admission.
+  local max_s = tonumber(p[5]) or 0
+  if max_s > 0 then
+    local since = tonumber(redis.call('HGET', KEYS[12], user)) or now
+    local renewed = math.min(now + ttl * 1000, since + max_s * 1000)
+    if renewed > tonumber(expiry) then
+      redis.call('ZADD', KEYS[3], 'XX', renewed, user)
+      expiry = tostring(renewed)
+    end
+  end
   return {'admitted', expiry}
 end
 local seq = redis.call('ZSCORE', KEYS[1], user)
@@ -53,9 +65,9 @@ if not seq then
   redis.call('EXPIRE', KEYS[9], 120)
   -- Room off, or on and passing everyone through: admit on join, no queue.
   if p[1] == '0' or method == 'passthrough' then
-    local ttl = tonumber(p[2] or ARGV[4]) or tonumber(ARGV[4])
     local until_ms = now + ttl * 1000
     redis.call('ZADD', KEYS[3], until_ms, user)
+    redis.call('HSET', KEYS[12], user, now)
     redis.call('INCR', KEYS[6])
     return {'admitted', tostring(until_ms)}
   end

@@ -3,7 +3,8 @@
 -- token may admit).
 -- KEYS: 1 lease, 2 queue, 3 heartbeats, 4 active, 5 admitted total,
 --       6 rate samples, 7 sequence clock, 8 sequence, 9 policy,
---       10 inventory, 11 random-order queue, 12 random seed hash
+--       10 inventory, 11 random-order queue, 12 random seed hash,
+--       13 admitted-at hash (sessions)
 -- ARGV: 1 lease token, 2 now_ms, 3 tick_ms, 4 heartbeat timeout ms,
 --       5 lease ms, 6 default users/s, 7 default max active, 8 default ttl s,
 --       9 inventory freshness ms
@@ -24,7 +25,15 @@ for i = 1, #dead, 500 do
   redis.call('ZREM', KEYS[11], unpack(batch))
 end
 
--- Entries that expired free their slot.
+-- Entries that expired free their slot (and forget when they began).
+local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 5000)
+for i = 1, #expired, 500 do
+  local batch = {unpack(expired, i, math.min(i + 499, #expired))}
+  redis.call('ZREM', KEYS[4], unpack(batch))
+  redis.call('HDEL', KEYS[13], unpack(batch))
+end
+-- Past the batch limit: the slots are freed all the same (the threshold
+-- must count only live entries); their start times go with a later tick.
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 
 local p = redis.call('HMGET', KEYS[9], 'usersPerSecond', 'maxActiveUsers', 'entryTokenTtlSeconds', 'salesOpenAt',
@@ -82,6 +91,7 @@ if admitting and now >= opens_ms then
     local until_ms = now + ttl * 1000
     for i = 1, #popped, 2 do
       redis.call('ZADD', KEYS[4], until_ms, popped[i])
+      redis.call('HSET', KEYS[13], popped[i], ARGV[2])
       redis.call('ZREM', KEYS[3], popped[i])
       redis.call('ZREM', other, popped[i])
       admitted = admitted + 1
