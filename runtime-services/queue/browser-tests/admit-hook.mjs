@@ -6,7 +6,8 @@
 //   URR_REDIS_URL=redis://127.0.0.1:6379 URR_EVENT_ID=e PORT=0 node admit-hook.mjs
 //
 // Prints "admit hook on http://127.0.0.1:<port>/admit" once listening.
-// Requests it cannot honour on a real service (throttle, failForMs, pollAfterMs) get 501.
+// Requests it cannot honour on a real service (throttle, failForMs, pollAfterMs, the
+// admission states) get 501.
 import http from 'node:http';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -22,12 +23,15 @@ const FROZEN = '4102444800'; // an epoch far ahead: the counter stays where it i
 const redis = async (...args) => (await run('redis-cli', ['-u', REDIS, ...args.map(String)], { timeout: 5000 })).stdout.trim();
 
 async function apply(body) {
-  if (body.throttle || body.failForMs !== undefined || body.pollAfterMs !== undefined) return 501;
+  // Not on this service (yet): the pause and admission states come with the
+  // queue controls (issue 18); the fake has them.
+  const fakeOnly = ['throttle', 'failForMs', 'clockOffset', 'pollAfterMs', 'pausedAt', 'admission', 'placesLeft', 'refuse', 'opensInSeconds', 'preQueue'];
+  if (fakeOnly.some((k) => body[k] !== undefined)) return 501;
   if (body.room !== undefined) {
     if (body.room !== ROOM) return 404;
     if (Number.isFinite(body.next)) await redis('SET', key('t1:next'), body.next);
     const fields = [];
-    if (Number.isFinite(body.serving)) fields.push('start', body.serving, 'epoch', FROZEN);
+    if (Number.isFinite(body.serving)) fields.push('start', body.serving, 'epoch', Number.isFinite(body.epoch) ? body.epoch : FROZEN);
     if (Number.isFinite(body.perInterval)) fields.push('perInterval', body.perInterval);
     if (Number.isFinite(body.intervalSeconds)) fields.push('intervalSeconds', body.intervalSeconds);
     if (fields.length) await redis('HSET', key('edge'), ...fields);

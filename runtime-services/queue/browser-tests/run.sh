@@ -15,10 +15,11 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
 fi
-(cd "$here" && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund >&2; })
+(cd "$here" && { { [ -d node_modules/playwright-core ] && [ -d node_modules/axe-core ]; } || npm ci --no-audit --no-fund >&2; })
 
 echo "== waiting page against fake-queue.mjs" >&2
-(cd "$here" && env -u URR_QUEUE_URL -u URR_ADMIT_URL -u URR_TEST_ROOM node --test waiting.test.mjs)
+# One file at a time: against a real service they share its room and queue.
+(cd "$here" && env -u URR_QUEUE_URL -u URR_ADMIT_URL -u URR_TEST_ROOM node --test --test-concurrency=1 ./*.test.mjs)
 [ "${URR_BROWSER_TESTS:-all}" = fake ] && exit 0
 
 echo "== waiting page against a real urr-queue" >&2
@@ -60,4 +61,4 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 curl -fsS "$URR_QUEUE_URL/readyz" >/dev/null || { cat "$log" >&2; exit 1; }
-cd "$here" && node --test waiting.test.mjs || { echo "--- urr-queue log" >&2; tail -n 50 "$log" >&2; cat "$hook_log" >&2; exit 1; }
+cd "$here" && node --test --test-concurrency=1 ./*.test.mjs || { echo "--- urr-queue log" >&2; tail -n 50 "$log" >&2; cat "$hook_log" >&2; exit 1; }
