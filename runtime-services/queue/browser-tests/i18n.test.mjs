@@ -4,7 +4,7 @@
 // zone (?tz=, default Asia/Seoul).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { ADMIT, ROOM, axeViolations, hook, open, roomPath, textOf, waitText } from './harness.mjs';
 
 const DIR = new URL('../static/i18n/', import.meta.url);
@@ -44,6 +44,10 @@ test('a Korean browser gets the Korean page, Korean numbers and times, Seoul tim
   assert.equal(await page.title(), '앞에 234명 · 대기 중입니다');
   assert.equal(await rawLeft(page), null);
   assert.deepEqual(await axeViolations(page), [], 'axe-core at WCAG 2.1 AA, in Korean');
+  if (process.env.URR_SCREENSHOT === '1') {
+    mkdirSync(new URL('../../../docs/waiting-page/', import.meta.url), { recursive: true });
+    await page.screenshot({ path: new URL('../../../docs/waiting-page/waiting-ko.png', import.meta.url).pathname, fullPage: true });
+  }
   await context.close();
 });
 
