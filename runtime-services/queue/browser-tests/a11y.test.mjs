@@ -14,7 +14,9 @@ const focused = (page) => page.evaluate(() => {
 });
 
 test('axe-core finds what it should (the check can fail)', { timeout: 30000 }, async () => {
-  const { context, page } = await open(roomPath());
+  // A screen that stays put whatever the server's state (an unknown room).
+  const { context, page } = await open('/waiting/no-such-room');
+  await waitText(page, 'h1', 'This waiting room is closed', 10000);
   await page.evaluate(() => {
     const img = document.createElement('img');
     img.src = 'data:image/gif;base64,R0lGODlhAQABAAAAACw=';

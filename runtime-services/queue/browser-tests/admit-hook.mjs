@@ -25,8 +25,20 @@ const redis = async (...args) => (await run('redis-cli', ['-u', REDIS, ...args.m
 async function apply(body) {
   // Not on this service (yet): the pause and admission states come with the
   // queue controls (issue 18); the fake has them.
-  const fakeOnly = ['throttle', 'failForMs', 'clockOffset', 'pollAfterMs', 'pausedAt', 'admission', 'placesLeft', 'refuse', 'opensInSeconds', 'preQueue'];
+  const fakeOnly = ['throttle', 'failForMs', 'clockOffset', 'pollAfterMs', 'pausedAt', 'placesLeft', 'opensInSeconds', 'preQueue'];
   if (fakeOnly.some((k) => body[k] !== undefined)) return 501;
+  if (body.admission === 'soldOut') return 501; // needs the ticket service's inventory
+  // The room's admission and refusals are the policy's (spec.control and
+  // spec.queueing.method, as the operator writes them).
+  if (body.admission !== undefined) {
+    const a = body.admission || 'open';
+    await redis('HSET', key('policy'), 'paused', a === 'paused' ? 1 : 0, 'draining', a === 'draining' ? 1 : 0,
+      'method', a === 'closed' ? 'reject' : 'fifo');
+  }
+  if (body.refuse !== undefined) {
+    await redis('HSET', key('policy'), 'method', body.refuse === 'sale-closed' ? 'reject' : 'fifo',
+      'blockedAddresses', body.refuse === 'blocked' ? '127.0.0.0/8' : '');
+  }
   if (body.room !== undefined) {
     if (body.room !== ROOM) return 404;
     if (Number.isFinite(body.next)) await redis('SET', key('t1:next'), body.next);

@@ -87,8 +87,13 @@ export async function open(path, { token, viewport = { width: 1200, height: 900 
   return { context, page, apiCalls };
 }
 
-/** Moves the page's clock `ms` ahead (due timers fire once), then lets its requests settle. */
+/**
+ * Moves the page's clock `ms` ahead (due timers fire once), then lets its
+ * requests settle. First the page's own requests settle: an answer still on
+ * its way would be taken as what the page saw after the jump.
+ */
 export async function skip(page, ms) {
+  await page.waitForLoadState('networkidle').catch(() => {});
   await page.clock.fastForward(ms);
   await page.waitForTimeout(300);
 }

@@ -12,6 +12,16 @@
   // rate, a pause): a minute (±15 %, so a crowd spreads out) is soon enough;
   // while paused or not open, every 30 s, so a resume shows sooner.
   var REFETCH_MS = 60000, REFETCH_HELD_MS = 30000;
+  // Screens the room can leave again (places come back when holds lapse, the
+  // operator re-opens): the page keeps looking, at the held pace.
+  var HELD = { soldOut: ['soldout', 'soldOutTitle', 'soldOutLead'], closed: ['closed', 'saleClosedTitle', 'saleClosedLead'] };
+  function held(admission) {
+    var h = HELD[admission];
+    if (!h) return false;
+    Object.assign(view, { screen: h[0], title: h[1], lead: h[2], eta: null, link: { key: 'back', href: target() } });
+    status(h[2], 'warn');
+    return true;
+  }
   // An opening further off than this is a counter held still, not a countdown.
   var COUNTDOWN_MAX_S = 86400;
   var params = new URLSearchParams(location.search);
@@ -162,6 +172,16 @@
     render();
   }
 
+  // A refusal that means the same at either tier: a screen, and true.
+  function refused(r) {
+    var b = r.body, problem = r.status === 403 && b && typeof b.type === 'string' ? b.type.split('/').pop() : '';
+    if (problem === 'sale-closed') stop('closed', 'saleClosedTitle', 'saleClosedLead', 'back');
+    else if (problem === 'room-draining') stop('closed', 'drainingTitle', 'drainingLead', 'tryAgain');
+    else if (problem === 'blocked') stop('error', 'blockedTitle', 'blockedLead', 'back');
+    else return false;
+    return true;
+  }
+
   function go() { location.replace(view.link ? view.link.href : target()); }
   function admitted() {
     if (done) return;
@@ -178,7 +198,10 @@
       view.hiddenTurn = true;
       view.lead = 'turnLeadHidden';
       if ('Notification' in window && Notification.permission === 'granted') {
-        try { new Notification(T.t('turnTitle'), { body: T.t('notificationBody'), tag: 'urr-turn' }); } catch (e) { /* not shown */ }
+        // In the page's language, so once its catalogue is in.
+        T.ready.then(function () {
+          try { new Notification(T.t('turnTitle'), { body: T.t('notificationBody'), tag: 'urr-turn' }); } catch (e) { /* not shown */ }
+        });
       }
     } else {
       setTimeout(go, 1000);
@@ -209,13 +232,15 @@
     if (!p) { view.eta = null; return; }
     var admission = p.admission || 'open';
     var untilEpoch = p.epoch - now;
+    if (held(admission)) return undefined;
+    view.link = null;
     view.screen = paused || admission === 'paused' ? 'paused'
       : untilEpoch > 0 && untilEpoch <= COUNTDOWN_MAX_S && ahead > 0 ? 'before' : 'waiting';
     view.title = view.screen + 'Title';
     view.lead = view.screen === 'waiting' && admission === 'draining' ? 'drainingNote' : view.screen + 'Lead';
     if (view.screen === 'before') view.opensAt = (p.epoch - skew) * 1000;
     if (view.screen === 'paused') { view.eta = 'paused'; return status('statusPaused', 'warn'); }
-    if (view.status.key === 'statusPaused') status('statusLive');
+    if (view.status.key === 'statusPaused' || view.status.key === 'soldOutLead' || view.status.key === 'saleClosedLead') status('statusLive');
     if (!(p.perInterval > 0)) { view.eta = 'unknown'; return undefined; }
     // The schedule is exact once the counter moves; before that, its start
     // (when near) plus the intervals needed.
@@ -236,7 +261,9 @@
       var now = serverNow(), serving = servingAt(counter, now);
       showTier1(serving, now);
       render();
-      if ((serving >= ticket.number || Date.now() >= nextFetch) && !busy) later(fetchParams, 0);
+      // Sold out or closed, a number that comes up waits for the room to re-open.
+      var due = serving >= ticket.number && !HELD[counter.admission];
+      if ((due || Date.now() >= nextFetch) && !busy) later(fetchParams, 0);
     } else if (view.screen === 'before') {
       render();
     } else {
@@ -262,6 +289,7 @@
         return later(fetchParams, 0);
       }
       if (r.status === 404) return stop('closed', 'closedTitle', 'closedLead', 'tryAgain');
+      if (refused(r)) return undefined;
       backoff(takeNumber, r.status === 429 || r.status === 503 ? r.retryAfter || 5 : 0);
     }, function () { backoff(takeNumber); });
   }
@@ -282,12 +310,11 @@
       counter = complete ? { start: p.start, perInterval: p.perInterval || 0, intervalSeconds: p.intervalSeconds, epoch: p.epoch,
         pausedAt: typeof p.pausedAt === 'number' ? p.pausedAt : null, admission: p.admission || 'open' }
         : { start: p.serving, perInterval: 0, intervalSeconds: 0, epoch: 0, pausedAt: null, admission: p.admission || 'open' };
-      if (counter.admission === 'closed') return stop('closed', 'saleClosedTitle', 'saleClosedLead', 'back');
-      if (counter.admission === 'soldOut') return stop('soldout', 'soldOutTitle', 'soldOutLead', 'back');
       var now = serverNow();
-      if (servingAt(counter, now) >= ticket.number) return served();
-      var held = counter.admission !== 'open' && counter.admission !== 'draining' || counter.pausedAt !== null;
-      nextFetch = Date.now() + (held ? REFETCH_HELD_MS : REFETCH_MS) * (0.85 + Math.random() * 0.3);
+      if (servingAt(counter, now) >= ticket.number && !HELD[counter.admission]) return served();
+      var slow = counter.admission === 'open' || counter.admission === 'draining';
+      if (counter.pausedAt !== null) slow = false;
+      nextFetch = Date.now() + (slow ? REFETCH_MS : REFETCH_HELD_MS) * (0.85 + Math.random() * 0.3);
       tick();
     }, function () { fetching = false; backoff(fetchParams); });
   }
@@ -312,19 +339,18 @@
 
   function waiting(b) {
     var admission = b.admission || 'open';
-    if (admission === 'closed') return stop('closed', 'saleClosedTitle', 'saleClosedLead', 'back');
-    if (admission === 'soldOut') return stop('soldout', 'soldOutTitle', 'soldOutLead', 'back');
     var pos = typeof b.position === 'number' ? b.position : null;
     if (pos && pos > first) { first = pos; save(firstKey, String(pos)); }
     var screen = admission === 'paused' ? 'paused' : b.preQueue ? 'before' : 'waiting';
     ok(screen === 'paused' ? 'statusPaused' : null);
     if (screen === 'paused') view.status.kind = 'warn';
-    Object.assign(view, { screen: screen, title: screen + 'Title', mainLabel: 'yourPlace', sideLabel: 'inLine', number: pos,
+    Object.assign(view, { screen: screen, title: screen + 'Title', link: null, mainLabel: 'yourPlace', sideLabel: 'inLine', number: pos,
       side: b.total || 0, ahead: pos === null ? null : pos - 1, fraction: pos === null ? 0 : (first - pos) / first,
       lead: screen === 'before' ? 'preQueueLead' : admission === 'draining' ? 'drainingNote' : screen + 'Lead',
       placesLeft: typeof b.placesLeft === 'number' ? b.placesLeft : null,
       eta: screen === 'paused' ? 'paused' : b.etaSeconds ? { low: b.etaSeconds.low, high: b.etaSeconds.high } : 'draw' });
     if (screen !== 'before') view.opensAt = null;
+    held(admission);
     render();
     // Honour the server's interval exactly, plus up to 10%.
     return later(poll, (b.pollAfterMs || 5000) * (1 + Math.random() * 0.1));
@@ -342,9 +368,8 @@
     if (r.status === 401) return stop('error', 'signInTitle', 'signInLead', 'signInAgain');
     if (r.status === 404 && retry === poll) return later(join, 0);
     if (r.status === 404) return stop('closed', 'lineClosedTitle', 'lineClosedLead', 'back');
+    if (refused(r)) return undefined;
     var problem = r.status === 403 && b && typeof b.type === 'string' ? b.type.split('/').pop() : '';
-    if (problem === 'sale-closed') return stop('closed', 'saleClosedTitle', 'saleClosedLead', 'back');
-    if (problem === 'blocked') return stop('error', 'blockedTitle', 'blockedLead', 'back');
     if (problem === 'pass-required') { // the room gates: a number first, then the line
       joinWhenServed = true;
       status('statusPassFirst');
