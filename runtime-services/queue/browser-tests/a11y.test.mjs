@@ -86,6 +86,24 @@ test('the live region announces each change of position, in the page\'s language
   await context.close();
 });
 
+test('a counter moving every second is announced at most every 30 s', { timeout: 60000 }, async (t) => {
+  if (!ADMIT) return t.skip('URR_ADMIT_URL is not set');
+  // One number a second from now on: 5,000 ahead, so no turn in the minute.
+  await hook({ room: ROOM, next: 5999, serving: 1000, epoch: Math.floor(Date.now() / 1000), perInterval: 1, intervalSeconds: 1 });
+  const { context, page } = await open(roomPath(), { clock: true });
+  await waitText(page, '#figure', '6,000', 10000);
+  for (let i = 0; i < 30 && !/ahead of you\. Estimated/.test(await page.locator('#announce').textContent()); i += 1) await page.clock.runFor(100);
+  await page.evaluate(() => {
+    window.__said = [];
+    new MutationObserver(() => window.__said.push(document.getElementById('announce').textContent))
+      .observe(document.getElementById('announce'), { childList: true, characterData: true, subtree: true });
+  });
+  for (let s = 0; s < 60; s += 1) await page.clock.runFor(1000);
+  const said = await page.evaluate(() => window.__said);
+  assert.ok(said.length >= 1 && said.length <= 3, `${said.length} announcements in a minute: ${JSON.stringify(said.slice(0, 3))}…`);
+  await context.close();
+});
+
 test('prefers-reduced-motion: no pulse, no animated bar', { timeout: 30000 }, async () => {
   const moving = await open(roomPath());
   const pulse = await moving.page.evaluate(() => getComputedStyle(document.querySelector('.live')).animationName);

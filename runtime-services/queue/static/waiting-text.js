@@ -97,8 +97,9 @@
     low = Math.max(0, low || 0); high = Math.max(low, high || 0);
     if (high < 60) return t(high <= 5 ? 'etaSoon' : 'etaUnderMinute');
     if (low > 43200) return t('etaOver12h');
+    // An exact schedule (low = high) is one figure, not "83–84 minutes".
     if (high < 5400) {
-      var a = Math.max(1, Math.round(low / 60)), b = Math.max(a, Math.ceil(high / 60));
+      var a = Math.max(1, Math.round(low / 60)), b = low === high ? a : Math.max(a, Math.ceil(high / 60));
       return t('etaAbout', { d: minutes(a, b) });
     }
     var x = Math.max(1, Math.round(low / 1800) / 2), y = Math.max(x, Math.round(high / 1800) / 2);

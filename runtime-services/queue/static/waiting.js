@@ -75,7 +75,12 @@
     return T.t(view.title) + '. ' + T.t(view.lead);
   }
 
-  function render() {
+  // `quiet`: a change the page's own clock made (the tier-1 counter moving
+  // every interval); those are said at most every 30 s, so a fast counter
+  // does not talk over everything else. Answers from the server and new
+  // screens are said at once.
+  var saidAt = 0, saidScreen = '';
+  function render(quiet) {
     if (!textReady) return;
     var t = T.t, s = view.offline ? 'offline' : view.screen;
     text('room', room ? t('roomNamed', { room: room }) : t('room'));
@@ -112,7 +117,12 @@
     document.title = s === 'turn' ? t(view.hiddenTurn ? 'docTurnHidden' : 'turnTitle')
       : s === 'waiting' ? (view.ahead ? t('docAhead', { n: view.ahead }) : t('docWaiting')) : t(view.title);
     var words = said();
-    if (words && words !== lastSaid) text('announce', lastSaid = words);
+    var hold = quiet && saidScreen === s && Date.now() - saidAt < 30000;
+    if (words && words !== lastSaid && !hold) {
+      text('announce', lastSaid = words);
+      saidAt = Date.now();
+      saidScreen = s;
+    }
     if ($('lang').value !== T.lang()) $('lang').value = T.lang();
   }
 
@@ -260,7 +270,7 @@
     if (counter && ticket && !fetching) {
       var now = serverNow(), serving = servingAt(counter, now);
       showTier1(serving, now);
-      render();
+      render(true);
       // Sold out or closed, a number that comes up waits for the room to re-open.
       var due = serving >= ticket.number && !HELD[counter.admission];
       if ((due || Date.now() >= nextFetch) && !busy) later(fetchParams, 0);
@@ -312,6 +322,8 @@
         : { start: p.serving, perInterval: 0, intervalSeconds: 0, epoch: 0, pausedAt: null, admission: p.admission || 'open' };
       var now = serverNow();
       if (servingAt(counter, now) >= ticket.number && !HELD[counter.admission]) return served();
+      showTier1(servingAt(counter, now), now);
+      render();
       var slow = counter.admission === 'open' || counter.admission === 'draining';
       if (counter.pausedAt !== null) slow = false;
       nextFetch = Date.now() + (slow ? REFETCH_MS : REFETCH_HELD_MS) * (0.85 + Math.random() * 0.3);
