@@ -123,7 +123,6 @@
       saidAt = Date.now();
       saidScreen = s;
     }
-    if ($('lang').value !== T.lang()) $('lang').value = T.lang();
   }
 
   // Only a path on this site: never `//host`, `/\host`, a scheme, or anything
@@ -422,9 +421,12 @@
 
   // ---- start ------------------------------------------------------------------
   var tier2 = Boolean(eventId && userToken);
-  T.ready.then(function () { textReady = true; T.translateStatic(); render(); });
+  // The switcher shows the language in use: set once the catalogue is in,
+  // not on every render (a choice still loading would flip back).
+  T.ready.then(function () { textReady = true; $('lang').value = T.lang(); T.translateStatic(); render(); });
   $('lang').addEventListener('change', function () {
-    T.use($('lang').value).then(function () { T.translateStatic(); render(); }, function () { render(); });
+    T.use($('lang').value).then(function () { T.translateStatic(); render(); },
+      function () { $('lang').value = T.lang(); render(); });
   });
   $('notify-button').addEventListener('click', function () {
     if (canAskToNotify()) Notification.requestPermission().then(render, render);
