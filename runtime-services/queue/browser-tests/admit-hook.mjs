@@ -25,7 +25,7 @@ const redis = async (...args) => (await run('redis-cli', ['-u', REDIS, ...args.m
 async function apply(body) {
   // Not on this service (yet): the pause and admission states come with the
   // queue controls (issue 18); the fake has them.
-  const fakeOnly = ['throttle', 'failForMs', 'clockOffset', 'pollAfterMs', 'pausedAt', 'placesLeft', 'opensInSeconds', 'preQueue'];
+  const fakeOnly = ['throttle', 'failForMs', 'clockOffset', 'pollAfterMs', 'placesLeft', 'opensInSeconds', 'preQueue'];
   if (fakeOnly.some((k) => body[k] !== undefined)) return 501;
   if (body.admission === 'soldOut') return 501; // needs the ticket service's inventory
   // The room's admission and refusals are the policy's (spec.control and
@@ -46,6 +46,8 @@ async function apply(body) {
     if (Number.isFinite(body.serving)) fields.push('start', body.serving, 'epoch', Number.isFinite(body.epoch) ? body.epoch : FROZEN);
     if (Number.isFinite(body.perInterval)) fields.push('perInterval', body.perInterval);
     if (Number.isFinite(body.intervalSeconds)) fields.push('intervalSeconds', body.intervalSeconds);
+    // A paused counter (serving.pausedAt); empty: not paused.
+    if (body.pausedAt !== undefined) fields.push('pausedAt', Number.isFinite(body.pausedAt) ? body.pausedAt : '');
     if (fields.length) await redis('HSET', key('edge'), ...fields);
   }
   if (body.event !== undefined) {

@@ -87,7 +87,7 @@ test('your turn in a background tab: the title and a notification say so, and th
 });
 
 test('paused: the counter is frozen at serving(pausedAt), the place is kept', { timeout: 60000 }, async (t) => {
-  if (!fake) return t.skip('pausedAt is not in this queue\'s serving answer yet: the fake has it');
+  if (!ADMIT) return t.skip('URR_ADMIT_URL is not set');
   // Moving 10 per 10 s from 60 s ago, paused 30 s ago: frozen at 1,030.
   await hook({ room: ROOM, next: 1999, serving: 1000, epoch: now() - 60, perInterval: 10, intervalSeconds: 10, pausedAt: now() - 30 });
   t.after(() => hook({ room: ROOM, pausedAt: null }));
