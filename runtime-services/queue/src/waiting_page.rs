@@ -15,8 +15,8 @@ const HTML: &str = include_str!("../static/waiting.html");
 const JS: &str = include_str!("../static/waiting.js");
 const TEXT_JS: &str = include_str!("../static/waiting-text.js");
 const CSS: &str = include_str!("../static/waiting.css");
-/// One catalogue per language, each with the same keys (checked by the
-/// browser tests' i18n test).
+/// One catalogue per language, each with the same keys (checked below, and
+/// with their placeholders by the browser tests' `i18n.test.mjs`).
 const CATALOGUES: [(&str, &str); 3] = [
     ("i18n.en.json", include_str!("../static/i18n/en.json")),
     ("i18n.ko.json", include_str!("../static/i18n/ko.json")),
