@@ -6,7 +6,8 @@
 //   URR_REDIS_URL=redis://127.0.0.1:6379 URR_EVENT_ID=e PORT=0 node admit-hook.mjs
 //
 // Prints "admit hook on http://127.0.0.1:<port>/admit" once listening.
-// Requests it cannot honour on a real service (throttle, failForMs, pollAfterMs) get 501.
+// Requests it cannot honour on a real service (throttle, failForMs, pollAfterMs, the
+// admission states) get 501.
 import http from 'node:http';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -22,14 +23,31 @@ const FROZEN = '4102444800'; // an epoch far ahead: the counter stays where it i
 const redis = async (...args) => (await run('redis-cli', ['-u', REDIS, ...args.map(String)], { timeout: 5000 })).stdout.trim();
 
 async function apply(body) {
-  if (body.throttle || body.failForMs !== undefined || body.pollAfterMs !== undefined) return 501;
+  // Not on this service (yet): the pause and admission states come with the
+  // queue controls (issue 18); the fake has them.
+  const fakeOnly = ['throttle', 'failForMs', 'clockOffset', 'pollAfterMs', 'placesLeft', 'opensInSeconds', 'preQueue'];
+  if (fakeOnly.some((k) => body[k] !== undefined)) return 501;
+  if (body.admission === 'soldOut') return 501; // needs the ticket service's inventory
+  // The room's admission and refusals are the policy's (spec.control and
+  // spec.queueing.method, as the operator writes them).
+  if (body.admission !== undefined) {
+    const a = body.admission || 'open';
+    await redis('HSET', key('policy'), 'paused', a === 'paused' ? 1 : 0, 'draining', a === 'draining' ? 1 : 0,
+      'method', a === 'closed' ? 'reject' : 'fifo');
+  }
+  if (body.refuse !== undefined) {
+    await redis('HSET', key('policy'), 'method', body.refuse === 'sale-closed' ? 'reject' : 'fifo',
+      'blockedAddresses', body.refuse === 'blocked' ? '127.0.0.0/8' : '');
+  }
   if (body.room !== undefined) {
     if (body.room !== ROOM) return 404;
     if (Number.isFinite(body.next)) await redis('SET', key('t1:next'), body.next);
     const fields = [];
-    if (Number.isFinite(body.serving)) fields.push('start', body.serving, 'epoch', FROZEN);
+    if (Number.isFinite(body.serving)) fields.push('start', body.serving, 'epoch', Number.isFinite(body.epoch) ? body.epoch : FROZEN);
     if (Number.isFinite(body.perInterval)) fields.push('perInterval', body.perInterval);
     if (Number.isFinite(body.intervalSeconds)) fields.push('intervalSeconds', body.intervalSeconds);
+    // A paused counter (serving.pausedAt); empty: not paused.
+    if (body.pausedAt !== undefined) fields.push('pausedAt', Number.isFinite(body.pausedAt) ? body.pausedAt : '');
     if (fields.length) await redis('HSET', key('edge'), ...fields);
   }
   if (body.event !== undefined) {

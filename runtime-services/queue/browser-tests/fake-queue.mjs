@@ -29,8 +29,14 @@ const SECURITY = {
 };
 const ASSETS = {
   'waiting.js': 'text/javascript; charset=utf-8',
+  'waiting-text.js': 'text/javascript; charset=utf-8',
   'waiting.css': 'text/css; charset=utf-8',
+  'i18n.en.json': 'application/json; charset=utf-8',
+  'i18n.ko.json': 'application/json; charset=utf-8',
+  'i18n.ja.json': 'application/json; charset=utf-8',
 };
+// assets/i18n.{lang}.json is static/i18n/{lang}.json, as urr-queue serves it.
+const assetFile = (name) => new URL(name.replace(/^i18n\.(\w+)\.json$/, 'i18n/$1.json'), STATIC);
 
 const b64url = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 
@@ -79,7 +85,11 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
   rooms.forEach(room);
   events.forEach(event);
 
-  const servingOf = (r, now) => (now < r.epoch ? r.start : r.start + r.perInterval * Math.floor((now - r.epoch) / r.intervalSeconds));
+  // runtime-services/common/src/serving.rs; a paused room stays at serving(pausedAt).
+  const servingOf = (r, now) => {
+    const at = r.pausedAt != null && r.pausedAt < now ? r.pausedAt : now;
+    return at < r.epoch ? r.start : r.start + r.perInterval * Math.floor((at - r.epoch) / r.intervalSeconds);
+  };
 
   function send(res, status, body, headers = {}) {
     const text = body === undefined ? '' : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
@@ -103,12 +113,12 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
 
   function takeNumber(req, res, name) {
     const r = room(name);
+    const now = Math.floor(Date.now() / 1000) + (r.clockOffset || 0);
     if (r.throttle && r.throttle.count > 0) {
       r.throttle.count -= 1;
       return problem(res, 429, 'rate-limited', 'Too many requests', `retry after ${r.throttle.retryAfter} s`,
         { 'retry-after': String(r.throttle.retryAfter) });
     }
-    const now = Math.floor(Date.now() / 1000);
     const held = passes.get(cookieOf(req));
     const headers = {};
     let number;
@@ -132,9 +142,12 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
       res.socket.destroy(); // a dropped connection (Chromium retries once itself, then fetch() rejects)
       return 0;
     }
-    const now = Math.floor(Date.now() / 1000);
-    return json(res, 200, { room: name, serving: servingOf(r, now), start: r.start, perInterval: r.perInterval,
-      intervalSeconds: r.intervalSeconds, epoch: r.epoch, now }, { 'cache-control': 'public, max-age=1' });
+    const now = Math.floor(Date.now() / 1000) + (r.clockOffset || 0);
+    const body = { room: name, serving: servingOf(r, now), start: r.start, perInterval: r.perInterval,
+      intervalSeconds: r.intervalSeconds, epoch: r.epoch, now };
+    if (r.pausedAt != null) body.pausedAt = r.pausedAt;
+    if (r.admission) body.admission = r.admission;
+    return json(res, 200, body, { 'cache-control': 'public, max-age=0, s-maxage=5' });
   }
 
   function placeOf(e, user, eventName) {
@@ -143,8 +156,12 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
     const index = e.queue.indexOf(user);
     if (index < 0) return null;
     const position = e.ahead + index + 1;
-    return { event: eventName, status: 'waiting', position, total: e.ahead + e.queue.length + e.behind,
-      etaSeconds: { low: Math.ceil(position / 5), high: Math.ceil(position / 2) }, pollAfterMs: e.pollAfterMs };
+    const place = { event: eventName, status: 'waiting', position: e.preQueue ? null : position, total: e.ahead + e.queue.length + e.behind,
+      preQueue: Boolean(e.preQueue), etaSeconds: e.preQueue ? null : { low: Math.ceil(position / 5), high: Math.ceil(position / 2) },
+      pollAfterMs: e.pollAfterMs };
+    if (e.admission) place.admission = e.admission;
+    if (e.placesLeft !== undefined) place.placesLeft = e.placesLeft;
+    return place;
   }
 
   function tier2(req, res, eventName, action) {
@@ -154,6 +171,14 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
     const claims = auth && verifyJwt(auth[1], userSecret);
     if (!claims) return problem(res, 401, 'unauthorized', 'Unauthorized', auth ? 'invalid or expired token' : 'missing bearer token');
     const user = claims.sub;
+    if (action === 'join' && e.refuse) {
+      return problem(res, 403, e.refuse, e.refuse === 'blocked' ? 'Blocked' : 'The sale is closed', `refused: ${e.refuse}`);
+    }
+    if (action === 'join' && e.opensAt && Date.now() / 1000 < e.opensAt) {
+      const wait = Math.ceil(e.opensAt - Date.now() / 1000);
+      return problem(res, 403, 'queue-not-open', 'The queue is not open yet', `the queue opens at ${e.opensAt} (Unix seconds)`,
+        { 'retry-after': String(wait) });
+    }
     if (action === 'join' && e.gateRoom) {
       // Chained tiers: while the edge gates, a join needs a served pass of the room.
       const pass = passes.get(cookieOf(req));
@@ -181,6 +206,14 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
   //   {room, serving?, next?, perInterval?, intervalSeconds?}  set the counter (frozen) and the last number issued
   //   {room, throttle: {count, retryAfter}}                   answer the next `count` number requests with 429
   //   {room, failForMs: n}                                    drop every serving request for the next n ms
+  //   {room, serving, epoch}                                  a moving counter: `serving` from `epoch` (Unix s) on
+  //   {room, clockOffset: s}                                  the server's clock is s seconds off the real one
+  //   {room, pausedAt: s | null}                              the counter stays at serving(pausedAt)
+  //   {room, admission: 'open'|'paused'|'draining'|'soldOut'|'closed'|null}   the serving answer's admission
+  //   {event, admission, placesLeft}                          the same in the waiting answers (null: absent)
+  //   {event, refuse: 'sale-closed'|'blocked'|null}           joins are refused with that 403 problem
+  //   {event, opensInSeconds: n | null}                       joins get 403 queue-not-open with Retry-After until then
+  //   {event, preQueue: bool}                                 waiting answers are of the pre-queue (no position yet)
   //   {event, hold: true, ahead?, behind?}                     a closed queue with phantom people around the visitor
   //   {event, gate: room | false}                             joins need a served pass of `room` (the edge gates), or not
   //   {event, advance: n}                                     n people ahead of the visitor move on
@@ -190,7 +223,10 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
     if (body.room) {
       const r = room(String(body.room));
       for (const k of ['next', 'perInterval', 'intervalSeconds']) if (Number.isFinite(body[k])) r[k] = body[k];
-      if (Number.isFinite(body.serving)) { r.start = body.serving; r.epoch = 4102444800; }
+      if (Number.isFinite(body.serving)) { r.start = body.serving; r.epoch = Number.isFinite(body.epoch) ? body.epoch : 4102444800; }
+      if (body.pausedAt !== undefined) r.pausedAt = body.pausedAt;
+      if (Number.isFinite(body.clockOffset)) r.clockOffset = body.clockOffset;
+      if (body.admission !== undefined) r.admission = body.admission;
       if (body.throttle) r.throttle = { count: body.throttle.count ?? 1, retryAfter: body.throttle.retryAfter ?? 2 };
       if (Number.isFinite(body.failForMs)) r.failUntil = Date.now() + body.failForMs;
     }
@@ -200,6 +236,11 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
       if (body.gate !== undefined) e.gateRoom = body.gate ? String(body.gate) : null;
       if (Number.isFinite(body.advance)) e.ahead = Math.max(0, e.ahead - body.advance);
       if (Number.isFinite(body.pollAfterMs)) e.pollAfterMs = body.pollAfterMs;
+      if (body.admission !== undefined) e.admission = body.admission;
+      if (body.placesLeft !== undefined) e.placesLeft = body.placesLeft === null ? undefined : body.placesLeft;
+      if (body.refuse !== undefined) e.refuse = body.refuse;
+      if (body.opensInSeconds !== undefined) e.opensAt = body.opensInSeconds === null ? null : Date.now() / 1000 + body.opensInSeconds;
+      if (body.preQueue !== undefined) e.preQueue = Boolean(body.preQueue);
       if (body.admit) {
         e.open = true;
         e.ahead = 0;
@@ -235,7 +276,7 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
       }
       if (seg[0] === 'waiting' && seg[1] === 'assets' && seg.length === 3 && m === 'GET') {
         if (!ASSETS[seg[2]]) return problem(res, 404, 'not-found', 'Not found', 'no such asset');
-        return send(res, 200, readFileSync(new URL(seg[2], STATIC)), { 'content-type': ASSETS[seg[2]], 'cache-control': 'public, max-age=300', ...SECURITY });
+        return send(res, 200, readFileSync(assetFile(seg[2])), { 'content-type': ASSETS[seg[2]], 'cache-control': 'public, max-age=300', ...SECURITY });
       }
       if (seg[0] === 'v1') {
         if (seg[1] === 'rooms' && seg.length === 4 && !roomState.has(seg[2])) {

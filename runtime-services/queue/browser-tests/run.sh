@@ -3,7 +3,8 @@
 #   1. against fake-queue.mjs (the API contract, incl. a 429 and dropped connections);
 #   2. against a real urr-queue on loopback with the Redis of the local stack
 #      (scripts/stack up; eval "$(scripts/stack env)"), moved by admit-hook.mjs.
-# URR_BROWSER_TESTS=fake runs only the first (no Rust build, no Redis).
+# URR_BROWSER_TESTS=fake runs only the first (no Rust build, no Redis);
+# URR_BROWSER_TEST_FILES picks the files (default: every *.test.mjs).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
@@ -15,10 +16,11 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
 fi
-(cd "$here" && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund >&2; })
+(cd "$here" && { { [ -d node_modules/playwright-core ] && [ -d node_modules/axe-core ]; } || npm ci --no-audit --no-fund >&2; })
 
 echo "== waiting page against fake-queue.mjs" >&2
-(cd "$here" && env -u URR_QUEUE_URL -u URR_ADMIT_URL -u URR_TEST_ROOM node --test waiting.test.mjs)
+# One file at a time: against a real service they share its room and queue.
+(cd "$here" && env -u URR_QUEUE_URL -u URR_ADMIT_URL -u URR_TEST_ROOM node --test --test-concurrency=1 ${URR_BROWSER_TEST_FILES:-./*.test.mjs})
 [ "${URR_BROWSER_TESTS:-all}" = fake ] && exit 0
 
 echo "== waiting page against a real urr-queue" >&2
@@ -60,4 +62,4 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 curl -fsS "$URR_QUEUE_URL/readyz" >/dev/null || { cat "$log" >&2; exit 1; }
-cd "$here" && node --test waiting.test.mjs || { echo "--- urr-queue log" >&2; tail -n 50 "$log" >&2; cat "$hook_log" >&2; exit 1; }
+cd "$here" && node --test --test-concurrency=1 ${URR_BROWSER_TEST_FILES:-./*.test.mjs} || { echo "--- urr-queue log" >&2; tail -n 50 "$log" >&2; cat "$hook_log" >&2; exit 1; }

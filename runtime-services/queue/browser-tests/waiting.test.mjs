@@ -11,94 +11,19 @@
 //
 // CHROMIUM_PATH (default /usr/bin/chromium); URR_SCREENSHOT=1 also writes
 // docs/waiting-page.png at the repository root.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { startFakeQueue, signJwt } from './fake-queue.mjs';
+import { ADMIT, BASE, EVENT, ROOM, SLOW, browser, fake, hook, numbersPosts, open, skip, textOf, userToken, waitText } from './harness.mjs';
 
-const REAL = Boolean(process.env.URR_QUEUE_URL);
-const ROOM = process.env.URR_TEST_ROOM || (REAL ? '' : 'aurora-2026');
-const EVENT = process.env.URR_TEST_EVENT || ROOM;
-const FAKE_SECRET = 'fake-user-secret';
 const SCREENSHOT = fileURLToPath(new URL('../../../docs/waiting-page.png', import.meta.url));
-// A real service takes up to 15 s (its pollAfterMs) before the first counter check.
-const SLOW = REAL ? 40000 : 20000;
-if (REAL && !ROOM) throw new Error('URR_TEST_ROOM is not set (the room of the service at URR_QUEUE_URL)');
-
-let browser;
-let fake;
-let BASE = process.env.URR_QUEUE_URL?.replace(/\/+$/, '');
-let ADMIT = process.env.URR_ADMIT_URL;
-
-before(async () => {
-  if (!REAL) {
-    fake = await startFakeQueue({ rooms: [ROOM], events: [EVENT], userSecret: FAKE_SECRET });
-    BASE = fake.url;
-    ADMIT = fake.admitUrl;
-  }
-  for (const url of [BASE, ADMIT].filter(Boolean)) {
-    const host = new URL(url).hostname;
-    assert.ok(/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(host), `${url} is not a loopback address`);
-  }
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    timeout: 30000,
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  await fake?.close();
-});
-
-/** POSTs to the admit hook; false when the hook does not support the request (501). */
-async function hook(body) {
-  const res = await fetch(ADMIT, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
-    signal: AbortSignal.timeout(10000),
-  });
-  if (res.status === 501) return false;
-  assert.ok(res.ok, `admit hook answered ${res.status}: ${await res.text()}`);
-  return true;
-}
-
-function userToken(sub) {
-  if (!REAL) return signJwt({ sub, exp: Math.floor(Date.now() / 1000) + 600 }, FAKE_SECRET);
-  if (process.env.URR_TEST_USER_TOKEN) return process.env.URR_TEST_USER_TOKEN;
-  if (process.env.URR_USER_JWT_SECRET) return signJwt({ sub, exp: Math.floor(Date.now() / 1000) + 600 }, process.env.URR_USER_JWT_SECRET);
-  return null;
-}
-
-async function open(path, { token, viewport = { width: 1200, height: 900 }, javaScriptEnabled = true } = {}) {
-  const context = await browser.newContext({ viewport, javaScriptEnabled, deviceScaleFactor: 1 });
-  context.setDefaultTimeout(SLOW);
-  const page = await context.newPage();
-  if (token) await page.addInitScript((t) => window.sessionStorage.setItem('urr.userToken', t), token);
-  await page.goto(`${BASE}${path}`, { timeout: 15000 });
-  return { context, page };
-}
-
-const textOf = async (page, selector) => (await page.locator(selector).textContent())?.trim();
-const waitText = (page, selector, expected, timeout = SLOW) =>
-  page.waitForFunction(([s, e, re]) => {
-    const t = document.querySelector(s)?.textContent.trim() ?? '';
-    return re ? new RegExp(e).test(t) : t === e;
-  }, [selector, expected instanceof RegExp ? expected.source : expected, expected instanceof RegExp], { timeout })
-    .catch(async (err) => {
-      const seen = await page.locator(selector).textContent().catch(() => '(gone)');
-      throw new Error(`${selector} never showed ${expected} (shows ${JSON.stringify(seen?.trim())}): ${err.message}`);
-    });
-const numbersPosts = () => fake.requests.filter((r) => r.method === 'POST' && r.path === `/v1/rooms/${ROOM}/numbers`);
 
 test('tier 1: a visitor gets a number, watches the line move, and is sent on when served', { timeout: 120000 }, async (t) => {
   if (!ADMIT) return t.skip('URR_ADMIT_URL is not set: the counter cannot be moved');
   // 1,233 numbers taken so far, 1,000 served.
   await hook({ room: ROOM, next: 1233, serving: 1000, perInterval: 25, intervalSeconds: 30 });
-  const { context, page } = await open(`/waiting/${encodeURIComponent(ROOM)}?return=/events/x`);
+  const { context, page } = await open(`/waiting/${encodeURIComponent(ROOM)}?return=/events/x`, { clock: true });
 
   await waitText(page, '#figure', '1,234', 10000);
   assert.equal(await textOf(page, 'h1'), "You're in line");
@@ -127,8 +52,10 @@ test('tier 1: a visitor gets a number, watches the line move, and is sent on whe
     assert.deepEqual(posts.map((r) => [r.status, r.cookie]), [[201, false], [201, true]]);
   }
 
-  // 100 more are served: the page follows without a reload.
+  // 100 more are served: the page follows without a reload, at its next
+  // look at the parameters (every 51-69 s).
   await hook({ room: ROOM, serving: 1100 });
+  await skip(page, 75000);
   await waitText(page, '#side', '1,100');
   assert.equal(await textOf(page, '#ahead-text'), '134 people ahead of you');
   assert.equal(await textOf(page, '#pct'), '43%');
@@ -144,6 +71,7 @@ test('tier 1: a visitor gets a number, watches the line move, and is sent on whe
   // Their number comes up: "It's your turn", then on to the return path.
   const turn = waitText(page, 'h1', "It's your turn");
   await hook({ room: ROOM, serving: 1234 });
+  await skip(page, 75000);
   await turn;
   assert.equal(await page.locator('#continue-link').getAttribute('href'), '/events/x');
   await page.waitForURL(`${BASE}/events/x`, { timeout: 10000 });
@@ -201,7 +129,7 @@ test('tier 2 while the edge gates: the page takes a number first and joins once 
   const joins = () => fake.requests.filter((r) => r.at >= since && r.method === 'POST' && r.path === `/v1/events/${EVENT}/queue`);
   const { context, page } = await open(
     `/waiting/${encodeURIComponent(ROOM)}?event=${encodeURIComponent(EVENT)}&return=${encodeURIComponent('/events/x/seats')}`,
-    { token });
+    { token, clock: true });
 
   // Refused at the queue (pass-required): the page takes number 7005 and waits at tier 1.
   await waitText(page, '#figure', '7,005', 10000);
@@ -209,6 +137,7 @@ test('tier 2 while the edge gates: the page takes a number first and joins once 
   if (fake) assert.equal(joins()[0].status, 403, 'the first join, without a pass, is refused');
 
   await hook({ room: ROOM, serving: 7005 });
+  await skip(page, 75000);
   // Served: the page joins with the pass and shows the place in line.
   await waitText(page, '#figure-label', 'Your place', SLOW);
   // 3 ahead; a real queue may still hold someone from an earlier test.

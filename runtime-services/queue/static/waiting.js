@@ -1,10 +1,29 @@
 // URR waiting page (/waiting/{room}; also servable as-is from S3).
-// Tier 1: an anonymous number (HttpOnly cookie) and the serving counter.
+// Tier 1: an anonymous number (HttpOnly cookie); the serving counter is
+// computed here from the room's published parameters, fetched about once a
+// minute (docs/waiting-page.md), so a waiter costs the origin next to nothing.
 // Tier 2 (?event= and sessionStorage['urr.userToken']): the event queue.
-// Then on to ?return=<same-origin path>.
+// Then on to ?return=<same-origin path>. Words: waiting-text.js.
 'use strict';
 (function () {
-  var HEARTBEAT_MS = 20000, MIN_MS = 1000, MAX_BACKOFF_MS = 30000;
+  var T = window.URRText;
+  var HEARTBEAT_MS = 20000, MIN_MS = 1000, MAX_BACKOFF_MS = 30000, OFFLINE_AFTER = 5;
+  // The parameters change only when the operator changes the room (a new
+  // rate, a pause): a minute (±15 %, so a crowd spreads out) is soon enough;
+  // while paused or not open, every 30 s, so a resume shows sooner.
+  var REFETCH_MS = 60000, REFETCH_HELD_MS = 30000;
+  // Screens the room can leave again (places come back when holds lapse, the
+  // operator re-opens): the page keeps looking, at the held pace.
+  var HELD = { soldOut: ['soldout', 'soldOutTitle', 'soldOutLead'], closed: ['closed', 'saleClosedTitle', 'saleClosedLead'] };
+  function held(admission) {
+    var h = HELD[admission];
+    if (!h) return false;
+    Object.assign(view, { screen: h[0], title: h[1], lead: h[2], eta: null, link: { key: 'back', href: target() } });
+    status(h[2], 'warn');
+    return true;
+  }
+  // An opening further off than this is a counter held still, not a countdown.
+  var COUNTDOWN_MAX_S = 86400;
   var params = new URLSearchParams(location.search);
   var room = '';
   try { room = decodeURIComponent(location.pathname.replace(/\/+$/, '').split('/').pop() || ''); } catch (e) { room = ''; }
@@ -12,37 +31,98 @@
   function load(key) { try { return sessionStorage.getItem(key); } catch (e) { return null; } }
   function save(key, value) { try { sessionStorage.setItem(key, value); } catch (e) { /* blocked */ } }
   var userToken = eventId ? load('urr.userToken') : null;
-  var timer = 0, last = 0, failures = 0, done = false, busy = false, lastSaid = '';
+  var timer = 0, tickTimer = 0, last = 0, failures = 0, done = false, busy = false, lastSaid = '', textReady = false;
+
+  // What is shown, without words: render() puts it into the current language.
+  var view = {
+    screen: 'waiting', title: 'waitingTitle', lead: 'waitingLead', mainLabel: 'yourNumber', sideLabel: 'nowServing',
+    number: null, side: null, ahead: undefined, aheadKey: null, eta: null, fraction: 0, opensAt: null,
+    placesLeft: null, status: { key: 'statusJoining', kind: '' }, checked: null, link: null, hiddenTurn: false, offline: false,
+  };
 
   function $(id) { return document.getElementById(id); }
-  function text(id, value) { $(id).textContent = value; }
-  function fmt(n) { return typeof n === 'number' && isFinite(n) ? n.toLocaleString('en-US') : '—'; }
-  function plural(n, one, many) { return fmt(n) + ' ' + (n === 1 ? one : many); }
+  function text(id, value) { if ($(id).textContent !== value) $(id).textContent = value; }
   function jitter(ms) { return ms * (0.8 + Math.random() * 0.4); }
   // Never more than one request a second, whatever asks for it.
   function later(fn, ms) { clearTimeout(timer); timer = setTimeout(fn, Math.max(0, ms, MIN_MS - (Date.now() - last))); }
+  function status(key, kind, vars) { view.status = { key: key, kind: kind || '', vars: vars }; }
+  function hidden() { return document.visibilityState === 'hidden'; }
+  function canAskToNotify() { return 'Notification' in window && Notification.permission === 'default'; }
 
-  function status(message, kind) { text('status-text', message); $('status').className = 'status ' + (kind || ''); }
+  function aheadText() {
+    if (view.aheadKey) return T.t(view.aheadKey);
+    if (view.ahead === undefined) return T.t('finding');
+    if (view.ahead === null) return T.t('drawnAtOpen');
+    return view.ahead === 0 ? T.t('next') : T.t('ahead', { n: view.ahead });
+  }
+  function etaText() {
+    var e = view.eta;
+    if (e && typeof e === 'object') return T.wait(e.low, e.high);
+    return e ? T.t({ draw: 'etaDraw', unknown: 'etaUnknown', now: 'etaNow', paused: 'etaPaused' }[e]) : '—';
+  }
   // Screen readers hear the summary only when its words change.
-  function announce(message) { if (message !== lastSaid) text('announce', lastSaid = message); }
-  function progress(fraction) {
-    var f = Math.min(1, Math.max(0, fraction || 0)), pct = Math.round(f * 100) + '%';
+  function said() {
+    var s = view.screen, number = T.num(view.number), label = T.t(view.mainLabel);
+    if (view.offline) return T.t('offlineTitle') + '. ' + T.t('offlineLead');
+    if (s === 'turn') return T.t('sayTurn');
+    if (s === 'before' && view.opensAt) return T.t('sayOpens', { at: T.time(view.opensAt, { zone: true }) });
+    if (s === 'waiting' || s === 'before') {
+      if (view.ahead === undefined) return '';
+      if (view.ahead === null) return T.t('sayPreQueue');
+      if (view.ahead === 0) return T.t('sayNext', { label: label, number: number });
+      return T.t('sayPlace', { label: label, number: number, ahead: aheadText(), eta: etaText() });
+    }
+    return T.t(view.title) + '. ' + T.t(view.lead);
+  }
+
+  // `quiet`: a change the page's own clock made (the tier-1 counter moving
+  // every interval); those are said at most every 30 s, so a fast counter
+  // does not talk over everything else. Answers from the server and new
+  // screens are said at once.
+  var saidAt = 0, saidScreen = '';
+  function render(quiet) {
+    if (!textReady) return;
+    var t = T.t, s = view.offline ? 'offline' : view.screen;
+    text('room', room ? t('roomNamed', { room: room }) : t('room'));
+    text('title', t(view.offline ? 'offlineTitle' : view.title));
+    text('lead', t(view.offline ? 'offlineLead' : view.lead));
+    var stopped = s === 'closed' || s === 'error' || s === 'soldout';
+    $('card').className = 'card state-' + s + (stopped ? ' stopped' : s === 'turn' ? ' admitted' : '');
+    text('figure-label', t(view.mainLabel));
+    text('side-label', t(view.sideLabel));
+    text('figure', T.num(view.number));
+    text('side', T.num(view.side));
+    $('ticket').hidden = s === 'turn' && view.number === null;
+    text('ahead-text', aheadText());
+    text('eta', etaText());
+    var f = Math.min(1, Math.max(0, view.fraction || 0)), pct = T.num(Math.round(f * 100)) + '%';
     $('progress').value = f;
     text('progress', pct);
     text('pct', pct);
-  }
-
-  // "about 2–3 minutes" from a range in seconds.
-  function wait(low, high) {
-    low = Math.max(0, low || 0); high = Math.max(low, high || 0);
-    if (high < 60) return high <= 5 ? 'any moment now' : 'less than a minute';
-    if (low > 43200) return 'more than 12 hours';
-    if (high < 5400) {
-      var a = Math.max(1, Math.round(low / 60)), b = Math.max(a, Math.ceil(high / 60));
-      return 'about ' + (a === b ? plural(a, 'minute', 'minutes') : a + '–' + b + ' minutes');
+    text('checked', view.checked ? T.time(view.checked, { seconds: true }) : '—');
+    $('places-stat').hidden = typeof view.placesLeft !== 'number';
+    text('places', T.num(view.placesLeft));
+    var counting = s === 'before' && view.opensAt;
+    $('countdown-box').hidden = !counting;
+    if (counting) {
+      text('countdown', T.clock((view.opensAt - Date.now()) / 1000));
+      var far = view.opensAt - Date.now() > 12 * 3600 * 1000;
+      text('opens-at', t('opensAt', { time: T.time(view.opensAt, { zone: true, date: far }) }));
     }
-    var x = Math.max(1, Math.round(low / 1800) / 2), y = Math.max(x, Math.round(high / 1800) / 2);
-    return 'about ' + (x === y ? plural(x, 'hour', 'hours') : x + '–' + y + ' hours');
+    text('status-text', view.offline ? t('statusReconnectingSafe') : t(view.status.key, view.status.vars));
+    $('status').className = 'status ' + (view.offline ? 'warn' : view.status.kind);
+    $('continue').hidden = !view.link;
+    if (view.link) { $('continue-link').href = view.link.href; text('continue-link', t(view.link.key)); }
+    $('notify').hidden = !(canAskToNotify() && (s === 'waiting' || s === 'before' || s === 'paused'));
+    document.title = s === 'turn' ? t(view.hiddenTurn ? 'docTurnHidden' : 'turnTitle')
+      : s === 'waiting' ? (view.ahead ? t('docAhead', { n: view.ahead }) : t('docWaiting')) : t(view.title);
+    var words = said();
+    var hold = quiet && saidScreen === s && Date.now() - saidAt < 30000;
+    if (words && words !== lastSaid && !hold) {
+      text('announce', lastSaid = words);
+      saidAt = Date.now();
+      saidScreen = s;
+    }
   }
 
   // Only a path on this site: never `//host`, `/\host`, a scheme, or anything
@@ -56,15 +136,18 @@
     } catch (e) { return '/'; }
   }
 
-  function request(method, path, auth) {
+  // `cache`: the serving parameters may come from the browser's or the edge's
+  // cache (they are the same for everyone); everything else never does.
+  function request(method, path, auth, cache) {
     var headers = { Accept: 'application/json' };
     if (auth) headers.Authorization = 'Bearer ' + auth;
-    last = Date.now();
-    return fetch(path, { method: method, headers: headers, credentials: 'same-origin', cache: 'no-store' })
+    var sent = last = Date.now();
+    return fetch(path, { method: method, headers: headers, credentials: 'same-origin', cache: cache || 'no-store' })
       .then(function (res) {
         return res.text().then(function (body) {
           try { body = JSON.parse(body); } catch (e) { body = null; }
-          return { status: res.status, retryAfter: Number(res.headers.get('Retry-After')) || 0, body: body };
+          return { status: res.status, retryAfter: Number(res.headers.get('Retry-After')) || 0,
+            age: Number(res.headers.get('Age')) || 0, sent: sent, received: Date.now(), body: body };
         });
       });
   }
@@ -72,73 +155,130 @@
   // Network trouble or an overloaded server: keep what is shown, retry gently.
   function backoff(fn, retryAfter) {
     failures += 1;
-    if (retryAfter > 0) status('The line is busy — trying again in ' + plural(retryAfter, 'second', 'seconds') + '…', 'warn');
-    else status(failures > 1 ? 'Reconnecting… your place is safe.' : 'Reconnecting…', 'warn');
+    if (retryAfter > 0) status('statusBusy', 'warn', { n: retryAfter });
+    else status(failures > 1 ? 'statusReconnectingSafe' : 'statusReconnecting', 'warn');
+    view.offline = failures >= OFFLINE_AFTER;
+    render();
     later(fn, retryAfter > 0 ? retryAfter * 1000 * (1 + Math.random() * 0.2)
       : jitter(Math.min(MAX_BACKOFF_MS, 1000 * Math.pow(2, failures - 1))));
   }
-  function ok() {
+  function ok(key) {
     failures = 0;
-    status('Live — this page updates automatically.');
-    text('checked', new Date().toLocaleTimeString('en-US', { hour: 'numeric', minute: '2-digit', second: '2-digit' }));
+    view.offline = false;
+    status(key || 'statusLive');
+    view.checked = Date.now();
   }
 
-  function stop(title, message, linkText) {
+  // A screen the page stays on: no more requests.
+  function stop(screen, title, lead, linkKey) {
     done = true;
     clearTimeout(timer);
-    text('title', title);
-    text('lead', message);
-    status(message, 'warn');
-    announce(title + '. ' + message);
-    $('card').className = 'card stopped';
-    if (linkText) { $('continue-link').href = target(); text('continue-link', linkText); $('continue').hidden = false; }
+    clearTimeout(tickTimer);
+    clearInterval(beat);
+    view.screen = screen; view.title = title; view.lead = lead; view.offline = false;
+    status(lead, 'warn');
+    view.link = linkKey ? { key: linkKey, href: target() } : null;
+    render();
   }
 
+  // A refusal that means the same at either tier: a screen, and true.
+  function refused(r) {
+    var b = r.body, problem = r.status === 403 && b && typeof b.type === 'string' ? b.type.split('/').pop() : '';
+    if (problem === 'sale-closed') stop('closed', 'saleClosedTitle', 'saleClosedLead', 'back');
+    else if (problem === 'room-draining') stop('closed', 'drainingTitle', 'drainingLead', 'tryAgain');
+    else if (problem === 'blocked') stop('error', 'blockedTitle', 'blockedLead', 'back');
+    else return false;
+    return true;
+  }
+
+  function go() { location.replace(view.link ? view.link.href : target()); }
   function admitted() {
     if (done) return;
     done = true;
     clearTimeout(timer);
-    var to = target();
-    progress(1);
-    text('title', "It's your turn");
-    text('lead', 'Thanks for waiting. Taking you there now…');
-    text('eta', 'now');
-    text('ahead-text', "You're through!");
-    status("It's your turn — taking you there…", 'ok');
-    announce("It's your turn. Taking you there now.");
-    document.title = "It's your turn";
-    $('card').className = 'card admitted';
-    if ($('figure').textContent === '—') $('ticket').hidden = true;
-    $('continue-link').href = to;
-    $('continue').hidden = false;
-    setTimeout(function () { location.replace(to); }, 1000);
+    clearTimeout(tickTimer);
+    clearInterval(beat);
+    Object.assign(view, { screen: 'turn', title: 'turnTitle', lead: 'turnLead', eta: 'now', aheadKey: 'through', fraction: 1,
+      offline: false, link: { key: 'continue', href: target() } });
+    status('statusTurn', 'ok');
+    // In a background tab: say so in its title (and a notification, if the
+    // visitor allowed one), and go on when they come back to it.
+    if (hidden()) {
+      view.hiddenTurn = true;
+      view.lead = 'turnLeadHidden';
+      if ('Notification' in window && Notification.permission === 'granted') {
+        // In the page's language, so once its catalogue is in.
+        T.ready.then(function () {
+          try { new Notification(T.t('turnTitle'), { body: T.t('notificationBody'), tag: 'urr-turn' }); } catch (e) { /* not shown */ }
+        });
+      }
+    } else {
+      setTimeout(go, 1000);
+    }
+    render();
   }
 
-  function show(number, mainLabel, sideLabel, side, ahead, eta, fraction) {
-    text('figure-label', mainLabel);
-    text('figure', fmt(number));
-    text('side-label', sideLabel);
-    text('side', side);
-    text('eta', eta);
-    text('ahead-text', ahead == null ? 'Your place is drawn when the sale opens'
-      : ahead === 0 ? "You're next" : plural(ahead, 'person', 'people') + ' ahead of you');
-    progress(fraction);
-    document.title = (ahead ? fmt(ahead) + ' ahead · ' : '') + "You're in line";
-    announce(ahead == null ? 'You are in the pre-queue. Your place is drawn when the sale opens.'
-      : mainLabel + ' is ' + fmt(number) + '. ' + (ahead === 0 ? "You're next." : plural(ahead, 'person', 'people') + ' ahead of you. Estimated wait ' + eta + '.'));
-  }
-
-  // ---- tier 1: a number and the serving counter ----------------------------
+  // ---- tier 1: a number, and the counter computed from its parameters -------
   var key = 'urr.vwr.' + room, base = '/v1/rooms/' + encodeURIComponent(room), ticket = null;
   try { ticket = JSON.parse(load(key)); } catch (e) { /* none */ }
   if (!ticket || typeof ticket.number !== 'number') ticket = null;
+  var counter = null, skew = 0, nextFetch = 0, fetching = false;
 
-  function showTier1(serving, etaLow, etaHigh) {
-    var ahead = Math.max(0, ticket.number - serving);
-    var span = ticket.number - ticket.firstServing;
-    show(ticket.number, 'Your number', 'Now serving', fmt(serving), ahead,
-      etaHigh == null ? 'waiting for the line to move' : wait(etaLow, etaHigh),
-      span > 0 ? (serving - ticket.firstServing) / span : 0);
+  // The formula of runtime-services/common/src/serving.rs and the edge gate;
+  // a paused room's counter stays at its value at `pausedAt`.
+  function servingAt(p, now) {
+    var at = typeof p.pausedAt === 'number' && p.pausedAt < now ? p.pausedAt : now;
+    if (at < p.epoch || !(p.intervalSeconds > 0)) return p.start;
+    return p.start + p.perInterval * Math.floor((at - p.epoch) / p.intervalSeconds);
+  }
+  function serverNow() { return Date.now() / 1000 + skew; }
+
+  function showTier1(serving, now) {
+    var ahead = Math.max(0, ticket.number - serving), span = ticket.number - ticket.firstServing;
+    var p = counter, paused = p && typeof p.pausedAt === 'number' && p.pausedAt <= now;
+    Object.assign(view, { mainLabel: 'yourNumber', sideLabel: 'nowServing', number: ticket.number, side: serving, ahead: ahead,
+      fraction: span > 0 ? (serving - ticket.firstServing) / span : 0, opensAt: null });
+    if (!p) { view.eta = null; return; }
+    var admission = p.admission || 'open';
+    var untilEpoch = p.epoch - now;
+    if (held(admission)) return undefined;
+    view.link = null;
+    view.screen = paused || admission === 'paused' ? 'paused'
+      : untilEpoch > 0 && untilEpoch <= COUNTDOWN_MAX_S && ahead > 0 ? 'before' : 'waiting';
+    view.title = view.screen + 'Title';
+    view.lead = view.screen === 'waiting' && admission === 'draining' ? 'drainingNote' : view.screen + 'Lead';
+    if (view.screen === 'before') view.opensAt = (p.epoch - skew) * 1000;
+    if (view.screen === 'paused') { view.eta = 'paused'; return status('statusPaused', 'warn'); }
+    if (view.status.key === 'statusPaused' || view.status.key === 'soldOutLead' || view.status.key === 'saleClosedLead') status('statusLive');
+    if (!(p.perInterval > 0)) { view.eta = 'unknown'; return undefined; }
+    // The schedule is exact once the counter moves; before that, its start
+    // (when near) plus the intervals needed.
+    var intervals = Math.ceil(ahead / p.perInterval), wait;
+    if (untilEpoch > 0) wait = (untilEpoch <= COUNTDOWN_MAX_S ? untilEpoch : 0) + intervals * p.intervalSeconds;
+    else wait = intervals * p.intervalSeconds - (now - p.epoch) % p.intervalSeconds;
+    view.eta = { low: wait, high: wait };
+    return undefined;
+  }
+
+  // Once a second, no request: the counter, the countdown; and the
+  // parameters again when they are due or when our number should be served
+  // (the answer confirms it, or shows the room changed).
+  function tick() {
+    clearTimeout(tickTimer);
+    if (done) return;
+    if (counter && ticket && !fetching) {
+      var now = serverNow(), serving = servingAt(counter, now);
+      showTier1(serving, now);
+      render(true);
+      // Sold out or closed, a number that comes up waits for the room to re-open.
+      var due = serving >= ticket.number && !HELD[counter.admission];
+      if ((due || Date.now() >= nextFetch) && !busy) later(fetchParams, 0);
+    } else if (view.screen === 'before') {
+      render();
+    } else {
+      return; // nothing moves by itself on this screen
+    }
+    tickTimer = setTimeout(tick, 1000 - (Date.now() % 1000) + 20);
   }
 
   function takeNumber() {
@@ -150,40 +290,44 @@
           ticket = { number: b.number, firstServing: Math.min(b.serving, b.number) };
           save(key, JSON.stringify(ticket));
         }
-        var eta = b.etaSeconds || {};
-        showTier1(b.serving, eta.low, eta.high);
         if (b.serving >= ticket.number) return served();
-        // The server's interval, plus up to 10% so a crowd spreads out.
-        return later(watch, (b.pollAfterMs || 5000) * (1 + Math.random() * 0.1));
+        showTier1(b.serving, serverNow());
+        var eta = b.etaSeconds;
+        if (eta && typeof eta.high === 'number') view.eta = { low: eta.low, high: eta.high };
+        render();
+        return later(fetchParams, 0);
       }
-      if (r.status === 404) return stop('This waiting room is closed', 'There is no line to wait in right now. Please try the page again.', 'Try again');
+      if (r.status === 404) return stop('closed', 'closedTitle', 'closedLead', 'tryAgain');
+      if (refused(r)) return undefined;
       backoff(takeNumber, r.status === 429 || r.status === 503 ? r.retryAfter || 5 : 0);
     }, function () { backoff(takeNumber); });
   }
 
-  function watch() {
+  function fetchParams() {
     if (done) return;
-    request('GET', base + '/serving').then(function (r) {
+    fetching = true;
+    request('GET', base + '/serving', null, 'default').then(function (r) {
+      fetching = false;
       var p = r.body;
-      if (r.status !== 200 || !p || typeof p.serving !== 'number') return backoff(watch, r.status === 429 ? r.retryAfter || 5 : 0);
+      if (r.status === 404) return stop('closed', 'closedTitle', 'closedLead', 'tryAgain');
+      if (r.status !== 200 || !p || typeof p.serving !== 'number') return backoff(fetchParams, r.status === 429 ? r.retryAfter || 5 : 0);
       ok();
-      if (p.serving >= ticket.number) return served();
-      var ahead = ticket.number - p.serving, per = p.perInterval, every = p.intervalSeconds || 10;
-      if (!(per > 0)) {
-        showTier1(p.serving, null, null);
-        return later(watch, jitter(15000));
-      }
-      var high = Math.ceil(ahead / per) * every;
-      showTier1(p.serving, Math.max(0, high - every), high);
-      // Far back: every 15 s; closer: 5 s; within one interval: 2 s.
-      var next = jitter(ahead > 10 * per ? 15000 : ahead > per ? 5000 : 2000);
-      // The counter is a schedule: do not sleep past our turn (spread over 1.5 s).
-      if (typeof p.now === 'number' && typeof p.epoch === 'number' && p.now >= p.epoch) {
-        var due = (every - (p.now - p.epoch) % every + (Math.ceil(ahead / per) - 1) * every) * 1000;
-        if (due < next) next = due + Math.random() * 1500;
-      }
-      later(watch, next);
-    }, function () { backoff(watch); });
+      // Our clock against the server's: its `now` (whole seconds, so +0.5),
+      // aged by any cache on the way, at the middle of the round trip.
+      if (typeof p.now === 'number') skew = p.now + 0.5 + r.age - (r.sent + r.received) / 2000;
+      var complete = typeof p.start === 'number' && typeof p.epoch === 'number' && typeof p.intervalSeconds === 'number';
+      counter = complete ? { start: p.start, perInterval: p.perInterval || 0, intervalSeconds: p.intervalSeconds, epoch: p.epoch,
+        pausedAt: typeof p.pausedAt === 'number' ? p.pausedAt : null, admission: p.admission || 'open' }
+        : { start: p.serving, perInterval: 0, intervalSeconds: 0, epoch: 0, pausedAt: null, admission: p.admission || 'open' };
+      var now = serverNow();
+      if (servingAt(counter, now) >= ticket.number && !HELD[counter.admission]) return served();
+      showTier1(servingAt(counter, now), now);
+      render();
+      var slow = counter.admission === 'open' || counter.admission === 'draining';
+      if (counter.pausedAt !== null) slow = false;
+      nextFetch = Date.now() + (slow ? REFETCH_MS : REFETCH_HELD_MS) * (0.85 + Math.random() * 0.3);
+      tick();
+    }, function () { fetching = false; backoff(fetchParams); });
   }
 
   // Served at tier 1: sent on, or, for a signed-in buyer the queue sent to
@@ -193,8 +337,10 @@
   function served() {
     if (!joinWhenServed) return admitted();
     joinWhenServed = false;
-    text('figure-label', 'Your place');
-    text('side-label', 'In line');
+    counter = null;
+    clearTimeout(tickTimer);
+    Object.assign(view, { mainLabel: 'yourPlace', sideLabel: 'inLine', screen: 'waiting', title: 'waitingTitle', lead: 'waitingLead' });
+    render();
     later(join, 0);
   }
 
@@ -202,46 +348,60 @@
   var queue = '/v1/events/' + encodeURIComponent(eventId || '') + '/queue';
   var firstKey = 'urr.queue.' + eventId, first = Number(load(firstKey)) || 0, beat = 0;
 
+  function waiting(b) {
+    var admission = b.admission || 'open';
+    var pos = typeof b.position === 'number' ? b.position : null;
+    if (pos && pos > first) { first = pos; save(firstKey, String(pos)); }
+    var screen = admission === 'paused' ? 'paused' : b.preQueue ? 'before' : 'waiting';
+    ok(screen === 'paused' ? 'statusPaused' : null);
+    if (screen === 'paused') view.status.kind = 'warn';
+    Object.assign(view, { screen: screen, title: screen + 'Title', link: null, mainLabel: 'yourPlace', sideLabel: 'inLine', number: pos,
+      side: b.total || 0, ahead: pos === null ? null : pos - 1, fraction: pos === null ? 0 : (first - pos) / first,
+      lead: screen === 'before' ? 'preQueueLead' : admission === 'draining' ? 'drainingNote' : screen + 'Lead',
+      placesLeft: typeof b.placesLeft === 'number' ? b.placesLeft : null,
+      eta: screen === 'paused' ? 'paused' : b.etaSeconds ? { low: b.etaSeconds.low, high: b.etaSeconds.high } : 'draw' });
+    if (screen !== 'before') view.opensAt = null;
+    held(admission);
+    render();
+    // Honour the server's interval exactly, plus up to 10%.
+    return later(poll, (b.pollAfterMs || 5000) * (1 + Math.random() * 0.1));
+  }
+
   function place(r, retry) {
     busy = false;
     var b = r.body;
-    if (done) return;
+    if (done) return undefined;
     if (r.status === 200 && b && b.status === 'admitted' && b.entryToken) {
       save('urr.entryToken.' + eventId, b.entryToken);
-      clearInterval(beat);
       return admitted();
     }
-    if (r.status === 200 && b && b.status === 'waiting') {
-      ok();
-      var pos = typeof b.position === 'number' ? b.position : null;
-      if (pos && pos > first) { first = pos; save(firstKey, String(pos)); }
-      var eta = b.etaSeconds ? wait(b.etaSeconds.low, b.etaSeconds.high) : 'after the draw';
-      show(pos, 'Your place', 'In line', fmt(b.total || 0),
-        pos == null ? null : pos - 1, eta, pos == null ? 0 : (first - pos) / first);
-      // Honour the server's interval exactly, plus up to 10%.
-      return later(poll, (b.pollAfterMs || 5000) * (1 + Math.random() * 0.1));
-    }
-    if (r.status === 401) {
-      clearInterval(beat);
-      return stop('Please sign in again', 'Your sign-in has expired. Sign in again to keep your place in line.', 'Sign in again');
-    }
+    if (r.status === 200 && b && b.status === 'waiting') return waiting(b);
+    if (r.status === 401) return stop('error', 'signInTitle', 'signInLead', 'signInAgain');
     if (r.status === 404 && retry === poll) return later(join, 0);
-    if (r.status === 404) return stop('This line is not open', 'There is no waiting line for this event right now.', 'Back');
+    if (r.status === 404) return stop('closed', 'lineClosedTitle', 'lineClosedLead', 'back');
+    if (refused(r)) return undefined;
     var problem = r.status === 403 && b && typeof b.type === 'string' ? b.type.split('/').pop() : '';
     if (problem === 'pass-required') { // the room gates: a number first, then the line
       joinWhenServed = true;
-      status('First, a number in the waiting room — you join the line when it is served.');
+      status('statusPassFirst');
+      render();
       return later(takeNumber, 0);
     }
     if (problem === 'pass-not-served') {
-      status('Your number is nearly up — joining the line when it is served.');
+      status('statusPassSoon');
+      render();
       return later(retry, jitter(Math.min(r.retryAfter || 5, 60) * 1000));
     }
-    if (r.status === 403) { // not open yet: join when it opens
-      status("The line hasn't opened yet — you'll join automatically when it does.", 'warn');
+    if (r.status === 403) { // not open yet: count down, join when it opens
+      status('statusNotOpen', 'warn');
+      if (problem === 'queue-not-open' && r.retryAfter > 0) {
+        Object.assign(view, { screen: 'before', title: 'beforeTitle', lead: 'beforeLead', opensAt: Date.now() + r.retryAfter * 1000 });
+        tick();
+      }
+      render();
       return later(retry, jitter(Math.min(r.retryAfter || 30, 60) * 1000));
     }
-    backoff(retry, r.status === 429 || r.status === 503 ? r.retryAfter || 5 : 0);
+    return backoff(retry, r.status === 429 || r.status === 503 ? r.retryAfter || 5 : 0);
   }
 
   function call(method, path, fn) {
@@ -261,18 +421,31 @@
 
   // ---- start ------------------------------------------------------------------
   var tier2 = Boolean(eventId && userToken);
-  text('room', room ? 'Waiting room · ' + room : 'Waiting room');
+  // The switcher shows the language in use: set once the catalogue is in,
+  // not on every render (a choice still loading would flip back).
+  T.ready.then(function () { textReady = true; $('lang').value = T.lang(); T.translateStatic(); render(); });
+  $('lang').addEventListener('change', function () {
+    T.use($('lang').value).then(function () { T.translateStatic(); render(); },
+      function () { $('lang').value = T.lang(); render(); });
+  });
+  $('notify-button').addEventListener('click', function () {
+    if (canAskToNotify()) Notification.requestPermission().then(render, render);
+  });
   if (tier2) {
-    text('figure-label', 'Your place');
-    text('side-label', 'In line');
+    view.mainLabel = 'yourPlace';
+    view.sideLabel = 'inLine';
     join();
     beat = setInterval(heartbeat, HEARTBEAT_MS);
   } else {
-    if (ticket) text('figure', fmt(ticket.number));
+    if (ticket) view.number = ticket.number;
     takeNumber();
   }
-  // Back from a hidden tab (timers were throttled) or back online: check now.
-  function check() { if (!done && !busy) later(tier2 && !joinWhenServed ? poll : ticket ? watch : takeNumber, 0); }
-  document.addEventListener('visibilitychange', function () { if (document.visibilityState === 'visible') check(); });
+  // Back from a hidden tab (timers were throttled) or back online: check now;
+  // a turn that came while hidden goes on now that the visitor sees it.
+  function check() {
+    if (view.hiddenTurn) { view.hiddenTurn = false; view.lead = 'turnLead'; render(); setTimeout(go, 1000); return; }
+    if (!done && !busy) later(tier2 && !joinWhenServed ? poll : ticket ? fetchParams : takeNumber, 0);
+  }
+  document.addEventListener('visibilitychange', function () { if (!hidden()) check(); });
   window.addEventListener('online', check);
-})();
+}());

@@ -263,7 +263,10 @@ async fn tier_one_number_is_kept_with_the_cookie_and_served_by_the_counter() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(serving["serving"], 0);
     assert_eq!(serving["perInterval"], 1);
-    assert_eq!(headers[header::CACHE_CONTROL], "public, max-age=1");
+    assert_eq!(
+        headers[header::CACHE_CONTROL],
+        "public, max-age=0, s-maxage=5"
+    );
 }
 
 #[tokio::test]

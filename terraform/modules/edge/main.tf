@@ -58,6 +58,33 @@ resource "aws_cloudfront_cache_policy" "waiting_page" {
   }
 }
 
+# The tier-1 serving parameters (/v1/rooms/{room}/serving) are the same for
+# every visitor of a room: cached a few seconds, keyed by the path alone (the
+# room is in it), with no cookie, header or query string forwarded, so a
+# crowd of waiters costs the origin one request per room and edge location
+# every few seconds. The page computes the counter from them itself and
+# corrects the answer's `now` by its Age header (docs/waiting-page.md).
+resource "aws_cloudfront_cache_policy" "serving" {
+  name        = "${var.name}-serving"
+  comment     = "URR serving-counter parameters: identical for every visitor of a room"
+  min_ttl     = 1
+  default_ttl = 5
+  max_ttl     = 10
+  parameters_in_cache_key_and_forwarded_to_origin {
+    enable_accept_encoding_brotli = true
+    enable_accept_encoding_gzip   = true
+    cookies_config {
+      cookie_behavior = "none"
+    }
+    headers_config {
+      header_behavior = "none"
+    }
+    query_strings_config {
+      query_string_behavior = "none"
+    }
+  }
+}
+
 # The security headers the seed set at the edge, on every response.
 resource "aws_cloudfront_response_headers_policy" "security" {
   name    = "${var.name}-security-headers"
@@ -142,6 +169,20 @@ resource "aws_cloudfront_distribution" "this" {
     cached_methods             = ["GET", "HEAD"]
     compress                   = true
     cache_policy_id            = aws_cloudfront_cache_policy.waiting_page.id
+    response_headers_policy_id = aws_cloudfront_response_headers_policy.security.id
+  }
+
+  # Before the default behaviour, without the gate function: the gate lets the
+  # queue API through anyway, and a function run per cached hit is a cost
+  # for nothing.
+  ordered_cache_behavior {
+    path_pattern               = var.serving_path_pattern
+    target_origin_id           = "urr-origin"
+    viewer_protocol_policy     = "redirect-to-https"
+    allowed_methods            = ["GET", "HEAD"]
+    cached_methods             = ["GET", "HEAD"]
+    compress                   = true
+    cache_policy_id            = aws_cloudfront_cache_policy.serving.id
     response_headers_policy_id = aws_cloudfront_response_headers_policy.security.id
   }
 

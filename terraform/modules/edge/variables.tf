@@ -46,6 +46,12 @@ variable "waiting_page_path_pattern" {
   default     = "/waiting/*"
 }
 
+variable "serving_path_pattern" {
+  description = "Path pattern of the tier-1 serving parameters, cached a few seconds at the edge keyed by path (the room is in it)."
+  type        = string
+  default     = "/v1/rooms/*/serving"
+}
+
 variable "price_class" {
   description = "CloudFront price class."
   type        = string

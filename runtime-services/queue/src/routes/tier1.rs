@@ -117,8 +117,12 @@ pub(super) async fn take_number(
     Ok(response)
 }
 
-/// `GET /v1/rooms/{room}/serving`: cheap and cacheable for a second; the
-/// same for every visitor.
+/// `GET /v1/rooms/{room}/serving`: the same for every visitor, so shared
+/// caches keep it for 5 s (the edge's cache policy, terraform/modules/edge):
+/// the waiting page computes the counter from these parameters and corrects
+/// `now` by the cache's `Age`, so a stale copy costs it nothing. Browsers
+/// keep none (`max-age=0`): the page asks about once a minute, and then
+/// wants what the edge has.
 pub(super) async fn serving(
     State(state): State<AppState>,
     Path(room): Path<String>,
@@ -143,7 +147,7 @@ pub(super) async fn serving(
     let mut response = Json(body).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=1"),
+        HeaderValue::from_static("public, max-age=0, s-maxage=5"),
     );
     Ok(response)
 }
