@@ -268,15 +268,31 @@ impl SeatBoard {
         &self,
         path: &str,
     ) -> Result<Copy<T>, reqwest::Error> {
-        let requested_ms = urr_service_common::unix_now_ms();
-        let value = self
-            .http
-            .get(format!("{}/v1/events/{}/{path}", self.base, self.event))
-            .send_limited(&self.limits)
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        // A busy or briefly unready ticket service (503 while PostgreSQL is
+        // paused, 502 while a replica restarts) is waited out as a buyer's
+        // page would, as every other step of the journey does: without it
+        // one refused read failed the buyer who happened to fetch (36 in one
+        // fault drill).
+        const ATTEMPTS: usize = 10;
+        let url = format!("{}/v1/events/{}/{path}", self.base, self.event);
+        let mut attempt = 1;
+        let (requested_ms, response) = loop {
+            let requested_ms = urr_service_common::unix_now_ms();
+            let response = self.http.get(&url).send_limited(&self.limits).await?;
+            let busy = matches!(
+                response.status(),
+                reqwest::StatusCode::SERVICE_UNAVAILABLE
+                    | reqwest::StatusCode::TOO_MANY_REQUESTS
+                    | reqwest::StatusCode::BAD_GATEWAY
+                    | reqwest::StatusCode::GATEWAY_TIMEOUT
+            );
+            if !busy || attempt == ATTEMPTS {
+                break (requested_ms, response);
+            }
+            attempt += 1;
+            tokio::time::sleep(crate::buyer::retry_after(&response)).await;
+        };
+        let value = response.error_for_status()?.json().await?;
         Ok(Copy {
             fetched: Instant::now(),
             requested_ms,

@@ -52,7 +52,7 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
-fn retry_after(response: &reqwest::Response) -> Duration {
+pub(crate) fn retry_after(response: &reqwest::Response) -> Duration {
     response
         .headers()
         .get("retry-after")

@@ -101,3 +101,52 @@ async fn a_stale_copy_serves_buyers_while_one_refreshes_it() {
     let refreshed = refreshing.await.expect("join").expect("pick");
     assert!(matches!(refreshed, Pick::Seats(_)));
 }
+
+/// A ticket service that answers its availability with `503` (PostgreSQL
+/// paused, its pool timing out) twice before it recovers: the board waits
+/// it out, as every other step of a buyer's journey does. The board before
+/// failed the buyer on the first 503 (36 buyers in one fault drill).
+#[tokio::test]
+async fn a_briefly_unavailable_ticket_service_is_waited_out_not_a_failed_buyer() {
+    let refusals = Arc::new(AtomicUsize::new(2));
+    let app = axum::Router::new()
+        .route(
+            "/v1/events/e",
+            get(|| async { Json(json!({"sections": [{"id": "s", "kind": "standing"}]})) }),
+        )
+        .route(
+            "/v1/events/e/availability",
+            get(|State(left): State<Arc<AtomicUsize>>| async move {
+                if left
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    let mut busy = axum::response::IntoResponse::into_response(
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    );
+                    busy.headers_mut()
+                        .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+                    return busy;
+                }
+                axum::response::IntoResponse::into_response(Json(
+                    json!({"sections": [{"id": "s", "available": 10}]}),
+                ))
+            }),
+        )
+        .with_state(refusals.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let board = SeatBoard::new(reqwest::Client::new(), &format!("http://{address}"), "e")
+        .await
+        .expect("board");
+    let pick = board.pick().await.expect("the 503s are waited out");
+    assert!(matches!(pick, Pick::Standing { .. }), "{pick:?}");
+    assert_eq!(
+        refusals.load(Ordering::SeqCst),
+        0,
+        "both refusals were seen"
+    );
+}
