@@ -31,7 +31,7 @@ pub struct QueueMetrics {
     pub sessions_ended: Counter,
     /// 1 for the room's admission state now (`open`, `paused`, `draining`,
     /// `soldOut`, `closed`), 0 for the others.
-    pub admission: Family<Vec<(String, String)>, Gauge>,
+    pub admission_state: Family<Vec<(String, String)>, Gauge>,
     /// Refusals by reason (`rate-limit-ip`, `rate-limit-user`, `unauthorized`, ...).
     pub refused: Family<Vec<(String, String)>, Counter>,
     /// Request durations by route.
@@ -55,7 +55,7 @@ impl QueueMetrics {
             numbers_issued: Counter::default(),
             kicked: Counter::default(),
             sessions_ended: Counter::default(),
-            admission: Family::default(),
+            admission_state: Family::default(),
             refused: Family::default(),
             requests: urr_service_common::metrics::RequestMetrics::register(&mut registry),
         };
@@ -118,7 +118,7 @@ impl QueueMetrics {
         registry.register(
             "admission_state",
             "The room's admission state (1 for the current one)",
-            metrics.admission.clone(),
+            metrics.admission_state.clone(),
         );
         registry.register(
             "refused",
@@ -145,7 +145,7 @@ impl QueueMetrics {
             AdmissionState::SoldOut,
             AdmissionState::Closed,
         ] {
-            self.admission
+            self.admission_state
                 .get_or_create(&vec![("state".to_owned(), each.as_str().to_owned())])
                 .set(i64::from(each == state));
         }
