@@ -8,6 +8,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use urr_crds::event::SeatCounts;
+use urr_service_common::admission::AdmissionState;
+use urr_service_common::contracts::TicketStats;
 
 use crate::children::{INTERNAL_PORT, ServiceKind};
 use crate::scaling::Load;
@@ -24,33 +26,8 @@ pub struct Observed {
 /// The queue's view of the room's admission.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RoomFigures {
-    pub admission: Admission,
+    pub admission: AdmissionState,
     pub places_left: Option<u64>,
-}
-
-/// The queue's admission states (its `/internal/stats` `admission`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Admission {
-    #[default]
-    Open,
-    Paused,
-    Draining,
-    SoldOut,
-    Closed,
-}
-
-impl Admission {
-    /// As `status.admission` and the `Admitting` condition's reason spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Admission::Open => "Open",
-            Admission::Paused => "Paused",
-            Admission::Draining => "Draining",
-            Admission::SoldOut => "SoldOut",
-            Admission::Closed => "Closed",
-        }
-    }
 }
 
 pub trait StatsSource: Send + Sync {
@@ -107,16 +84,9 @@ struct QueueStats {
     arrivals_per_second: f64,
     /// Absent from queue services older than room controls.
     #[serde(default)]
-    admission: Option<Admission>,
+    admission: Option<AdmissionState>,
     #[serde(default)]
     places_left: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct TicketStats {
-    total: i64,
-    held: i64,
-    sold: i64,
 }
 
 impl StatsSource for HttpStats {

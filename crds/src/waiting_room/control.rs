@@ -40,18 +40,6 @@ pub enum QueueingMethod {
     Reject,
 }
 
-impl QueueingMethod {
-    /// The queue policy's spelling of this method.
-    pub fn policy_value(self) -> &'static str {
-        match self {
-            QueueingMethod::Fifo => "fifo",
-            QueueingMethod::Random => "random",
-            QueueingMethod::Passthrough => "passthrough",
-            QueueingMethod::Reject => "reject",
-        }
-    }
-}
-
 /// The queueing method; switchable during a sale.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

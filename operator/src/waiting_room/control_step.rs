@@ -9,58 +9,50 @@ use kube::Resource;
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use urr_crds::WaitingRoom;
 use urr_crds::conditions;
-use urr_crds::waiting_room::{QueueingMethod, WaitingRoomSpec, WaitingRoomStatus};
+use urr_crds::waiting_room::{WaitingRoomSpec, WaitingRoomStatus};
+use urr_service_common::admission::AdmissionState;
+use urr_service_common::policy::Policy;
 
 use super::RoomContext;
 use super::status::set;
-use crate::stats::{Admission, RoomFigures};
+use crate::stats::RoomFigures;
 
-/// The admission the spec alone asks for: what `status.admission` says when
-/// the queue cannot be read (it cannot know the inventory).
-pub fn requested(spec: &WaitingRoomSpec) -> Admission {
-    if spec.queueing.method == QueueingMethod::Reject {
-        Admission::Closed
-    } else if spec.control.draining {
-        Admission::Draining
-    } else if spec.control.paused {
-        Admission::Paused
-    } else {
-        Admission::Open
-    }
-}
-
-/// Records the admission (the queue's figures when read, else the spec's)
-/// and the kicks written this pass.
+/// Records the admission (the queue's figures when read, else what the
+/// policy written this pass asks for: the queue's inventory is unknown
+/// then) and the kicks written this pass.
 pub(super) fn record(
     status: &mut WaitingRoomStatus,
     spec: &WaitingRoomSpec,
+    policy: &Policy,
     figures: Option<RoomFigures>,
     generation: Option<i64>,
     now: &Time,
 ) {
-    let admission = figures.map_or_else(|| requested(spec), |f| f.admission);
-    status.admission = Some(admission.as_str().to_owned());
+    let admission = figures.map_or_else(|| AdmissionState::requested(policy), |f| f.admission);
+    status.admission = Some(admission.reason().to_owned());
     status.places_left = figures
         .and_then(|f| f.places_left)
         .and_then(|p| i64::try_from(p).ok());
     status.kicked_users = spec.control.kick_users.clone();
     let message = match admission {
-        Admission::Open => format!("admitting ({})", spec.queueing.method.policy_value()),
-        Admission::Paused => {
+        AdmissionState::Open => format!("admitting ({})", policy.method.as_str()),
+        AdmissionState::Paused => {
             "spec.control.paused: nobody is admitted, the line keeps its order".to_owned()
         }
-        Admission::Draining => "spec.control.draining: nobody new joins or is admitted".to_owned(),
-        Admission::SoldOut => format!(
+        AdmissionState::Draining => {
+            "spec.control.draining: nobody new joins or is admitted".to_owned()
+        }
+        AdmissionState::SoldOut => format!(
             "the ticket service has fewer than {} places left (spec.inventory.minPlaces); admission re-opens when places come back",
             spec.inventory.min_places
         ),
-        Admission::Closed => "spec.queueing.method Reject: the sale is closed".to_owned(),
+        AdmissionState::Closed => "spec.queueing.method Reject: the sale is closed".to_owned(),
     };
     set(
         status,
         conditions::ADMITTING,
-        admission == Admission::Open,
-        admission.as_str(),
+        admission == AdmissionState::Open,
+        admission.reason(),
         message,
         generation,
         now,
@@ -116,25 +108,5 @@ pub(super) async fn announce(
         if let Err(error) = recorder.publish(&event, &reference).await {
             tracing::warn!(%error, "could not publish a Kubernetes event");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_spec_alone_gives_the_operators_choice_closed_first() {
-        let mut spec: WaitingRoomSpec = serde_json::from_value(serde_json::json!({
-            "eventRef": {"name": "aurora"},
-        }))
-        .expect("a minimal spec");
-        assert_eq!(requested(&spec), Admission::Open);
-        spec.control.paused = true;
-        assert_eq!(requested(&spec), Admission::Paused);
-        spec.control.draining = true;
-        assert_eq!(requested(&spec), Admission::Draining);
-        spec.queueing.method = QueueingMethod::Reject;
-        assert_eq!(requested(&spec), Admission::Closed);
     }
 }

@@ -7,7 +7,7 @@ use urr_crds::EventSpec;
 use urr_crds::waiting_room::QueueingMethod;
 use urr_crds::waiting_room::{Edge, Tier1Counter, WaitingRoomSpec};
 use urr_service_common::edge::EdgeMethod;
-use urr_service_common::policy::Policy;
+use urr_service_common::policy::{Policy, QueueingMethod as PolicyMethod};
 use urr_service_common::serving::ServingParams;
 
 use super::activation::Activation;
@@ -30,10 +30,12 @@ pub fn policy_for(room: &WaitingRoomSpec, event: &EventSpec, activation: &Activa
             (Some(_), Some(from)) if activation.active => from.as_second().max(1),
             _ => 0,
         },
-        method: urr_service_common::policy::QueueingMethod::parse(
-            room.queueing.method.policy_value(),
-        )
-        .unwrap_or_default(),
+        method: match room.queueing.method {
+            QueueingMethod::Fifo => PolicyMethod::Fifo,
+            QueueingMethod::Random => PolicyMethod::Random,
+            QueueingMethod::Passthrough => PolicyMethod::Passthrough,
+            QueueingMethod::Reject => PolicyMethod::Reject,
+        },
         paused: room.control.paused,
         draining: room.control.draining,
         min_places: room.inventory.min_places,

@@ -48,6 +48,7 @@ use urr_crds::WaitingRoom;
 use urr_crds::conditions;
 use urr_crds::validation::Validate;
 use urr_crds::waiting_room::Tier1Counter;
+use urr_service_common::admission::AdmissionState;
 
 use crate::edge;
 use crate::kvs::KvsError;
@@ -175,6 +176,7 @@ async fn apply(
     control_step::record(
         &mut status,
         &room.spec,
+        &policy,
         observed.room,
         generation,
         &now_time,
@@ -189,7 +191,7 @@ async fn apply(
     };
     let sold_out = observed
         .room
-        .is_some_and(|r| r.admission == crate::stats::Admission::SoldOut);
+        .is_some_and(|r| r.admission == AdmissionState::SoldOut);
     if let Some(edge_spec) = &room.spec.edge {
         let entry = desired::edge_entry(
             &namespace,

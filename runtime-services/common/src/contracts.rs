@@ -14,6 +14,7 @@
 //! | `GET /internal/holds/{hold}` | | [`HoldQuote`] |
 //! | `POST /internal/holds/{hold}/confirm` | [`ConfirmRequest`] | [`Confirmation`] (200, also when it was already confirmed by the same payment) |
 //! | `POST /internal/holds/{hold}/cancel` | [`CancelRequest`] | [`Cancellation`] (refund: every ticket, or the `ticketIds` named, void; their places back on sale) |
+//! | `GET /internal/stats` | | [`TicketStats`] (read by the operator for status and scaling, and by the queue's admitter for inventory awareness) |
 //!
 //! Refusals are problem JSON: 404 `unknown-hold`, 409 `hold-expired` (the hold
 //! lapsed or its fencing token is no longer current), 409 `hold-confirmed-elsewhere`
@@ -45,6 +46,18 @@ pub const PAYMENT_EVENT_V1: &str = "urr.payment-event/v1";
 pub const RESERVATION_EVENT_V1: &str = "urr.reservation-event/v1";
 /// Schema of [`TransferEvent`] v1.
 pub const TRANSFER_EVENT_V1: &str = "urr.transfer-event/v1";
+
+/// The ticket service's place counts, from its availability cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketStats {
+    pub event: String,
+    pub total: i64,
+    pub held: i64,
+    pub sold: i64,
+    /// When the counts were read (Unix ms).
+    pub as_of_ms: i64,
+}
 
 /// What the ticket service says about a hold, for pricing a payment. The
 /// amount always comes from here, never from the buyer.

@@ -16,6 +16,7 @@
 //! * [`telemetry`], [`metrics`], [`shutdown`]: logs, Prometheus text, signals.
 //! * [`trace`]: W3C `traceparent` validation, propagation and the request span.
 
+pub mod admission;
 pub mod contracts;
 pub mod edge;
 pub mod metrics;

@@ -1,70 +1,35 @@
-//! Whether the room lets anyone in right now, and why not: one rule for the
-//! answers buyers get (`admission` in the queue's JSON, the page's screens),
-//! the stats the operator shows in `status.admission`, and the admitter's
-//! script (`store/lua/tick.lua`), which applies the same rule atomically.
+//! Whether the room lets anyone in right now: the policy's request
+//! ([`AdmissionState::requested`], shared with the operator) and, for an
+//! open room, the inventory the admitter read from the ticket service. The
+//! admitter's script (`store/lua/tick.lua`) applies the same rule atomically.
 
-use serde::Serialize;
+pub use urr_service_common::admission::AdmissionState;
 
-use crate::policy::{Policy, QueueingMethod};
+use crate::policy::Policy;
 use crate::store::{INVENTORY_FRESH_MS, Inventory};
-
-/// The room's admission, as buyers and `kubectl get wr` see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum AdmissionState {
-    /// Admitting at the configured rate (or everyone, `passthrough`).
-    Open,
-    /// Admission paused by the operator; the line keeps its order.
-    Paused,
-    /// Nobody new joins or is admitted; the admitted finish.
-    Draining,
-    /// The ticket service reports fewer places than `inventory.minPlaces`;
-    /// admission re-opens when places come back (expired holds).
-    SoldOut,
-    /// The queueing method is `reject`: the sale is closed.
-    Closed,
-}
-
-impl AdmissionState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AdmissionState::Open => "open",
-            AdmissionState::Paused => "paused",
-            AdmissionState::Draining => "draining",
-            AdmissionState::SoldOut => "soldOut",
-            AdmissionState::Closed => "closed",
-        }
-    }
-}
 
 /// The last inventory read, when fresh enough to act on.
 pub fn fresh(inventory: Option<Inventory>, now_ms: i64) -> Option<Inventory> {
     inventory.filter(|i| now_ms - i.at_ms <= INVENTORY_FRESH_MS)
 }
 
-/// The state at `now_ms`. Precedence: closed, draining, paused, sold out —
-/// the operator's explicit choices before the measured one.
+/// The state at `now_ms`: the operator's choices first, then the measured
+/// sold out.
 pub fn state(policy: &Policy, inventory: Option<Inventory>, now_ms: i64) -> AdmissionState {
-    if policy.method == QueueingMethod::Reject {
-        return AdmissionState::Closed;
-    }
-    if policy.draining {
-        return AdmissionState::Draining;
-    }
-    if policy.paused {
-        return AdmissionState::Paused;
-    }
-    match fresh(inventory, now_ms) {
-        Some(read) if policy.min_places > 0 && read.places_left < u64::from(policy.min_places) => {
+    match (AdmissionState::requested(policy), fresh(inventory, now_ms)) {
+        (AdmissionState::Open, Some(read))
+            if policy.min_places > 0 && read.places_left < u64::from(policy.min_places) =>
+        {
             AdmissionState::SoldOut
         }
-        _ => AdmissionState::Open,
+        (requested, _) => requested,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::QueueingMethod;
 
     const NOW: i64 = 1_000_000;
 

@@ -6,21 +6,13 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use urr_service_common::contracts::TicketStats;
 
 /// Where the ticket service's figures are read.
 #[derive(Debug, Clone)]
 pub struct TicketInventory {
     client: reqwest::Client,
     stats_url: String,
-}
-
-/// The ticket service's `/internal/stats` (the fields used here).
-#[derive(Debug, Deserialize)]
-struct TicketStats {
-    total: i64,
-    held: i64,
-    sold: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +80,13 @@ mod tests {
 
     #[test]
     fn places_left_are_neither_sold_nor_held_and_never_negative() {
-        let stats = |total, held, sold| TicketStats { total, held, sold };
+        let stats = |total, held, sold| TicketStats {
+            event: "aurora".to_owned(),
+            total,
+            held,
+            sold,
+            as_of_ms: 0,
+        };
         assert_eq!(
             Places::from(&stats(100, 20, 30)),
             Places { left: 50, held: 20 }

@@ -138,13 +138,7 @@ impl QueueMetrics {
     }
 
     pub fn set_admission(&self, state: AdmissionState) {
-        for each in [
-            AdmissionState::Open,
-            AdmissionState::Paused,
-            AdmissionState::Draining,
-            AdmissionState::SoldOut,
-            AdmissionState::Closed,
-        ] {
+        for each in AdmissionState::ALL {
             self.admission_state
                 .get_or_create(&vec![("state".to_owned(), each.as_str().to_owned())])
                 .set(i64::from(each == state));

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::{PgPool, Row};
 use tokio::sync::Mutex;
-use urr_service_common::contracts::{CancelRequest, ConfirmRequest};
+use urr_service_common::contracts::{CancelRequest, ConfirmRequest, TicketStats};
 use urr_service_common::metrics as prom;
 use urr_service_common::server::Routers;
 use urr_service_common::service;
@@ -137,13 +137,13 @@ async fn stats(State(state): State<AppState>) -> Result<Response, TicketError> {
         .get(state.pool(), &state.desk.catalog)
         .await?;
     let (total, held, sold) = figures.totals();
-    Ok(Json(json!({
-        "event": figures.event,
-        "total": total,
-        "held": held,
-        "sold": sold,
-        "asOfMs": figures.as_of_ms,
-    }))
+    Ok(Json(TicketStats {
+        event: figures.event.clone(),
+        total,
+        held,
+        sold,
+        as_of_ms: figures.as_of_ms,
+    })
     .into_response())
 }
 
