@@ -26,53 +26,61 @@ fn node(left: &Hash, right: &Hash) -> Hash {
     h.finalize().into()
 }
 
-/// The largest power of two smaller than `n` (n ≥ 2).
-fn split(n: usize) -> usize {
-    let mut k = 1;
-    while k * 2 < n {
-        k *= 2;
-    }
-    k
+/// The tree over the members, every level kept, so a proof is a walk up
+/// (log n) rather than a rehash of every member; built once per replica
+/// after the draw. Pairing neighbours level by level and carrying an odd
+/// last node up unchanged gives exactly RFC 6962's tree (its left subtree
+/// is always the largest power of two), which the tests check against the
+/// RFC's recursive definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tree {
+    /// `levels[0]` the leaves, the last level the root alone.
+    levels: Vec<Vec<Hash>>,
 }
 
-fn subtree_root(leaves: &[Hash]) -> Hash {
-    match leaves {
-        [] => Sha256::digest([]).into(),
-        [one] => *one,
-        _ => {
-            let k = split(leaves.len());
-            node(&subtree_root(&leaves[..k]), &subtree_root(&leaves[k..]))
+impl Tree {
+    /// The tree over `members` (already sorted).
+    pub fn new(members: &[String]) -> Self {
+        let mut levels = vec![members.iter().map(|m| leaf(m)).collect::<Vec<Hash>>()];
+        while let Some(level) = levels.last().filter(|l| l.len() > 1) {
+            let next = level
+                .chunks(2)
+                .map(|pair| match pair {
+                    [left, right] => node(left, right),
+                    // The odd last node goes up unchanged.
+                    carried => carried[0],
+                })
+                .collect();
+            levels.push(next);
         }
+        Self { levels }
+    }
+
+    /// The root; the empty tree's is SHA-256("").
+    pub fn root(&self) -> Hash {
+        self.levels
+            .last()
+            .and_then(|top| top.first().copied())
+            .unwrap_or_else(|| Sha256::digest([]).into())
+    }
+
+    /// The audit path of leaf `index` (RFC 6962 2.1.1), bottom up: the
+    /// sibling at each level, none where the node is carried up alone.
+    pub fn proof(&self, mut index: usize) -> Vec<Hash> {
+        let mut path = Vec::new();
+        for level in &self.levels[..self.levels.len().saturating_sub(1)] {
+            if let Some(sibling) = level.get(index ^ 1) {
+                path.push(*sibling);
+            }
+            index >>= 1;
+        }
+        path
     }
 }
 
-/// The root over `members` (already sorted); the empty tree's is SHA-256("").
+/// The root over `members` (already sorted).
 pub fn root(members: &[String]) -> Hash {
-    let leaves: Vec<Hash> = members.iter().map(|m| leaf(m)).collect();
-    subtree_root(&leaves)
-}
-
-/// The audit path of leaf `index` among `leaves` (RFC 6962 2.1.1), bottom up.
-fn path(index: usize, leaves: &[Hash]) -> Vec<Hash> {
-    if leaves.len() <= 1 {
-        return Vec::new();
-    }
-    let k = split(leaves.len());
-    if index < k {
-        let mut p = path(index, &leaves[..k]);
-        p.push(subtree_root(&leaves[k..]));
-        p
-    } else {
-        let mut p = path(index - k, &leaves[k..]);
-        p.push(subtree_root(&leaves[..k]));
-        p
-    }
-}
-
-/// The inclusion proof of `members[index]`.
-pub fn proof(members: &[String], index: usize) -> Vec<Hash> {
-    let leaves: Vec<Hash> = members.iter().map(|m| leaf(m)).collect();
-    path(index, &leaves)
+    Tree::new(members).root()
 }
 
 /// Checks an inclusion proof as an outsider would (RFC 9162 2.1.3.2).
@@ -113,13 +121,39 @@ mod tests {
         m
     }
 
+    /// RFC 6962's definition: MTH(D[n]) = node(MTH(D[0:k]), MTH(D[k:n])),
+    /// k the largest power of two smaller than n.
+    fn reference_root(leaves: &[Hash]) -> Hash {
+        match leaves {
+            [] => Sha256::digest([]).into(),
+            [one] => *one,
+            _ => {
+                let mut k = 1;
+                while k * 2 < leaves.len() {
+                    k *= 2;
+                }
+                node(&reference_root(&leaves[..k]), &reference_root(&leaves[k..]))
+            }
+        }
+    }
+
+    #[test]
+    fn the_level_tree_is_rfc_6962s_tree_at_every_size() {
+        for n in 0..=100 {
+            let all = members(n);
+            let leaves: Vec<Hash> = all.iter().map(|m| leaf(m)).collect();
+            assert_eq!(root(&all), reference_root(&leaves), "n={n}");
+        }
+    }
+
     #[test]
     fn every_member_of_every_size_has_a_proof_that_verifies_and_no_one_else_does() {
         for n in [1, 2, 3, 5, 8, 13, 100] {
             let all = members(n);
-            let r = root(&all);
+            let tree = Tree::new(&all);
+            let r = tree.root();
             for (i, m) in all.iter().enumerate() {
-                let p = proof(&all, i);
+                let p = tree.proof(i);
                 assert!(verify(m, i, n, &p, &r), "n={n} i={i}");
                 assert!(!verify("intruder", i, n, &p, &r), "n={n} i={i}");
                 if n > 1 {

@@ -46,25 +46,34 @@ pub(super) async fn proof(
     let Some(root) = draw.get("membersRoot").cloned() else {
         return Err(QueueError::NotInDraw);
     };
-    // The member list never changes after the draw: read once per replica.
-    let members = state
+    // The member list never changes after the draw: read and hashed once
+    // per replica, so a proof is a walk up the kept tree.
+    let draw = state
         .drawn_members
-        .get_or_try_init(|| async { state.store.drawn_members().await.map(Arc::new) })
+        .get_or_try_init(|| async {
+            let members = state.store.drawn_members().await?;
+            let tree = crate::merkle::Tree::new(&members);
+            Ok::<_, redis::RedisError>(Arc::new(DrawnMembers { members, tree }))
+        })
         .await?
         .clone();
-    let Ok(index) = members.binary_search(&user.user_id) else {
+    let Ok(index) = draw.members.binary_search(&user.user_id) else {
         return Err(QueueError::NotInDraw);
     };
-    let path: Vec<String> = crate::merkle::proof(&members, index)
-        .iter()
-        .map(hex::encode)
-        .collect();
+    let path: Vec<String> = draw.tree.proof(index).iter().map(hex::encode).collect();
     Ok(Json(json!({
         "event": state.event,
         "userId": user.user_id,
         "leafIndex": index,
-        "treeSize": members.len(),
+        "treeSize": draw.members.len(),
         "auditPath": path,
         "membersRoot": root,
     })))
+}
+
+/// The pre-queue draw's members, sorted by id, and their Merkle tree.
+#[derive(Debug)]
+pub struct DrawnMembers {
+    members: Vec<String>,
+    tree: crate::merkle::Tree,
 }

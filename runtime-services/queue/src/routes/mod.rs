@@ -62,8 +62,8 @@ pub struct AppState {
     pub metrics: Arc<QueueMetrics>,
     /// Policy, measured rate and serving parameters, at most one tick old.
     pub snapshot: Arc<SnapshotCache>,
-    /// The pre-queue draw's members, sorted (read once, after the draw).
-    pub drawn_members: Arc<tokio::sync::OnceCell<Arc<Vec<String>>>>,
+    /// The pre-queue draw's members and their tree (built once, after the draw).
+    pub drawn_members: Arc<tokio::sync::OnceCell<Arc<audit::DrawnMembers>>>,
 }
 
 /// The service's routers: the API on the public listener; `/metrics` and
