@@ -142,6 +142,24 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The answer to a join or number the room does not take, counted by reason.
+fn refused(state: &AppState, refusal: Refusal) -> QueueError {
+    match refusal {
+        Refusal::Blocked => {
+            state.metrics.refuse("blocked");
+            QueueError::Blocked
+        }
+        Refusal::Closed => {
+            state.metrics.refuse("sale-closed");
+            QueueError::SaleClosed
+        }
+        Refusal::Draining => {
+            state.metrics.refuse("draining");
+            QueueError::Draining
+        }
+    }
+}
+
 /// The caller's address when a blocked network holds it (`spec.control.blockAddresses`).
 fn blocked_address(policy: &Policy, ip: &str) -> Option<std::net::IpAddr> {
     ip.parse()

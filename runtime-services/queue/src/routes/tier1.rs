@@ -41,22 +41,15 @@ pub(super) async fn take_number(
     };
     let snapshot = state.snapshot.get(&state.store).await?;
     if blocked_address(&snapshot.policy, &ip).is_some() {
-        state.metrics.refuse("blocked");
-        return Err(QueueError::Blocked);
+        return Err(refused(&state, Refusal::Blocked));
     }
     let existing = pass::valid_pass(state.pass_keys.accepted(), &headers, &state.room_id, now);
     // A visitor with a number keeps it whatever the room does now; only a
     // new one is turned away from a closed or draining room.
     if existing.is_none() {
         match snapshot.admission(now_ms) {
-            AdmissionState::Closed => {
-                state.metrics.refuse("sale-closed");
-                return Err(QueueError::SaleClosed);
-            }
-            AdmissionState::Draining => {
-                state.metrics.refuse("draining");
-                return Err(QueueError::Draining);
-            }
+            AdmissionState::Closed => return Err(refused(&state, Refusal::Closed)),
+            AdmissionState::Draining => return Err(refused(&state, Refusal::Draining)),
             _ => {}
         }
     }

@@ -119,24 +119,6 @@ async fn respond(
 /// the service with a crowd that cannot move.
 const HELD_POLL_MS: u64 = 5_000;
 
-/// The answer to a join the room does not take, counted by reason.
-fn refused(state: &AppState, refusal: Refusal) -> QueueError {
-    match refusal {
-        Refusal::Blocked => {
-            state.metrics.refuse("blocked");
-            QueueError::Blocked
-        }
-        Refusal::Closed => {
-            state.metrics.refuse("sale-closed");
-            QueueError::SaleClosed
-        }
-        Refusal::Draining => {
-            state.metrics.refuse("draining");
-            QueueError::Draining
-        }
-    }
-}
-
 /// Optional join body.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

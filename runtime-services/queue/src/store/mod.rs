@@ -472,12 +472,6 @@ impl QueueStore {
         Ok(members)
     }
 
-    /// Whether `user` is blocked (`spec.control.blockUsers`).
-    pub async fn is_blocked(&self, user: &str) -> Result<bool> {
-        let mut conn = self.conn.clone();
-        conn.sismember(self.keys.blocked_users(), user).await
-    }
-
     /// Everyone waiting, in queue order.
     pub async fn waiting_members(&self) -> Result<Vec<String>> {
         let mut conn = self.conn.clone();
