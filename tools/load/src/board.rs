@@ -279,14 +279,7 @@ impl SeatBoard {
         let (requested_ms, response) = loop {
             let requested_ms = urr_service_common::unix_now_ms();
             let response = self.http.get(&url).send_limited(&self.limits).await?;
-            let busy = matches!(
-                response.status(),
-                reqwest::StatusCode::SERVICE_UNAVAILABLE
-                    | reqwest::StatusCode::TOO_MANY_REQUESTS
-                    | reqwest::StatusCode::BAD_GATEWAY
-                    | reqwest::StatusCode::GATEWAY_TIMEOUT
-            );
-            if !busy || attempt == ATTEMPTS {
+            if !crate::buyer::is_busy(response.status()) || attempt == ATTEMPTS {
                 break (requested_ms, response);
             }
             attempt += 1;

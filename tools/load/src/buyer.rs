@@ -52,6 +52,19 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
+/// An answer a client waits out and sends again (after `Retry-After`): the
+/// service is overloaded (429, 503) or a replica behind the proxy is
+/// restarting (502, 504).
+pub(crate) fn is_busy(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::GATEWAY_TIMEOUT
+    )
+}
+
 pub(crate) fn retry_after(response: &reqwest::Response) -> Duration {
     response
         .headers()
@@ -176,10 +189,7 @@ impl Crowd {
             match response.status() {
                 status if status.is_success() => break response,
                 // Overloaded: the waiting page retries after Retry-After, and so do we.
-                StatusCode::SERVICE_UNAVAILABLE
-                | StatusCode::TOO_MANY_REQUESTS
-                | StatusCode::BAD_GATEWAY
-                | StatusCode::GATEWAY_TIMEOUT => {
+                status if is_busy(status) => {
                     self.recorder
                         .recovered(format!("numbers: {}", response.status()));
                     tokio::time::sleep(retry_after(&response)).await;
@@ -264,10 +274,7 @@ impl Crowd {
                         .await
                         .map_err(|_| self.fail("join: unreadable"));
                 }
-                StatusCode::TOO_MANY_REQUESTS
-                | StatusCode::SERVICE_UNAVAILABLE
-                | StatusCode::BAD_GATEWAY
-                | StatusCode::GATEWAY_TIMEOUT => {
+                status if is_busy(status) => {
                     self.recorder
                         .recovered(format!("join: {}", response.status()));
                     tokio::time::sleep(retry_after(&response)).await;
@@ -361,10 +368,7 @@ impl Crowd {
                     place = self.join(&base, user, pass).await?;
                     joined_ms = unix_now_ms();
                 }
-                StatusCode::TOO_MANY_REQUESTS
-                | StatusCode::SERVICE_UNAVAILABLE
-                | StatusCode::BAD_GATEWAY
-                | StatusCode::GATEWAY_TIMEOUT => {
+                status if is_busy(status) => {
                     self.recorder
                         .recovered(format!("poll: {}", response.status()));
                     tokio::time::sleep(retry_after(&response)).await;
@@ -470,10 +474,7 @@ impl Crowd {
                 .await
                 .map_err(|_| self.fail(&format!("{step}: unreachable")))?;
             match response.status() {
-                StatusCode::SERVICE_UNAVAILABLE
-                | StatusCode::TOO_MANY_REQUESTS
-                | StatusCode::BAD_GATEWAY
-                | StatusCode::GATEWAY_TIMEOUT => {
+                status if is_busy(status) => {
                     self.recorder
                         .recovered(format!("{step}: {}", response.status()));
                     tokio::time::sleep(retry_after(&response)).await;
