@@ -25,7 +25,6 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::events::v1::Event as KubeEvent;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
@@ -39,36 +38,12 @@ use urr_service_common::policy;
 
 use support::{
     Operator, Release, SIGNING_KEY, TestNamespace, admin, create_secrets, delete_store,
-    ensure_store, eventually, install_crds, random_db, redis_url, stack_env, suffix,
+    ensure_store, eventually, example, example_event, far_future, install_crds, random_db,
+    redis_url, stack_env, suffix,
 };
 
 const CONFIG_HASH: &str = "urr.dev/config-hash";
 const SERVICES: [&str; 3] = ["queue", "ticket", "payment"];
-
-fn example(file: &str) -> String {
-    let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
-}
-
-fn at(second: i64) -> Time {
-    Time(Timestamp::from_second(second).expect("a representable time"))
-}
-
-/// `examples/event.yaml` named `name`, its sale opening at `open` (Unix
-/// seconds) for a week: the example's own dates are absolute and would turn
-/// the phase under test into a matter of the calendar.
-fn example_event(name: &str, open: i64) -> Event {
-    let mut event: Event = serde_yaml::from_str(&example("event.yaml")).expect("the example Event");
-    event.metadata.name = Some(name.to_owned());
-    event.spec.sales_open_at = at(open);
-    event.spec.sales_close_at = at(open + 7 * 24 * 3600);
-    event
-}
-
-/// Ten days ahead: far before any pre-warm (the example's longest lead is 30 min).
-fn far_future() -> i64 {
-    Timestamp::now().as_second() + 10 * 24 * 3600
-}
 
 /// `examples/waitingroom.yaml` as the room of `event`, publishing to the store `store`.
 fn example_room(event: &str, store: &str) -> WaitingRoom {

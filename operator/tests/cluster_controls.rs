@@ -16,8 +16,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use k8s_openapi::api::events::v1::Event as KubeEvent;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use redis::AsyncCommands;
 use serde_json::json;
@@ -25,18 +23,9 @@ use urr_crds::{Event, WaitingRoom};
 use urr_service_common::policy;
 
 use support::{
-    Operator, Release, TestNamespace, admin, create_secrets, eventually, install_crds, random_db,
-    redis_url, suffix,
+    Operator, Release, TestNamespace, admin, create_secrets, eventually, example, example_event,
+    far_future, install_crds, random_db, redis_url, suffix,
 };
-
-fn example(file: &str) -> String {
-    let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
-}
-
-fn at(second: i64) -> Time {
-    Time(Timestamp::from_second(second).expect("a representable time"))
-}
 
 async fn redis_state(
     url: &str,
@@ -98,11 +87,7 @@ async fn pause_kick_block_and_the_method_typed_with_kubectl_reach_the_queue_and_
     operator.wait_ready().await;
 
     let name = format!("ctl-{}", suffix());
-    let mut event: Event = serde_yaml::from_str(&example("event.yaml")).expect("the example Event");
-    event.metadata.name = Some(name.clone());
-    let open = Timestamp::now().as_second() + 10 * 24 * 3600;
-    event.spec.sales_open_at = at(open);
-    event.spec.sales_close_at = at(open + 7 * 24 * 3600);
+    let event = example_event(&name, far_future());
     let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
     events
         .create(&PostParams::default(), &event)

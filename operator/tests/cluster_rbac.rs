@@ -19,14 +19,13 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::Value;
 use urr_crds::{Event, WaitingRoom};
 
 use support::{
-    Operator, Release, TestNamespace, admin, create_secrets, ensure_store, eventually,
+    Operator, Release, TestNamespace, admin, at, create_secrets, ensure_store, eventually, example,
     install_crds, random_db, redis_url, stack_env, suffix,
 };
 
@@ -67,15 +66,6 @@ const NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[(
     "a Kubernetes Event that repeats (same reason and action) is a patch of its series; \
      each of this lifecycle's events happens once",
 )];
-
-fn example(file: &str) -> String {
-    let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
-}
-
-fn at(second: i64) -> Time {
-    Time(Timestamp::from_second(second).expect("a representable time"))
-}
 
 fn permissions_of_rules(rules: &Value) -> BTreeSet<Permission> {
     let mut out = BTreeSet::new();

@@ -28,10 +28,12 @@ use base64::Engine;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
 use serde_json::json;
+use urr_crds::Event;
 
 /// Field manager of every object the tests write.
 pub const TEST_MANAGER: &str = "urr-operator-tests";
@@ -687,4 +689,30 @@ pub async fn delete_store(name: &str) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("deleting store {name}: {e:?}"));
+}
+
+/// An example manifest of the repository, as text.
+pub fn example(file: &str) -> String {
+    let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+pub fn at(second: i64) -> Time {
+    Time(Timestamp::from_second(second).expect("a representable time"))
+}
+
+/// `examples/event.yaml` named `name`, its sale opening at `open` (Unix
+/// seconds) for a week: the example's own dates are absolute and would turn
+/// the phase under test into a matter of the calendar.
+pub fn example_event(name: &str, open: i64) -> Event {
+    let mut event: Event = serde_yaml::from_str(&example("event.yaml")).expect("the example Event");
+    event.metadata.name = Some(name.to_owned());
+    event.spec.sales_open_at = at(open);
+    event.spec.sales_close_at = at(open + 7 * 24 * 3600);
+    event
+}
+
+/// Ten days ahead: far before any pre-warm (the example's longest lead is 30 min).
+pub fn far_future() -> i64 {
+    Timestamp::now().as_second() + 10 * 24 * 3600
 }
