@@ -91,11 +91,7 @@ async fn three_racing_admitters_never_exceed_the_threshold_nor_admit_twice() {
     let mut admitters: Vec<_> = (0..3)
         .map(|i| admitter(&store, &format!("replica-{i}"), HOUR_MS))
         .collect();
-    let mut conn = redis::Client::open(redis_url())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
+    let mut conn = redis_connection().await;
     let mut admitted_ever: HashSet<String> = HashSet::new();
     let mut total_admitted = 0u64;
     for tick in 0..60i64 {
@@ -160,11 +156,7 @@ async fn a_stalled_leader_is_fenced_out() {
     let mut second = admitter(&store, "second", HOUR_MS);
     assert!(first.tick_at(1_000).await.expect("tick").is_some());
     // `first` stalls; its lease expires and `second` takes over.
-    let mut conn = redis::Client::open(redis_url())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
+    let mut conn = redis_connection().await;
     let _: () = conn
         .del(store.keys().admitter_lease())
         .await
@@ -419,11 +411,7 @@ async fn leaving_after_admission_records_the_entry_token_revocation() {
     );
     assert!(store.leave("walk-in", now + 1_000).await.expect("leave"));
     let key = urr_service_common::tokens::entry::revocation_key(&event, "walk-in");
-    let mut redis = redis::Client::open(redis_url())
-        .expect("url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
+    let mut redis = redis_connection().await;
     let revoked_at: Option<i64> = redis.get(&key).await.expect("get");
     assert_eq!(revoked_at, Some(now + 1_000));
     let ttl: i64 = redis.pttl(&key).await.expect("pttl");

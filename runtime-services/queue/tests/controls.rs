@@ -244,11 +244,7 @@ async fn a_kicked_user_leaves_the_line_and_the_active_set_with_the_token_revoked
     let fans = users(7);
     join_all(&store, &fans).await;
     tick(&mut leader, NOW + 1_000).await;
-    let mut conn = redis::Client::open(redis_url())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
+    let mut conn = redis_connection().await;
     let kick = urr_service_common::policy::kick_key(&event);
     redis::cmd("SADD")
         .arg(&kick)
@@ -286,11 +282,7 @@ async fn blocked_users_and_networks_are_refused_with_a_problem() {
     let event = unique_event();
     let state = state(&event).await;
     state.store.write_policy(&blocking).await.expect("policy");
-    let mut conn = redis::Client::open(redis_url())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
+    let mut conn = redis_connection().await;
     redis::cmd("SADD")
         .arg(urr_service_common::policy::blocked_users_key(&event))
         .arg("mallory")
@@ -478,11 +470,7 @@ async fn sessions_renew_while_active_up_to_the_maximum_and_end_with_the_order() 
         at + 60_000
     );
 
-    let mut conn = redis::Client::open(redis_url())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
+    let mut conn = redis_connection().await;
     let ended = urr_service_common::policy::session_end_key(&event);
     redis::cmd("SADD")
         .arg(&ended)

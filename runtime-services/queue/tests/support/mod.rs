@@ -30,6 +30,16 @@ pub fn redis_url() -> String {
     })
 }
 
+/// A plain connection to the stack's Redis, for what a test writes or reads
+/// beside the service (the operator's sets, the ticket service's signals).
+pub async fn redis_connection() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .expect("a Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis from the local stack")
+}
+
 pub fn unique_event() -> String {
     format!("test-{}", uuid::Uuid::new_v4().simple())
 }
