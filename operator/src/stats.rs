@@ -56,7 +56,7 @@ impl HttpStats {
     pub fn new(cluster_domain: impl Into<String>) -> Self {
         Self {
             // Short: a slow stats endpoint must not hold a reconcile.
-            client: reqwest::Client::builder()
+            client: urr_service_common::http_client::builder()
                 .timeout(Duration::from_secs(2))
                 .build()
                 .unwrap_or_default(),

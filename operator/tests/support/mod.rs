@@ -524,7 +524,7 @@ impl Operator {
             address,
             child,
             log,
-            http: reqwest::Client::builder()
+            http: urr_service_common::http_client::builder()
                 .timeout(Duration::from_secs(2))
                 .build()
                 .expect("an HTTP client"),

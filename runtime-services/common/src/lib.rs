@@ -19,6 +19,7 @@
 pub mod admission;
 pub mod contracts;
 pub mod edge;
+pub mod http_client;
 pub mod metrics;
 pub mod policy;
 pub mod problem;

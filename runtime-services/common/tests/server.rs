@@ -24,6 +24,12 @@ fn app() -> Router {
             get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
         )
         .route("/echo", post(|body: Bytes| async move { body }))
+        .route(
+            "/peer-port",
+            get(
+                |ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.port().to_string() },
+            ),
+        )
 }
 
 async fn start(settings: ServerSettings) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
@@ -181,4 +187,72 @@ async fn shutdown_stops_accepting_and_returns() {
         TcpStream::connect(address).await.is_err(),
         "still listening"
     );
+}
+
+/// The client side of the idle-connection contract: a connection left idle
+/// for `POOL_IDLE_TIMEOUT` is not reused (so it is never picked up as the
+/// server closes it at its header-read timeout); a busy one is.
+#[tokio::test]
+async fn our_client_drops_an_idle_connection_before_the_server_would() {
+    let (address, _stop) = start(ServerSettings {
+        header_read_timeout: Duration::from_secs(60),
+        ..ServerSettings::default()
+    })
+    .await;
+    let client = urr_service_common::http_client::builder()
+        .build()
+        .expect("client");
+    let port = async || {
+        client
+            .get(format!("http://{address}/peer-port"))
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("body")
+    };
+    let first = port().await;
+    assert_eq!(port().await, first, "a busy connection is reused");
+    tokio::time::sleep(
+        urr_service_common::http_client::POOL_IDLE_TIMEOUT + Duration::from_millis(700),
+    )
+    .await;
+    assert_ne!(
+        port().await,
+        first,
+        "an idle connection was kept past the pool's idle timeout"
+    );
+}
+
+/// The server side: a header-read (idle) timeout at or under the clients'
+/// pool idle time is refused at start-up, naming the variable.
+#[test]
+fn a_header_read_timeout_that_undercuts_the_clients_is_refused() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        server: server::ServerArgs,
+    }
+    let limit = urr_service_common::http_client::POOL_IDLE_TIMEOUT.as_secs();
+    let refused = Args::parse_from(["t", "--header-read-timeout-seconds", &limit.to_string()])
+        .server
+        .settings()
+        .expect_err("refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("URR_HEADER_READ_TIMEOUT_SECONDS"),
+        "{refused}"
+    );
+    let accepted = Args::parse_from([
+        "t",
+        "--header-read-timeout-seconds",
+        &(limit + 1).to_string(),
+    ])
+    .server
+    .settings()
+    .expect("accepted");
+    assert_eq!(accepted.header_read_timeout, Duration::from_secs(limit + 1));
 }

@@ -357,7 +357,7 @@ impl TicketClient {
         settings: &ClientSettings,
         circuit_gauge: Gauge,
     ) -> Result<Self, ClientSetupError> {
-        let http = reqwest::Client::builder()
+        let http = urr_service_common::http_client::builder()
             .pool_max_idle_per_host(64)
             .build()?;
         let backoff = ExponentialBackoffMaker::new(

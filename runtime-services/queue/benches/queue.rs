@@ -169,7 +169,7 @@ async fn main() {
     };
     let base = serve(routers(state).public).await;
     let hello = serve(Router::new().route("/hello", get(|| async { "hello" }))).await;
-    let client = reqwest::Client::builder()
+    let client = urr_service_common::http_client::builder()
         .pool_max_idle_per_host(connections)
         .build()
         .expect("client");

@@ -30,7 +30,7 @@ impl TicketInventory {
     pub fn new(ticket_url: &str) -> Self {
         Self {
             // Shorter than a tick: a slow ticket service must not hold admission.
-            client: reqwest::Client::builder()
+            client: urr_service_common::http_client::builder()
                 .timeout(Duration::from_millis(800))
                 .build()
                 .unwrap_or_default(),

@@ -51,7 +51,9 @@ async fn starts_and_serves_without_a_pass_key() {
         .spawn()
         .expect("spawn urr-queue");
     let mut running = Running(child);
-    let http = reqwest::Client::new();
+    let http = urr_service_common::http_client::builder()
+        .build()
+        .expect("client");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(status) = running.0.try_wait().expect("wait") {

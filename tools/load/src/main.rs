@@ -90,7 +90,7 @@ async fn run(args: LoadArgs) -> Result<bool, LoadError> {
             entry.kids,
         );
     }
-    let http = reqwest::Client::builder()
+    let http = urr_service_common::http_client::builder()
         .pool_max_idle_per_host(args.connections)
         .timeout(Duration::from_secs(30))
         .build()

@@ -106,7 +106,7 @@ impl Relay {
     pub fn new(settings: RelaySettings) -> Result<Self, reqwest::Error> {
         Ok(Self {
             settings: Arc::new(settings),
-            http: reqwest::Client::builder()
+            http: urr_service_common::http_client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()?,
             memory: Arc::default(),

@@ -15,7 +15,9 @@
 //!
 //! The header-read timer also runs while an HTTP/1 keep-alive connection
 //! waits for its next request, so it is the idle timeout of pooled
-//! connections too (hyper has no separate one).
+//! connections too (hyper has no separate one). It must stay above
+//! [`crate::http_client::POOL_IDLE_TIMEOUT`], the time our own clients keep
+//! an idle connection, or they would reuse connections as they close.
 //!
 //! Only HTTP/1.1 is served: nothing in front of the services (CloudFront,
 //! the ALB, HAProxy, the payment service's client) speaks cleartext HTTP/2
@@ -108,6 +110,11 @@ pub struct ServerSettings {
 pub enum ServerError {
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    #[error(
+        "URR_HEADER_READ_TIMEOUT_SECONDS is {seconds}: it must be above {} s, the time URR's clients keep an idle connection (a shorter one closes connections they are about to reuse)",
+        crate::http_client::POOL_IDLE_TIMEOUT.as_secs()
+    )]
+    HeaderReadUndercutsClients { seconds: u64 },
     #[error(transparent)]
     Origin(#[from] origin::OriginSecretError),
     #[error("cannot listen on {address}: {source}")]
@@ -128,11 +135,17 @@ impl ServerArgs {
                 Ok(value)
             }
         };
+        let header_read_timeout = Duration::from_secs(positive(
+            self.header_read_timeout_seconds,
+            "URR_HEADER_READ_TIMEOUT_SECONDS",
+        )?);
+        if header_read_timeout <= crate::http_client::POOL_IDLE_TIMEOUT {
+            return Err(ServerError::HeaderReadUndercutsClients {
+                seconds: self.header_read_timeout_seconds,
+            });
+        }
         Ok(ServerSettings {
-            header_read_timeout: Duration::from_secs(positive(
-                self.header_read_timeout_seconds,
-                "URR_HEADER_READ_TIMEOUT_SECONDS",
-            )?),
+            header_read_timeout,
             request_timeout: Duration::from_secs(positive(
                 self.request_timeout_seconds,
                 "URR_REQUEST_TIMEOUT_SECONDS",

@@ -297,7 +297,9 @@ impl Platform {
             payments,
             payment_base,
             payment_internal_base,
-            http: reqwest::Client::new(),
+            http: urr_service_common::http_client::builder()
+                .build()
+                .expect("client"),
         };
         platform
             .serve_ticket(Some((ticket_public, ticket_listener)))

@@ -121,7 +121,7 @@ pub async fn start(pool: PgPool, settings: Value) -> Service {
         base,
         internal_base,
         desk,
-        http: reqwest::Client::builder()
+        http: urr_service_common::http_client::builder()
             .pool_max_idle_per_host(256)
             .build()
             .expect("client"),
