@@ -1,5 +1,6 @@
 // URR waiting-room gate (CloudFront Function, viewer-request). What it reads
-// and decides: README.md (comments cost bytes of the 10 KB code limit).
+// and decides: README.md. Deployed as dist/gate.js, built by build.mjs
+// without comments (CloudFront counts them against the 10 KB code limit).
 import cf from 'cloudfront';
 import crypto from 'crypto';
 

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
-import { DECISIONS, GATE_PATH, VECTORS, loadGate, runVector, sign, stubKvs, viewerRequest } from './harness.mjs';
+import { readFileSync, statSync } from 'node:fs';
+import { build } from '../build.mjs';
+import { DECISIONS, GATE_PATH, SOURCE_PATH, VECTORS, loadGate, runVector, sign, stubKvs, viewerRequest } from './harness.mjs';
 
 const NOW = VECTORS.now;
 const ROOM = 'urr-demo/aurora-seoul-2026';
@@ -202,5 +203,22 @@ test('the shared decision vectors give the outcome the Rust twin computed', asyn
 
 test('the function fits CloudFront\'s 10 KB code limit', () => {
   const size = statSync(GATE_PATH).size;
-  assert.ok(size < 10 * 1024, `gate.js is ${size} bytes`);
+  assert.ok(size < 10 * 1024, `dist/gate.js is ${size} bytes`);
+});
+
+test('dist/gate.js is the build of gate.js (run `node build.mjs` after editing gate.js)', () => {
+  assert.equal(readFileSync(GATE_PATH, 'utf8'), build(readFileSync(SOURCE_PATH, 'utf8')));
+});
+
+test('the commented source decides every shared vector as its build does', async () => {
+  const source = readFileSync(SOURCE_PATH, 'utf8');
+  for (const vector of DECISIONS.vectors) {
+    assert.deepEqual(await runVector(vector, source), vector.expect, vector.name);
+  }
+});
+
+test('the build refuses what stripping line by line could change', () => {
+  assert.throws(() => build('var a = `x\n// y`;'), /template literal/);
+  assert.throws(() => build('/* a\n b */'), /block comment/);
+  assert.equal(build('  // why\n  var a = 1; // kept\n\n'), 'var a = 1; // kept\n');
 });

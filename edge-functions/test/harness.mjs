@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs';
 import { createHmac } from 'node:crypto';
 import vm from 'node:vm';
 
-export const GATE_PATH = new URL('../gate.js', import.meta.url);
+/** What CloudFront runs (and the tests check): the build of ../gate.js (build.mjs). */
+export const GATE_PATH = new URL('../dist/gate.js', import.meta.url);
+/** The commented source it is built from. */
+export const SOURCE_PATH = new URL('../gate.js', import.meta.url);
 export const VECTORS = JSON.parse(
   readFileSync(new URL('../../runtime-services/common/testdata/vwr-token-vectors.json', import.meta.url), 'utf8'),
 );

@@ -1,11 +1,11 @@
 # The URR edge: a CloudFront distribution whose viewer-request function
-# (edge-functions/gate.js) holds visitors back at the edge when a waiting room
+# (edge-functions/dist/gate.js, the comment-free build of gate.js) holds visitors back at the edge when a waiting room
 # is active. The rooms' state lives in a KeyValueStore that the URR operator
 # writes, so turning a room on or off is a data write that reaches every edge
 # location in seconds, not a redeploy of code.
 
 locals {
-  function_code = file(coalesce(var.function_code_path, "${path.module}/../../../edge-functions/gate.js"))
+  function_code = file(coalesce(var.function_code_path, "${path.module}/../../../edge-functions/dist/gate.js"))
 }
 
 resource "aws_cloudfront_key_value_store" "rooms" {
