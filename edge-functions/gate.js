@@ -35,7 +35,7 @@ async function handler(event) {
 
 async function evaluate(request, now) {
   var uri = normalize(request.uri);
-  var room = await findRoom(uri);
+  var room = await findRoom(uri, hostOf(request));
   return { uri: uri, room: room, d: room ? await decide(request, uri, room, now) : { pass: true } };
 }
 
@@ -55,6 +55,13 @@ function normalize(uri) {
   return '/' + out.join('/');
 }
 
+// The Host as rooms name it: lowercase, no port, no final dot ([::1] keeps
+// its colons: it ends in ]). '' without one: only rooms on every host.
+function hostOf(request) {
+  var h = request.headers.host;
+  return h ? lower(h.value).replace(/:[0-9]*$/, '').replace(/\.$/, '') : '';
+}
+
 // ASCII only: a Unicode lowercase can change a string's length.
 function lower(s) {
   return s.replace(/[A-Z]+/g, function (m) { return m.toLowerCase(); });
@@ -70,9 +77,11 @@ function underAny(uri, prefixes, ci) {
   return prefixes.some(function (p) { return under(uri, p, ci); });
 }
 
-// The longest index prefix covering uri by its room's rule (ignoring case
-// only if the room is caseInsensitive); ties: exact case, then index order.
-async function findRoom(uri) {
+// An index route is a prefix (every host) or host + prefix (spec.paths.hosts).
+// The longest prefix on this host or every host covering uri by its room's
+// rule (ignoring case only if the room is caseInsensitive); ties: on the
+// host first, then exact case, then index order.
+async function findRoom(uri, host) {
   // wr/p/ names the shards that exist: no read of a missing key (slow: throws).
   var root = await readJson('wr/p/');
   if (!root) return null;
@@ -86,12 +95,13 @@ async function findRoom(uri) {
   }
   var found = [];
   for (i = 0; i < rooms.length; i++) {
-    if (under(uri, rooms[i][0], true)) {
-      found.push({ p: rooms[i][0], key: rooms[i][1], exact: under(uri, rooms[i][0]), i: i });
+    var r = rooms[i][0], s = r.indexOf('/'), h = s < 0 ? r : r.slice(0, s), p = s < 0 ? '/' : r.slice(s);
+    if ((!h || h === host) && under(uri, p, true)) {
+      found.push({ p: p, h: h ? 1 : 0, key: rooms[i][1], exact: under(uri, p), i: i });
     }
   }
   found.sort(function (a, b) {
-    return b.p.length - a.p.length || b.exact - a.exact || a.i - b.i;
+    return b.p.length - a.p.length || b.h - a.h || b.exact - a.exact || a.i - b.i;
   });
   for (i = 0; i < found.length; i++) {
     var room = usable(await readJson(found[i].key));
@@ -115,7 +125,7 @@ function usable(r) {
     (ci === undefined || ci === !!ci) && (so === undefined || so === !!so) &&
     (r.method === undefined || r.method === 'passthrough' || r.method === 'reject') &&
     (s.pausedAt === undefined || int(s.pausedAt)) && int(r.enforceFrom) && int(s.epoch) && nat(s.start) && nat(s.perInterval) &&
-    nat(s.intervalSeconds) && [r.protected, r.bypass, r.kids].every(function (a) {
+    nat(s.intervalSeconds) && [r.protected, r.bypass, r.kids, r.hosts === undefined ? [] : r.hosts].every(function (a) {
       return Array.isArray(a) && a.every(function (x) { return typeof x === 'string'; });
     }) ? r : null;
 }

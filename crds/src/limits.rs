@@ -50,6 +50,13 @@ pub const MAX_PATH_LEN: u32 = 128;
 /// entry must stay under the 1 KB CloudFront KeyValueStore value limit with
 /// room to spare for the counter parameters.
 pub const MAX_EDGE_PATH_BYTES: usize = 512;
+/// Hostnames one room holds (`spec.paths.hosts`).
+pub const MAX_HOSTS: u32 = 8;
+/// A DNS name's length limit.
+pub const MAX_HOST_LEN: u32 = 253;
+/// Every protected prefix on every host, together: the room's routes in the
+/// edge index, whose shards are limited to 1 KB.
+pub const MAX_EDGE_ROUTE_BYTES: usize = 512;
 /// Propagation margin bounds: a KVS write takes seconds to ~30 s to reach every
 /// edge location, so activation is published this far in the future.
 pub const MAX_PROPAGATION_MARGIN_SECONDS: u32 = 600;

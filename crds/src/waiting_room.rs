@@ -24,6 +24,9 @@ use crate::validation::{InvalidSpec, Validate, Violations, check_pattern};
 
 /// A URL path prefix: starts with `/`, no whitespace, query or fragment.
 pub const PATH_PREFIX_PATTERN: &str = r"^/[^\s?#]*$";
+/// A hostname as a `Host` header carries it: lowercase DNS labels, no port,
+/// no final dot, no wildcard (the edge compares hosts exactly).
+pub const HOST_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 /// A CloudFront KeyValueStore ARN.
 pub const KVS_ARN_PATTERN: &str = r"^arn:aws:cloudfront::[0-9]{12}:key-value-store/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 /// A CloudFront KeyValueStore name.
@@ -38,6 +41,8 @@ pub const MSG_AUTO_NEEDS_THRESHOLD: &str =
 pub const MSG_SESSION_MAX_BELOW_TTL: &str = "sessionMaxSeconds must be at least entryTokenTtlSeconds (a session cannot end before its first token)";
 pub const MSG_PATH_BOTH_LISTS: &str = "a path prefix cannot be both protected and bypassed";
 pub const MSG_PATH_BYTES: &str = "protected and bypass prefixes together must fit in 512 bytes (the edge entry is limited to 1 KB)";
+pub const MSG_HOST_TWICE: &str = "a host is listed twice";
+pub const MSG_ROUTE_BYTES: &str = "every protected prefix on every host must fit in 512 bytes together (the edge index is limited to 1 KB a shard)";
 pub const MSG_ONE_STORE: &str = "set exactly one of keyValueStoreArn and keyValueStoreName";
 pub const MSG_PREVIOUS_KEY_ID: &str =
     "previousSigningKey.id must differ from signingKeyId (it names the key being rotated out)";
@@ -272,6 +277,8 @@ impl Default for PreQueue {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.bypass.all(b, !(b in self.protected))").message(MSG_PATH_BOTH_LISTS).field_path(".bypass"))]
 #[x_kube(validation = Rule::new("self.protected.map(p, size(p)).sum() + self.bypass.map(p, size(p)).sum() <= 512").message(MSG_PATH_BYTES))]
+#[x_kube(validation = Rule::new("!has(self.hosts) || self.hosts.all(h, self.hosts.exists_one(x, x == h))").message(MSG_HOST_TWICE).field_path(".hosts"))]
+#[x_kube(validation = Rule::new("!has(self.hosts) || size(self.hosts) == 0 || size(self.hosts) * self.protected.map(p, size(p)).sum() + size(self.protected) * self.hosts.map(h, size(h)).sum() <= 512").message(MSG_ROUTE_BYTES))]
 pub struct Paths {
     /// Prefixes behind the gate.
     #[serde(default = "default_protected")]
@@ -285,6 +292,13 @@ pub struct Paths {
     /// and /events alike; off: exact case.
     #[serde(default)]
     pub case_insensitive: bool,
+    /// The hostnames the room holds, when one distribution serves several
+    /// (`shop.example.com`, `m.example.com`): the protected prefixes are
+    /// held on these hosts only, and another room may hold the same paths
+    /// on other hosts. Empty: every host the distribution serves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_HOSTS), inner(length(min = 1, max = MAX_HOST_LEN), regex(pattern = HOST_PATTERN)))]
+    pub hosts: Vec<String>,
 }
 
 fn default_protected() -> Vec<String> {
@@ -297,6 +311,7 @@ impl Default for Paths {
             protected: default_protected(),
             bypass: Vec::new(),
             case_insensitive: false,
+            hosts: Vec::new(),
         }
     }
 }

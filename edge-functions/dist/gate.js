@@ -26,7 +26,7 @@ return request;
 }
 async function evaluate(request, now) {
 var uri = normalize(request.uri);
-var room = await findRoom(uri);
+var room = await findRoom(uri, hostOf(request));
 return { uri: uri, room: room, d: room ? await decide(request, uri, room, now) : { pass: true } };
 }
 function normalize(uri) {
@@ -42,6 +42,10 @@ if (!dots || i === segs.length - 1) out.push(dots ? '' : s);
 }
 return '/' + out.join('/');
 }
+function hostOf(request) {
+var h = request.headers.host;
+return h ? lower(h.value).replace(/:[0-9]*$/, '').replace(/\.$/, '') : '';
+}
 function lower(s) {
 return s.replace(/[A-Z]+/g, function (m) { return m.toLowerCase(); });
 }
@@ -52,7 +56,7 @@ return uri.indexOf(prefix) === 0 && (prefix.slice(-1) === '/' || uri.length === 
 function underAny(uri, prefixes, ci) {
 return prefixes.some(function (p) { return under(uri, p, ci); });
 }
-async function findRoom(uri) {
+async function findRoom(uri, host) {
 var root = await readJson('wr/p/');
 if (!root) return null;
 var rooms = root.rooms;
@@ -65,12 +69,13 @@ rooms = rooms.concat((shard && shard.rooms) || []);
 }
 var found = [];
 for (i = 0; i < rooms.length; i++) {
-if (under(uri, rooms[i][0], true)) {
-found.push({ p: rooms[i][0], key: rooms[i][1], exact: under(uri, rooms[i][0]), i: i });
+var r = rooms[i][0], s = r.indexOf('/'), h = s < 0 ? r : r.slice(0, s), p = s < 0 ? '/' : r.slice(s);
+if ((!h || h === host) && under(uri, p, true)) {
+found.push({ p: p, h: h ? 1 : 0, key: rooms[i][1], exact: under(uri, p), i: i });
 }
 }
 found.sort(function (a, b) {
-return b.p.length - a.p.length || b.exact - a.exact || a.i - b.i;
+return b.p.length - a.p.length || b.h - a.h || b.exact - a.exact || a.i - b.i;
 });
 for (i = 0; i < found.length; i++) {
 var room = usable(await readJson(found[i].key));
@@ -91,7 +96,7 @@ return r && r.v === 1 && s && typeof r.room + typeof r.waitingPage === 'stringst
 (ci === undefined || ci === !!ci) && (so === undefined || so === !!so) &&
 (r.method === undefined || r.method === 'passthrough' || r.method === 'reject') &&
 (s.pausedAt === undefined || int(s.pausedAt)) && int(r.enforceFrom) && int(s.epoch) && nat(s.start) && nat(s.perInterval) &&
-nat(s.intervalSeconds) && [r.protected, r.bypass, r.kids].every(function (a) {
+nat(s.intervalSeconds) && [r.protected, r.bypass, r.kids, r.hosts === undefined ? [] : r.hosts].every(function (a) {
 return Array.isArray(a) && a.every(function (x) { return typeof x === 'string'; });
 }) ? r : null;
 }

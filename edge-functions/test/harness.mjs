@@ -53,9 +53,10 @@ export function loadGate(kvs, source = readFileSync(GATE_PATH, 'utf8')) {
   };
 }
 
-export function viewerRequest(uri, { cookie, accept = 'text/html,application/xhtml+xml', querystring = {} } = {}) {
+export function viewerRequest(uri, { cookie, host, accept = 'text/html,application/xhtml+xml', querystring = {} } = {}) {
   const cookies = cookie ? { 'urr-vwr-token': { value: cookie } } : {};
-  return { request: { method: 'GET', uri, querystring, headers: { accept: { value: accept } }, cookies } };
+  const headers = { accept: { value: accept }, ...(host ? { host: { value: host } } : {}) };
+  return { request: { method: 'GET', uri, querystring, headers, cookies } };
 }
 
 /** Signs a token exactly as the Rust signer does (for scenario tests). */
@@ -69,17 +70,17 @@ export function sign(secretHex, kid, room, number, expiresAt) {
 export async function runVector(vector, source) {
   const gate = loadGate(stubKvs(vector.kvs), source);
   gate.setNow(vector.now);
-  const { uri, cookie, accept } = vector.request;
+  const { uri, cookie, accept, host } = vector.request;
   let response;
   try {
-    response = await gate.handler(viewerRequest(uri, { cookie, ...(accept ? { accept } : {}) }));
+    response = await gate.handler(viewerRequest(uri, { cookie, host, ...(accept ? { accept } : {}) }));
   } catch (e) {
     return { outcome: 'error', error: String(e) };
   }
   if (!response.statusCode) return { outcome: 'pass', uri: response.uri };
   const outcome = { outcome: 'wait', status: response.statusCode };
   try {
-    outcome.reason = (await gate.evaluate(viewerRequest(uri, { cookie }), vector.now)).d.reason;
+    outcome.reason = (await gate.evaluate(viewerRequest(uri, { cookie, host }), vector.now)).d.reason;
   } catch (e) {
     outcome.reason = 'unknown';
   }

@@ -52,6 +52,7 @@ fn room(namespace: &str, name: &str, prefixes: &[String]) -> Publication {
             kids: vec!["k1".into()],
             case_insensitive: false,
             method: None,
+            hosts: Vec::new(),
             sold_out: false,
         }),
         keys: vec![("k1".into(), "ab".repeat(32))],
@@ -227,6 +228,84 @@ async fn a_room_cannot_take_over_another_rooms_paths() {
     for r in [&owner, &neighbour] {
         publish(&kvs, &removal(r)).await.expect("remove");
     }
+}
+
+fn on_hosts(mut publication: Publication, hosts: &[&str]) -> Publication {
+    if let Some(entry) = &mut publication.entry {
+        entry.hosts = hosts.iter().map(|h| (*h).to_owned()).collect();
+    }
+    publication
+}
+
+#[tokio::test]
+async fn rooms_on_different_hosts_share_a_path_and_a_room_on_every_host_cannot() {
+    let kvs = writer().await;
+    let seg = segment("hosts");
+    let path = format!("/{seg}/sale");
+    let shop = on_hosts(
+        room(
+            "team-a",
+            &format!("shop-{seg}"),
+            std::slice::from_ref(&path),
+        ),
+        &["shop.example.com"],
+    );
+    let mobile = on_hosts(
+        room("team-b", &format!("m-{seg}"), std::slice::from_ref(&path)),
+        &["m.example.com", "app.example.com"],
+    );
+    for r in [&shop, &mobile] {
+        let outcome = publish(&kvs, r).await.expect("publish");
+        assert!(matches!(outcome, Outcome::Written { .. }), "{outcome:?}");
+    }
+    assert_eq!(
+        shard(&kvs, &format!("wr/p/{seg}")).await.rooms,
+        vec![
+            (format!("app.example.com{path}"), mobile.room_key.clone()),
+            (format!("m.example.com{path}"), mobile.room_key.clone()),
+            (format!("shop.example.com{path}"), shop.room_key.clone()),
+        ]
+    );
+    let everywhere = room("team-c", &format!("all-{seg}"), &[format!("/{seg}")]);
+    match publish(&kvs, &everywhere).await.expect("everywhere") {
+        Outcome::PathConflict(conflict) => assert_eq!(conflict.prefix, format!("/{seg}")),
+        other => panic!("a room on every host took hosted paths: {other:?}"),
+    }
+    let same_host = on_hosts(
+        room(
+            "team-c",
+            &format!("dup-{seg}"),
+            &[format!("{path}/checkout")],
+        ),
+        &["m.example.com"],
+    );
+    match publish(&kvs, &same_host).await.expect("same host") {
+        Outcome::PathConflict(conflict) => assert_eq!(conflict.other_room, mobile.room_key),
+        other => panic!("a room took another's path on its host: {other:?}"),
+    }
+    // Moving the mobile room off app.example.com takes that route out.
+    let moved = on_hosts(mobile.clone(), &["m.example.com"]);
+    assert!(matches!(
+        publish(&kvs, &moved).await.expect("move"),
+        Outcome::Written { .. }
+    ));
+    assert_eq!(
+        shard(&kvs, &format!("wr/p/{seg}")).await.rooms,
+        vec![
+            (format!("m.example.com{path}"), mobile.room_key.clone()),
+            (format!("shop.example.com{path}"), shop.room_key.clone()),
+        ]
+    );
+    for r in [&shop, &moved] {
+        publish(&kvs, &removal(r)).await.expect("remove");
+    }
+    assert!(
+        kvs.get(&format!("wr/p/{seg}"))
+            .await
+            .expect("read")
+            .is_none(),
+        "the shard goes with its last room"
+    );
 }
 
 #[tokio::test]

@@ -209,6 +209,37 @@ impl WaitingRoomSpec {
             .map(|p| p.chars().count())
             .sum();
         out.require(chars <= MAX_EDGE_PATH_BYTES, "spec.paths", MSG_PATH_BYTES);
+        self.validate_hosts(out);
+    }
+
+    fn validate_hosts(&self, out: &mut Violations) {
+        let paths = &self.paths;
+        out.check_items(paths.hosts.len(), 0, MAX_HOSTS as usize, "spec.paths.hosts");
+        for (index, host) in paths.hosts.iter().enumerate() {
+            let path = format!("spec.paths.hosts[{index}]");
+            out.check_len(host, 1, MAX_HOST_LEN as usize, &path);
+            check_pattern(host, HOST_PATTERN, &path, out);
+        }
+        out.require(
+            paths
+                .hosts
+                .iter()
+                .all(|h| paths.hosts.iter().filter(|x| *x == h).count() == 1),
+            "spec.paths.hosts",
+            MSG_HOST_TWICE,
+        );
+        // As the CEL rule: H hosts × the prefixes' characters, plus P
+        // prefixes × the hosts' characters.
+        if !paths.hosts.is_empty() {
+            let chars = |list: &[String]| list.iter().map(|s| s.chars().count()).sum::<usize>();
+            let routes = paths.hosts.len() * chars(&paths.protected)
+                + paths.protected.len() * chars(&paths.hosts);
+            out.require(
+                routes <= MAX_EDGE_ROUTE_BYTES,
+                "spec.paths",
+                MSG_ROUTE_BYTES,
+            );
+        }
     }
 }
 

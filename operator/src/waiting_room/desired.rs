@@ -167,6 +167,7 @@ pub fn edge_entry(
             QueueingMethod::Reject => Some(EdgeMethod::Reject),
             QueueingMethod::Fifo | QueueingMethod::Random => None,
         },
+        hosts: room.paths.hosts.clone(),
         sold_out,
     }
 }

@@ -11,7 +11,8 @@
 //!    entry as published (its old prefixes and kids), the shards of the old
 //!    and new prefixes (all listed shards when a prefix is `/`);
 //! 3. compute the changes (pure: [`edge_changes`]) and check no other room
-//!    holds an overlapping prefix ([`find_conflict`]);
+//!    holds an overlapping route ([`find_conflict`]): the same path on a
+//!    host both hold (a room without hosts holds every host);
 //! 4. write with `IfMatch` of step 1; a conflict means someone wrote after
 //!    step 1, so start again from step 1.
 //!
@@ -84,7 +85,7 @@ pub enum Outcome {
     PathConflict(PathConflict),
 }
 
-/// A prefix of this room that overlaps one of another room of the same store.
+/// A route of this room that overlaps one of another room of the same store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathConflict {
     pub prefix: String,
@@ -105,11 +106,19 @@ impl std::fmt::Display for PathConflict {
     }
 }
 
-/// Whether requests under `a` and under `b` can be the same request: one is
-/// the other or a prefix of it on a segment boundary, as the gate matches
-/// (`/events` covers `/events/x`, not `/eventsx`). Compared without ASCII
-/// case: a room that matches without case would take the other's paths.
+/// Whether requests on routes `a` and `b` can be the same request: their
+/// hosts can be the same one (equal, or either route is on every host) and
+/// one path is the other or a prefix of it on a segment boundary, as the
+/// gate matches (`/events` covers `/events/x`, not `/eventsx`). Paths are
+/// compared without ASCII case: a room that matches without case would take
+/// the other's paths.
 pub fn overlaps(a: &str, b: &str) -> bool {
+    let ((host_a, a), (host_b, b)) = (edge::split_route(a), edge::split_route(b));
+    if let (Some(host_a), Some(host_b)) = (host_a, host_b)
+        && !host_a.eq_ignore_ascii_case(host_b)
+    {
+        return false;
+    }
     let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
     covers(&a, &b) || covers(&b, &a)
 }
@@ -119,11 +128,11 @@ fn covers(prefix: &str, path: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'))
 }
 
-/// The first prefix of `room_key`'s `prefixes` that another room of the
-/// index holds overlapping.
+/// The first of `room_key`'s `routes` that another room of the index holds
+/// overlapping.
 pub fn find_conflict<'a>(
     room_key: &str,
-    prefixes: &[String],
+    routes: &[String],
     shards: impl IntoIterator<Item = &'a IndexShard>,
 ) -> Option<PathConflict> {
     let others: Vec<&(String, String)> = shards
@@ -131,7 +140,7 @@ pub fn find_conflict<'a>(
         .flat_map(|shard| shard.rooms.iter())
         .filter(|(_, room)| room != room_key)
         .collect();
-    prefixes.iter().find_map(|prefix| {
+    routes.iter().find_map(|prefix| {
         others
             .iter()
             .find(|(other, _)| overlaps(prefix, other))
@@ -144,7 +153,7 @@ pub fn find_conflict<'a>(
 }
 
 /// The KVS changes that publish `entry` for `room_key` (or remove the room
-/// when `None`), given the shards as read: the room's prefixes go exactly
+/// when `None`), given the shards as read: the room's routes go exactly
 /// where they belong and nowhere else, the root shard lists the segments
 /// that have a shard. Pure.
 pub fn edge_changes(
@@ -156,9 +165,9 @@ pub fn edge_changes(
     let root_key = edge::shard_key("/");
     let mine: Vec<(String, String)> = entry
         .map(|e| {
-            e.protected
-                .iter()
-                .map(|p| (edge::shard_key(p), p.clone()))
+            e.routes()
+                .into_iter()
+                .map(|route| (edge::shard_key(&route), route))
                 .collect()
         })
         .unwrap_or_default();
@@ -252,15 +261,24 @@ async fn read<S: EdgeStore>(store: &S, publication: &Publication) -> Result<Snap
     let published: Option<EdgeEntry> = published_value
         .as_deref()
         .and_then(|v| serde_json::from_str(v).ok());
-    let new_prefixes = publication.entry.iter().flat_map(|e| e.protected.iter());
-    let old_prefixes = published.iter().flat_map(|e| e.protected.iter());
-    let mut shard_keys: BTreeSet<String> = new_prefixes
-        .clone()
-        .chain(old_prefixes)
-        .map(|p| edge::shard_key(p))
+    let new_routes: Vec<String> = publication
+        .entry
+        .iter()
+        .flat_map(EdgeEntry::routes)
         .collect();
-    // A room at `/` overlaps every room: read every shard to see them.
-    if new_prefixes.clone().any(|p| p == "/") {
+    let old_routes = published.iter().flat_map(EdgeEntry::routes);
+    let mut shard_keys: BTreeSet<String> = new_routes
+        .iter()
+        .cloned()
+        .chain(old_routes)
+        .map(|route| edge::shard_key(&route))
+        .collect();
+    // A room at `/` (on any host) overlaps every room: read every shard to
+    // see them.
+    if new_routes
+        .iter()
+        .any(|route| edge::split_route(route).1 == "/")
+    {
         let listed = IndexShard::decode(root.as_deref()).segments;
         shard_keys.extend(listed.iter().map(|s| format!("wr/p/{s}")));
     }
@@ -318,8 +336,7 @@ pub async fn publish<S: EdgeStore>(store: &S, publication: &Publication) -> Resu
                 .filter(|(key, _)| key.starts_with("wr/p/"))
                 .map(|(_, value)| IndexShard::decode(value.as_deref()))
                 .collect();
-            if let Some(conflict) = find_conflict(&publication.room_key, &entry.protected, &shards)
-            {
+            if let Some(conflict) = find_conflict(&publication.room_key, &entry.routes(), &shards) {
                 return Ok(Outcome::PathConflict(conflict));
             }
         }
@@ -384,6 +401,71 @@ mod tests {
     }
 
     #[test]
+    fn routes_on_different_hosts_never_overlap_and_a_room_on_every_host_overlaps_all() {
+        assert!(!overlaps("shop.example.com/events", "m.example.com/events"));
+        assert!(overlaps(
+            "shop.example.com/events",
+            "Shop.Example.com/events/x"
+        ));
+        assert!(
+            overlaps("/events", "m.example.com/events/x"),
+            "every host holds m too"
+        );
+        assert!(overlaps("m.example.com/", "/anything"));
+        assert!(!overlaps("m.example.com/a", "/b"));
+        let shards = [shard(&[
+            ("shop.example.com/events/aurora", "wr/ns-a/aurora"),
+            ("shop.example.com/shop", "wr/ns-a/aurora"),
+        ])];
+        assert_eq!(
+            find_conflict(
+                "wr/ns-b/mobile",
+                &["m.example.com/events/aurora".to_owned()],
+                &shards
+            ),
+            None,
+            "the same path on another host is another room's to hold"
+        );
+        assert_eq!(
+            find_conflict("wr/ns-b/everywhere", &["/events".to_owned()], &shards)
+                .map(|c| c.other_prefix),
+            Some("shop.example.com/events/aurora".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_room_with_hosts_is_indexed_by_host_and_path_in_its_paths_shard() {
+        let mut hosted = entry(&["/events/aurora"], &["k1"]);
+        hosted.hosts = vec!["shop.example.com".into(), "m.example.com".into()];
+        let changes = edge_changes("wr/ns/aurora", Some(&hosted), &HashMap::new()).expect("fits");
+        let put = |key: &str| {
+            changes.iter().find_map(|c| match c {
+                KvsChange::Put { key: k, value } if k == key => {
+                    Some(IndexShard::decode(Some(value)))
+                }
+                _ => None,
+            })
+        };
+        assert_eq!(
+            put("wr/p/events").expect("the events shard").rooms,
+            vec![
+                (
+                    "m.example.com/events/aurora".to_owned(),
+                    "wr/ns/aurora".to_owned()
+                ),
+                (
+                    "shop.example.com/events/aurora".to_owned(),
+                    "wr/ns/aurora".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(
+            put("wr/p/").expect("root").segments,
+            vec!["events".to_owned()]
+        );
+    }
+
+    #[test]
     fn another_rooms_overlapping_prefix_is_a_conflict_and_its_own_is_not() {
         let shards = [
             shard(&[("/events/aurora", "wr/ns-a/aurora")]),
@@ -428,6 +510,7 @@ mod tests {
             kids: kids.iter().map(|k| (*k).to_owned()).collect(),
             case_insensitive: false,
             method: None,
+            hosts: Vec::new(),
             sold_out: false,
         }
     }

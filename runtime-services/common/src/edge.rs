@@ -4,7 +4,7 @@
 //! | key | value |
 //! |---|---|
 //! | `wr/<namespace>/<name>` | the room's [`EdgeEntry`], JSON, under 1 KB |
-//! | `wr/p/<first path segment>` | [`IndexShard`]: `[prefix, room key]` pairs of the rooms whose protected prefixes start with that segment (`wr/p/` for prefixes at `/`; this root shard also lists the segments that have a shard) |
+//! | `wr/p/<first path segment>` | [`IndexShard`]: `[route, room key]` pairs of the rooms whose protected prefixes start with that segment (`wr/p/` for prefixes at `/`; this root shard also lists the segments that have a shard) |
 //! | `key/<namespace>/<name>/<kid>` | hex HMAC key of the room's `urr-vwr-token` (one per id in the entry's `kids`) |
 //!
 //! A signing key lives under its room: the edge checks a pass only with a key
@@ -17,6 +17,13 @@
 //! most 1 KB: one index of every room would overflow with a few dozen rooms,
 //! while a shard only lists the rooms under one segment. The edge reads the
 //! shard of the request's first segment, then the root shard, then the room.
+//!
+//! A route is a protected prefix (`/events/x`: on every host the
+//! distribution serves) or, for a room with `spec.paths.hosts`, the host
+//! and the prefix (`m.example.com/events/x`: on that host only), one route
+//! per host and prefix ([`EdgeEntry::routes`]). Cloudflare calls these a
+//! room's additional routes. The edge compares the host in ASCII lowercase,
+//! without a port or a final dot ([`normalize_host`]).
 //!
 //! The edge matches the normalised URI (unreserved `%XX` decoded, `//`
 //! collapsed, dot segments resolved) against prefixes on segment boundaries:
@@ -61,6 +68,11 @@ pub struct EdgeEntry {
     /// Omitted for `fifo` and `random`, which the edge gates alike.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<EdgeMethod>,
+    /// The hostnames the room holds (`spec.paths.hosts`, lowercase); empty:
+    /// every host. The index carries them ([`EdgeEntry::routes`]); the entry
+    /// lists them so what is published can be read back. Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
     /// The queue reports fewer places than `inventory.minPlaces`: held
     /// visitors are told so (`admission: soldOut` in the 429 JSON).
     #[serde(default, skip_serializing_if = "is_false")]
@@ -83,7 +95,7 @@ fn is_false(value: &bool) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexShard {
     pub v: u32,
-    /// `[prefix, room key]`, sorted, no duplicates.
+    /// `[route, room key]`, sorted, no duplicates.
     pub rooms: Vec<(String, String)>,
     /// In the root shard only: the segments that have a shard, so the edge
     /// never reads a missing key (a KVS miss throws: the slow path).
@@ -103,8 +115,43 @@ pub fn room_key(namespace: &str, name: &str) -> String {
     format!("wr/{namespace}/{name}")
 }
 
-/// The index shard a path prefix belongs to.
-pub fn shard_key(prefix: &str) -> String {
+/// The route of `prefix` on `host` (`None`: every host): the prefix itself,
+/// or the host followed by it.
+pub fn route(host: Option<&str>, prefix: &str) -> String {
+    match host {
+        Some(host) => format!("{host}{prefix}"),
+        None => prefix.to_owned(),
+    }
+}
+
+/// A route's host (`None`: every host) and path prefix. A route is a path
+/// (it starts with `/`) or a host followed by one; a route without a path
+/// is a host on `/`.
+pub fn split_route(route: &str) -> (Option<&str>, &str) {
+    match route.find('/') {
+        Some(0) => (None, route),
+        Some(slash) => (Some(&route[..slash]), &route[slash..]),
+        None => (Some(route), "/"),
+    }
+}
+
+/// The `Host` of a request as the edge compares it with a room's hosts:
+/// ASCII lowercase, without a port (`shop.example.com:443`) or the final
+/// dot of a fully qualified name.
+pub fn normalize_host(host: &str) -> String {
+    let host = host.to_ascii_lowercase();
+    // A bracketed IPv6 literal (`[::1]`) ends in `]`, so only a port goes.
+    let host = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name.to_owned(),
+        _ => host,
+    };
+    host.strip_suffix('.').unwrap_or(&host).to_owned()
+}
+
+/// The index shard a route (or a path prefix) belongs to: by the first
+/// segment of its path.
+pub fn shard_key(route: &str) -> String {
+    let (_, prefix) = split_route(route);
     let segment = prefix
         .trim_start_matches('/')
         .split('/')
@@ -129,18 +176,30 @@ fn checked(key: &str, value: String) -> Result<String, EdgeError> {
 }
 
 impl EdgeEntry {
+    /// The index routes of the room: each protected prefix on each of its
+    /// hosts, or on every host when it names none.
+    pub fn routes(&self) -> Vec<String> {
+        if self.hosts.is_empty() {
+            return self.protected.clone();
+        }
+        self.hosts
+            .iter()
+            .flat_map(|host| self.protected.iter().map(|p| route(Some(host), p)))
+            .collect()
+    }
+
     pub fn encode(&self, key: &str) -> Result<String, EdgeError> {
         checked(key, serde_json::to_string(self).unwrap_or_default())
     }
 }
 
 impl IndexShard {
-    /// Sets the prefixes of `room` in this shard (replacing the room's old ones).
-    pub fn set_room(&mut self, room: &str, prefixes: impl IntoIterator<Item = String>) {
+    /// Sets the routes of `room` in this shard (replacing the room's old ones).
+    pub fn set_room(&mut self, room: &str, routes: impl IntoIterator<Item = String>) {
         self.v = SCHEMA_VERSION;
         self.rooms.retain(|(_, key)| key != room);
         self.rooms
-            .extend(prefixes.into_iter().map(|p| (p, room.to_owned())));
+            .extend(routes.into_iter().map(|p| (p, room.to_owned())));
         self.rooms.sort();
         self.rooms.dedup();
     }
@@ -197,6 +256,7 @@ mod tests {
             kids: vec!["2026-11".into()],
             case_insensitive: false,
             method: None,
+            hosts: Vec::new(),
             sold_out: false,
         }
     }
@@ -289,5 +349,54 @@ mod tests {
             root.encode("wr/p/").expect("fits"),
             r#"{"v":1,"rooms":[],"segments":["api"]}"#
         );
+    }
+
+    #[test]
+    fn a_room_with_hosts_has_a_route_per_host_and_prefix() {
+        let mut hosted = entry();
+        assert_eq!(hosted.routes(), hosted.protected, "no hosts: the prefixes");
+        hosted.hosts = vec!["shop.example.com".into(), "m.example.com".into()];
+        assert_eq!(
+            hosted.routes(),
+            vec![
+                "shop.example.com/events/aurora-seoul-2026",
+                "shop.example.com/api/v1/events/aurora-seoul-2026",
+                "m.example.com/events/aurora-seoul-2026",
+                "m.example.com/api/v1/events/aurora-seoul-2026",
+            ]
+        );
+        for route in hosted.routes() {
+            let (host, prefix) = split_route(&route);
+            assert!(hosted.hosts.iter().any(|h| Some(h.as_str()) == host));
+            assert!(hosted.protected.iter().any(|p| p == prefix));
+        }
+        assert_eq!(split_route("/events"), (None, "/events"));
+        assert_eq!(split_route("m.example.com"), (Some("m.example.com"), "/"));
+        assert_eq!(shard_key("m.example.com/events/x"), "wr/p/events");
+        assert_eq!(shard_key("m.example.com/"), "wr/p/");
+        let value: serde_json::Value =
+            serde_json::from_str(&hosted.encode("k").expect("fits")).expect("json");
+        assert_eq!(value["hosts"][1], "m.example.com");
+        assert!(
+            serde_json::to_value(entry())
+                .expect("json")
+                .get("hosts")
+                .is_none(),
+            "omitted when empty"
+        );
+    }
+
+    #[test]
+    fn a_request_host_is_compared_lowercase_without_port_or_final_dot() {
+        for (given, compared) in [
+            ("Shop.Example.COM", "shop.example.com"),
+            ("shop.example.com:443", "shop.example.com"),
+            ("shop.example.com.", "shop.example.com"),
+            ("SHOP.example.com.:8443", "shop.example.com"),
+            ("[::1]:443", "[::1]"),
+            ("[::1]", "[::1]"),
+        ] {
+            assert_eq!(normalize_host(given), compared, "{given}");
+        }
     }
 }

@@ -26,6 +26,8 @@ const AURORA_SECRET: &[u8] = b"aurora-room-signing-key-32-bytes";
 const PREVIOUS_SECRET: &[u8] = b"aurora-previous-signing-key-32by";
 const SITE_SECRET: &[u8] = b"site-room-signing-key-32-bytes!!";
 const EVIL_SECRET: &[u8] = b"a-key-of-a-room-in-another-ns-32";
+const MOBILE: &str = "urr-demo/aurora-mobile";
+const MOBILE_SECRET: &[u8] = b"mobile-room-signing-key-32-bytes";
 
 fn entry(room: &str, protected: &[&str], bypass: &[&str], page: &str) -> EdgeEntry {
     EdgeEntry {
@@ -47,6 +49,7 @@ fn entry(room: &str, protected: &[&str], bypass: &[&str], page: &str) -> EdgeEnt
         kids: vec!["2026-11".into()],
         case_insensitive: false,
         method: None,
+        hosts: Vec::new(),
         sold_out: false,
     }
 }
@@ -151,6 +154,7 @@ struct Case {
 fn get(uri: &str) -> Request {
     Request {
         uri: uri.into(),
+        host: None,
         cookie: None,
         accept: None,
     }
@@ -591,6 +595,7 @@ fn cases() -> Vec<Case> {
         get(PAGE),
         "pass /events/aurora-seoul-2026",
     ));
+    out.extend(host_cases());
     out.push(case(
         "caseInsensitive: a served pass on another case",
         "caseInsensitive",
@@ -599,6 +604,83 @@ fn cases() -> Vec<Case> {
         "pass /events/AURORA-seoul-2026",
     ));
     out
+}
+
+/// Several hostnames per room (`spec.paths.hosts`): the aurora room holds
+/// its page on `shop.example.com`, another room the same path on
+/// `m.example.com`, and the site room `/` on every host.
+fn host_cases() -> Vec<Case> {
+    let mut hosted = store();
+    edit(&mut hosted, AURORA, |e| {
+        e["hosts"] = json!(["shop.example.com"])
+    });
+    let mut mobile = entry(MOBILE, &[PAGE], &[], "/waiting/aurora-mobile");
+    mobile.hosts = vec!["m.example.com".into()];
+    hosted.insert(format!("wr/{MOBILE}"), mobile.encode("k").expect("fits"));
+    hosted.insert(edge::key_key(MOBILE, "2026-11"), hex::encode(MOBILE_SECRET));
+    hosted.insert(
+        "wr/p/events".into(),
+        json!({"v": 1, "rooms": [
+            [format!("m.example.com{PAGE}"), format!("wr/{MOBILE}")],
+            [format!("shop.example.com{PAGE}"), format!("wr/{AURORA}")],
+        ]})
+        .to_string(),
+    );
+    let on = |host: &str, request: Request| Request {
+        host: Some(host.into()),
+        ..request
+    };
+    [
+        (
+            "hosts: on its host the room holds its path",
+            on("shop.example.com", get(PAGE)),
+            "wait 302 no-token",
+        ),
+        (
+            "hosts: its served pass passes on its host",
+            on("shop.example.com", with(PAGE, served())),
+            "pass /events/aurora-seoul-2026",
+        ),
+        (
+            "hosts: the host is compared without case, port or final dot",
+            on("SHOP.Example.com.:443", with(PAGE, served())),
+            "pass /events/aurora-seoul-2026",
+        ),
+        (
+            "hosts: the same path on another host is the other room's (its key, not this one's)",
+            on("m.example.com", with(PAGE, served())),
+            "wait 302 bad-signature",
+        ),
+        (
+            "hosts: the other room's own pass passes there",
+            on(
+                "m.example.com",
+                with(PAGE, sign(MOBILE_SECRET, "2026-11", MOBILE, 100)),
+            ),
+            "pass /events/aurora-seoul-2026",
+        ),
+        (
+            "hosts: on a host no room names, the room on every host holds it",
+            on("www.example.com", with(PAGE, served())),
+            "wait 302 bad-signature",
+        ),
+        (
+            "hosts: without a Host header, only rooms on every host",
+            get(PAGE),
+            "wait 302 no-token",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, request, expect)| {
+        case(
+            name,
+            "several hostnames per room",
+            hosted.clone(),
+            request,
+            expect,
+        )
+    })
+    .collect()
 }
 
 fn uri_name(uri: &'static str) -> &'static str {

@@ -8,7 +8,7 @@
 //! written by `tests/gate_decisions.rs`) hold this and `gate.js` to the same
 //! outcomes.
 
-use urr_service_common::edge::{EdgeEntry, EdgeMethod, IndexShard};
+use urr_service_common::edge::{self, EdgeEntry, EdgeMethod, IndexShard};
 use urr_service_common::tokens::vwr::{self, VwrError, VwrKey};
 
 /// What the edge does with one request.
@@ -213,40 +213,57 @@ pub fn shard_segments(root: &IndexShard, path: &str) -> Vec<String> {
         .collect()
 }
 
-/// The room key the path index routes `path` (normalised) to (`findRoom` in
-/// `gate.js`): among the prefixes of the root shard, then of the `shards`
-/// read for its segment, the longest covering it, where a prefix that covers
-/// it only ignoring case counts if `case_insensitive(room key)` (its entry
-/// is usable and says so); equal lengths: an exact match first, then index
-/// order. `None`: no room, the request passes.
+/// The room key the path index routes a request for `path` (normalised) on
+/// `host` (as [`edge::normalize_host`] gives it; `None`: no `Host` header)
+/// to (`findRoom` in `gate.js`): among the routes of the root shard, then of
+/// the `shards` read for its segment, those on every host or on `host`, the
+/// longest path covering it, where a path that covers it only ignoring case
+/// counts if `case_insensitive(room key)` (its entry is usable and says
+/// so); equal lengths: a route on the host before one on every host, an
+/// exact match before a case-folded one, then index order. `None`: no room,
+/// the request passes.
 pub fn route(
     root: &IndexShard,
     shards: &[IndexShard],
+    host: Option<&str>,
     path: &str,
     case_insensitive: impl Fn(&str) -> bool,
 ) -> Option<String> {
-    let mut found: Vec<(usize, bool, usize, &String)> = root
+    let mut found: Vec<(usize, bool, bool, usize, &String)> = root
         .rooms
         .iter()
         .chain(shards.iter().flat_map(|s| s.rooms.iter()))
         .enumerate()
-        .filter(|(_, (prefix, _))| under(path, prefix, true))
-        // UTF-16 units, as `gate.js` measures `prefix.length`.
-        .map(|(index, (prefix, room))| {
-            (
-                prefix.encode_utf16().count(),
-                under(path, prefix, false),
-                index,
-                room,
-            )
+        .filter_map(|(index, (route, room))| {
+            let (route_host, prefix) = edge::split_route(route);
+            let on_host = match route_host {
+                None => true,
+                Some(route_host) => Some(route_host) == host,
+            };
+            (on_host && under(path, prefix, true)).then(|| {
+                (
+                    // UTF-16 units, as `gate.js` measures `p.length`.
+                    prefix.encode_utf16().count(),
+                    route_host.is_some(),
+                    under(path, prefix, false),
+                    index,
+                    room,
+                )
+            })
         })
         .collect();
-    // Longest first, exact before case-folded, then index order.
-    found.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+    // Longest first, on the host before on every host, exact before
+    // case-folded, then index order.
+    found.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then(b.1.cmp(&a.1))
+            .then(b.2.cmp(&a.2))
+            .then(a.3.cmp(&b.3))
+    });
     found
         .into_iter()
-        .find(|(_, exact, _, room)| *exact || case_insensitive(room))
-        .map(|(_, _, _, room)| room.clone())
+        .find(|(_, _, exact, _, room)| *exact || case_insensitive(room))
+        .map(|(_, _, _, _, room)| room.clone())
 }
 
 #[cfg(test)]
@@ -279,6 +296,7 @@ pub(crate) mod tests {
             kids: vec!["2026-11".into()],
             case_insensitive: false,
             method: None,
+            hosts: Vec::new(),
             sold_out: false,
         }
     }

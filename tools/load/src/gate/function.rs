@@ -16,6 +16,9 @@ use super::parse_key;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub uri: String,
+    /// The `Host` header; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// The `urr-vwr-token` cookie.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookie: Option<String>,
@@ -82,7 +85,8 @@ pub fn run(kvs: impl Fn(&str) -> Option<String>, request: &Request, now: i64) ->
         .iter()
         .map(|segment| IndexShard::decode(kvs(&format!("wr/p/{segment}")).as_deref()))
         .collect();
-    let routed = route(&root, &shards, &uri, |key| {
+    let host = request.host.as_deref().map(edge::normalize_host);
+    let routed = route(&root, &shards, host.as_deref(), &uri, |key| {
         usable(kvs(key)).is_some_and(|e| e.case_insensitive)
     });
     let Some(entry) = routed.and_then(|key| usable(kvs(&key))) else {

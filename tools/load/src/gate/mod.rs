@@ -248,9 +248,14 @@ impl EdgeView {
         let entry = parse_entry(room_key, get(kvs, room_key).await?.as_deref(), room_id)?;
         // Other rooms' entries are not read: one that only covers the path
         // ignoring case is taken as case-sensitive.
-        let routed = route(&root, &shards, &path, |key| {
-            key == room_key && entry.case_insensitive
-        });
+        // The buyers of a room with hosts come on its first one.
+        let routed = route(
+            &root,
+            &shards,
+            entry.hosts.first().map(String::as_str),
+            &path,
+            |key| key == room_key && entry.case_insensitive,
+        );
         // The current key (first) must be there: the queue signs with it.
         // An older one the edge would refuse a pass of is simply not used.
         let mut keys = Vec::with_capacity(entry.kids.len());
@@ -366,23 +371,27 @@ mod tests {
             segments: vec![],
         };
         assert_eq!(
-            route(&root, std::slice::from_ref(&events), PATH, |_| false),
+            route(&root, std::slice::from_ref(&events), None, PATH, |_| false),
             Some(room.clone())
         );
         assert_eq!(
             route(
                 &root,
                 std::slice::from_ref(&events),
+                None,
                 "/events/other",
                 |_| false
             ),
             Some("wr/urr-demo/all-events".into())
         );
         assert_eq!(
-            route(&root, &[], PATH, |_| false),
+            route(&root, &[], None, PATH, |_| false),
             Some("wr/urr-demo/everything".into())
         );
-        assert_eq!(route(&IndexShard::default(), &[], PATH, |_| false), None);
+        assert_eq!(
+            route(&IndexShard::default(), &[], None, PATH, |_| false),
+            None
+        );
 
         let gate = Gate {
             key: room.clone(),
