@@ -48,6 +48,10 @@ pub enum Outcome {
 #[derive(Debug)]
 struct Stop(Outcome);
 
+/// Reads of a payment whose confirm stayed busy to its last retry, before
+/// the buyer gives up on it (it may have gone through regardless).
+const UNCONFIRMED_READS: u32 = 5;
+
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
@@ -541,9 +545,21 @@ impl Crowd {
                     .json(&json!({"paymentMethod": method}))
             })
             .await?;
-        if response.status() != StatusCode::ACCEPTED {
-            return Err(self.fail(&format!("payment confirm: {}", response.status())));
-        }
+        // Busy to the last retry: the confirm may still have gone through
+        // (the service can answer 503 after it handed the payment on), so,
+        // as the buyer's app does, read the payment before giving up: a
+        // capture the buyer never learns of is money taken for nothing.
+        let confirm_status = response.status();
+        let mut unconfirmed_reads = if confirm_status == StatusCode::ACCEPTED {
+            None
+        } else if is_busy(confirm_status) {
+            self.recorder.recovered(format!(
+                "payment confirm: {confirm_status}, reading the payment"
+            ));
+            Some(UNCONFIRMED_READS)
+        } else {
+            return Err(self.fail(&format!("payment confirm: {confirm_status}")));
+        };
         let accepted: Value = response.json().await.unwrap_or_default();
         // As the buyer's page: read again when the service says to.
         let mut poll_after = Duration::from_millis(
@@ -580,6 +596,14 @@ impl Crowd {
                 }
                 // The journey lets the hold go.
                 Some("failed") => return Ok(Outcome::Declined),
+                // Never confirmed: after a few reads the buyer gives up.
+                Some("created") if unconfirmed_reads.is_some() => {
+                    let left = unconfirmed_reads.unwrap_or_default().saturating_sub(1);
+                    if left == 0 {
+                        return Err(self.fail(&format!("payment confirm: {confirm_status}")));
+                    }
+                    unconfirmed_reads = Some(left);
+                }
                 Some("created" | "authorized") => {}
                 other => return Err(self.fail(&format!("payment ended {other:?}"))),
             }
