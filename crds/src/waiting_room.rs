@@ -41,6 +41,10 @@ pub const MSG_AUTO_NEEDS_THRESHOLD: &str =
 pub const MSG_SESSION_MAX_BELOW_TTL: &str = "sessionMaxSeconds must be at least entryTokenTtlSeconds (a session cannot end before its first token)";
 pub const MSG_PATH_BOTH_LISTS: &str = "a path prefix cannot be both protected and bypassed";
 pub const MSG_PATH_BYTES: &str = "protected and bypass prefixes together must fit in 512 bytes (the edge entry is limited to 1 KB)";
+pub const MSG_INVITES_OUTLIVE_ROOM: &str =
+    "invites.validUntil must not be after activation.endAt (a code cannot outlive the room)";
+/// The operator's check against the Event (CEL cannot read another object).
+pub const MSG_INVITES_OUTLIVE_SALE: &str = "invites.validUntil must not be after the Event's salesCloseAt (a code cannot outlive the sale)";
 pub const MSG_HOST_TWICE: &str = "a host is listed twice";
 pub const MSG_ROUTE_BYTES: &str = "every protected prefix on every host must fit in 512 bytes together (the edge index is limited to 1 KB a shard)";
 pub const MSG_ONE_STORE: &str = "set exactly one of keyValueStoreArn and keyValueStoreName";
@@ -73,6 +77,7 @@ pub const MSG_PREVIOUS_KEY_ID: &str =
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.queueing.method != 'Random' || self.preQueue.randomizeAtOpen").message(MSG_RANDOM_KEEPS_ORDER).field_path(".queueing.method"))]
 #[x_kube(validation = Rule::new("!self.control.draining || self.queueing.method != 'Passthrough'").message(MSG_DRAIN_PASSTHROUGH).field_path(".control.draining"))]
+#[x_kube(validation = Rule::new("!has(self.invites) || !has(self.activation.endAt) || self.invites.validUntil <= self.activation.endAt").message(MSG_INVITES_OUTLIVE_ROOM).field_path(".invites.validUntil"))]
 pub struct WaitingRoomSpec {
     /// The Event (same namespace) this room protects.
     pub event_ref: ObjectReference,
@@ -93,9 +98,24 @@ pub struct WaitingRoomSpec {
     /// Stop admitting when the tickets are gone.
     #[serde(default)]
     pub inventory: InventoryAwareness,
+    /// Invite and presale codes (`urr-operator invite`): signed, expiring,
+    /// single-use codes that skip the line or join at its head. Absent: the
+    /// room takes no codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invites: Option<Invites>,
     /// The CloudFront edge gate. Without it the room runs tier 2 only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge: Option<Edge>,
+}
+
+/// The room's invite codes.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Invites {
+    /// Every code of the room is refused from this time (RFC 3339); a
+    /// minted code expires at its own TTL or here, whichever comes first.
+    /// Not after `activation.endAt`, nor the Event's `salesCloseAt`.
+    pub valid_until: Time,
 }
 
 /// When the room holds visitors back.

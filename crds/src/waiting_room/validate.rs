@@ -83,6 +83,13 @@ impl WaitingRoomSpec {
             "spec.activation.startAt",
             MSG_SCHEDULED_NEEDS_START,
         );
+        if let (Some(invites), Some(end)) = (&self.invites, &activation.end_at) {
+            out.require(
+                invites.valid_until.0 <= end.0,
+                "spec.invites.validUntil",
+                MSG_INVITES_OUTLIVE_ROOM,
+            );
+        }
         if let (Some(start), Some(end)) = (&activation.start_at, &activation.end_at) {
             out.require(
                 end.0 > start.0,

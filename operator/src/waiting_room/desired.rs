@@ -49,6 +49,10 @@ pub fn policy_for(room: &WaitingRoomSpec, event: &EventSpec, activation: &Activa
             .collect(),
         session_max_seconds: room.admission.session_max_seconds.unwrap_or(0),
         end_session_on_order: room.admission.end_session_on_order,
+        invites_until: room
+            .invites
+            .as_ref()
+            .map_or(0, |i| i.valid_until.0.as_second()),
     }
 }
 

@@ -160,6 +160,27 @@ async fn apply(
         generation,
         &now_time,
     );
+    // What CEL cannot check: the room against its Event.
+    if let Some(invites) = &room.spec.invites
+        && invites.valid_until.0 > event.spec.sales_close_at.0
+    {
+        set(
+            &mut status,
+            conditions::READY,
+            false,
+            conditions::REASON_INVALID_SPEC,
+            format!(
+                "spec.invites.validUntil: {} ({} is after {})",
+                urr_crds::waiting_room::MSG_INVITES_OUTLIVE_SALE,
+                invites.valid_until.0,
+                event.spec.sales_close_at.0
+            ),
+            generation,
+            &now_time,
+        );
+        status::write_if_changed(rooms, &name, &status, &previous).await?;
+        return Ok(Action::requeue(RETRY));
+    }
 
     let (activation, observed) = read::decide(ctx, &namespace, room, &previous, now).await;
     let policy = desired::policy_for(&room.spec, &event.spec, &activation);

@@ -19,12 +19,14 @@
 //! | `blockedAddresses` | comma-separated CIDRs whose joins and numbers are refused | empty |
 //! | `sessionMaxSeconds` | an admitted user's session renews (by `entryTokenTtlSeconds`) while they are active, up to this long after admission; `0`: no renewal | `0` |
 //! | `endSessionOnOrder` | `1`: a completed order ends its buyer's session (the ticket service signals it in `urr:{event}:session-ended`) | `1` |
+//! | `invitesUntil` | Unix seconds until which invite codes are taken (`spec.invites.validUntil`); `0`: the room takes none | `0` |
 //!
 //! Beside it, the operator keeps the set `urr:{event}:blocked` (user ids
 //! refused at join) and adds to `urr:{event}:kick` (user ids the admitter
 //! removes from the queue and the active set, revoking their entry tokens);
 //! the queue keeps `urr:{event}:inventory` (places left, read from the ticket
-//! service by the admitter).
+//! service by the admitter) and `urr:{event}:invites` (code id → the user who
+//! redeemed it: each code once).
 //!
 //! A missing or unreadable field falls back to its default rather than
 //! stopping the sale: the operator is not on the hot path.
@@ -63,6 +65,11 @@ pub fn session_end_key(event: &str) -> String {
 /// The hash `{placesLeft, atMs}` of the ticket service's last inventory read.
 pub fn inventory_key(event: &str) -> String {
     format!("urr:{{{event}}}:inventory")
+}
+
+/// Hash of the invite codes redeemed: code id → the user who did.
+pub fn invites_key(event: &str) -> String {
+    format!("urr:{{{event}}}:invites")
 }
 
 /// How the queue orders who gets in (`WaitingRoom.spec.queueing.method`).
@@ -120,7 +127,7 @@ pub fn serving_fields(params: &ServingParams) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub const FIELDS: [&str; 15] = [
+pub const FIELDS: [&str; 16] = [
     "active",
     "usersPerSecond",
     "maxActiveUsers",
@@ -136,6 +143,7 @@ pub const FIELDS: [&str; 15] = [
     "blockedAddresses",
     "sessionMaxSeconds",
     "endSessionOnOrder",
+    "invitesUntil",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +172,8 @@ pub struct Policy {
     pub session_max_seconds: u32,
     /// A completed order ends its buyer's session, freeing the slot.
     pub end_session_on_order: bool,
+    /// Invite codes are taken until this Unix second; 0 = none are.
+    pub invites_until: i64,
 }
 
 impl Default for Policy {
@@ -184,6 +194,7 @@ impl Default for Policy {
             blocked_addresses: Vec::new(),
             session_max_seconds: 0,
             end_session_on_order: true,
+            invites_until: 0,
         }
     }
 }
@@ -242,6 +253,7 @@ impl Policy {
                 .unwrap_or_default(),
             session_max_seconds: number("sessionMaxSeconds", 0, 0),
             end_session_on_order: flag("endSessionOnOrder", true),
+            invites_until: time("invitesUntil"),
         }
     }
 
@@ -279,6 +291,7 @@ impl Policy {
                 "endSessionOnOrder",
                 u8::from(self.end_session_on_order).to_string(),
             ),
+            ("invitesUntil", self.invites_until.to_string()),
         ]
     }
 
@@ -348,6 +361,7 @@ mod tests {
             min_places: 3,
             session_max_seconds: 1_800,
             end_session_on_order: false,
+            invites_until: 1_765_600_000,
             blocked_addresses: vec![
                 "10.0.0.0/8".parse().expect("an address"),
                 "2001:db8::/32".parse().expect("an address"),

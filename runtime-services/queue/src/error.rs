@@ -49,6 +49,13 @@ pub enum QueueError {
     /// The room drains: nobody new.
     #[error("the room admits no one new")]
     Draining,
+    /// An invite code that is not this room's, is forged or has expired, or
+    /// a room that takes no codes.
+    #[error("invite code refused: {0}")]
+    InviteInvalid(&'static str),
+    /// An invite code someone else redeemed.
+    #[error("invite code already used")]
+    InviteUsed,
     /// A proof asked of the draw by someone not in it (or before it).
     #[error("not in the pre-queue draw")]
     NotInDraw,
@@ -161,6 +168,19 @@ impl IntoResponse for QueueError {
                 "the waiting room takes no one new while those already admitted finish",
             )
             .with("admission", "draining"),
+            QueueError::InviteInvalid(reason) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "invite-invalid",
+                "The invite code is not valid",
+                format!("the invite code was refused: {reason}"),
+            )
+            .with("reason", *reason),
+            QueueError::InviteUsed => Problem::new(
+                StatusCode::CONFLICT,
+                "invite-used",
+                "The invite code was already used",
+                "each invite code lets one buyer in; this one was redeemed by another account",
+            ),
             QueueError::NotInDraw => Problem::not_found(
                 "not-in-draw",
                 "Not in the draw",

@@ -28,6 +28,8 @@ pub struct EventKeys {
     blocked_users: String,
     kick: String,
     inventory: String,
+    invites: String,
+    priority_sequence: String,
 }
 
 impl EventKeys {
@@ -56,11 +58,21 @@ impl EventKeys {
             blocked_users: urr_service_common::policy::blocked_users_key(event),
             kick: urr_service_common::policy::kick_key(event),
             inventory: urr_service_common::policy::inventory_key(event),
+            invites: urr_service_common::policy::invites_key(event),
+            priority_sequence: key("prio-seq"),
             event: event.to_owned(),
             prefix,
         }
     }
 
+    /// Hash code id → the user who redeemed it (each invite code once).
+    pub fn invites(&self) -> &str {
+        &self.invites
+    }
+    /// Sequence of the joins with a priority code, scored below every other.
+    pub fn priority_sequence(&self) -> &str {
+        &self.priority_sequence
+    }
     /// Hash written by the operator: admission policy (see [`crate::policy`]).
     pub fn policy(&self) -> &str {
         &self.policy

@@ -34,6 +34,8 @@ pub struct QueueMetrics {
     pub admission_state: Family<Vec<(String, String)>, Gauge>,
     /// Refusals by reason (`rate-limit-ip`, `rate-limit-user`, `unauthorized`, ...).
     pub refused: Family<Vec<(String, String)>, Counter>,
+    /// Invite codes used up, by mode (`skip`, `priority`).
+    pub invites_redeemed: Family<Vec<(String, String)>, Counter>,
     /// Request durations by route.
     pub requests: urr_service_common::metrics::RequestMetrics,
 }
@@ -57,6 +59,7 @@ impl QueueMetrics {
             sessions_ended: Counter::default(),
             admission_state: Family::default(),
             refused: Family::default(),
+            invites_redeemed: Family::default(),
             requests: urr_service_common::metrics::RequestMetrics::register(&mut registry),
         };
         registry.register(
@@ -125,6 +128,11 @@ impl QueueMetrics {
             "Requests refused, by reason",
             metrics.refused.clone(),
         );
+        registry.register(
+            "invites_redeemed",
+            "Invite codes used up, by mode",
+            metrics.invites_redeemed.clone(),
+        );
         Self {
             registry,
             ..metrics
@@ -143,6 +151,12 @@ impl QueueMetrics {
                 .get_or_create(&vec![("state".to_owned(), each.as_str().to_owned())])
                 .set(i64::from(each == state));
         }
+    }
+
+    pub fn invite_redeemed(&self, mode: &str) {
+        self.invites_redeemed
+            .get_or_create(&vec![("mode".to_owned(), mode.to_owned())])
+            .inc();
     }
 
     pub fn refuse(&self, reason: &str) {

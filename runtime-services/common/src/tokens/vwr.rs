@@ -55,7 +55,7 @@ impl VwrKey {
             .map(|bytes| Self::new(id, bytes.to_vec()))
     }
 
-    fn mac(&self) -> Hmac<Sha256> {
+    pub(super) fn mac(&self) -> Hmac<Sha256> {
         // HMAC accepts keys of any length.
         #[allow(clippy::expect_used)]
         Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length")

@@ -24,9 +24,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use urr_service_common::server::Routers;
 use urr_service_common::service;
+use urr_service_common::serving::ServingParams;
 use urr_service_common::tokens::entry::EntryTokenKey;
 use urr_service_common::tokens::user::{UserIdentity, UserTokenVerifier};
-use urr_service_common::tokens::vwr;
+use urr_service_common::tokens::{invite, vwr};
 use urr_service_common::{metrics as prom, unix_now_ms};
 
 use crate::admission::{self, AdmissionState};
@@ -37,7 +38,7 @@ use crate::pass::{self, PassKeys, PassRefusal};
 use crate::policy::{Policy, QueueingMethod};
 use crate::snapshot::{RATE_WINDOW_MS, SnapshotCache};
 use crate::store::Refusal;
-use crate::store::{JoinLimits, NumberTaken, Place, QueueStore};
+use crate::store::{InviteUse, JoinLimits, NumberTaken, Place, QueueStore};
 use crate::telemetry::QueueMetrics;
 use crate::waiting_page;
 
@@ -156,6 +157,10 @@ fn refused(state: &AppState, refusal: Refusal) -> QueueError {
         Refusal::Draining => {
             state.metrics.refuse("draining");
             QueueError::Draining
+        }
+        Refusal::InviteUsed => {
+            state.metrics.refuse("invite-used");
+            QueueError::InviteUsed
         }
     }
 }

@@ -15,6 +15,17 @@ pub(super) struct NumberResponse<'a> {
     poll_after_ms: u64,
 }
 
+/// The `Set-Cookie` value that carries a tier-1 pass.
+pub(super) fn pass_cookie(state: &AppState, token: &str) -> Option<HeaderValue> {
+    let secure = if state.cookie_secure { "; Secure" } else { "" };
+    let cookie = format!(
+        "{}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        vwr::COOKIE_NAME,
+        state.vwr_token_ttl_seconds
+    );
+    HeaderValue::from_str(&cookie).ok()
+}
+
 fn check_room(state: &AppState, room: &str) -> Result<(), QueueError> {
     if room == state.room_name {
         Ok(())
@@ -93,16 +104,8 @@ pub(super) async fn take_number(
         poll_after_ms: (wait * 1000 / 4).clamp(1_000, 15_000),
     };
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    if let Some(token) = token {
-        let secure = if state.cookie_secure { "; Secure" } else { "" };
-        let cookie = format!(
-            "{}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-            vwr::COOKIE_NAME,
-            state.vwr_token_ttl_seconds
-        );
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().insert(header::SET_COOKIE, value);
-        }
+    if let Some(cookie) = token.and_then(|token| pass_cookie(&state, &token)) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
         .headers_mut()

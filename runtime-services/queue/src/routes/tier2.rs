@@ -1,6 +1,7 @@
 //! Tier 2: the signed-in queue (join, poll, heartbeat, leave).
 
 use super::*;
+use tier1::pass_cookie;
 
 #[derive(Serialize)]
 #[serde(tag = "status", rename_all_fields = "camelCase")]
@@ -126,6 +127,38 @@ struct JoinRequest {
     /// A label of the device, for the user's own session list; at most 64 characters.
     #[serde(default)]
     device: Option<String>,
+    /// An invite or presale code of this room (`urr-operator invite`):
+    /// skips the line or joins at its head, once.
+    #[serde(default)]
+    invite_code: Option<String>,
+}
+
+/// The claims of the join's invite code, if it has one; a code this room
+/// cannot take is refused (403 `invite-invalid`, with the reason), never
+/// ignored: the buyer would wait in line believing they skipped it.
+fn check_invite(
+    state: &AppState,
+    policy: &Policy,
+    code: Option<&str>,
+    now: i64,
+) -> Result<Option<invite::InviteClaims>, QueueError> {
+    let Some(code) = code else {
+        return Ok(None);
+    };
+    let refuse = |reason: &'static str| {
+        state.metrics.refuse("invite-invalid");
+        QueueError::InviteInvalid(reason)
+    };
+    if policy.invites_until <= now {
+        return Err(refuse(if policy.invites_until == 0 {
+            "this room takes no invite codes"
+        } else {
+            "the room's invite codes are no longer valid"
+        }));
+    }
+    invite::verify(state.pass_keys.accepted(), code, &state.room_id, now)
+        .map(Some)
+        .map_err(|error| refuse(error.outcome()))
 }
 
 /// `POST /v1/events/{event}/queue`: idempotent per user; a rejoin (from any
@@ -136,7 +169,7 @@ pub(super) async fn join(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Json<PlaceResponse>, QueueError> {
+) -> Result<Response, QueueError> {
     check_event(&state, &event)?;
     let request: JoinRequest = if body.is_empty() {
         JoinRequest::default()
@@ -168,7 +201,10 @@ pub(super) async fn join(
             retry_after: (policy.pre_queue_opens_at - now).max(1) as u64,
         });
     }
-    if policy.pass_required(now) {
+    let invited = check_invite(&state, policy, request.invite_code.as_deref(), now)?;
+    // A valid code stands in for the served tier-1 pass: its holder is
+    // let past the edge's line too (see `served_pass_cookie`).
+    if policy.pass_required(now) && invited.is_none() {
         check_pass(&state, &headers, now).await?;
     }
     let limits = JoinLimits {
@@ -176,19 +212,57 @@ pub(super) async fn join(
         per_address: state.join_limit_per_ip,
         per_user: state.join_limit_per_user,
     };
-    let place = state
-        .store
-        .join_limited(
-            &user.user_id,
-            now_ms,
-            policy.entry_token_ttl_seconds,
-            &limits,
-        )
-        .await?;
+    let ttl = policy.entry_token_ttl_seconds;
+    let place = match &invited {
+        None => {
+            state
+                .store
+                .join_limited(&user.user_id, now_ms, ttl, &limits)
+                .await?
+        }
+        Some(claims) => {
+            let invite = InviteUse {
+                code_id: &claims.code_id,
+                mode: claims.mode,
+            };
+            let (place, redeemed) = state
+                .store
+                .join_invited(&user.user_id, now_ms, ttl, &limits, invite)
+                .await?;
+            if redeemed {
+                state.metrics.invite_redeemed(claims.mode.as_str());
+                tracing::info!(code = %claims.code_id, mode = claims.mode.as_str(), "invite code redeemed");
+            }
+            place
+        }
+    };
     if !matches!(place, Place::Limited { .. }) {
         state.metrics.joins.inc();
     }
-    respond(&state, &user, place).await
+    let pass_cookie = invited
+        .is_some()
+        .then(|| served_pass_cookie(&state, &snapshot.serving, now))
+        .flatten();
+    let mut response = respond(&state, &user, place).await?.into_response();
+    if let Some(cookie) = pass_cookie {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+/// A tier-1 pass the edge lets through now (its number is the one being
+/// served), for the holder of an invite code: the code let them past the
+/// line, so the edge's line must not hold them either. `None` when the
+/// room has no tier 1.
+fn served_pass_cookie(state: &AppState, serving: &ServingParams, now: i64) -> Option<HeaderValue> {
+    let key = state.pass_keys.current()?;
+    let token = vwr::sign(
+        key,
+        &state.room_id,
+        serving.serving_at(now),
+        now + state.vwr_token_ttl_seconds,
+    );
+    pass_cookie(state, &token)
 }
 
 /// The served tier-1 pass a join needs while the edge gates (chained tiers).

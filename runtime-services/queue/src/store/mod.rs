@@ -59,6 +59,20 @@ pub enum Refusal {
     Closed,
     /// The room drains: nobody new.
     Draining,
+    /// The invite code was redeemed by someone else.
+    InviteUsed,
+}
+
+/// Score base of the joins with a priority code: below every other score
+/// (join sequences count up from 1, the pre-queue draw down from -1), and
+/// exact in a double.
+pub const PRIORITY_BASE: i64 = -1_000_000_000_000_000;
+
+/// A verified invite code presented with a join.
+#[derive(Debug, Clone, Copy)]
+pub struct InviteUse<'a> {
+    pub code_id: &'a str,
+    pub mode: urr_service_common::tokens::invite::InviteMode,
 }
 
 /// Join rate limits of one request (fixed one-minute windows).
@@ -182,6 +196,34 @@ impl QueueStore {
         default_ttl: u32,
         limits: &JoinLimits,
     ) -> Result<Place> {
+        self.place_with(user, now_ms, mode, default_ttl, limits, None)
+            .await
+            .map(|(place, _)| place)
+    }
+
+    /// [`Self::join_limited`] with a verified invite code: the place, and
+    /// whether this call used the code up (a retry by its holder does not).
+    pub async fn join_invited(
+        &self,
+        user: &str,
+        now_ms: i64,
+        default_ttl: u32,
+        limits: &JoinLimits,
+        invite: InviteUse<'_>,
+    ) -> Result<(Place, bool)> {
+        self.place_with(user, now_ms, "join", default_ttl, limits, Some(invite))
+            .await
+    }
+
+    async fn place_with(
+        &self,
+        user: &str,
+        now_ms: i64,
+        mode: &str,
+        default_ttl: u32,
+        limits: &JoinLimits,
+        invite: Option<InviteUse<'_>>,
+    ) -> Result<(Place, bool)> {
         let mut conn = self.conn.clone();
         let k = &self.keys;
         // Only a join counts against the limits; other modes name a key they never touch.
@@ -207,6 +249,8 @@ impl QueueStore {
             .key(k.blocked_users())
             .key(k.random_queue())
             .key(k.admitted_at())
+            .key(k.invites())
+            .key(k.priority_sequence())
             .arg(user)
             .arg(now_ms)
             .arg(mode)
@@ -215,13 +259,17 @@ impl QueueStore {
             .arg(limits.per_user)
             .arg(LIMIT_WINDOW_SECONDS)
             .arg(self.random_seed().await?)
+            .arg(invite.map_or("", |i| i.code_id))
+            .arg(invite.map_or("", |i| i.mode.as_str()))
+            .arg(PRIORITY_BASE)
             .invoke_async(&mut conn)
             .await?;
         let text =
             |v: &redis::Value| redis::from_redis_value::<String>(v.clone()).unwrap_or_default();
         let number =
             |v: &redis::Value| redis::from_redis_value::<i64>(v.clone()).unwrap_or_default();
-        Ok(match reply.first().map(text).as_deref() {
+        let redeemed = reply.last().map(text).as_deref() == Some("redeemed");
+        let place = match reply.first().map(text).as_deref() {
             Some("admitted") => Place::Admitted {
                 expires_at_ms: reply
                     .get(1)
@@ -244,10 +292,12 @@ impl QueueStore {
             Some("refused") => Place::Refused(match reply.get(1).map(text).as_deref() {
                 Some("blocked") => Refusal::Blocked,
                 Some("draining") => Refusal::Draining,
+                Some("invite-used") => Refusal::InviteUsed,
                 _ => Refusal::Closed,
             }),
             _ => Place::Absent,
-        })
+        };
+        Ok((place, redeemed))
     }
 
     /// Joins (idempotent: a rejoin keeps the place) and refreshes the
@@ -472,10 +522,12 @@ impl QueueStore {
         Ok(members)
     }
 
-    /// Everyone waiting, in queue order.
+    /// Everyone waiting without a priority code, in queue order: who the
+    /// pre-queue draw orders (a priority join stays ahead of it).
     pub async fn waiting_members(&self) -> Result<Vec<String>> {
         let mut conn = self.conn.clone();
-        conn.zrange(self.keys.queue(), 0, -1).await
+        conn.zrangebyscore(self.keys.queue(), PRIORITY_BASE / 2, "+inf")
+            .await
     }
 
     /// Applies a drawn order (members with their new scores) once.

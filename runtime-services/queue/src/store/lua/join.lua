@@ -2,13 +2,17 @@
 -- KEYS: 1 queue, 2 heartbeats, 3 active, 4 sequence, 5 policy, 6 admitted total,
 --       7 per-address rate-limit counter, 8 per-user rate-limit counter,
 --       9 arrivals counter of this second (what Auto activation watches),
---       10 blocked users, 11 random-order queue, 12 admitted-at hash (sessions)
+--       10 blocked users, 11 random-order queue, 12 admitted-at hash (sessions),
+--       13 invites hash (code id -> user), 14 priority sequence
 -- ARGV: 1 user, 2 now_ms, 3 mode ("join" | "status"), 4 default ttl seconds,
 --       5 per-address limit, 6 per-user limit (0 = none), 7 window seconds,
---       8 the random method's seed
--- Returns {"admitted", expiry_ms} | {"waiting", rank (0-based), total}
+--       8 the random method's seed, 9 a verified invite code's id ('' none),
+--       10 its mode ("skip" | "priority"), 11 the priority score base
+-- Returns {"admitted", expiry_ms[, invite]} | {"waiting", rank (0-based), total[, invite]}
 --       | {"absent"} | {"limited", scope, retry_after_seconds}
---       | {"refused", "blocked" | "closed" | "draining"}
+--       | {"refused", "blocked" | "closed" | "draining" | "invite-used"}
+-- invite: "redeemed" when this call used the code up, "again" when the
+-- user had redeemed it before (a retry).
 local user, now = ARGV[1], tonumber(ARGV[2])
 if ARGV[3] == 'join' then
   -- Fixed-window join limits, counted before anything else changes.
@@ -46,6 +50,54 @@ if expiry and tonumber(expiry) > now then
   end
   return {'admitted', expiry}
 end
+local function admit()
+  local until_ms = now + ttl * 1000
+  redis.call('ZADD', KEYS[3], until_ms, user)
+  redis.call('HSET', KEYS[12], user, now)
+  redis.call('INCR', KEYS[6])
+  return tostring(until_ms)
+end
+-- An invite code (signature, expiry and room checked by the service): once
+-- per code, whoever presents it first; it lets its holder in past a closed
+-- (reject) room, never past a draining one.
+local invite = ARGV[9] or ''
+if ARGV[3] == 'join' and invite ~= '' then
+  local holder = redis.call('HGET', KEYS[13], invite)
+  if holder and holder ~= user then
+    return {'refused', 'invite-used'}
+  end
+  if p[4] == '1' then
+    return {'refused', 'draining'}
+  end
+  local use = 'again'
+  if not holder then
+    redis.call('HSET', KEYS[13], invite, user)
+    use = 'redeemed'
+  end
+  local queued = redis.call('ZSCORE', KEYS[1], user)
+  if not queued then
+    redis.call('INCR', KEYS[9])
+    redis.call('EXPIRE', KEYS[9], 120)
+  end
+  if ARGV[10] == 'skip' or p[1] == '0' or method == 'passthrough' then
+    redis.call('ZREM', KEYS[1], user)
+    redis.call('ZREM', KEYS[11], user)
+    redis.call('ZREM', KEYS[2], user)
+    return {'admitted', admit(), use}
+  end
+  -- Priority: ahead of every join without a code (and of the pre-queue
+  -- draw), in the order the codes were redeemed.
+  local base = tonumber(ARGV[11])
+  if not queued or tonumber(queued) >= base / 2 then
+    local score = base + redis.call('INCR', KEYS[14])
+    redis.call('ZADD', KEYS[1], score, user)
+    redis.call('ZADD', KEYS[11], score, user)
+  end
+  redis.call('ZADD', KEYS[2], now, user)
+  local order = KEYS[1]
+  if method == 'random' then order = KEYS[11] end
+  return {'waiting', redis.call('ZRANK', order, user) or 0, redis.call('ZCARD', KEYS[1]), use}
+end
 local seq = redis.call('ZSCORE', KEYS[1], user)
 if not seq then
   if ARGV[3] ~= 'join' then
@@ -65,11 +117,7 @@ if not seq then
   redis.call('EXPIRE', KEYS[9], 120)
   -- Room off, or on and passing everyone through: admit on join, no queue.
   if p[1] == '0' or method == 'passthrough' then
-    local until_ms = now + ttl * 1000
-    redis.call('ZADD', KEYS[3], until_ms, user)
-    redis.call('HSET', KEYS[12], user, now)
-    redis.call('INCR', KEYS[6])
-    return {'admitted', tostring(until_ms)}
+    return {'admitted', admit()}
   end
   seq = redis.call('INCR', KEYS[4])
   redis.call('ZADD', KEYS[1], seq, user)
