@@ -12,6 +12,7 @@
 //! * [`children`]: the Deployment, Service, ConfigMap and PodDisruptionBudget
 //!   of each runtime service, with owner references and labels.
 //! * [`render`]: the same objects as YAML, with no cluster (`urr-operator render`).
+//! * [`invite`]: a room's invite and presale codes (`urr-operator invite`).
 //! * [`controller`] and [`waiting_room`]: the two controllers (kube-runtime,
 //!   server-side apply, status), run by `urr-operator run` under [`lease`]
 //!   leader election. There is no other provisioning path: the local flash
@@ -22,6 +23,7 @@ pub mod controller;
 /// The edge contract lives beside its Redis twin (the policy) in
 /// `urr-service-common`; re-exported where the operator's callers found it.
 pub use urr_service_common::edge;
+pub mod invite;
 pub mod kvs;
 pub mod lease;
 pub mod lifecycle;

@@ -4,6 +4,7 @@
 //! ```text
 //! urr-operator run [--namespace NS] [--listen 0.0.0.0:8080] [--leader-election true] ...
 //! urr-operator render -f examples/event.yaml [--at 2026-12-12T10:45:00Z] [--namespace urr-demo]
+//! urr-operator invite --namespace urr-demo --room aurora-seoul-2026 --count 100 --mode skip [--ttl-seconds 86400] [--link URL]
 //! ```
 
 use std::net::SocketAddr;
@@ -20,12 +21,14 @@ use kube::{Api, Client};
 use urr_crds::client_address::{ClientAddress, ClientAddressSource};
 use urr_operator::children::Defaults;
 use urr_operator::controller::{self, Context, SystemClock};
+use urr_operator::invite::MintRequest;
 use urr_operator::lease::Elector;
 use urr_operator::metrics::{self, OperatorMetrics};
 use urr_operator::render::render;
 use urr_operator::stats::HttpStats;
 use urr_operator::waiting_room::{self, RoomContext};
 use urr_service_common::telemetry::{self, LogFormat};
+use urr_service_common::tokens::invite::{self, InviteMode};
 
 #[derive(Parser)]
 #[command(name = "urr-operator", version, about = "URR operator")]
@@ -53,6 +56,83 @@ enum Command {
         #[arg(long, env = "URR_IMAGE_TAG", default_value = env!("CARGO_PKG_VERSION"))]
         image_tag: String,
     },
+    /// Mint invite or presale codes of a WaitingRoom with its signing key
+    /// (read from the cluster); one per line: `<code id> <code>`, or a link.
+    Invite(InviteArgs),
+}
+
+#[derive(clap::Args)]
+struct InviteArgs {
+    #[arg(long, env = "URR_NAMESPACE", default_value = "default")]
+    namespace: String,
+    /// The WaitingRoom's name.
+    #[arg(long)]
+    room: String,
+    /// How many codes.
+    #[arg(long, default_value_t = 1)]
+    count: u32,
+    /// `skip` (admitted on join) or `priority` (ahead of the line).
+    #[arg(long, default_value = "priority", value_parser = parse_mode)]
+    mode: InviteMode,
+    /// Lifetime from now; default: until the room's spec.invites.validUntil.
+    #[arg(long)]
+    ttl_seconds: Option<u64>,
+    /// Starts each code id (a campaign or partner).
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// Print `<link>?urr-invite=<code>` (the sale's page) instead.
+    #[arg(long)]
+    link: Option<String>,
+}
+
+fn parse_mode(text: &str) -> Result<InviteMode, &'static str> {
+    match text {
+        "skip" => Ok(InviteMode::Skip),
+        "priority" => Ok(InviteMode::Priority),
+        _ => Err("expected skip or priority"),
+    }
+}
+
+fn invite(args: InviteArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("urr-operator: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let request = MintRequest {
+        namespace: args.namespace,
+        room: args.room,
+        count: args.count,
+        mode: args.mode,
+        ttl_seconds: args.ttl_seconds,
+        prefix: args.prefix,
+    };
+    let minted = runtime.block_on(async {
+        let client = Client::try_default()
+            .await
+            .map_err(urr_operator::invite::MintError::NoCluster)?;
+        urr_operator::invite::mint(&client, &request).await
+    });
+    match minted {
+        Ok(codes) => {
+            for code in codes {
+                match &args.link {
+                    Some(link) => {
+                        let joiner = if link.contains('?') { '&' } else { '?' };
+                        println!("{link}{joiner}{}={}", invite::QUERY_PARAMETER, code.code);
+                    }
+                    None => println!("{} {}", code.code_id, code.code),
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("urr-operator invite: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -241,6 +321,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Invite(args) => invite(args),
         Command::Render {
             files,
             at,
