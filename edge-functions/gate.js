@@ -36,7 +36,16 @@ async function handler(event) {
 async function evaluate(request, now) {
   var uri = normalize(request.uri);
   var room = await findRoom(uri, hostOf(request));
-  return { uri: uri, room: room, d: room ? await decide(request, uri, room, now) : { pass: true } };
+  var d = room ? await decide(request, uri, room, now) : { pass: true };
+  // An invite code (?urr-invite=) on a held request: a forged or expired one
+  // is refused here, at no origin cost; a good one goes to the waiting page,
+  // which redeems it at the queue (single use is the queue's to enforce).
+  var q = request.querystring && request.querystring['urr-invite'];
+  if (!d.pass && q) {
+    var v = await checkToken(q.value, room, now, 'i1');
+    d = { pass: false, serving: d.serving, reason: v.ok ? 'invite' : 'invite-' + v.reason, invite: v.ok && q.value };
+  }
+  return { uri: uri, room: room, d: d };
 }
 
 // RFC 3986: decode %XX of unreserved chars only (a decoded / or % would
@@ -171,8 +180,10 @@ function servingAt(p, now) {
   return p.start + p.perInterval * Math.floor((now - p.epoch) / p.intervalSeconds);
 }
 
-// room: the entry.
-async function checkToken(token, room, now) {
+// room: the entry. kind: 'v1' a pass (v1|kid|room|number|exp), 'i1' an
+// invite code (i1|kid|room|codeId|mode|exp); the same HMAC, never the other.
+async function checkToken(token, room, now, kind) {
+  kind = kind || 'v1';
   var dot = token.indexOf('.');
   if (dot < 1 || token.indexOf('.', dot + 1) !== -1) return no('malformed');
   var payload;
@@ -181,8 +192,9 @@ async function checkToken(token, room, now) {
   } catch (e) {
     return no('malformed');
   }
-  var fields = payload.split('|');
-  if (fields.length !== 5 || fields[0] !== 'v1' || !/^[0-9]+$/.test(fields[3]) || !/^-?[0-9]+$/.test(fields[4])) {
+  var fields = payload.split('|'), inv = kind === 'i1', exp = fields[inv ? 5 : 4];
+  if (fields.length !== (inv ? 6 : 5) || fields[0] !== kind || !/^-?[0-9]+$/.test(exp) ||
+    !(inv ? /^[A-Za-z0-9_-]{1,32}$/.test(fields[3]) && /^(skip|priority)$/.test(fields[4]) : /^[0-9]+$/.test(fields[3]))) {
     return no('malformed');
   }
   // Only the room's own keys; a kid it does not list is refused unread.
@@ -198,7 +210,7 @@ async function checkToken(token, room, now) {
   if (!key.length || key.length * 2 !== hex.length) return no('unknown-key');
   var expected = crypto.createHmac('sha256', key).update(payload).digest('base64url');
   if (!constantTimeEqual(expected, token.substring(dot + 1))) return no('bad-signature');
-  if (now >= Number(fields[4])) return no('expired');
+  if (now >= Number(exp)) return no('expired');
   if (fields[2] !== room.room) return no('wrong-room');
   return { ok: true, number: Number(fields[3]), expiresAt: Number(fields[4]) };
 }
@@ -227,11 +239,13 @@ function waitResponse(request, uri, room, decision) {
   var retry = ahead ? Math.ceil(ahead / Math.max(p.perInterval, 1)) * p.intervalSeconds : p.intervalSeconds;
   retry = Math.max(1, Math.min(retry, 3600));
   var headers = securityHeaders();
+  var refused = decision.reason.indexOf('invite-') === 0;
   if (wantsJson(request)) {
-    var closed = decision.reason === 'closed', status = closed ? 403 : 429;
+    var closed = decision.reason === 'closed', status = closed || refused ? 403 : 429;
     headers['content-type'] = { value: 'application/problem+json' };
-    if (!closed) headers['retry-after'] = { value: String(retry) };
-    var body = closed ? { type: 'sale-closed', title: 'The sale is closed', detail: 'This sale is not taking anyone in line.' } : {
+    if (status === 429) headers['retry-after'] = { value: String(retry) };
+    var body = refused ? { type: 'invite-invalid', title: 'The invite code is not valid', reason: decision.reason.slice(7) } :
+      closed ? { type: 'sale-closed', title: 'The sale is closed', detail: 'This sale is not taking anyone in line.' } : {
       type: 'waiting-room', title: 'Waiting room active',
       detail: 'The waiting room is holding requests; take a number at ' + room.waitingPage,
       serving: decision.serving, yourNumber: decision.number || null, aheadOfYou: ahead, retryAfterSeconds: retry
@@ -243,7 +257,9 @@ function waitResponse(request, uri, room, decision) {
     return { statusCode: status, statusDescription: closed ? 'Forbidden' : 'Too Many Requests', headers: headers, body: JSON.stringify(body) };
   }
   var back = uri + (request.querystring && Object.keys(request.querystring).length ? '?' + query(request.querystring) : '');
-  headers.location = { value: room.waitingPage + '?return=' + encodeURIComponent(back) };
+  // The page redeems a good code, and shows why a refused one was.
+  var pre = decision.invite ? 'urr-invite=' + encodeURIComponent(decision.invite) + '&' : refused ? 'urr-invite-refused=' + decision.reason.slice(7) + '&' : '';
+  headers.location = { value: room.waitingPage + '?' + pre + 'return=' + encodeURIComponent(back) };
   return { statusCode: 302, statusDescription: 'Found', headers: headers };
 }
 

@@ -27,7 +27,13 @@ return request;
 async function evaluate(request, now) {
 var uri = normalize(request.uri);
 var room = await findRoom(uri, hostOf(request));
-return { uri: uri, room: room, d: room ? await decide(request, uri, room, now) : { pass: true } };
+var d = room ? await decide(request, uri, room, now) : { pass: true };
+var q = request.querystring && request.querystring['urr-invite'];
+if (!d.pass && q) {
+var v = await checkToken(q.value, room, now, 'i1');
+d = { pass: false, serving: d.serving, reason: v.ok ? 'invite' : 'invite-' + v.reason, invite: v.ok && q.value };
+}
+return { uri: uri, room: room, d: d };
 }
 function normalize(uri) {
 var segs = uri.replace(/%([0-9A-Fa-f]{2})/g, function (m, h) {
@@ -131,7 +137,8 @@ if (p.pausedAt !== undefined && now > p.pausedAt) now = p.pausedAt;
 if (now < p.epoch || p.intervalSeconds <= 0) return p.start;
 return p.start + p.perInterval * Math.floor((now - p.epoch) / p.intervalSeconds);
 }
-async function checkToken(token, room, now) {
+async function checkToken(token, room, now, kind) {
+kind = kind || 'v1';
 var dot = token.indexOf('.');
 if (dot < 1 || token.indexOf('.', dot + 1) !== -1) return no('malformed');
 var payload;
@@ -140,8 +147,9 @@ payload = Buffer.from(token.substring(0, dot), 'base64url').toString('utf8');
 } catch (e) {
 return no('malformed');
 }
-var fields = payload.split('|');
-if (fields.length !== 5 || fields[0] !== 'v1' || !/^[0-9]+$/.test(fields[3]) || !/^-?[0-9]+$/.test(fields[4])) {
+var fields = payload.split('|'), inv = kind === 'i1', exp = fields[inv ? 5 : 4];
+if (fields.length !== (inv ? 6 : 5) || fields[0] !== kind || !/^-?[0-9]+$/.test(exp) ||
+!(inv ? /^[A-Za-z0-9_-]{1,32}$/.test(fields[3]) && /^(skip|priority)$/.test(fields[4]) : /^[0-9]+$/.test(fields[3]))) {
 return no('malformed');
 }
 var hex, key;
@@ -155,7 +163,7 @@ return no('unknown-key');
 if (!key.length || key.length * 2 !== hex.length) return no('unknown-key');
 var expected = crypto.createHmac('sha256', key).update(payload).digest('base64url');
 if (!constantTimeEqual(expected, token.substring(dot + 1))) return no('bad-signature');
-if (now >= Number(fields[4])) return no('expired');
+if (now >= Number(exp)) return no('expired');
 if (fields[2] !== room.room) return no('wrong-room');
 return { ok: true, number: Number(fields[3]), expiresAt: Number(fields[4]) };
 }
@@ -179,11 +187,13 @@ var ahead = decision.number ? decision.number - decision.serving : null;
 var retry = ahead ? Math.ceil(ahead / Math.max(p.perInterval, 1)) * p.intervalSeconds : p.intervalSeconds;
 retry = Math.max(1, Math.min(retry, 3600));
 var headers = securityHeaders();
+var refused = decision.reason.indexOf('invite-') === 0;
 if (wantsJson(request)) {
-var closed = decision.reason === 'closed', status = closed ? 403 : 429;
+var closed = decision.reason === 'closed', status = closed || refused ? 403 : 429;
 headers['content-type'] = { value: 'application/problem+json' };
-if (!closed) headers['retry-after'] = { value: String(retry) };
-var body = closed ? { type: 'sale-closed', title: 'The sale is closed', detail: 'This sale is not taking anyone in line.' } : {
+if (status === 429) headers['retry-after'] = { value: String(retry) };
+var body = refused ? { type: 'invite-invalid', title: 'The invite code is not valid', reason: decision.reason.slice(7) } :
+closed ? { type: 'sale-closed', title: 'The sale is closed', detail: 'This sale is not taking anyone in line.' } : {
 type: 'waiting-room', title: 'Waiting room active',
 detail: 'The waiting room is holding requests; take a number at ' + room.waitingPage,
 serving: decision.serving, yourNumber: decision.number || null, aheadOfYou: ahead, retryAfterSeconds: retry
@@ -194,7 +204,8 @@ body.admission = closed ? 'closed' : room.soldOut ? 'soldOut' : 'open';
 return { statusCode: status, statusDescription: closed ? 'Forbidden' : 'Too Many Requests', headers: headers, body: JSON.stringify(body) };
 }
 var back = uri + (request.querystring && Object.keys(request.querystring).length ? '?' + query(request.querystring) : '');
-headers.location = { value: room.waitingPage + '?return=' + encodeURIComponent(back) };
+var pre = decision.invite ? 'urr-invite=' + encodeURIComponent(decision.invite) + '&' : refused ? 'urr-invite-refused=' + decision.reason.slice(7) + '&' : '';
+headers.location = { value: room.waitingPage + '?' + pre + 'return=' + encodeURIComponent(back) };
 return { statusCode: 302, statusDescription: 'Found', headers: headers };
 }
 function query(qs) {

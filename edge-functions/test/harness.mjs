@@ -70,17 +70,18 @@ export function sign(secretHex, kid, room, number, expiresAt) {
 export async function runVector(vector, source) {
   const gate = loadGate(stubKvs(vector.kvs), source);
   gate.setNow(vector.now);
-  const { uri, cookie, accept, host } = vector.request;
+  const { uri, cookie, accept, host, invite } = vector.request;
+  const querystring = invite ? { 'urr-invite': { value: invite } } : {};
   let response;
   try {
-    response = await gate.handler(viewerRequest(uri, { cookie, host, ...(accept ? { accept } : {}) }));
+    response = await gate.handler(viewerRequest(uri, { cookie, host, querystring, ...(accept ? { accept } : {}) }));
   } catch (e) {
     return { outcome: 'error', error: String(e) };
   }
   if (!response.statusCode) return { outcome: 'pass', uri: response.uri };
   const outcome = { outcome: 'wait', status: response.statusCode };
   try {
-    outcome.reason = (await gate.evaluate(viewerRequest(uri, { cookie, host }), vector.now)).d.reason;
+    outcome.reason = (await gate.evaluate(viewerRequest(uri, { cookie, host, querystring }), vector.now)).d.reason;
   } catch (e) {
     outcome.reason = 'unknown';
   }

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use urr_load::gate::function::{self, Outcome, Request};
 use urr_service_common::edge::{self, EdgeEntry, IndexShard, SCHEMA_VERSION};
 use urr_service_common::serving::ServingParams;
+use urr_service_common::tokens::invite::{self, InviteMode};
 use urr_service_common::tokens::vwr::{self, VwrKey};
 
 const NOW: i64 = 1_765_537_000;
@@ -155,6 +156,7 @@ fn get(uri: &str) -> Request {
     Request {
         uri: uri.into(),
         host: None,
+        invite: None,
         cookie: None,
         accept: None,
     }
@@ -596,6 +598,7 @@ fn cases() -> Vec<Case> {
         "pass /events/aurora-seoul-2026",
     ));
     out.extend(host_cases());
+    out.extend(invite_cases());
     out.push(case(
         "caseInsensitive: a served pass on another case",
         "caseInsensitive",
@@ -604,6 +607,88 @@ fn cases() -> Vec<Case> {
         "pass /events/AURORA-seoul-2026",
     ));
     out
+}
+
+fn invite_code(secret: &[u8], kid: &str, room: &str, expires_at: i64) -> String {
+    invite::sign(
+        &VwrKey::new(kid, secret.to_vec()),
+        room,
+        "vip-0001",
+        InviteMode::Skip,
+        expires_at,
+    )
+    .expect("a code")
+}
+
+/// Invite codes (`?urr-invite=`) on held requests: a good one is sent on to
+/// the waiting page, which redeems it; a bad one is refused at the edge.
+fn invite_cases() -> Vec<Case> {
+    let good = invite_code(AURORA_SECRET, "2026-11", AURORA, NOW + 600);
+    let with_code = |code: &str, request: Request| Request {
+        invite: Some(code.to_owned()),
+        ..request
+    };
+    let json = |request: Request| Request {
+        accept: Some("application/json".into()),
+        ..request
+    };
+    [
+        (
+            "invite: a good code goes on to the waiting page",
+            with_code(&good, get(PAGE)),
+            "wait 302 invite",
+        ),
+        (
+            "invite: an API client with a good code is told to wait (it redeems at the queue)",
+            json(with_code(&good, get(PAGE))),
+            "wait 429 invite",
+        ),
+        (
+            "invite: a forged code is refused at the edge",
+            json(with_code(
+                &invite_code(EVIL_SECRET, "2026-11", AURORA, NOW + 600),
+                get(PAGE),
+            )),
+            "wait 403 invite-bad-signature",
+        ),
+        (
+            "invite: an expired code is refused, the page says why",
+            with_code(
+                &invite_code(AURORA_SECRET, "2026-11", AURORA, NOW - 1),
+                get(PAGE),
+            ),
+            "wait 302 invite-expired",
+        ),
+        (
+            "invite: another room's code is refused",
+            with_code(
+                &invite_code(AURORA_SECRET, "2026-11", SITE, NOW + 600),
+                get(PAGE),
+            ),
+            "wait 302 invite-wrong-room",
+        ),
+        (
+            "invite: a code under a key the room does not list is refused unread",
+            with_code(
+                &invite_code(AURORA_SECRET, "2025-01", AURORA, NOW + 600),
+                get(PAGE),
+            ),
+            "wait 302 invite-unknown-key",
+        ),
+        (
+            "invite: a pass is not a code",
+            with_code(&served(), get(PAGE)),
+            "wait 302 invite-malformed",
+        ),
+        (
+            "invite: a served pass passes whatever code comes with it",
+            with_code("garbage", with(PAGE, served())),
+            "pass /events/aurora-seoul-2026",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, request, expect)| case(name, "invite codes", store(), request, expect))
+    .collect()
 }
 
 /// Several hostnames per room (`spec.paths.hosts`): the aurora room holds

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use urr_service_common::edge::{self, EdgeEntry, IndexShard, SCHEMA_VERSION};
+use urr_service_common::tokens::invite;
 use urr_service_common::tokens::vwr::VwrKey;
 
 use super::decide::{Decision, decide, normalize, route, shard_segments};
@@ -22,6 +23,9 @@ pub struct Request {
     /// The `urr-vwr-token` cookie.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookie: Option<String>,
+    /// The `urr-invite` query parameter (an invite code); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<String>,
     /// The `Accept` header; `text/html` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accept: Option<String>,
@@ -114,20 +118,43 @@ pub fn run(kvs: impl Fn(&str) -> Option<String>, request: &Request, now: i64) ->
         } => "not-served",
         Decision::Wait { .. } => "no-token",
     };
+    // An invite code on a held request (`evaluate` in `gate.js`): refused
+    // at the edge when forged or expired, else on to the waiting page.
+    let (reason, invite) = match &request.invite {
+        None => (reason.to_owned(), None),
+        Some(code) => match invite::verify(&keys, code, &entry.room, now) {
+            Ok(_) => ("invite".to_owned(), Some(code.as_str())),
+            Err(error) => (format!("invite-{}", error.outcome()), None),
+        },
+    };
+    let refused = reason.starts_with("invite-");
     if wants_json(request.accept.as_deref().unwrap_or("text/html")) {
         return Outcome::Wait {
-            status: if reason == "closed" { 403 } else { 429 },
-            reason: reason.to_owned(),
+            status: if reason == "closed" || refused {
+                403
+            } else {
+                429
+            },
+            reason,
             location: None,
         };
     }
+    let back = match &request.invite {
+        Some(code) => format!("{uri}?urr-invite={}", encode_uri_component(code)),
+        None => uri.clone(),
+    };
+    let pre = match (invite, refused) {
+        (Some(code), _) => format!("urr-invite={}&", encode_uri_component(code)),
+        (None, true) => format!("urr-invite-refused={}&", &reason["invite-".len()..]),
+        (None, false) => String::new(),
+    };
     Outcome::Wait {
         status: 302,
-        reason: reason.to_owned(),
         location: Some(format!(
-            "{}?return={}",
+            "{}?{pre}return={}",
             entry.waiting_page,
-            encode_uri_component(&uri)
+            encode_uri_component(&back)
         )),
+        reason,
     }
 }
