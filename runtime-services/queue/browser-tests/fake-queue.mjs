@@ -79,7 +79,7 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
     return roomState.get(name);
   };
   const event = (name) => {
-    if (!eventState.has(name)) eventState.set(name, { open: false, ahead: 0, behind: 0, pollAfterMs: 1000, queue: [], admitted: new Map(), beats: new Map() });
+    if (!eventState.has(name)) eventState.set(name, { open: false, ahead: 0, behind: 0, pollAfterMs: 1000, queue: [], admitted: new Map(), beats: new Map(), invites: new Map() });
     return eventState.get(name);
   };
   rooms.forEach(room);
@@ -164,13 +164,27 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
     return place;
   }
 
-  function tier2(req, res, eventName, action) {
+  function tier2(req, res, eventName, action, body = '') {
     if (!eventState.has(eventName)) return problem(res, 404, 'unknown-event', 'No such event', `no queue for event ${eventName}`);
     const e = event(eventName);
     const auth = /^Bearer (.+)$/.exec(req.headers.authorization || '');
     const claims = auth && verifyJwt(auth[1], userSecret);
     if (!claims) return problem(res, 401, 'unauthorized', 'Unauthorized', auth ? 'invalid or expired token' : 'missing bearer token');
     const user = claims.sub;
+    // Invite codes as the hook set them: 'skip' admits, 'used' is 409, anything else 403.
+    let inviteCode = null;
+    try { inviteCode = action === 'join' && body ? JSON.parse(body).inviteCode || null : null; } catch { inviteCode = null; }
+    if (inviteCode) {
+      const mode = e.invites.get(inviteCode);
+      if (mode === 'used') return problem(res, 409, 'invite-used', 'The invite code was already used', 'redeemed by another account');
+      if (mode !== 'skip') return problem(res, 403, 'invite-invalid', 'The invite code is not valid', 'refused: bad-signature');
+      const exp = Math.floor(Date.now() / 1000) + 600;
+      e.queue = e.queue.filter((u) => u !== user);
+      e.admitted.set(user, {
+        entryToken: signJwt({ sub: user, evt: eventName, exp }, 'fake-entry-key'),
+        entryTokenExpiresAt: new Date(exp * 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
+      });
+    }
     if (action === 'join' && e.refuse) {
       return problem(res, 403, e.refuse, e.refuse === 'blocked' ? 'Blocked' : 'The sale is closed', `refused: ${e.refuse}`);
     }
@@ -219,6 +233,7 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
   //   {event, advance: n}                                     n people ahead of the visitor move on
   //   {event, pollAfterMs: n}                                 the poll interval the server asks for
   //   {event, admit: true}                                    everyone waiting is admitted
+  //   {event, invite: {code, mode: 'skip'|'used'}}            how a join with that inviteCode is answered (other codes: 403 invite-invalid)
   function admit(body) {
     if (body.room) {
       const r = room(String(body.room));
@@ -241,6 +256,7 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
       if (body.refuse !== undefined) e.refuse = body.refuse;
       if (body.opensInSeconds !== undefined) e.opensAt = body.opensInSeconds === null ? null : Date.now() / 1000 + body.opensInSeconds;
       if (body.preQueue !== undefined) e.preQueue = Boolean(body.preQueue);
+      if (body.invite) e.invites.set(String(body.invite.code), String(body.invite.mode));
       if (body.admit) {
         e.open = true;
         e.ahead = 0;
@@ -286,7 +302,7 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
         } else if (seg[1] === 'rooms' && seg[3] === 'serving' && seg.length === 4 && m === 'GET') {
           status = servingCounter(res, seg[2]);
         } else if (seg[1] === 'events' && seg[3] === 'queue' && seg.length === 4 && m === 'POST') {
-          status = tier2(req, res, seg[2], 'join');
+          status = tier2(req, res, seg[2], 'join', Buffer.concat(chunks).toString());
         } else if (seg[1] === 'events' && seg[3] === 'queue' && seg[4] === 'me' && seg.length === 5 && m === 'GET') {
           status = tier2(req, res, seg[2], 'me');
         } else if (seg[1] === 'events' && seg[3] === 'queue' && seg[4] === 'heartbeat' && seg.length === 5 && m === 'POST') {
@@ -294,7 +310,8 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
         } else {
           status = problem(res, 404, 'not-found', 'Not found', 'no such route');
         }
-        requests.push({ at: Date.now(), method: m, path, status, auth: Boolean(req.headers.authorization), cookie: Boolean(cookieOf(req)) });
+        requests.push({ at: Date.now(), method: m, path, status, auth: Boolean(req.headers.authorization), cookie: Boolean(cookieOf(req)),
+          body: Buffer.concat(chunks).toString() });
         return undefined;
       }
       if (m !== 'GET') return problem(res, 405, 'method-not-allowed', 'Method not allowed', m);

@@ -241,3 +241,35 @@ test('without JavaScript the page explains itself and refreshes', { timeout: 300
   assert.match(html, /<noscript><meta http-equiv="refresh" content="30"><\/noscript>/);
   await context.close();
 });
+
+test('tier 2 with an invite code: redeemed with the join, and a refused one leaves the buyer in the ordinary line', { timeout: 90000 }, async (t) => {
+  // The queue's side of codes is tested on Redis (tests/invites.rs); here
+  // the page's: it sends the code, and copes with a refusal.
+  if (!fake) return t.skip('the fake queue decides the codes; a real one needs codes signed with its key');
+  const token = userToken(`vip-${Date.now()}`);
+  await hook({ event: EVENT, hold: true, ahead: 300, behind: 10 });
+  await hook({ event: EVENT, invite: { code: 'GOOD-CODE', mode: 'skip' } });
+  await hook({ event: EVENT, invite: { code: 'USED-CODE', mode: 'used' } });
+  const joins = () => fake.requests.filter((r) => r.method === 'POST' && r.path === `/v1/events/${EVENT}/queue`);
+  const before = joins().length;
+  const vip = await open(`/waiting/${encodeURIComponent(ROOM)}?event=${encodeURIComponent(EVENT)}&urr-invite=GOOD-CODE&return=/events/x`, { token });
+  await vip.page.waitForURL(`${BASE}/events/x`, { timeout: 15000 });
+  assert.deepEqual(JSON.parse(joins()[before].body), { inviteCode: 'GOOD-CODE' });
+  await vip.context.close();
+
+  const second = joins().length;
+  const late = await open(`/waiting/${encodeURIComponent(ROOM)}?event=${encodeURIComponent(EVENT)}&urr-invite=USED-CODE&return=/events/x`,
+    { token: userToken(`late-${Date.now()}`) });
+  await waitText(late.page, '#status-text', "Your invite code could not be used, so you're in the regular line.", 15000);
+  assert.equal(await textOf(late.page, 'h1'), "You're in line");
+  for (let i = 0; i < 50 && joins().length < second + 2; i += 1) await new Promise((r) => setTimeout(r, 200));
+  const tried = joins().slice(second);
+  assert.equal(JSON.parse(tried[0].body).inviteCode, 'USED-CODE');
+  assert.equal(tried[1].body, '', 'the second join goes without the refused code');
+  await late.context.close();
+
+  const told = await open(`/waiting/${encodeURIComponent(ROOM)}?event=${encodeURIComponent(EVENT)}&urr-invite-refused=expired&return=/events/x`,
+    { token: userToken(`told-${Date.now()}`) });
+  await waitText(told.page, '#status-text', "Your invite code could not be used, so you're in the regular line.", 15000);
+  await told.context.close();
+});

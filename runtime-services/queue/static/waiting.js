@@ -28,6 +28,10 @@
   var room = '';
   try { room = decodeURIComponent(location.pathname.replace(/\/+$/, '').split('/').pop() || ''); } catch (e) { room = ''; }
   var eventId = params.get('event');
+  // An invite code the edge let on (?urr-invite=), redeemed with the join;
+  // one the edge or the queue refused is dropped, and the buyer told so
+  // while they wait in the ordinary line.
+  var invite = params.get('urr-invite'), inviteRefused = Boolean(params.get('urr-invite-refused'));
   function load(key) { try { return sessionStorage.getItem(key); } catch (e) { return null; } }
   function save(key, value) { try { sessionStorage.setItem(key, value); } catch (e) { /* blocked */ } }
   var userToken = eventId ? load('urr.userToken') : null;
@@ -138,11 +142,13 @@
 
   // `cache`: the serving parameters may come from the browser's or the edge's
   // cache (they are the same for everyone); everything else never does.
-  function request(method, path, auth, cache) {
+  function request(method, path, auth, cache, body) {
     var headers = { Accept: 'application/json' };
     if (auth) headers.Authorization = 'Bearer ' + auth;
+    if (body) headers['Content-Type'] = 'application/json';
     var sent = last = Date.now();
-    return fetch(path, { method: method, headers: headers, credentials: 'same-origin', cache: cache || 'no-store' })
+    return fetch(path, { method: method, headers: headers, credentials: 'same-origin', cache: cache || 'no-store',
+      body: body ? JSON.stringify(body) : undefined })
       .then(function (res) {
         return res.text().then(function (body) {
           try { body = JSON.parse(body); } catch (e) { body = null; }
@@ -353,7 +359,8 @@
     var pos = typeof b.position === 'number' ? b.position : null;
     if (pos && pos > first) { first = pos; save(firstKey, String(pos)); }
     var screen = admission === 'paused' ? 'paused' : b.preQueue ? 'before' : 'waiting';
-    ok(screen === 'paused' ? 'statusPaused' : null);
+    ok(screen === 'paused' ? 'statusPaused' : inviteRefused ? 'statusInviteRefused' : null);
+    if (inviteRefused) view.status.kind = 'warn';
     if (screen === 'paused') view.status.kind = 'warn';
     Object.assign(view, { screen: screen, title: screen + 'Title', link: null, mainLabel: 'yourPlace', sideLabel: 'inLine', number: pos,
       side: b.total || 0, ahead: pos === null ? null : pos - 1, fraction: pos === null ? 0 : (first - pos) / first,
@@ -380,7 +387,14 @@
     if (r.status === 404 && retry === poll) return later(join, 0);
     if (r.status === 404) return stop('closed', 'lineClosedTitle', 'lineClosedLead', 'back');
     if (refused(r)) return undefined;
-    var problem = r.status === 403 && b && typeof b.type === 'string' ? b.type.split('/').pop() : '';
+    var problem = (r.status === 403 || r.status === 409) && b && typeof b.type === 'string' ? b.type.split('/').pop() : '';
+    if (problem === 'invite-invalid' || problem === 'invite-used') { // the ordinary line, then
+      invite = null;
+      inviteRefused = true;
+      status('statusInviteRefused', 'warn');
+      render();
+      return later(join, 0);
+    }
     if (problem === 'pass-required') { // the room gates: a number first, then the line
       joinWhenServed = true;
       status('statusPassFirst');
@@ -404,12 +418,12 @@
     return backoff(retry, r.status === 429 || r.status === 503 ? r.retryAfter || 5 : 0);
   }
 
-  function call(method, path, fn) {
+  function call(method, path, fn, body) {
     if (done) return;
     busy = true;
-    request(method, path, userToken).then(function (r) { place(r, fn); }, function () { busy = false; backoff(fn); });
+    request(method, path, userToken, undefined, body).then(function (r) { place(r, fn); }, function () { busy = false; backoff(fn); });
   }
-  function join() { call('POST', queue, join); }
+  function join() { call('POST', queue, join, invite ? { inviteCode: invite } : null); }
   function poll() { call('GET', queue + '/me', poll); }
   function heartbeat() {
     if (done) return;
