@@ -19,6 +19,13 @@ pub const EVENT_FOUND: &str = "EventFound";
 /// reason why not (`Paused`, `Draining`, `SoldOut`, `Closed`).
 pub const ADMITTING: &str = "Admitting";
 
+/// The WaitingRoom's `spec.page` template is checked and reaches the queue
+/// (`True`, reason `TemplateValid`), or why not: `ConfigMapMissing`,
+/// `TemplateKeyMissing`, or the template's own reason (`TemplateTooLarge`,
+/// `UnknownVariable`, `ForeignScript`, `BreaksCsp`, ...; see
+/// `urr_service_common::page_template`). Absent without `spec.page`.
+pub const PAGE_TEMPLATE_VALID: &str = "PageTemplateValid";
+
 /// Reason of `Ready=False` when [`crate::Validate`] refuses the spec.
 pub const REASON_INVALID_SPEC: &str = "InvalidSpec";
 /// Reason of `Ready=False` when another WaitingRoom of the same edge holds an

@@ -9,9 +9,11 @@
 //! Its rules, in Rust, are in [`validate`].
 
 mod control;
+mod page;
 mod validate;
 
 pub use control::*;
+pub use page::Page;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
@@ -106,6 +108,9 @@ pub struct WaitingRoomSpec {
     /// The CloudFront edge gate. Without it the room runs tier 2 only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge: Option<Edge>,
+    /// The waiting page's branding; unset: the default page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<Page>,
 }
 
 /// The room's invite codes.

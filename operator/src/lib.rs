@@ -11,6 +11,8 @@
 //!   bounded by the spec and stabilized against flapping.
 //! * [`children`]: the Deployment, Service, ConfigMap and PodDisruptionBudget
 //!   of each runtime service, with owner references and labels.
+//! * [`page_preview`]: a branded waiting page rendered offline for one state
+//!   (`urr-operator page-preview`).
 //! * [`render`]: the same objects as YAML, with no cluster (`urr-operator render`).
 //! * [`invite`]: a room's invite and presale codes (`urr-operator invite`).
 //! * [`controller`] and [`waiting_room`]: the two controllers (kube-runtime,
@@ -28,6 +30,7 @@ pub mod kvs;
 pub mod lease;
 pub mod lifecycle;
 pub mod metrics;
+pub mod page_preview;
 pub mod render;
 pub mod scaling;
 pub mod stats;

@@ -5,6 +5,7 @@
 //! urr-operator run [--namespace NS] [--listen 0.0.0.0:8080] [--leader-election true] ...
 //! urr-operator render -f examples/event.yaml [--at 2026-12-12T10:45:00Z] [--namespace urr-demo]
 //! urr-operator invite --namespace urr-demo --room aurora-seoul-2026 --count 100 --mode skip [--ttl-seconds 86400] [--link URL]
+//! urr-operator page-preview --config-map examples/waiting-page/configmap.yaml --state waiting --lang ko --out /tmp/page
 //! ```
 
 use std::net::SocketAddr;
@@ -59,6 +60,10 @@ enum Command {
     /// Mint invite or presale codes of a WaitingRoom with its signing key
     /// (read from the cluster); one per line: `<code id> <code>`, or a link.
     Invite(InviteArgs),
+    /// Render the waiting page of a template for one state into a folder
+    /// (index.html and assets/) to open offline; a bad template is refused
+    /// with the words of the PageTemplateValid condition.
+    PagePreview(PreviewArgs),
 }
 
 #[derive(clap::Args)]
@@ -133,6 +138,87 @@ fn invite(args: InviteArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[derive(clap::Args)]
+struct PreviewArgs {
+    /// The template (HTML); without it and --config-map, the default page.
+    #[arg(long, conflicts_with = "config_map")]
+    template: Option<PathBuf>,
+    /// A ConfigMap manifest, as applied: its template.html and its values.
+    #[arg(long)]
+    config_map: Option<PathBuf>,
+    /// A value, KEY=VALUE (eventName, logoUrl, brandColor, accentColor);
+    /// over the ConfigMap's.
+    #[arg(long = "set", value_parser = parse_pair)]
+    values: Vec<(String, String)>,
+    /// The Event's displayName, for {{eventName}} when no value sets it.
+    #[arg(long, default_value = "Preview event")]
+    event_name: String,
+    /// before-open, waiting, your-turn, paused, sold-out or closed.
+    #[arg(long, default_value = "waiting")]
+    state: String,
+    /// en, ko or ja.
+    #[arg(long, default_value = "en")]
+    lang: String,
+    /// The folder to write index.html and assets/ to.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
+}
+
+fn page_preview(args: PreviewArgs) -> ExitCode {
+    let read = |path: &PathBuf| {
+        std::fs::read_to_string(path)
+            .map_err(|error| eprintln!("urr-operator: cannot read {}: {error}", path.display()))
+    };
+    let (mut template, mut values) = (None, std::collections::BTreeMap::new());
+    if let Some(path) = &args.config_map {
+        let Ok(text) = read(path) else {
+            return ExitCode::FAILURE;
+        };
+        match urr_operator::page_preview::from_config_map(&text) {
+            Ok((t, v)) => (template, values) = (t, v),
+            Err(error) => {
+                eprintln!(
+                    "urr-operator: {} is not a ConfigMap: {error}",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if let Some(path) = &args.template {
+        let Ok(text) = read(path) else {
+            return ExitCode::FAILURE;
+        };
+        template = Some(text);
+    }
+    values.extend(args.values);
+    let files = match urr_operator::page_preview::render(
+        template.as_deref(),
+        &values,
+        &args.event_name,
+        &args.state,
+        &args.lang,
+    ) {
+        Ok(files) => files,
+        Err(error) => {
+            eprintln!("urr-operator: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(error) = urr_operator::page_preview::write(&args.out, &files) {
+        eprintln!("urr-operator: {error}");
+        return ExitCode::FAILURE;
+    }
+    println!("{}", args.out.join("index.html").display());
+    ExitCode::SUCCESS
 }
 
 #[derive(clap::Args)]
@@ -305,6 +391,7 @@ fn main() -> ExitCode {
     // Before any TLS connection: the policy Redis may be rediss:// (ElastiCache).
     urr_service_common::install_tls_provider();
     match Args::parse().command {
+        Command::PagePreview(args) => page_preview(args),
         Command::Run(args) => {
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,

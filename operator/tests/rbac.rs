@@ -39,6 +39,10 @@ const USED: &[(&str, &str, &str, &str)] = &[
     ("ClusterRole", "apps", "deployments", "watch"),
     ("ClusterRole", "apps", "deployments", "create"),
     ("ClusterRole", "apps", "deployments", "patch"),
+    // waiting_room::run watches ConfigMaps' metadata; page_step reads one.
+    ("ClusterRole", "", "configmaps", "get"),
+    ("ClusterRole", "", "configmaps", "list"),
+    ("ClusterRole", "", "configmaps", "watch"),
     ("ClusterRole", "", "configmaps", "create"),
     ("ClusterRole", "", "configmaps", "patch"),
     ("ClusterRole", "", "services", "create"),

@@ -15,6 +15,13 @@ impl Validate for WaitingRoomSpec {
     fn validate(&self) -> Result<(), InvalidSpec> {
         let mut out = Violations::default();
         check_name(&self.event_ref.name, "spec.eventRef.name", &mut out);
+        if let Some(page) = &self.page {
+            check_name(
+                &page.template_config_map,
+                "spec.page.templateConfigMap",
+                &mut out,
+            );
+        }
         self.validate_activation(&mut out);
         let admission = &self.admission;
         out.check_range(

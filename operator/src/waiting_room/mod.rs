@@ -14,6 +14,8 @@
 //!    store's ETag, write with `IfMatch`, from the read again on a conflict);
 //!    a protected prefix overlapping another room's (`PathConflict`) or a
 //!    signing key under 32 bytes (`WeakSigningKey`) is not published;
+//! 5. **page**: the `spec.page` ConfigMap checked and its page written
+//!    for the queue ([`page_step`], condition `PageTemplateValid`);
 //! 6. **status**: active, `enforceFrom`, load figures, edge sync, conditions.
 //!
 //! Deleting a WaitingRoom removes its keys and its Redis policy first (the
@@ -31,6 +33,7 @@ pub mod control_step;
 pub mod desired;
 mod edge_step;
 pub mod keys;
+pub mod page_step;
 pub mod publish;
 mod queue_policy;
 mod read;
@@ -39,11 +42,15 @@ mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, watcher};
 use urr_crds::WaitingRoom;
 use urr_crds::conditions;
 use urr_crds::validation::Validate;
@@ -194,6 +201,16 @@ async fn apply(
         ctx, &namespace, event_name, &event, &policy, &serving, &controls,
     )
     .await?;
+    page_step::sync(
+        ctx,
+        &namespace,
+        &room.spec,
+        &event,
+        &mut status,
+        generation,
+        &now_time,
+    )
+    .await?;
     control_step::record(
         &mut status,
         &room.spec,
@@ -298,16 +315,49 @@ pub async fn run(ctx: Arc<RoomContext>, namespace: Option<&str>) {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    kube::runtime::Controller::new(
+    let config_maps: Api<PartialObjectMeta<ConfigMap>> = match namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let controller = kube::runtime::Controller::new(
         rooms,
         kube::runtime::watcher::Config::default().any_semantic(),
-    )
-    .shutdown_on_signal()
-    .run(reconcile, error_policy, ctx)
-    .for_each(|result| async move {
-        if let Err(error) = result {
-            tracing::debug!(%error, "waiting room controller event");
-        }
-    })
-    .await;
+    );
+    // An edit of a room's page ConfigMap reconciles the room, so a fixed
+    // template is served (and a broken one refused) without touching the
+    // room. Metadata only: the data is read by name when a room needs it,
+    // not cached for every ConfigMap of the cluster.
+    let store = controller.store();
+    let config_map_changes = watcher(config_maps, watcher::Config::default())
+        .default_backoff()
+        .touched_objects();
+    controller
+        .watches_stream(
+            config_map_changes,
+            move |map: PartialObjectMeta<ConfigMap>| {
+                let namespace = map.namespace();
+                let name = map.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|room| {
+                        room.namespace() == namespace
+                            && room
+                                .spec
+                                .page
+                                .as_ref()
+                                .is_some_and(|p| p.template_config_map == name)
+                    })
+                    .map(|room| ObjectRef::from_obj(&*room))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "waiting room controller event");
+            }
+        })
+        .await;
 }

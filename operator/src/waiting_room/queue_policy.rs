@@ -67,6 +67,7 @@ pub(super) async fn remove(
             .del(policy::serving_key(event_name))
             .del(policy::blocked_users_key(event_name))
             .del(policy::kick_key(event_name))
+            .del(urr_service_common::page_template::page_key(event_name))
             .query_async::<()>(&mut conn)
             .await?;
     }

@@ -8,6 +8,8 @@
 //!   CloudFront KeyValueStore for the edge function.
 //! * [`serving`]: the tier-1 serving counter, computed from parameters, never
 //!   stored; the edge function computes the same formula.
+//! * [`page_template`]: branded waiting pages, checked against the page's CSP
+//!   and rendered (operator, queue and `urr-operator page-preview` alike).
 //! * [`problem`]: RFC 9457 problem responses, the only error body the services send.
 //! * [`server`]: the HTTP server of every service, with its limits
 //!   (header read, request time, body size, connections) and the origin check.
@@ -21,6 +23,7 @@ pub mod contracts;
 pub mod edge;
 pub mod http_client;
 pub mod metrics;
+pub mod page_template;
 pub mod policy;
 pub mod problem;
 pub mod server;

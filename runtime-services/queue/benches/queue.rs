@@ -163,6 +163,7 @@ async fn main() {
         client_address: Default::default(),
         metrics: Arc::new(QueueMetrics::new()),
         drawn_members: Arc::default(),
+        page: Arc::default(),
         snapshot: Arc::new(urr_queue::snapshot::SnapshotCache::new(
             std::time::Duration::from_secs(1),
         )),

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 
 const STATIC = new URL('../static/', import.meta.url);
 const COOKIE = 'urr-vwr-token';
-const SECURITY = {
+export const SECURITY = {
   'x-content-type-options': 'nosniff',
   'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
   'referrer-policy': 'no-referrer',

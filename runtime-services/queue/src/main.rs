@@ -61,6 +61,7 @@ async fn run(config: QueueConfig) -> Result<(), StartError> {
         client_address: config.client_address(),
         metrics: metrics.clone(),
         drawn_members: Arc::default(),
+        page: Arc::default(),
         snapshot: Arc::new(urr_queue::snapshot::SnapshotCache::new(config.tick())),
     };
     let mut background = Background::default();

@@ -10,12 +10,21 @@
   var params = new URLSearchParams(location.search);
   var catalogue = {}, lang = 'en', locale = 'en-US';
 
+  // A page written by `urr-operator page-preview` carries its state, its
+  // language and that language's catalogue in a data block (never in a
+  // served page: templates may hold no script but the page's own), so it
+  // works opened from a file, where fetch() is refused.
+  var preview = document.getElementById('urr-preview');
+  var previewCatalogue = null;
+  if (preview) { try { previewCatalogue = JSON.parse(preview.textContent); } catch (e) { previewCatalogue = null; } }
+
   function stored() { try { return localStorage.getItem(STORE); } catch (e) { return null; } }
   function remember(l) { try { localStorage.setItem(STORE, l); } catch (e) { /* blocked: the choice lasts this page */ } }
 
   // The remembered choice, else the first of the browser's languages (what it
   // sends as Accept-Language) that has a catalogue, else English.
   function preferred() {
+    if (preview && LANGS.indexOf(preview.getAttribute('data-lang')) >= 0) return preview.getAttribute('data-lang');
     var choice = stored();
     if (LANGS.indexOf(choice) >= 0) return choice;
     var wanted = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || 'en'];
@@ -45,10 +54,11 @@
   }
 
   function load(l) {
-    return fetch('assets/i18n.' + l + '.json', { credentials: 'same-origin' }).then(function (res) {
+    var bundled = previewCatalogue && preview.getAttribute('data-lang') === l ? Promise.resolve(previewCatalogue) : null;
+    return (bundled || fetch('assets/i18n.' + l + '.json', { credentials: 'same-origin' }).then(function (res) {
       if (!res.ok) throw new Error('catalogue ' + l + ': HTTP ' + res.status);
       return res.json();
-    }).then(function (c) {
+    })).then(function (c) {
       catalogue = c;
       lang = l;
       locale = localeFor(l, c.locale || l);

@@ -44,8 +44,15 @@
     placesLeft: null, status: { key: 'statusJoining', kind: '' }, checked: null, link: null, hiddenTurn: false, offline: false,
   };
 
-  function $(id) { return document.getElementById(id); }
+  // A branded template may leave out any element: what is missing is
+  // updated off-page (a detached stand-in) instead of stopping the script.
+  function $(id) { return document.getElementById(id) || document.createElement(id === 'progress' ? 'progress' : 'span'); }
   function text(id, value) { if ($(id).textContent !== value) $(id).textContent = value; }
+  // The live slots of a template, {{position}} and {{eta}} (data-urr="...").
+  function slots(name, value) {
+    var nodes = document.querySelectorAll('[data-urr="' + name + '"]');
+    for (var i = 0; i < nodes.length; i += 1) if (nodes[i].textContent !== value) nodes[i].textContent = value;
+  }
   function jitter(ms) { return ms * (0.8 + Math.random() * 0.4); }
   // Never more than one request a second, whatever asks for it.
   function later(fn, ms) { clearTimeout(timer); timer = setTimeout(fn, Math.max(0, ms, MIN_MS - (Date.now() - last))); }
@@ -99,6 +106,8 @@
     $('ticket').hidden = s === 'turn' && view.number === null;
     text('ahead-text', aheadText());
     text('eta', etaText());
+    slots('position', T.num(view.number));
+    slots('eta', etaText());
     var f = Math.min(1, Math.max(0, view.fraction || 0)), pct = T.num(Math.round(f * 100)) + '%';
     $('progress').value = f;
     text('progress', pct);
@@ -445,7 +454,26 @@
   $('notify-button').addEventListener('click', function () {
     if (canAskToNotify()) Notification.requestPermission().then(render, render);
   });
-  if (tier2) {
+  // `urr-operator page-preview`: one state with sample figures, no requests.
+  var preview = document.getElementById('urr-preview');
+  var PREVIEWS = {
+    'before-open': { screen: 'before', title: 'beforeTitle', lead: 'beforeLead', number: 1234, side: 0, ahead: 1234, eta: { low: 900, high: 900 }, opensAt: Date.now() + 754000 },
+    'waiting': { number: 1234, side: 1000, ahead: 234, fraction: 0.6, eta: { low: 120, high: 180 } },
+    'your-turn': { screen: 'turn', title: 'turnTitle', lead: 'turnLead', number: 1234, side: 1234, eta: 'now', aheadKey: 'through', fraction: 1, link: { key: 'continue', href: '/' } },
+    'paused': { screen: 'paused', title: 'pausedTitle', lead: 'pausedLead', number: 1234, side: 1000, ahead: 234, fraction: 0.6, eta: 'paused' },
+    'sold-out': { screen: 'soldout', title: 'soldOutTitle', lead: 'soldOutLead', number: 1234, side: 1000, ahead: 234, eta: null, link: { key: 'back', href: '/' } },
+    'closed': { screen: 'closed', title: 'saleClosedTitle', lead: 'saleClosedLead', number: 1234, side: 1000, ahead: 234, eta: null, link: { key: 'back', href: '/' } },
+  };
+  var STATUS = { 'your-turn': ['statusTurn', 'ok'], 'paused': ['statusPaused', 'warn'], 'sold-out': ['soldOutLead', 'warn'], 'closed': ['saleClosedLead', 'warn'] };
+  var shown = preview && PREVIEWS[preview.getAttribute('data-state')];
+  if (shown) {
+    done = true;
+    Object.assign(view, shown, { checked: Date.now() });
+    var st = STATUS[preview.getAttribute('data-state')] || ['statusLive', ''];
+    status(st[0], st[1]);
+    if (view.screen === 'before') tickTimer = setInterval(function () { render(); }, 1000);
+    render();
+  } else if (tier2) {
     view.mainLabel = 'yourPlace';
     view.sideLabel = 'inLine';
     join();

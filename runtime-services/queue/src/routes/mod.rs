@@ -65,6 +65,8 @@ pub struct AppState {
     pub snapshot: Arc<SnapshotCache>,
     /// The pre-queue draw's members and their tree (built once, after the draw).
     pub drawn_members: Arc<tokio::sync::OnceCell<Arc<audit::DrawnMembers>>>,
+    /// The waiting page served, branded or default ([`waiting_page::PageCache`]).
+    pub page: Arc<waiting_page::PageCache>,
 }
 
 /// The service's routers: the API on the public listener; `/metrics` and
@@ -88,6 +90,7 @@ pub fn routers(state: AppState) -> Routers {
             .route("/v1/events/{event}/queue/audit", get(audit::audit))
             .route("/v1/events/{event}/queue/audit/proof", get(audit::proof))
             .route("/waiting/{room}", get(waiting_page::page))
+            .route("/waiting/assets/brand.css", get(waiting_page::brand_css))
             .route("/waiting/assets/{file}", get(waiting_page::assets)),
         Router::new().route("/internal/stats", get(stats::stats)),
         &requests,

@@ -358,6 +358,12 @@ impl QueueStore {
             .await
     }
 
+    /// A hash's fields (the waiting page's, which the operator writes).
+    pub async fn hash(&self, key: &str) -> Result<HashMap<String, String>> {
+        let mut conn = self.conn.clone();
+        conn.hgetall(key).await
+    }
+
     pub async fn serving_params(&self) -> Result<ServingParams> {
         let mut conn = self.conn.clone();
         let fields: HashMap<String, String> = conn.hgetall(self.keys.edge()).await?;

@@ -67,6 +67,7 @@ pub async fn state(event: &str) -> AppState {
         client_address: Default::default(),
         metrics: Arc::new(QueueMetrics::new()),
         drawn_members: Arc::default(),
+        page: Arc::default(),
         snapshot: Arc::new(urr_queue::snapshot::SnapshotCache::new(
             std::time::Duration::from_secs(1),
         )),
