@@ -180,6 +180,18 @@ async fn the_chart_grants_exactly_what_the_operator_asks_the_api_server_for() {
         edge.key_value_store_name = Some(store.clone());
         edge.signing_key_id = format!("kid-{name}");
     }
+    // A branded page, so the operator reads its ConfigMap (`get`).
+    let mut page: k8s_openapi::api::core::v1::ConfigMap =
+        serde_yaml::from_str(&example("waiting-page/configmap.yaml")).expect("example ConfigMap");
+    page.metadata.namespace = None;
+    page.metadata.name = Some(format!("{name}-page"));
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), &ns.name)
+        .create(&PostParams::default(), &page)
+        .await
+        .expect("creating the page ConfigMap");
+    room.spec.page =
+        serde_json::from_value(serde_json::json!({"templateConfigMap": format!("{name}-page")}))
+            .expect("spec.page");
     rooms
         .create(&PostParams::default(), &room)
         .await
