@@ -201,11 +201,7 @@ impl WaitingRoomSpec {
             "spec.paths.bypass",
         );
         for (list, field) in [(&paths.protected, "protected"), (&paths.bypass, "bypass")] {
-            for (index, prefix) in list.iter().enumerate() {
-                let path = format!("spec.paths.{field}[{index}]");
-                out.check_len(prefix, 1, MAX_PATH_LEN as usize, &path);
-                check_pattern(prefix, PATH_PREFIX_PATTERN, &path, out);
-            }
+            check_each(list, field, MAX_PATH_LEN, PATH_PREFIX_PATTERN, out);
         }
         out.require(
             paths
@@ -229,11 +225,7 @@ impl WaitingRoomSpec {
     fn validate_hosts(&self, out: &mut Violations) {
         let paths = &self.paths;
         out.check_items(paths.hosts.len(), 0, MAX_HOSTS as usize, "spec.paths.hosts");
-        for (index, host) in paths.hosts.iter().enumerate() {
-            let path = format!("spec.paths.hosts[{index}]");
-            out.check_len(host, 1, MAX_HOST_LEN as usize, &path);
-            check_pattern(host, HOST_PATTERN, &path, out);
-        }
+        check_each(&paths.hosts, "hosts", MAX_HOST_LEN, HOST_PATTERN, out);
         out.require(
             paths
                 .hosts
@@ -317,4 +309,19 @@ fn validate_edge(edge: &Edge, out: &mut Violations) {
         "spec.edge.waitingPagePath",
         out,
     );
+}
+
+/// Each item of `spec.paths.<field>`: its length (1 to `max_len`) and its pattern.
+fn check_each(
+    list: &[String],
+    field: &str,
+    max_len: u32,
+    pattern: &'static str,
+    out: &mut Violations,
+) {
+    for (index, item) in list.iter().enumerate() {
+        let path = format!("spec.paths.{field}[{index}]");
+        out.check_len(item, 1, max_len as usize, &path);
+        check_pattern(item, pattern, &path, out);
+    }
 }

@@ -100,7 +100,15 @@ pub(super) async fn sync(
 ) -> Result<(), Error> {
     let key = page_template::page_key(&spec.event_ref.name);
     let Some(page) = &spec.page else {
-        // Back to the default page.
+        // Back to the default page, once: a room that never had a page (its
+        // condition says so) costs no Secret read and no Redis call.
+        let had_page = status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == conditions::PAGE_TEMPLATE_VALID);
+        if !had_page {
+            return Ok(());
+        }
         status
             .conditions
             .retain(|c| c.type_ != conditions::PAGE_TEMPLATE_VALID);

@@ -19,7 +19,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::Mac;
 
-use super::vwr::{VwrError, VwrKey};
+use super::vwr::{self, VwrError, VwrKey};
 
 const VERSION: &str = "i1";
 /// The query parameter that carries a code to the edge and the waiting page.
@@ -107,14 +107,7 @@ pub fn sign(
 /// edge checks: shape, key, signature (constant time), expiry, room. The
 /// refusals are the pass's ([`VwrError`]), with their outcome names.
 pub fn verify(keys: &[VwrKey], code: &str, room: &str, now: i64) -> Result<InviteClaims, VwrError> {
-    let (payload_b64, signature_b64) = code.split_once('.').ok_or(VwrError::Malformed)?;
-    let payload = URL_SAFE_NO_PAD
-        .decode(payload_b64)
-        .map_err(|_| VwrError::Malformed)?;
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature_b64)
-        .map_err(|_| VwrError::Malformed)?;
-    let payload = std::str::from_utf8(&payload).map_err(|_| VwrError::Malformed)?;
+    let (payload, signature) = vwr::open(code)?;
     let fields: Vec<&str> = payload.split('|').collect();
     let [version, key_id, code_room, code_id, mode, expires_at] = fields.as_slice() else {
         return Err(VwrError::Malformed);
@@ -124,20 +117,8 @@ pub fn verify(keys: &[VwrKey], code: &str, room: &str, now: i64) -> Result<Invit
         return Err(VwrError::Malformed);
     }
     let expires_at: i64 = expires_at.parse().map_err(|_| VwrError::Malformed)?;
-    let key = keys
-        .iter()
-        .find(|k| k.id == *key_id)
-        .ok_or(VwrError::UnknownKey)?;
-    let mut mac = key.mac();
-    mac.update(payload.as_bytes());
-    mac.verify_slice(&signature)
-        .map_err(|_| VwrError::BadSignature)?;
-    if now >= expires_at {
-        return Err(VwrError::Expired);
-    }
-    if *code_room != room {
-        return Err(VwrError::WrongRoom);
-    }
+    vwr::check(keys, key_id, &payload, &signature)?;
+    vwr::check_claims(code_room, room, expires_at, now)?;
     Ok(InviteClaims {
         key_id: (*key_id).to_owned(),
         room: (*code_room).to_owned(),

@@ -118,14 +118,7 @@ pub fn sign(key: &VwrKey, room: &str, number: u64, expires_at: i64) -> String {
 /// Checks run in the order the edge runs them: shape, key, signature
 /// (constant time), expiry, room.
 pub fn verify(keys: &[VwrKey], token: &str, room: &str, now: i64) -> Result<VwrClaims, VwrError> {
-    let (payload_b64, signature_b64) = token.split_once('.').ok_or(VwrError::Malformed)?;
-    let payload = URL_SAFE_NO_PAD
-        .decode(payload_b64)
-        .map_err(|_| VwrError::Malformed)?;
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature_b64)
-        .map_err(|_| VwrError::Malformed)?;
-    let payload = std::str::from_utf8(&payload).map_err(|_| VwrError::Malformed)?;
+    let (payload, signature) = open(token)?;
     let fields: Vec<&str> = payload.split('|').collect();
     let [version, key_id, token_room, number, expires_at] = fields.as_slice() else {
         return Err(VwrError::Malformed);
@@ -135,27 +128,62 @@ pub fn verify(keys: &[VwrKey], token: &str, room: &str, now: i64) -> Result<VwrC
     }
     let number: u64 = number.parse().map_err(|_| VwrError::Malformed)?;
     let expires_at: i64 = expires_at.parse().map_err(|_| VwrError::Malformed)?;
-    let key = keys
-        .iter()
-        .find(|k| k.id == *key_id)
-        .ok_or(VwrError::UnknownKey)?;
-    let mut mac = key.mac();
-    mac.update(payload.as_bytes());
-    // `verify_slice` compares in constant time.
-    mac.verify_slice(&signature)
-        .map_err(|_| VwrError::BadSignature)?;
-    if now >= expires_at {
-        return Err(VwrError::Expired);
-    }
-    if *token_room != room {
-        return Err(VwrError::WrongRoom);
-    }
+    check(keys, key_id, &payload, &signature)?;
+    check_claims(token_room, room, expires_at, now)?;
     Ok(VwrClaims {
         key_id: (*key_id).to_owned(),
         room: (*token_room).to_owned(),
         number,
         expires_at,
     })
+}
+
+/// The envelope both token kinds share: the payload (UTF-8) and the
+/// signature bytes; anything else is `Malformed`.
+pub(super) fn open(token: &str) -> Result<(String, Vec<u8>), VwrError> {
+    let (payload_b64, signature_b64) = token.split_once('.').ok_or(VwrError::Malformed)?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload_b64)
+        .map_err(|_| VwrError::Malformed)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature_b64)
+        .map_err(|_| VwrError::Malformed)?;
+    let payload = String::from_utf8(payload).map_err(|_| VwrError::Malformed)?;
+    Ok((payload, signature))
+}
+
+/// The signature of `payload` under the key `key_id` names among `keys`
+/// (`verify_slice` compares in constant time).
+pub(super) fn check(
+    keys: &[VwrKey],
+    key_id: &str,
+    payload: &str,
+    signature: &[u8],
+) -> Result<(), VwrError> {
+    let key = keys
+        .iter()
+        .find(|k| k.id == key_id)
+        .ok_or(VwrError::UnknownKey)?;
+    let mut mac = key.mac();
+    mac.update(payload.as_bytes());
+    mac.verify_slice(signature)
+        .map_err(|_| VwrError::BadSignature)
+}
+
+/// After the signature, in the edge's order: expiry, then room.
+pub(super) fn check_claims(
+    token_room: &str,
+    room: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<(), VwrError> {
+    if now >= expires_at {
+        return Err(VwrError::Expired);
+    }
+    if token_room != room {
+        return Err(VwrError::WrongRoom);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
