@@ -50,6 +50,18 @@ if expiry and tonumber(expiry) > now then
   end
   return {'admitted', expiry}
 end
+-- A new arrival, counted whether the room holds it or not: with the room
+-- off nobody waits, and this is what shows a surge.
+local function count_arrival()
+  redis.call('INCR', KEYS[9])
+  redis.call('EXPIRE', KEYS[9], 120)
+end
+-- The waiting answer: the place in the order the room admits by.
+local function waiting(...)
+  local order = KEYS[1]
+  if method == 'random' then order = KEYS[11] end
+  return {'waiting', redis.call('ZRANK', order, user) or 0, redis.call('ZCARD', KEYS[1]), ...}
+end
 local function admit()
   local until_ms = now + ttl * 1000
   redis.call('ZADD', KEYS[3], until_ms, user)
@@ -76,8 +88,7 @@ if ARGV[3] == 'join' and invite ~= '' then
   end
   local queued = redis.call('ZSCORE', KEYS[1], user)
   if not queued then
-    redis.call('INCR', KEYS[9])
-    redis.call('EXPIRE', KEYS[9], 120)
+    count_arrival()
   end
   if ARGV[10] == 'skip' or p[1] == '0' or method == 'passthrough' then
     redis.call('ZREM', KEYS[1], user)
@@ -94,9 +105,7 @@ if ARGV[3] == 'join' and invite ~= '' then
     redis.call('ZADD', KEYS[11], score, user)
   end
   redis.call('ZADD', KEYS[2], now, user)
-  local order = KEYS[1]
-  if method == 'random' then order = KEYS[11] end
-  return {'waiting', redis.call('ZRANK', order, user) or 0, redis.call('ZCARD', KEYS[1]), use}
+  return waiting(use)
 end
 local seq = redis.call('ZSCORE', KEYS[1], user)
 if not seq then
@@ -111,10 +120,7 @@ if not seq then
   if p[4] == '1' then
     return {'refused', 'draining'}
   end
-  -- A new arrival, counted whether the room holds it or not: with the room
-  -- off nobody waits, and this is what shows a surge.
-  redis.call('INCR', KEYS[9])
-  redis.call('EXPIRE', KEYS[9], 120)
+  count_arrival()
   -- Room off, or on and passing everyone through: admit on join, no queue.
   if p[1] == '0' or method == 'passthrough' then
     return {'admitted', admit()}
@@ -126,6 +132,4 @@ if not seq then
 end
 -- Any sign of life (join, poll, heartbeat) keeps the place.
 redis.call('ZADD', KEYS[2], now, user)
-local order = KEYS[1]
-if method == 'random' then order = KEYS[11] end
-return {'waiting', redis.call('ZRANK', order, user) or 0, redis.call('ZCARD', KEYS[1])}
+return waiting()
