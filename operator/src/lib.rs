@@ -22,6 +22,8 @@
 
 pub mod children;
 pub mod controller;
+#[cfg(test)]
+pub(crate) mod fixtures;
 /// The edge contract lives beside its Redis twin (the policy) in
 /// `urr-service-common`; re-exported where the operator's callers found it.
 pub use urr_service_common::edge;

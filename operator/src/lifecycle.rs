@@ -79,7 +79,7 @@ pub fn next_boundary(spec: &EventSpec, now: Timestamp) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::children::tests::example_event;
+    use crate::fixtures::example_event;
 
     fn at(spec: &EventSpec, offset_from_open: i64) -> Timestamp {
         spec.sales_open_at.0 + SignedDuration::from_secs(offset_from_open)

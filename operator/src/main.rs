@@ -166,10 +166,14 @@ struct PreviewArgs {
     out: PathBuf,
 }
 
-fn parse_pair(text: &str) -> Result<(String, String), String> {
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not KEY=VALUE")]
+struct NotKeyValue(String);
+
+fn parse_pair(text: &str) -> Result<(String, String), NotKeyValue> {
     text.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
+        .ok_or_else(|| NotKeyValue(text.to_owned()))
 }
 
 fn page_preview(args: PreviewArgs) -> ExitCode {

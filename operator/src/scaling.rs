@@ -48,6 +48,18 @@ pub struct Load {
     pub arrivals_per_second: u64,
 }
 
+impl Load {
+    /// A crowd of `queue_depth` waiting and `active_users` admitted, with no
+    /// arrivals measured (what most scaling and activation checks start from).
+    pub fn crowd(queue_depth: u64, active_users: u64) -> Self {
+        Self {
+            queue_depth,
+            active_users,
+            arrivals_per_second: 0,
+        }
+    }
+}
+
 /// What a service should run, and why (for events and logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recommendation {
@@ -158,7 +170,7 @@ impl Stabilizer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::children::tests::example_event;
+    use crate::fixtures::example_event;
     use k8s_openapi::jiff::SignedDuration;
 
     fn at(spec: &EventSpec, offset: i64) -> Timestamp {
@@ -217,16 +229,8 @@ mod tests {
         let event = example_event();
         let spec = &event.spec;
         // Queue in the example: min 2, max 40, prewarm 20 from 1800 s before open.
-        let busy = Load {
-            queue_depth: 500_000,
-            active_users: 1000,
-            arrivals_per_second: 0,
-        };
-        let quiet = Load {
-            queue_depth: 10,
-            active_users: 3,
-            arrivals_per_second: 0,
-        };
+        let busy = Load::crowd(500_000, 1000);
+        let quiet = Load::crowd(10, 3);
         for (offset, sold_out, load, expected, reason) in [
             (-1801, false, None, 2, "scheduled"),
             (-1800, false, None, 20, "prewarming"),

@@ -13,6 +13,8 @@
 //! environment), runs the real binary with the chart's service-account token
 //! and watches a namespace of its own (see `support`), so they run in parallel.
 
+// Shared with the other cluster tests; not every helper is used here.
+#[allow(dead_code)]
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
@@ -38,19 +40,16 @@ use urr_service_common::policy;
 
 use support::{
     Operator, Release, SIGNING_KEY, TestNamespace, admin, create_secrets, delete_store,
-    ensure_store, eventually, example, example_event, far_future, install_crds, random_db,
-    redis_url, stack_env, suffix,
+    ensure_store, eventually, example_event, far_future, install_crds, random_db, redis_url,
+    stack_env, suffix,
 };
 
 const CONFIG_HASH: &str = "urr.dev/config-hash";
 const SERVICES: [&str; 3] = ["queue", "ticket", "payment"];
 
 /// `examples/waitingroom.yaml` as the room of `event`, publishing to the store `store`.
-fn example_room(event: &str, store: &str) -> WaitingRoom {
-    let mut room: WaitingRoom =
-        serde_yaml::from_str(&example("waitingroom.yaml")).expect("the example WaitingRoom");
-    room.metadata.name = Some(event.to_owned());
-    room.spec.event_ref.name = event.to_owned();
+fn example_room_on(event: &str, store: &str) -> WaitingRoom {
+    let mut room = support::example_room(event);
     room.spec.paths.protected = vec![
         format!("/events/{event}"),
         format!("/api/v1/events/{event}"),
@@ -916,7 +915,7 @@ async fn a_waiting_room_publishes_policy_and_edge_entry_and_removes_both_on_dele
     let (policy_before, _) = redis_hashes(&redis, &name).await;
     assert!(policy_before.is_empty(), "{policy_before:?}");
     rooms
-        .create(&PostParams::default(), &example_room(&name, "urr-edge"))
+        .create(&PostParams::default(), &example_room_on(&name, "urr-edge"))
         .await
         .expect("the API server accepts the example WaitingRoom");
 
@@ -1117,7 +1116,7 @@ async fn a_room_whose_store_is_unreachable_waits_on_delete_and_says_cleanup_pend
         .await
         .expect("creating the Event");
     rooms
-        .create(&PostParams::default(), &example_room(&name, &store))
+        .create(&PostParams::default(), &example_room_on(&name, &store))
         .await
         .expect("creating the room");
 

@@ -23,8 +23,8 @@ use urr_crds::{Event, WaitingRoom};
 use urr_service_common::policy;
 
 use support::{
-    Operator, Release, TestNamespace, admin, create_secrets, eventually, example, example_event,
-    far_future, install_crds, random_db, redis_url, suffix,
+    Operator, Release, TestNamespace, admin, create_secrets, eventually, example_event,
+    example_room, far_future, install_crds, random_db, redis_url, room_status, suffix,
 };
 
 async fn redis_state(
@@ -46,18 +46,6 @@ async fn redis_state(
         .expect("blocked");
     let kicks: BTreeSet<String> = conn.smembers(policy::kick_key(event)).await.expect("kicks");
     (policy, blocked, kicks)
-}
-
-async fn room_status(
-    rooms: &Api<WaitingRoom>,
-    name: &str,
-) -> Result<urr_crds::waiting_room::WaitingRoomStatus, String> {
-    Ok(rooms
-        .get(name)
-        .await
-        .map_err(|e| e.to_string())?
-        .status
-        .unwrap_or_default())
 }
 
 async fn announced(client: &kube::Client, namespace: &str, room: &str) -> Vec<String> {
@@ -95,10 +83,7 @@ async fn pause_kick_block_and_the_method_typed_with_kubectl_reach_the_queue_and_
         .expect("the Event");
 
     // Tier 2 only (no edge): the controls are the queue's.
-    let mut room: WaitingRoom =
-        serde_yaml::from_str(&example("waitingroom.yaml")).expect("the example WaitingRoom");
-    room.metadata.name = Some(name.clone());
-    room.spec.event_ref.name = name.clone();
+    let mut room = example_room(&name);
     room.spec.edge = None;
     let rooms: Api<WaitingRoom> = Api::namespaced(client.clone(), &ns.name);
     rooms

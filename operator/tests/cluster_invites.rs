@@ -25,8 +25,9 @@ use urr_service_common::tokens::invite::{self, InviteMode};
 use urr_service_common::tokens::vwr::VwrKey;
 
 use support::{
-    Operator, Release, SIGNING_KEY, TestNamespace, admin, at, create_secrets, eventually, example,
-    example_event, far_future, install_crds, random_db, redis_url, suffix,
+    Operator, Release, SIGNING_KEY, TestNamespace, admin, at, create_secrets, eventually,
+    example_event, example_room, far_future, install_crds, random_db, redis_url, room_condition,
+    suffix,
 };
 
 fn mint(namespace: &str, room: &str, extra: &[&str]) -> std::process::Output {
@@ -53,10 +54,7 @@ async fn codes_minted_from_the_cluster_verify_and_a_room_outliving_its_sale_is_r
         .create(&PostParams::default(), &event)
         .await
         .expect("the Event");
-    let mut room: WaitingRoom =
-        serde_yaml::from_str(&example("waitingroom.yaml")).expect("the example WaitingRoom");
-    room.metadata.name = Some(name.clone());
-    room.spec.event_ref.name = name.clone();
+    let mut room = example_room(&name);
     // The example's schedule (with an absolute endAt) aside: on from now.
     room.spec.activation = Default::default();
     let valid_until = open + 3_600;
@@ -135,22 +133,15 @@ async fn codes_minted_from_the_cluster_verify_and_a_room_outliving_its_sale_is_r
         "Ready=False, InvalidSpec",
         Duration::from_secs(30),
         || async {
-            let status = rooms
-                .get(&name)
-                .await
-                .map_err(|e| e.to_string())?
-                .status
-                .unwrap_or_default();
-            match status.conditions.iter().find(|c| c.type_ == "Ready") {
-                Some(c)
-                    if c.status == "False"
-                        && c.reason == "InvalidSpec"
-                        && c.message.starts_with("spec.invites.validUntil: ")
-                        && c.message.contains("salesCloseAt") =>
-                {
-                    Ok(())
-                }
-                other => Err(format!("{other:?}")),
+            let c = room_condition(&rooms, &name, "Ready").await?;
+            if c.status == "False"
+                && c.reason == "InvalidSpec"
+                && c.message.starts_with("spec.invites.validUntil: ")
+                && c.message.contains("salesCloseAt")
+            {
+                Ok(())
+            } else {
+                Err(format!("{c:?}"))
             }
         },
     )

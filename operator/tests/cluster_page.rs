@@ -25,7 +25,7 @@ use urr_service_common::page_template;
 
 use support::{
     Operator, Release, TestNamespace, admin, create_secrets, eventually, example, example_event,
-    far_future, install_crds, random_db, redis_url, suffix,
+    example_room, far_future, install_crds, random_db, redis_url, room_condition, suffix,
 };
 
 async fn page_hash(url: &str, event: &str) -> HashMap<String, String> {
@@ -43,18 +43,8 @@ async fn page_condition(
     rooms: &Api<WaitingRoom>,
     name: &str,
 ) -> Result<(String, String, String), String> {
-    let status = rooms
-        .get(name)
-        .await
-        .map_err(|e| e.to_string())?
-        .status
-        .unwrap_or_default();
-    status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "PageTemplateValid")
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-        .ok_or_else(|| format!("no PageTemplateValid yet: {:?}", status.conditions))
+    let condition = room_condition(rooms, name, "PageTemplateValid").await?;
+    Ok((condition.status, condition.reason, condition.message))
 }
 
 #[tokio::test]
@@ -91,10 +81,7 @@ async fn a_good_template_reaches_the_queue_and_a_foreign_script_or_a_missing_con
         .await
         .expect("kubectl create configmap");
 
-    let mut room: WaitingRoom =
-        serde_yaml::from_str(&example("waitingroom.yaml")).expect("the example WaitingRoom");
-    room.metadata.name = Some(name.clone());
-    room.spec.event_ref.name = name.clone();
+    let mut room = example_room(&name);
     room.spec.edge = None;
     room.spec.page =
         serde_json::from_value(json!({"templateConfigMap": map_name})).expect("spec.page");

@@ -3,15 +3,7 @@ use urr_crds::payment_provider::PaymentProviderName;
 use urr_crds::{SecretKeyRef, WaitingRoom};
 
 use super::*;
-
-/// `examples/event.yaml`, as if it came from the API server.
-pub(crate) fn example_event() -> Event {
-    let text = include_str!("../../../examples/event.yaml");
-    let mut event: Event = serde_yaml::from_str(text).expect("example event");
-    event.metadata.namespace = Some("urr-demo".to_owned());
-    event.metadata.uid = Some("3f0e2d1c-0000-4000-8000-000000000001".to_owned());
-    event
-}
+use crate::fixtures::example_event;
 
 #[test]
 fn children_are_owned_labelled_and_named_after_the_event() {

@@ -120,13 +120,7 @@ pub struct Context {
     rooms: Option<Store<WaitingRoom>>,
 }
 
-impl std::fmt::Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context")
-            .field("defaults", &self.defaults)
-            .finish_non_exhaustive()
-    }
-}
+urr_service_common::debug_fields!(Context { defaults });
 
 impl Context {
     pub fn new(

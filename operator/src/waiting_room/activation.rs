@@ -194,15 +194,12 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::at;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn room(yaml: &str) -> WaitingRoomSpec {
         let base = "eventRef: {name: e}\nedge: {keyValueStoreName: s, signingKeyRef: {name: k, key: k}, signingKeyId: k1, propagationMarginSeconds: 30}\n";
         serde_yaml::from_str(&format!("{base}{yaml}")).expect("spec")
-    }
-
-    fn at(seconds: i64) -> Timestamp {
-        Timestamp::from_second(1_800_000_000 + seconds).expect("time")
     }
 
     /// Found by the flash sale on a real API server: a room published for
@@ -317,26 +314,10 @@ mod tests {
         let spec = room(
             "activation: {mode: Auto, auto: {queueDepthAbove: 1000, activeUsersAbove: 800, cooldownSeconds: 120}}",
         );
-        let quiet = Load {
-            queue_depth: 10,
-            active_users: 100,
-            arrivals_per_second: 0,
-        };
-        let busy = Load {
-            queue_depth: 5000,
-            active_users: 100,
-            arrivals_per_second: 0,
-        };
-        let full = Load {
-            queue_depth: 0,
-            active_users: 900,
-            arrivals_per_second: 0,
-        };
-        let empty = Load {
-            queue_depth: 0,
-            active_users: 50,
-            arrivals_per_second: 0,
-        };
+        let quiet = Load::crowd(10, 100);
+        let busy = Load::crowd(5000, 100);
+        let full = Load::crowd(0, 900);
+        let empty = Load::crowd(0, 50);
         let none = WaitingRoomStatus::default();
         assert!(!decide(&spec, &none, at(0), Some(quiet), None).0.active);
         assert!(

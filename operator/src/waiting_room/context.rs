@@ -34,13 +34,7 @@ pub struct RoomContext {
     pub(super) drained: Mutex<HashMap<(String, String), Timestamp>>,
 }
 
-impl std::fmt::Debug for RoomContext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RoomContext")
-            .field("aws_endpoint", &self.aws_endpoint)
-            .finish_non_exhaustive()
-    }
-}
+urr_service_common::debug_fields!(RoomContext { aws_endpoint });
 
 impl RoomContext {
     pub fn new(

@@ -38,6 +38,7 @@ pub mod publish;
 mod queue_policy;
 mod read;
 mod status;
+mod validate;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,7 +54,6 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use urr_crds::WaitingRoom;
 use urr_crds::conditions;
-use urr_crds::validation::Validate;
 use urr_crds::waiting_room::Tier1Counter;
 use urr_service_common::admission::AdmissionState;
 
@@ -122,69 +122,20 @@ async fn apply(
     let mut status = previous.clone();
     status.observed_generation = generation;
 
-    if let Err(invalid) = room.validate() {
-        set(
-            &mut status,
-            conditions::READY,
-            false,
-            conditions::REASON_INVALID_SPEC,
-            invalid.to_string().replace('\n', "; "),
-            generation,
-            &now_time,
-        );
+    if let Err(invalid) = validate::spec(room) {
+        status::invalid_spec(&mut status, invalid, generation, &now_time);
         status::write_if_changed(rooms, &name, &status, &previous).await?;
         return Ok(Action::await_change());
     }
-
     let event_name = &room.spec.event_ref.name;
     let Some(event) = read::event(ctx, &namespace, room).await? else {
-        for (type_, message) in [
-            (
-                conditions::EVENT_FOUND,
-                format!("no Event {event_name} in {namespace}"),
-            ),
-            (conditions::READY, "waiting for the Event".to_owned()),
-        ] {
-            set(
-                &mut status,
-                type_,
-                false,
-                "EventNotFound",
-                message,
-                generation,
-                &now_time,
-            );
-        }
+        status::event_missing(&mut status, &namespace, event_name, generation, &now_time);
         status::write_if_changed(rooms, &name, &status, &previous).await?;
         return Ok(Action::requeue(RETRY));
     };
-    set(
-        &mut status,
-        conditions::EVENT_FOUND,
-        true,
-        "EventFound",
-        "",
-        generation,
-        &now_time,
-    );
-    // What CEL cannot check: the room against its Event.
-    if let Some(invites) = &room.spec.invites
-        && invites.valid_until.0 > event.spec.sales_close_at.0
-    {
-        set(
-            &mut status,
-            conditions::READY,
-            false,
-            conditions::REASON_INVALID_SPEC,
-            format!(
-                "spec.invites.validUntil: {} ({} is after {})",
-                urr_crds::waiting_room::MSG_INVITES_OUTLIVE_SALE,
-                invites.valid_until.0,
-                event.spec.sales_close_at.0
-            ),
-            generation,
-            &now_time,
-        );
+    status::event_found(&mut status, generation, &now_time);
+    if let Err(invalid) = validate::against_event(&room.spec, &event.spec) {
+        status::invalid_spec(&mut status, invalid, generation, &now_time);
         status::write_if_changed(rooms, &name, &status, &previous).await?;
         return Ok(Action::requeue(RETRY));
     }

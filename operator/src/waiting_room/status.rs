@@ -11,6 +11,7 @@ use urr_crds::waiting_room::WaitingRoomStatus;
 
 use super::Error;
 use super::activation::Activation;
+use super::validate::InvalidSpec;
 use crate::children::FIELD_MANAGER;
 use crate::scaling::Load;
 
@@ -28,6 +29,66 @@ pub(super) fn set(
     conditions::upsert(
         &mut status.conditions,
         conditions::new(type_, value, reason, message, generation, now.clone()),
+    );
+}
+
+/// `Ready=False, InvalidSpec`: the pass stops until the spec is fixed.
+pub(super) fn invalid_spec(
+    status: &mut WaitingRoomStatus,
+    invalid: InvalidSpec,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let reason = conditions::REASON_INVALID_SPEC;
+    set(
+        status,
+        conditions::READY,
+        false,
+        reason,
+        invalid.0,
+        generation,
+        now,
+    );
+}
+
+/// `EventFound=False` and `Ready=False`, both `EventNotFound`: the room
+/// waits for its Event.
+pub(super) fn event_missing(
+    status: &mut WaitingRoomStatus,
+    namespace: &str,
+    event_name: &str,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    for (type_, message) in [
+        (
+            conditions::EVENT_FOUND,
+            format!("no Event {event_name} in {namespace}"),
+        ),
+        (conditions::READY, "waiting for the Event".to_owned()),
+    ] {
+        set(
+            status,
+            type_,
+            false,
+            "EventNotFound",
+            message,
+            generation,
+            now,
+        );
+    }
+}
+
+/// `EventFound=True`.
+pub(super) fn event_found(status: &mut WaitingRoomStatus, generation: Option<i64>, now: &Time) {
+    set(
+        status,
+        conditions::EVENT_FOUND,
+        true,
+        "EventFound",
+        "",
+        generation,
+        now,
     );
 }
 

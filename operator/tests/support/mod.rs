@@ -28,12 +28,12 @@ use base64::Engine;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
 use serde_json::json;
-use urr_crds::Event;
+use urr_crds::{Event, WaitingRoom};
 
 /// Field manager of every object the tests write.
 pub const TEST_MANAGER: &str = "urr-operator-tests";
@@ -710,6 +710,43 @@ pub fn example_event(name: &str, open: i64) -> Event {
     event.spec.sales_open_at = at(open);
     event.spec.sales_close_at = at(open + 7 * 24 * 3600);
     event
+}
+
+/// `examples/waitingroom.yaml` named `name`, for the Event of the same name.
+pub fn example_room(name: &str) -> WaitingRoom {
+    let mut room: WaitingRoom =
+        serde_yaml::from_str(&example("waitingroom.yaml")).expect("the example WaitingRoom");
+    room.metadata.name = Some(name.to_owned());
+    room.spec.event_ref.name = name.to_owned();
+    room
+}
+
+/// The room's status as the API server has it now.
+pub async fn room_status(
+    rooms: &Api<WaitingRoom>,
+    name: &str,
+) -> Result<urr_crds::waiting_room::WaitingRoomStatus, String> {
+    Ok(rooms
+        .get(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .status
+        .unwrap_or_default())
+}
+
+/// The room's condition `type_` now, or why there is none yet.
+pub async fn room_condition(
+    rooms: &Api<WaitingRoom>,
+    name: &str,
+    type_: &str,
+) -> Result<Condition, String> {
+    let status = room_status(rooms, name).await?;
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .cloned()
+        .ok_or_else(|| format!("no {type_} yet: {:?}", status.conditions))
 }
 
 /// Ten days ahead: far before any pre-warm (the example's longest lead is 30 min).

@@ -5,6 +5,21 @@ use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 
+/// Registers fields of a service's metrics struct, one line a metric:
+/// its name (under the registry's prefix), the field, its help text.
+///
+/// ```ignore
+/// register_metrics!(registry, metrics, {
+///     "joins" => joins: "Tier-2 joins accepted",
+/// });
+/// ```
+#[macro_export]
+macro_rules! register_metrics {
+    ($registry:expr, $metrics:expr, { $($name:literal => $field:ident: $help:literal),* $(,)? }) => {
+        $( $registry.register($name, $help, $metrics.$field.clone()); )*
+    };
+}
+
 /// Renders `registry` as the `/metrics` response.
 pub fn render(registry: &Registry) -> Response {
     let mut body = String::new();

@@ -22,6 +22,50 @@ use crate::telemetry::{self, LogFormat};
 /// (configuration, connections, migrations), shown with its message.
 pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A start-up step that failed: what the service was doing, and why, with
+/// the cause kept as the error's source (not flattened into a string).
+#[derive(Debug, thiserror::Error)]
+#[error("{step}: {source}")]
+pub struct StepFailed {
+    pub step: &'static str,
+    #[source]
+    pub source: StartError,
+}
+
+/// `.context("cannot connect to Redis")?` on a start-up step.
+pub trait Context<T> {
+    fn context(self, step: &'static str) -> Result<T, StepFailed>;
+}
+
+impl<T, E> Context<T> for Result<T, E>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn context(self, step: &'static str) -> Result<T, StepFailed> {
+        self.map_err(|source| StepFailed {
+            step,
+            source: Box::new(source),
+        })
+    }
+}
+
+/// `Debug` showing only the named fields: for a struct that holds secrets
+/// (database and Redis URLs with their passwords, signing keys), so a stray
+/// `{config:?}` cannot print one, or members that have no `Debug` (clients,
+/// scripts, caches).
+#[macro_export]
+macro_rules! debug_fields {
+    ($type:ident { $($field:ident),* $(,)? }) => {
+        impl ::std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($type))
+                    $(.field(stringify!($field), &self.$field))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 /// Runs `run` as the process `name`: logs in `log_format` first, then the
 /// TLS provider (before the first `rediss://` or PostgreSQL TLS
 /// connection); a start-up error is logged and printed, and the process
@@ -84,6 +128,40 @@ impl Background {
 impl Extend<JoinHandle<()>> for Background {
     fn extend<T: IntoIterator<Item = JoinHandle<()>>>(&mut self, tasks: T) {
         self.tasks.extend(tasks);
+    }
+}
+
+/// What every service is told at start: where it listens, the Event it
+/// serves, how it verifies user JWTs, its server limits and its log format
+/// (`#[command(flatten)]` into each service's config).
+#[derive(Clone, clap::Args)]
+pub struct ServiceArgs {
+    #[arg(long, env = "URR_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// The Event this service serves (its name, the id in every key and URL).
+    #[arg(long, env = "URR_EVENT_ID")]
+    pub event: String,
+    #[command(flatten)]
+    pub user_jwt: crate::tokens::user::UserJwtArgs,
+    /// Header-read and request timeouts, body and connection limits, origin check.
+    #[command(flatten)]
+    pub server: crate::server::ServerArgs,
+    /// `json` or `text`.
+    #[arg(long, env = "URR_LOG_FORMAT", default_value = "json")]
+    pub log_format: LogFormat,
+}
+
+// The JWT arguments hold the HS256 secret.
+crate::debug_fields!(ServiceArgs { listen, event });
+
+impl ServiceArgs {
+    /// Both listeners: the API on `listen`, the probes, `/metrics` and
+    /// `/internal/*` on the server's internal address.
+    pub fn listeners(&self) -> Listen {
+        Listen {
+            public: self.listen,
+            internal: self.server.internal_listen,
+        }
     }
 }
 

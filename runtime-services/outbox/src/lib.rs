@@ -15,15 +15,18 @@
 //!   inside the consumer's transaction, so a redelivered message has no second
 //!   effect. Together: exactly-once *effects*.
 //! * [`kafka`]: client configuration and topic creation shared by both services.
+//! * [`start`]: the settings and the start-up steps both services share.
 
 pub mod consumer;
 pub mod inbox;
 pub mod kafka;
 pub mod relay;
 pub mod schema;
+pub mod start;
 
 pub use relay::{Relay, RelayMetrics, RelaySettings};
 pub use schema::{ensure_schema, prepare_database};
+pub use start::OutboxArgs;
 
 use serde::Serialize;
 use sqlx::PgConnection;

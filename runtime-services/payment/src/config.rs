@@ -1,32 +1,17 @@
 //! Settings, from flags or the environment (the operator's ConfigMap and
 //! Secret references). Secret values are never echoed in `--help`.
 
-use std::net::SocketAddr;
-
 use clap::Parser;
 
 #[derive(Clone, Parser)]
 #[command(name = "urr-payment", about = "URR payment service", version)]
 pub struct PaymentConfig {
-    #[arg(long, env = "URR_LISTEN", default_value = "0.0.0.0:8080")]
-    pub listen: SocketAddr,
-    #[arg(long, env = "URR_EVENT_ID")]
-    pub event: String,
-    #[arg(long, env = "URR_DATABASE_URL", hide_env_values = true)]
-    pub database_url: String,
-    #[arg(long, env = "URR_DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
-    pub database_max_connections: u32,
-    #[arg(long, env = "URR_KAFKA_BROKERS")]
-    pub kafka_brokers: String,
-    #[arg(long, env = "URR_KAFKA_PARTITIONS", default_value_t = 3)]
-    pub kafka_partitions: i32,
-    #[arg(long, env = "URR_KAFKA_REPLICATION", default_value_t = 1)]
-    pub kafka_replication: i32,
+    /// Listen address, Event, user JWTs, server limits, log format.
     #[command(flatten)]
-    pub user_jwt: urr_service_common::tokens::user::UserJwtArgs,
-    /// Header-read and request timeouts, body and connection limits, origin check.
+    pub service: urr_service_common::service::ServiceArgs,
+    /// PostgreSQL and Kafka: the outbox and the inbox.
     #[command(flatten)]
-    pub server: urr_service_common::server::ServerArgs,
+    pub outbox: urr_outbox::OutboxArgs,
     /// Bearer token of the ticket service's internal API.
     #[arg(long, env = "URR_SERVICE_TOKEN", hide_env_values = true)]
     pub service_token: String,
@@ -96,16 +81,8 @@ pub struct PaymentConfig {
     pub toss_secret_key: String,
     #[arg(long, env = "URR_RECONCILE_INTERVAL_MS", default_value_t = 5000)]
     pub reconcile_interval_ms: u64,
-    #[arg(long, env = "URR_LOG_FORMAT", default_value = "json")]
-    pub log_format: urr_service_common::telemetry::LogFormat,
 }
 
-/// By hand: the struct holds secrets (database and Redis URLs with their
-/// passwords, signing keys), and a stray `{config:?}` must not print them.
-impl std::fmt::Debug for PaymentConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PaymentConfig")
-            .field("listen", &self.listen)
-            .finish_non_exhaustive()
-    }
-}
+// By hand: the struct holds secrets (database and Redis URLs with their
+// passwords, signing keys), and a stray `{config:?}` must not print them.
+urr_service_common::debug_fields!(PaymentConfig { service });

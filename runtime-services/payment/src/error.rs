@@ -38,9 +38,6 @@ pub enum PaymentError {
     /// The Event's refund policy does not let the buyer refund now.
     #[error(transparent)]
     RefundClosed(#[from] crate::refund_policy::RefundClosed),
-    /// `/internal/*` without the service token.
-    #[error("the service token is missing or wrong")]
-    ServiceToken,
     #[error("idempotency key reused with a different request")]
     IdempotencyMismatch,
     #[error("the ticket service is unavailable: {0}")]
@@ -132,9 +129,6 @@ impl IntoResponse for PaymentError {
                 "Refund window closed",
                 closed.to_string(),
             ),
-            PaymentError::ServiceToken => {
-                Problem::unauthorized("the internal API needs the service token")
-            }
             PaymentError::IdempotencyMismatch => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",

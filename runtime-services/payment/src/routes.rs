@@ -14,8 +14,7 @@
 //! | `/metrics` (internal listener only) | Prometheus | |
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,7 +25,9 @@ use sha2::{Digest, Sha256};
 use urr_service_common::metrics as prom;
 use urr_service_common::server::Routers;
 use urr_service_common::service;
-use urr_service_common::tokens::user::UserTokenVerifier;
+use urr_service_common::tokens::user::{SignedIn, UserTokenState, UserTokenVerifier};
+
+use urr_service_common::tokens::service::{ServiceCaller, ServiceTokenState};
 
 use crate::error::PaymentError;
 use crate::flow::{CreateAnswer, Payments};
@@ -38,6 +39,12 @@ pub struct AppState {
     pub users: UserTokenVerifier,
     /// The bearer token of `/internal/*` (the organiser's refunds).
     pub service_token: std::sync::Arc<str>,
+}
+
+impl ServiceTokenState for AppState {
+    fn service_token(&self) -> &str {
+        &self.service_token
+    }
 }
 
 /// The service's routers: the API on the public listener, `/metrics` on the
@@ -74,36 +81,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
     prom::render(&state.payments.metrics.registry)
 }
 
-struct Buyer(String);
-
-impl FromRequestParts<AppState> for Buyer {
+impl UserTokenState for AppState {
     type Rejection = PaymentError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Buyer(
-            state.users.verify_headers(&parts.headers).await?.user_id,
-        ))
-    }
-}
-
-/// A caller of `/internal/*` that presented the service token.
-struct Organiser;
-
-impl FromRequestParts<AppState> for Organiser {
-    type Rejection = PaymentError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if urr_service_common::tokens::service::presented(&parts.headers, &state.service_token) {
-            Ok(Organiser)
-        } else {
-            Err(PaymentError::ServiceToken)
-        }
+    fn users(&self) -> &UserTokenVerifier {
+        &self.users
     }
 }
 
@@ -140,7 +122,7 @@ struct CreateBody {
 
 async fn create(
     State(state): State<AppState>,
-    Buyer(user): Buyer,
+    SignedIn(user): SignedIn,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PaymentError> {
@@ -171,7 +153,7 @@ async fn create(
 
 async fn read(
     State(state): State<AppState>,
-    Buyer(user): Buyer,
+    SignedIn(user): SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PaymentError> {
     Ok(Json(state.payments.view(&user, &id).await?).into_response())
@@ -185,7 +167,7 @@ struct ConfirmBody {
 
 async fn confirm(
     State(state): State<AppState>,
-    Buyer(user): Buyer,
+    SignedIn(user): SignedIn,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PaymentError> {
@@ -199,7 +181,7 @@ async fn confirm(
 
 async fn cancel(
     State(state): State<AppState>,
-    Buyer(user): Buyer,
+    SignedIn(user): SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PaymentError> {
     Ok(Json(state.payments.cancel(&user, &id).await?).into_response())
@@ -216,7 +198,7 @@ struct RefundBody {
 
 async fn refund(
     State(state): State<AppState>,
-    Buyer(user): Buyer,
+    SignedIn(user): SignedIn,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PaymentError> {
@@ -242,7 +224,7 @@ struct OrganiserRefundBody {
 
 async fn organiser_refund(
     State(state): State<AppState>,
-    _: Organiser,
+    _: ServiceCaller,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PaymentError> {

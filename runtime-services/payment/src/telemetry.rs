@@ -66,37 +66,15 @@ impl PaymentMetrics {
             circuit_state: Gauge::default(),
             webhooks: Family::default(),
         };
-        registry.register("payments", "Payments by state", metrics.payments.clone());
-        registry.register(
-            "transitions",
-            "Payment state transitions, by the state entered",
-            metrics.transitions.clone(),
-        );
-        registry.register(
-            "provider_latency_seconds",
-            "Time from the authorize call to the provider's verdict",
-            metrics.provider_latency_seconds.clone(),
-        );
-        registry.register(
-            "ticket_calls",
-            "Synchronous calls to the ticket service, by outcome",
-            metrics.ticket_calls.clone(),
-        );
-        registry.register(
-            "confirm_deferred",
-            "Confirms of a captured payment the ticket service did not settle (auth, unavailable, circuit-open, rejected); left for the reconciler and Kafka",
-            metrics.confirm_deferred.clone(),
-        );
-        registry.register(
-            "circuit_state",
-            "Circuit breaker towards the ticket service: 0 closed, 1 open, 2 half-open",
-            metrics.circuit_state.clone(),
-        );
-        registry.register(
-            "webhooks",
-            "Webhook deliveries by outcome",
-            metrics.webhooks.clone(),
-        );
+        urr_service_common::register_metrics!(registry, metrics, {
+            "payments" => payments: "Payments by state",
+            "transitions" => transitions: "Payment state transitions, by the state entered",
+            "provider_latency_seconds" => provider_latency_seconds: "Time from the authorize call to the provider's verdict",
+            "ticket_calls" => ticket_calls: "Synchronous calls to the ticket service, by outcome",
+            "confirm_deferred" => confirm_deferred: "Confirms of a captured payment the ticket service did not settle (auth, unavailable, circuit-open, rejected); left for the reconciler and Kafka",
+            "circuit_state" => circuit_state: "Circuit breaker towards the ticket service: 0 closed, 1 open, 2 half-open",
+            "webhooks" => webhooks: "Webhook deliveries by outcome",
+        });
         Self {
             registry,
             ..metrics

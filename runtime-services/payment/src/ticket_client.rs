@@ -140,13 +140,7 @@ pub struct TicketHttp {
     http: reqwest::Client,
 }
 
-impl std::fmt::Debug for TicketHttp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TicketHttp")
-            .field("base", &self.base)
-            .finish_non_exhaustive()
-    }
-}
+urr_service_common::debug_fields!(TicketHttp { base });
 
 /// A hold id safe to put in a URL path: the ticket service's ids are UUIDs;
 /// anything with `/`, `.` or `?` could reshape the internal path.

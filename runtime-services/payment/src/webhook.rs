@@ -52,7 +52,9 @@ pub enum SignatureError {
     Mismatch,
 }
 
-fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
+/// HMAC-SHA256 over `"{timestamp}.{body}"`: the sandbox signs like Stripe,
+/// so both schemes share this (`provider::stripe::signature`).
+pub(crate) fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
     // HMAC accepts keys of any length; this cannot fail.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));

@@ -8,7 +8,6 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use sqlx::PgPool;
 use support::Platform;
 use urr_payment::provider::{
@@ -31,40 +30,39 @@ impl Silent {
     }
 }
 
+#[async_trait::async_trait]
 impl Provider for Silent {
     fn name(&self) -> &'static str {
         "silent"
     }
-    fn authorize<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-        _method: &'a str,
-    ) -> BoxFuture<'a, Result<String, ProviderError>> {
-        Box::pin(async move { Ok(format!("silent_{}", payment.payment_id)) })
+    async fn authorize(
+        &self,
+        payment: &ProviderPayment,
+        _method: &str,
+    ) -> Result<String, ProviderError> {
+        Ok(format!("silent_{}", payment.payment_id))
     }
-    fn capture<'a>(&'a self, _: &'a ProviderPayment) -> BoxFuture<'a, Result<(), ProviderError>> {
+    async fn capture(&self, _: &ProviderPayment) -> Result<(), ProviderError> {
         *self.captures.lock().expect("lock") += 1;
-        Box::pin(async { Ok(()) })
+        Ok(())
     }
-    fn refund<'a>(&'a self, _: &'a ProviderPayment) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async { Ok(()) })
+    async fn refund(&self, _: &ProviderPayment) -> Result<(), ProviderError> {
+        Ok(())
     }
-    fn void<'a>(&'a self, _: &'a ProviderPayment) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async { Ok(()) })
+    async fn void(&self, _: &ProviderPayment) -> Result<(), ProviderError> {
+        Ok(())
     }
-    fn status<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<Option<ProviderVerdict>, ProviderError>> {
+    async fn status(
+        &self,
+        payment: &ProviderPayment,
+    ) -> Result<Option<ProviderVerdict>, ProviderError> {
         let verdict = *self.verdict.lock().expect("lock");
-        Box::pin(async move {
-            Ok(verdict.map(|kind| ProviderVerdict {
-                kind,
-                amount_minor: payment.amount_minor,
-                reason: None,
-                provider_ref: None,
-            }))
-        })
+        Ok(verdict.map(|kind| ProviderVerdict {
+            kind,
+            amount_minor: payment.amount_minor,
+            reason: None,
+            provider_ref: None,
+        }))
     }
     fn parse_webhook(
         &self,

@@ -10,7 +10,6 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use serde_json::json;
 use sqlx::PgPool;
 use support::{Platform, quick_client, reasons};
@@ -33,39 +32,31 @@ struct Voids(Mutex<Vec<String>>);
 #[derive(Debug)]
 struct CountingVoids(Sandbox, Arc<Voids>);
 
+#[async_trait::async_trait]
 impl Provider for CountingVoids {
     fn name(&self) -> &'static str {
         self.0.name()
     }
-    fn authorize<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-        method: &'a str,
-    ) -> BoxFuture<'a, Result<String, ProviderError>> {
-        self.0.authorize(payment, method)
+    async fn authorize(
+        &self,
+        payment: &ProviderPayment,
+        method: &str,
+    ) -> Result<String, ProviderError> {
+        self.0.authorize(payment, method).await
     }
-    fn capture<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        self.0.capture(payment)
+    async fn capture(&self, payment: &ProviderPayment) -> Result<(), ProviderError> {
+        self.0.capture(payment).await
     }
-    fn refund<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        self.0.refund(payment)
+    async fn refund(&self, payment: &ProviderPayment) -> Result<(), ProviderError> {
+        self.0.refund(payment).await
     }
-    fn void<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+    async fn void(&self, payment: &ProviderPayment) -> Result<(), ProviderError> {
         self.1
             .0
             .lock()
             .expect("voids")
             .push(payment.provider_ref.clone().unwrap_or_default());
-        self.0.void(payment)
+        self.0.void(payment).await
     }
     fn parse_webhook(
         &self,
@@ -87,31 +78,26 @@ fn sandbox(platform: &Platform) -> Sandbox {
     })
 }
 
+#[async_trait::async_trait]
 impl Provider for RefundsDown {
     fn name(&self) -> &'static str {
         self.0.name()
     }
-    fn authorize<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-        method: &'a str,
-    ) -> BoxFuture<'a, Result<String, ProviderError>> {
-        self.0.authorize(payment, method)
+    async fn authorize(
+        &self,
+        payment: &ProviderPayment,
+        method: &str,
+    ) -> Result<String, ProviderError> {
+        self.0.authorize(payment, method).await
     }
-    fn capture<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        self.0.capture(payment)
+    async fn capture(&self, payment: &ProviderPayment) -> Result<(), ProviderError> {
+        self.0.capture(payment).await
     }
-    fn refund<'a>(&'a self, _: &'a ProviderPayment) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async { Err(ProviderError::Unavailable("502 from the gateway".into())) })
+    async fn refund(&self, _: &ProviderPayment) -> Result<(), ProviderError> {
+        Err(ProviderError::Unavailable("502 from the gateway".into()))
     }
-    fn void<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        self.0.void(payment)
+    async fn void(&self, payment: &ProviderPayment) -> Result<(), ProviderError> {
+        self.0.void(payment).await
     }
     fn parse_webhook(
         &self,

@@ -2,7 +2,6 @@
 //! the environment from the Event's ConfigMap and Secrets). Secret values are
 //! accepted from the environment and never echoed by `--help`.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -14,26 +13,18 @@ use clap::Parser;
     about = "URR queue service: two-tier waiting room and batch admitter"
 )]
 pub struct QueueConfig {
-    /// Address to listen on.
-    #[arg(long, env = "URR_LISTEN", default_value = "0.0.0.0:8080")]
-    pub listen: SocketAddr,
+    /// Listen address, Event, user JWTs, server limits, log format.
+    #[command(flatten)]
+    pub service: urr_service_common::service::ServiceArgs,
     /// Redis URL (`redis://host:port`).
     #[arg(long, env = "URR_REDIS_URL", hide_env_values = true)]
     pub redis_url: String,
-    /// The Event this instance serves (`metadata.name`).
-    #[arg(long, env = "URR_EVENT_ID")]
-    pub event: String,
     /// The WaitingRoom's name, as used in `/v1/rooms/{room}` and `/waiting/{room}`.
     #[arg(long, env = "URR_ROOM_NAME")]
     pub room_name: Option<String>,
     /// The WaitingRoom's `<namespace>/<name>`, as signed into `urr-vwr-token`.
     #[arg(long, env = "URR_ROOM_ID")]
     pub room_id: Option<String>,
-    #[command(flatten)]
-    pub user_jwt: urr_service_common::tokens::user::UserJwtArgs,
-    /// Header-read and request timeouts, body and connection limits, origin check.
-    #[command(flatten)]
-    pub server: urr_service_common::server::ServerArgs,
     /// HMAC key of `urr-entry-token`.
     #[arg(long, env = "URR_ENTRY_TOKEN_KEY", hide_env_values = true)]
     pub entry_token_key: String,
@@ -100,24 +91,15 @@ pub struct QueueConfig {
     /// Run the admitter loop in this instance (all replicas may; one leads).
     #[arg(long, env = "URR_ADMITTER", default_value_t = true, action = clap::ArgAction::Set)]
     pub admitter: bool,
-    /// `json` or `text`.
-    #[arg(long, env = "URR_LOG_FORMAT", default_value = "json")]
-    pub log_format: urr_service_common::telemetry::LogFormat,
 }
 
-/// By hand: the struct holds secrets (database and Redis URLs with their
-/// passwords, signing keys), and a stray `{config:?}` must not print them.
-impl std::fmt::Debug for QueueConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueueConfig")
-            .field("listen", &self.listen)
-            .finish_non_exhaustive()
-    }
-}
+// By hand: the struct holds secrets (database and Redis URLs with their
+// passwords, signing keys), and a stray `{config:?}` must not print them.
+urr_service_common::debug_fields!(QueueConfig { service });
 
 impl QueueConfig {
     pub fn room_name(&self) -> &str {
-        self.room_name.as_deref().unwrap_or(&self.event)
+        self.room_name.as_deref().unwrap_or(&self.service.event)
     }
 
     pub fn room_id(&self) -> String {

@@ -11,20 +11,20 @@ use urr_queue::pass::PassKeys;
 use urr_queue::store::QueueStore;
 use urr_queue::telemetry::QueueMetrics;
 use urr_queue::{AppState, routers};
-use urr_service_common::service::{self, Background, Listen, StartError};
+use urr_service_common::service::{self, Background, Context, StartError};
 use urr_service_common::tokens::entry::EntryTokenKey;
 use urr_service_common::tokens::vwr::VwrKey;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = QueueConfig::parse();
-    service::main("urr-queue", config.log_format, run(config)).await
+    service::main("urr-queue", config.service.log_format, run(config)).await
 }
 
 async fn run(config: QueueConfig) -> Result<(), StartError> {
     // Checked first: a bad limit or short key fails before any connection is made.
-    let server_settings = config.server.settings()?;
-    let users = config.user_jwt.verifier()?;
+    let server_settings = config.service.server.settings()?;
+    let users = config.service.user_jwt.verifier()?;
     let entry_key = EntryTokenKey::from_env_secret(&config.entry_token_key)?;
     let pass_keys = match &config.vwr_signing_key {
         Some(secret) => {
@@ -41,13 +41,13 @@ async fn run(config: QueueConfig) -> Result<(), StartError> {
         // An Event without an edge-gated WaitingRoom: no tier 1.
         None => PassKeys::none(),
     };
-    let store = QueueStore::connect(&config.redis_url, &config.event)
+    let store = QueueStore::connect(&config.redis_url, &config.service.event)
         .await
-        .map_err(|e| format!("cannot connect to Redis: {e}"))?;
+        .context("cannot connect to Redis")?;
     let metrics = Arc::new(QueueMetrics::new());
     let state = AppState {
         store: store.clone(),
-        event: config.event.clone(),
+        event: config.service.event.clone(),
         room_name: config.room_name().to_owned(),
         room_id: config.room_id(),
         users,
@@ -78,13 +78,10 @@ async fn run(config: QueueConfig) -> Result<(), StartError> {
             background.stopped(),
         )));
     }
-    let listen = Listen {
-        public: config.listen,
-        internal: config.server.internal_listen,
-    };
+    let listen = config.service.listeners();
     // Every request carries ConnectInfo<SocketAddr> (the join limit per IP).
     service::serve(listen, routers(state), &server_settings, background, || {
-        tracing::info!(listen = %config.listen, internal_listen = %config.server.internal_listen, event = %config.event, room = %config.room_name(), "urr-queue serving");
+        tracing::info!(listen = %config.service.listen, internal_listen = %config.service.server.internal_listen, event = %config.service.event, room = %config.room_name(), "urr-queue serving");
     })
     .await
 }

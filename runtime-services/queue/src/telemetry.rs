@@ -62,77 +62,23 @@ impl QueueMetrics {
             invites_redeemed: Family::default(),
             requests: urr_service_common::metrics::RequestMetrics::register(&mut registry),
         };
-        registry.register(
-            "depth",
-            "Users waiting in the tier-2 queue",
-            metrics.depth.clone(),
-        );
-        registry.register(
-            "active_users",
-            "Users holding a valid entry token",
-            metrics.active_users.clone(),
-        );
-        registry.register(
-            "admitted",
-            "Users admitted since the queue began (all replicas)",
-            metrics.admitted_total.clone(),
-        );
-        registry.register(
-            "admitted_per_second",
-            "Measured admission rate",
-            metrics.admitted_per_second.clone(),
-        );
-        registry.register(
-            "oldest_wait_seconds",
-            "Wait of the user at the head of the queue",
-            metrics.oldest_wait_seconds.clone(),
-        );
-        registry.register(
-            "instance_admitted",
-            "Users admitted by this replica's admitter",
-            metrics.admitted_by_this_instance.clone(),
-        );
-        registry.register(
-            "reaped",
-            "Waiters dropped for missing heartbeats",
-            metrics.reaped.clone(),
-        );
-        registry.register(
-            "admitter_tick_seconds",
-            "Duration of one admitter tick",
-            metrics.tick_seconds.clone(),
-        );
-        registry.register("joins", "Tier-2 joins accepted", metrics.joins.clone());
-        registry.register(
-            "numbers_issued",
-            "Tier-1 numbers handed out",
-            metrics.numbers_issued.clone(),
-        );
-        registry.register(
-            "kicked",
-            "Users removed from the room by the operator",
-            metrics.kicked.clone(),
-        );
-        registry.register(
-            "sessions_ended",
-            "Sessions ended at once by a completed order",
-            metrics.sessions_ended.clone(),
-        );
-        registry.register(
-            "admission_state",
-            "The room's admission state (1 for the current one)",
-            metrics.admission_state.clone(),
-        );
-        registry.register(
-            "refused",
-            "Requests refused, by reason",
-            metrics.refused.clone(),
-        );
-        registry.register(
-            "invites_redeemed",
-            "Invite codes used up, by mode",
-            metrics.invites_redeemed.clone(),
-        );
+        urr_service_common::register_metrics!(registry, metrics, {
+            "depth" => depth: "Users waiting in the tier-2 queue",
+            "active_users" => active_users: "Users holding a valid entry token",
+            "admitted" => admitted_total: "Users admitted since the queue began (all replicas)",
+            "admitted_per_second" => admitted_per_second: "Measured admission rate",
+            "oldest_wait_seconds" => oldest_wait_seconds: "Wait of the user at the head of the queue",
+            "instance_admitted" => admitted_by_this_instance: "Users admitted by this replica's admitter",
+            "reaped" => reaped: "Waiters dropped for missing heartbeats",
+            "admitter_tick_seconds" => tick_seconds: "Duration of one admitter tick",
+            "joins" => joins: "Tier-2 joins accepted",
+            "numbers_issued" => numbers_issued: "Tier-1 numbers handed out",
+            "kicked" => kicked: "Users removed from the room by the operator",
+            "sessions_ended" => sessions_ended: "Sessions ended at once by a completed order",
+            "admission_state" => admission_state: "The room's admission state (1 for the current one)",
+            "refused" => refused: "Requests refused, by reason",
+            "invites_redeemed" => invites_redeemed: "Invite codes used up, by mode",
+        });
         Self {
             registry,
             ..metrics

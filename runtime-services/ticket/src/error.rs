@@ -18,8 +18,6 @@ pub enum TicketError {
     EntryToken(#[from] EntryTokenError),
     #[error("missing entry token")]
     MissingEntryToken,
-    #[error("service token missing or wrong")]
-    ServiceToken,
     #[error("unknown event {0}")]
     UnknownEvent(String),
     #[error("bad request: {0}")]
@@ -90,7 +88,6 @@ impl TicketError {
                 "Entry token required",
                 "send the urr-entry-token the queue gave you at admission in the urr-entry-token header",
             ),
-            TicketError::ServiceToken => Problem::unauthorized("service token missing or wrong"),
             TicketError::UnknownEvent(event) => Problem::not_found(
                 "unknown-event",
                 "Unknown event",

@@ -91,13 +91,7 @@ pub struct SeatLocks {
     settle_seats: Script,
 }
 
-impl std::fmt::Debug for SeatLocks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SeatLocks")
-            .field("event", &self.event)
-            .finish_non_exhaustive()
-    }
-}
+urr_service_common::debug_fields!(SeatLocks { event });
 
 /// The value a hold's locks carry.
 pub fn lock_value(hold_id: &uuid::Uuid, token: i64) -> String {

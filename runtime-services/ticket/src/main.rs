@@ -5,10 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use sqlx::postgres::PgPoolOptions;
-use urr_outbox::{Relay, RelaySettings};
 use urr_service_common::contracts::{PAYMENT_EVENTS, RESERVATION_EVENTS, TRANSFER_EVENTS};
-use urr_service_common::service::{self, Background, Listen, StartError};
+use urr_service_common::service::{self, Background, Context, StartError};
 use urr_service_common::tokens::entry::EntryTokenKey;
 use urr_ticket::config::TicketConfig;
 use urr_ticket::holds::HoldDesk;
@@ -20,29 +18,22 @@ use urr_ticket::{AppState, consumers, inventory, reaper, routers};
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = TicketConfig::parse();
-    service::main("urr-ticket", config.log_format, run(config)).await
+    service::main("urr-ticket", config.service.log_format, run(config)).await
 }
 
 async fn run(config: TicketConfig) -> Result<(), StartError> {
     // Checked first: a bad limit or short key fails before any connection is made.
-    let server_settings = config.server.settings()?;
+    let server_settings = config.service.server.settings()?;
     let catalog = Arc::new(
-        Catalog::from_json(&config.settings_json()?, &config.event).map_err(|e| e.to_string())?,
+        Catalog::from_json(&config.settings_json()?, &config.service.event)
+            .context("bad event settings")?,
     );
-    let users = config.user_jwt.verifier()?;
+    let users = config.service.user_jwt.verifier()?;
     let entry_key = EntryTokenKey::from_env_secret(&config.entry_token_key)?;
-    let pool = PgPoolOptions::new()
-        .max_connections(config.database_max_connections)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&config.database_url)
-        .await
-        .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
-    urr_ticket::prepare_database(&pool)
-        .await
-        .map_err(|e| format!("cannot migrate the database: {e}"))?;
+    let pool = config.outbox.database(&urr_ticket::MIGRATOR).await?;
     let report = inventory::import(&pool, &catalog)
         .await
-        .map_err(|e| format!("cannot import the seat map: {e}"))?;
+        .context("cannot import the seat map")?;
     for (section, requested, kept) in &report.capacity_floors {
         tracing::warn!(
             %section,
@@ -58,14 +49,14 @@ async fn run(config: TicketConfig) -> Result<(), StartError> {
         "seat map imported"
     );
     let redis = redis::Client::open(config.redis_url.as_str())
-        .map_err(|e| format!("bad Redis URL: {e}"))?
+        .context("bad Redis URL")?
         .get_connection_manager_with_config(
             // The same response timeout as the queue (see there why not 500 ms).
             redis::aio::ConnectionManagerConfig::new()
                 .set_response_timeout(Some(Duration::from_secs(3))),
         )
         .await
-        .map_err(|e| format!("cannot connect to Redis: {e}"))?;
+        .context("cannot connect to Redis")?;
     let locks = SeatLocks::new(redis, catalog.event());
     // A changed seat map may have moved a standing capacity: its Redis
     // counter follows the database then, not the other replicas' value.
@@ -76,24 +67,16 @@ async fn run(config: TicketConfig) -> Result<(), StartError> {
     };
     inventory::restore_locks(&pool, &locks, catalog.event(), standing_counters)
         .await
-        .map_err(|e| format!("cannot restore seat locks: {e}"))?;
-    urr_outbox::kafka::ensure_topics(
-        &config.kafka_brokers,
-        &[PAYMENT_EVENTS, RESERVATION_EVENTS, TRANSFER_EVENTS],
-        config.kafka_partitions,
-        config.kafka_replication,
-    )
-    .await
-    .map_err(|e| format!("cannot create Kafka topics: {e}"))?;
-
+        .context("cannot restore seat locks")?;
     let mut metrics = TicketMetrics::new();
-    let relay = Relay::new(
-        pool.clone(),
-        urr_outbox::kafka::producer_config(&config.kafka_brokers).map_err(|e| e.to_string())?,
-        RelaySettings::default(),
-        &mut metrics.registry,
-    )
-    .map_err(|e| format!("cannot start the outbox relay: {e}"))?;
+    let relay = config
+        .outbox
+        .relay(
+            &pool,
+            &[PAYMENT_EVENTS, RESERVATION_EVENTS, TRANSFER_EVENTS],
+            &mut metrics.registry,
+        )
+        .await?;
     let desk = HoldDesk {
         pool,
         locks,
@@ -103,8 +86,8 @@ async fn run(config: TicketConfig) -> Result<(), StartError> {
     let mut background = Background::default();
     let stopped = background.stopped();
     background.extend(
-        consumers::spawn(&config.kafka_brokers, &desk, stopped.clone())
-            .map_err(|e| format!("cannot start the Kafka consumers: {e}"))?,
+        consumers::spawn(&config.outbox.kafka_brokers, &desk, stopped.clone())
+            .context("cannot start the Kafka consumers")?,
     );
     background.push(tokio::spawn(relay.run(stopped.clone())));
     background.push(tokio::spawn(reaper::run(
@@ -113,12 +96,9 @@ async fn run(config: TicketConfig) -> Result<(), StartError> {
         stopped,
     )));
     let state = AppState::new(desk, users, entry_key, &config.service_token);
-    let listen = Listen {
-        public: config.listen,
-        internal: config.server.internal_listen,
-    };
+    let listen = config.service.listeners();
     service::serve(listen, routers(state), &server_settings, background, || {
-        tracing::info!(listen = %config.listen, internal_listen = %config.server.internal_listen, event = %config.event, "urr-ticket serving");
+        tracing::info!(listen = %config.service.listen, internal_listen = %config.service.server.internal_listen, event = %config.service.event, "urr-ticket serving");
     })
     .await
 }

@@ -24,8 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -39,7 +38,8 @@ use urr_service_common::metrics as prom;
 use urr_service_common::server::Routers;
 use urr_service_common::service;
 use urr_service_common::tokens::entry::{self, EntryTokenKey};
-use urr_service_common::tokens::user::UserTokenVerifier;
+use urr_service_common::tokens::service::{ServiceCaller, ServiceTokenState};
+use urr_service_common::tokens::user::{SignedIn, UserTokenState, UserTokenVerifier};
 
 use crate::confirm::ConfirmPath;
 use crate::error::TicketError;
@@ -56,6 +56,12 @@ pub struct AppState {
     pub service_token: Arc<str>,
     pub availability: Arc<AvailabilityCache>,
     pub seat_cache: Arc<SeatListCache>,
+}
+
+impl ServiceTokenState for AppState {
+    fn service_token(&self) -> &str {
+        &self.service_token
+    }
 }
 
 impl AppState {
@@ -264,19 +270,11 @@ async fn seats(
 
 // ---- buyers ---------------------------------------------------------------
 
-/// The signed-in buyer.
-struct Buyer(String);
-
-impl FromRequestParts<AppState> for Buyer {
+impl UserTokenState for AppState {
     type Rejection = TicketError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Buyer(
-            state.users.verify_headers(&parts.headers).await?.user_id,
-        ))
+    fn users(&self) -> &UserTokenVerifier {
+        &self.users
     }
 }
 
@@ -290,7 +288,7 @@ fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 async fn create_hold(
     State(state): State<AppState>,
     Path(event): Path<String>,
-    Buyer(user): Buyer,
+    SignedIn(user): SignedIn,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TicketError> {
@@ -348,7 +346,7 @@ fn replay(status: u16, body: serde_json::Value) -> Response {
 async fn get_hold(
     State(state): State<AppState>,
     Path((event, hold)): Path<(String, String)>,
-    Buyer(user): Buyer,
+    SignedIn(user): SignedIn,
 ) -> Result<Response, TicketError> {
     check_event(&state, &event)?;
     Ok(Json(state.desk.get(&user, &hold).await?).into_response())
@@ -357,7 +355,7 @@ async fn get_hold(
 async fn release_hold(
     State(state): State<AppState>,
     Path((event, hold)): Path<(String, String)>,
-    Buyer(user): Buyer,
+    SignedIn(user): SignedIn,
 ) -> Result<StatusCode, TicketError> {
     check_event(&state, &event)?;
     state.desk.release(&user, &hold).await?;
@@ -366,7 +364,7 @@ async fn release_hold(
 
 async fn my_tickets(
     State(state): State<AppState>,
-    Buyer(user): Buyer,
+    SignedIn(user): SignedIn,
 ) -> Result<Response, TicketError> {
     let tickets = state.desk.tickets_of(&user).await?;
     Ok(Json(json!({"tickets": tickets})).into_response())
@@ -381,7 +379,7 @@ struct TransferBody {
 async fn transfer(
     State(state): State<AppState>,
     Path(ticket): Path<String>,
-    Buyer(user): Buyer,
+    SignedIn(user): SignedIn,
     body: Bytes,
 ) -> Result<Response, TicketError> {
     let body: TransferBody =
@@ -398,7 +396,7 @@ async fn transfer(
 async fn history(
     State(state): State<AppState>,
     Path(ticket): Path<String>,
-    Buyer(user): Buyer,
+    SignedIn(user): SignedIn,
 ) -> Result<Response, TicketError> {
     let changes = state.desk.history(&user, &ticket).await?;
     Ok(Json(json!({"ticketId": ticket, "changes": changes})).into_response())
@@ -406,28 +404,10 @@ async fn history(
 
 // ---- internal (payment service) --------------------------------------------
 
-/// A caller holding the service token.
-struct Service;
-
-impl FromRequestParts<AppState> for Service {
-    type Rejection = TicketError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if urr_service_common::tokens::service::presented(&parts.headers, &state.service_token) {
-            Ok(Service)
-        } else {
-            Err(TicketError::ServiceToken)
-        }
-    }
-}
-
 async fn internal_quote(
     State(state): State<AppState>,
     Path(hold): Path<String>,
-    _: Service,
+    _: ServiceCaller,
 ) -> Result<Response, TicketError> {
     Ok(Json(state.desk.quote(&hold).await?).into_response())
 }
@@ -444,7 +424,7 @@ fn traceparent(headers: &HeaderMap) -> Option<&str> {
 async fn internal_confirm(
     State(state): State<AppState>,
     Path(hold): Path<String>,
-    _: Service,
+    _: ServiceCaller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TicketError> {
@@ -468,7 +448,7 @@ async fn internal_confirm(
 async fn internal_cancel(
     State(state): State<AppState>,
     Path(hold): Path<String>,
-    _: Service,
+    _: ServiceCaller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TicketError> {

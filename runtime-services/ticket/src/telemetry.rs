@@ -73,55 +73,21 @@ impl TicketMetrics {
             seats_total: Gauge::default(),
             poisoned_messages: Counter::default(),
         };
-        registry.register("holds", "Hold attempts by outcome", metrics.holds.clone());
-        registry.register(
-            "conflicts",
-            "Hold attempts refused because the places were taken, by the layer that refused them",
-            metrics.conflicts.clone(),
-        );
-        registry.register(
-            "confirmations",
-            "Hold confirmations by path (rest, kafka) and outcome",
-            metrics.confirmations.clone(),
-        );
-        registry.register(
-            "hold_expiries",
-            "Holds expired by the reaper",
-            metrics.expiries.clone(),
-        );
-        registry.register(
-            "hold_releases",
-            "Holds released by their buyer",
-            metrics.releases.clone(),
-        );
-        registry.register(
-            "cancellations",
-            "Reservations canceled (refunds)",
-            metrics.cancellations.clone(),
-        );
-        registry.register(
-            "transfers",
-            "Tickets transferred",
-            metrics.transfers.clone(),
-        );
-        registry.register(
-            "hold_duration_seconds",
-            "Latency of POST holds, all outcomes",
-            metrics.hold_seconds.clone(),
-        );
-        registry.register(
-            "confirm_duration_seconds",
-            "Latency of a confirmation",
-            metrics.confirm_seconds.clone(),
-        );
-        registry.register("seats_sold", "Places sold", metrics.seats_sold.clone());
-        registry.register("seats_held", "Places held", metrics.seats_held.clone());
-        registry.register("seats_total", "Places on sale", metrics.seats_total.clone());
-        registry.register(
-            "poisoned_messages",
-            "Kafka messages skipped because they can never be applied",
-            metrics.poisoned_messages.clone(),
-        );
+        urr_service_common::register_metrics!(registry, metrics, {
+            "holds" => holds: "Hold attempts by outcome",
+            "conflicts" => conflicts: "Hold attempts refused because the places were taken, by the layer that refused them",
+            "confirmations" => confirmations: "Hold confirmations by path (rest, kafka) and outcome",
+            "hold_expiries" => expiries: "Holds expired by the reaper",
+            "hold_releases" => releases: "Holds released by their buyer",
+            "cancellations" => cancellations: "Reservations canceled (refunds)",
+            "transfers" => transfers: "Tickets transferred",
+            "hold_duration_seconds" => hold_seconds: "Latency of POST holds, all outcomes",
+            "confirm_duration_seconds" => confirm_seconds: "Latency of a confirmation",
+            "seats_sold" => seats_sold: "Places sold",
+            "seats_held" => seats_held: "Places held",
+            "seats_total" => seats_total: "Places on sale",
+            "poisoned_messages" => poisoned_messages: "Kafka messages skipped because they can never be applied",
+        });
         Self {
             registry,
             ..metrics

@@ -102,9 +102,14 @@ pub(super) fn check(marked: &str) -> Result<(), TemplateError> {
     Ok(())
 }
 
+/// Why an address may not be loaded by the page (its CSP would block it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct AddressRefused(pub(super) String);
+
 /// Whether `url` may be an image of the page: a same-origin address or a
 /// `data:` image (`img-src 'self' data:`); the reason if not.
-pub(super) fn check_image_url(url: &str) -> Result<(), String> {
+pub(super) fn check_image_url(url: &str) -> Result<(), AddressRefused> {
     let trimmed = url.trim();
     if trimmed
         .get(..5)
@@ -118,32 +123,34 @@ pub(super) fn check_image_url(url: &str) -> Result<(), String> {
         return match media.as_str() {
             "image/png" | "image/jpeg" | "image/gif" | "image/webp" | "image/avif"
             | "image/svg+xml" => Ok(()),
-            _ => Err(format!(
+            _ => Err(AddressRefused(format!(
                 "a data: URL of {media:?}, not an image (png, jpeg, gif, webp, avif, svg+xml)"
-            )),
+            ))),
         };
     }
     check_same_origin(trimmed)
 }
 
 /// A path on this site: no scheme, no `//host`; the reason if not.
-fn check_same_origin(url: &str) -> Result<(), String> {
+fn check_same_origin(url: &str) -> Result<(), AddressRefused> {
     let shown: String = url.chars().take(80).collect();
     if url.is_empty() {
-        return Err("an empty address".to_owned());
+        return Err(AddressRefused("an empty address".to_owned()));
     }
     if url
         .chars()
         .any(|c| c.is_ascii_control() || c.is_whitespace())
     {
-        return Err(format!("{shown:?} holds spaces or control characters"));
+        return Err(AddressRefused(format!(
+            "{shown:?} holds spaces or control characters"
+        )));
     }
     let slashes = url.starts_with("//") || url.starts_with("/\\") || url.starts_with('\\');
     let before_path = url.split(['/', '?', '#']).next().unwrap_or("");
     if slashes || before_path.contains(':') {
-        return Err(format!(
+        return Err(AddressRefused(format!(
             "{shown:?} is on another site; the page's CSP loads images and stylesheets only from this site (img-src 'self' data:), so host the file next to the page"
-        ));
+        )));
     }
     Ok(())
 }
@@ -270,7 +277,7 @@ impl Checker {
                     || attr("type").is_some_and(|t| t.eq_ignore_ascii_case("image"));
                 for url in urls.iter().filter(|u| fetches && !u.starts_with('#')) {
                     if let Err(why) = check_image_url(url) {
-                        self.csp(format!("the {attr_name} of <{name}>"), &why, line);
+                        self.csp(format!("the {attr_name} of <{name}>"), &why.0, line);
                     }
                 }
             }
@@ -284,7 +291,7 @@ impl Checker {
                 if let Some(href) = attr("href").filter(|_| !navigational)
                     && let Err(why) = check_same_origin(sampled(&href).trim())
                 {
-                    self.csp(format!("<link rel=\"{rel}\">"), &why, line);
+                    self.csp(format!("<link rel=\"{rel}\">"), &why.0, line);
                 }
             }
             "meta" => {

@@ -208,7 +208,7 @@ impl Branding {
             ));
         }
         if let Some(logo) = &self.logo_url {
-            html::check_image_url(logo).map_err(|why| invalid("logoUrl", why))?;
+            html::check_image_url(logo).map_err(|why| invalid("logoUrl", why.0))?;
             if logo.len() > MAX_LOGO_URL_BYTES {
                 return Err(invalid(
                     "logoUrl",

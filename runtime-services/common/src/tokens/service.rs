@@ -2,8 +2,41 @@
 //! service's calls to `/internal/holds/*`, the organiser's refunds), shared
 //! through a Secret rather than signed.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use subtle::ConstantTimeEq;
+
+use crate::problem::Problem;
+
+/// A service state that holds the service token its internal routes take.
+pub trait ServiceTokenState {
+    fn service_token(&self) -> &str;
+}
+
+/// A caller of an internal route that presented the service token, as an
+/// extractor: the payment service's calls to the ticket service's
+/// `/internal/holds/*`, the organiser's calls to the payment service's
+/// `/internal/*`. Anything else gets 401 `unauthorized`.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceCaller;
+
+impl<S> FromRequestParts<S> for ServiceCaller
+where
+    S: ServiceTokenState + Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if presented(&parts.headers, state.service_token()) {
+            Ok(ServiceCaller)
+        } else {
+            Err(Problem::unauthorized(
+                "the internal API needs the service token",
+            ))
+        }
+    }
+}
 
 /// True when `headers` carry `Authorization: Bearer <expected>`, compared in
 /// constant time. An empty `expected` (no token configured) matches nothing,

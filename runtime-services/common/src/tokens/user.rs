@@ -9,6 +9,33 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use tokio::sync::RwLock;
 
+/// A service state that verifies user JWTs, and the error its routes
+/// refuse with (each service maps an unavailable JWKS to its own 503).
+pub trait UserTokenState {
+    type Rejection: From<UserTokenError> + axum::response::IntoResponse;
+    fn users(&self) -> &UserTokenVerifier;
+}
+
+/// The signed-in caller's user id (the JWT's `sub`), as an extractor: a
+/// request without a valid user JWT is refused with the service's error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn(pub String);
+
+impl<S> axum::extract::FromRequestParts<S> for SignedIn
+where
+    S: UserTokenState + Send + Sync,
+{
+    type Rejection = S::Rejection;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let identity = state.users().verify_headers(&parts.headers).await?;
+        Ok(SignedIn(identity.user_id))
+    }
+}
+
 /// Who the caller is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserIdentity {
@@ -202,13 +229,7 @@ pub struct JwksCache {
     state: RwLock<(Option<JwkSet>, Option<Instant>)>,
 }
 
-impl std::fmt::Debug for JwksCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwksCache")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(JwksCache { url });
 
 const MIN_REFRESH: Duration = Duration::from_secs(30);
 

@@ -7,13 +7,12 @@
 
 pub mod money;
 pub mod sandbox;
+pub mod select;
 pub mod stripe;
 pub mod toss;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-
-use futures::future::BoxFuture;
 
 use crate::webhook::{SignatureError, WebhookEvent};
 
@@ -106,6 +105,7 @@ pub enum ProviderError {
     Refused(String),
 }
 
+#[async_trait::async_trait]
 pub trait Provider: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
     /// The header its webhooks carry their signature in.
@@ -119,78 +119,62 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     }
     /// Starts an authorization with the buyer's payment method; returns the
     /// provider's reference. The outcome comes by webhook.
-    fn authorize<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-        method: &'a str,
-    ) -> BoxFuture<'a, Result<String, ProviderError>>;
+    async fn authorize(
+        &self,
+        payment: &ProviderPayment,
+        method: &str,
+    ) -> Result<String, ProviderError>;
     /// [`Self::authorize`], with the verdict when the provider answers it at
     /// once; what the payment flow calls.
-    fn authorize_answer<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-        method: &'a str,
-    ) -> BoxFuture<'a, Result<Accepted, ProviderError>> {
-        Box::pin(async move {
-            let reference = self.authorize(payment, method).await?;
-            Ok(Accepted {
-                reference: Some(reference),
-                verdict: None,
-            })
+    async fn authorize_answer(
+        &self,
+        payment: &ProviderPayment,
+        method: &str,
+    ) -> Result<Accepted, ProviderError> {
+        let reference = self.authorize(payment, method).await?;
+        Ok(Accepted {
+            reference: Some(reference),
+            verdict: None,
         })
     }
     /// Captures an authorized payment; the outcome comes by webhook.
-    fn capture<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>>;
+    async fn capture(&self, payment: &ProviderPayment) -> Result<(), ProviderError>;
     /// Refunds a captured payment; the outcome comes by webhook.
-    fn refund<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>>;
+    async fn refund(&self, payment: &ProviderPayment) -> Result<(), ProviderError>;
     /// [`Self::refund`], with the verdict when the provider answers it at
     /// once; what the payment flow calls.
-    fn refund_answer<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<Accepted, ProviderError>> {
-        Box::pin(async move {
-            self.refund(payment).await?;
-            Ok(Accepted {
-                reference: None,
-                verdict: None,
-            })
+    async fn refund_answer(&self, payment: &ProviderPayment) -> Result<Accepted, ProviderError> {
+        self.refund(payment).await?;
+        Ok(Accepted {
+            reference: None,
+            verdict: None,
         })
     }
     /// Gives `part` of a captured payment back (a refund of some of its
     /// tickets), once per `part.id`: a retry with the same id moves no more
     /// money. A provider that cannot refuses, and the part is recorded as
     /// refused with the tickets kept.
-    fn refund_part<'a>(
-        &'a self,
-        _payment: &'a ProviderPayment,
-        _part: &'a RefundPart,
-    ) -> BoxFuture<'a, Result<PartAccepted, ProviderError>> {
-        Box::pin(async {
-            Err(ProviderError::Refused(
-                "this provider does not refund part of a payment".into(),
-            ))
-        })
+    async fn refund_part(
+        &self,
+        _payment: &ProviderPayment,
+        _part: &RefundPart,
+    ) -> Result<PartAccepted, ProviderError> {
+        Err(ProviderError::Refused(
+            "this provider does not refund part of a payment".into(),
+        ))
     }
     /// Voids an authorization that will never be captured (it reached a
     /// payment the buyer had canceled meanwhile), so the buyer's funds are
     /// not held until the authorization lapses. No webhook follows.
-    fn void<'a>(&'a self, payment: &'a ProviderPayment)
-    -> BoxFuture<'a, Result<(), ProviderError>>;
+    async fn void(&self, payment: &ProviderPayment) -> Result<(), ProviderError>;
     /// What the provider says the payment is, for the reconciler when a
     /// verdict never came (a lost webhook): the verdict it would have sent,
     /// or `None` when it is still undecided or the provider cannot say.
-    fn status<'a>(
-        &'a self,
-        _payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<Option<ProviderVerdict>, ProviderError>> {
-        Box::pin(async { Ok(None) })
+    async fn status(
+        &self,
+        _payment: &ProviderPayment,
+    ) -> Result<Option<ProviderVerdict>, ProviderError> {
+        Ok(None)
     }
     /// Checks a webhook delivery and reads it.
     fn parse_webhook(

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use rand::Rng;
 
 use super::{
@@ -120,111 +119,93 @@ impl Sandbox {
     }
 }
 
+#[async_trait::async_trait]
 impl Provider for Sandbox {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    fn authorize<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-        method: &'a str,
-    ) -> BoxFuture<'a, Result<String, ProviderError>> {
-        Box::pin(async move {
-            if !method.starts_with("pm_sandbox_") {
-                // The method is not echoed: it is the buyer's input.
-                return Err(ProviderError::Refused(format!(
-                    "unknown payment method; the sandbox takes {OK_METHOD} or {DECLINE_METHOD}"
-                )));
-            }
-            let reference = payment
-                .provider_ref
-                .clone()
-                .unwrap_or_else(|| format!("sbx_{}", uuid::Uuid::new_v4().simple()));
-            let declined = method == DECLINE_METHOD
-                || rand::rng().random_bool(self.settings.failure_rate.clamp(0.0, 1.0));
-            let event = if declined {
-                self.event(
-                    WebhookKind::PaymentFailed,
-                    payment,
-                    &reference,
-                    Some("card declined".into()),
-                )
-            } else {
-                self.event(WebhookKind::PaymentAuthorized, payment, &reference, None)
-            };
-            self.deliver_later(event);
-            Ok(reference)
-        })
+    async fn authorize(
+        &self,
+        payment: &ProviderPayment,
+        method: &str,
+    ) -> Result<String, ProviderError> {
+        if !method.starts_with("pm_sandbox_") {
+            // The method is not echoed: it is the buyer's input.
+            return Err(ProviderError::Refused(format!(
+                "unknown payment method; the sandbox takes {OK_METHOD} or {DECLINE_METHOD}"
+            )));
+        }
+        let reference = payment
+            .provider_ref
+            .clone()
+            .unwrap_or_else(|| format!("sbx_{}", uuid::Uuid::new_v4().simple()));
+        let declined = method == DECLINE_METHOD
+            || rand::rng().random_bool(self.settings.failure_rate.clamp(0.0, 1.0));
+        let event = if declined {
+            self.event(
+                WebhookKind::PaymentFailed,
+                payment,
+                &reference,
+                Some("card declined".into()),
+            )
+        } else {
+            self.event(WebhookKind::PaymentAuthorized, payment, &reference, None)
+        };
+        self.deliver_later(event);
+        Ok(reference)
     }
 
-    fn capture<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async move {
-            let reference = payment
-                .provider_ref
-                .clone()
-                .ok_or_else(|| ProviderError::Refused("capture before authorization".into()))?;
-            self.deliver_later(self.event(WebhookKind::PaymentCaptured, payment, &reference, None));
-            Ok(())
-        })
+    async fn capture(&self, payment: &ProviderPayment) -> Result<(), ProviderError> {
+        let reference = payment
+            .provider_ref
+            .clone()
+            .ok_or_else(|| ProviderError::Refused("capture before authorization".into()))?;
+        self.deliver_later(self.event(WebhookKind::PaymentCaptured, payment, &reference, None));
+        Ok(())
     }
 
-    fn refund<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async move {
-            let reference = payment
-                .provider_ref
-                .clone()
-                .ok_or_else(|| ProviderError::Refused("refund of an unknown charge".into()))?;
-            self.deliver_later(self.event(WebhookKind::PaymentRefunded, payment, &reference, None));
-            Ok(())
-        })
+    async fn refund(&self, payment: &ProviderPayment) -> Result<(), ProviderError> {
+        let reference = payment
+            .provider_ref
+            .clone()
+            .ok_or_else(|| ProviderError::Refused("refund of an unknown charge".into()))?;
+        self.deliver_later(self.event(WebhookKind::PaymentRefunded, payment, &reference, None));
+        Ok(())
     }
 
     /// As a gateway does: accepted now, confirmed by a refund webhook of
     /// the part's amount.
-    fn refund_part<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-        part: &'a RefundPart,
-    ) -> BoxFuture<'a, Result<PartAccepted, ProviderError>> {
-        Box::pin(async move {
-            let reference = payment
-                .provider_ref
-                .clone()
-                .ok_or_else(|| ProviderError::Refused("refund of an unknown charge".into()))?;
-            let refunded = ProviderPayment {
-                amount_minor: part.amount_minor,
-                ..payment.clone()
-            };
-            let mut event = self.event(WebhookKind::PaymentRefunded, &refunded, &reference, None);
-            event.refund_id = Some(part.id.clone());
-            self.deliver_later(event);
-            Ok(PartAccepted {
-                reference: Some(format!("re_sandbox_{}", part.id)),
-                settled: false,
-            })
+    async fn refund_part(
+        &self,
+        payment: &ProviderPayment,
+        part: &RefundPart,
+    ) -> Result<PartAccepted, ProviderError> {
+        let reference = payment
+            .provider_ref
+            .clone()
+            .ok_or_else(|| ProviderError::Refused("refund of an unknown charge".into()))?;
+        let refunded = ProviderPayment {
+            amount_minor: part.amount_minor,
+            ..payment.clone()
+        };
+        let mut event = self.event(WebhookKind::PaymentRefunded, &refunded, &reference, None);
+        event.refund_id = Some(part.id.clone());
+        self.deliver_later(event);
+        Ok(PartAccepted {
+            reference: Some(format!("re_sandbox_{}", part.id)),
+            settled: false,
         })
     }
 
-    fn void<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async move {
-            let reference = payment
-                .provider_ref
-                .as_deref()
-                .ok_or_else(|| ProviderError::Refused("void of an unknown authorization".into()))?;
-            // A void moves no money, so the sandbox, like gateways, sends no verdict.
-            tracing::info!(payment = %payment.payment_id, reference, "sandbox authorization voided");
-            Ok(())
-        })
+    async fn void(&self, payment: &ProviderPayment) -> Result<(), ProviderError> {
+        let reference = payment
+            .provider_ref
+            .as_deref()
+            .ok_or_else(|| ProviderError::Refused("void of an unknown authorization".into()))?;
+        // A void moves no money, so the sandbox, like gateways, sends no verdict.
+        tracing::info!(payment = %payment.payment_id, reference, "sandbox authorization voided");
+        Ok(())
     }
 
     fn parse_webhook(

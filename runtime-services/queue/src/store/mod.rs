@@ -70,13 +70,7 @@ pub struct QueueStore {
     random_seed: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
-impl std::fmt::Debug for QueueStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueueStore")
-            .field("keys", &self.keys)
-            .finish_non_exhaustive()
-    }
-}
+urr_service_common::debug_fields!(QueueStore { keys });
 
 pub(crate) type Result<T> = redis::RedisResult<T>;
 

@@ -22,7 +22,6 @@ pub mod signature;
 
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::{
@@ -181,6 +180,7 @@ impl Stripe {
     }
 }
 
+#[async_trait::async_trait]
 impl Provider for Stripe {
     fn name(&self) -> &'static str {
         NAME
@@ -190,78 +190,66 @@ impl Provider for Stripe {
         signature::HEADER
     }
 
-    fn authorize<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-        method: &'a str,
-    ) -> BoxFuture<'a, Result<String, ProviderError>> {
-        Box::pin(async move {
-            if !method.starts_with("pm_") {
-                // The method is not echoed: it is the buyer's input.
-                return Err(ProviderError::Refused(
-                    "a Stripe payment method id (pm_…) is required".into(),
-                ));
-            }
-            let amount = amount::to_stripe(payment.amount_minor, &payment.currency)
-                .map_err(|e| ProviderError::Refused(e.to_string()))?;
-            let currency = amount::stripe_currency(&payment.currency)
-                .map_err(|e| ProviderError::Refused(e.to_string()))?;
-            let params = [
-                ("amount", amount.to_string()),
-                ("currency", currency),
-                ("payment_method", method.to_owned()),
-                ("payment_method_types[]", "card".to_owned()),
-                ("capture_method", "manual".to_owned()),
-                ("confirm", "true".to_owned()),
-                ("metadata[urr_payment_id]", payment.payment_id.clone()),
-            ];
-            // One intent per payment: a retried authorize finds the first.
-            self.post(
-                "/v1/payment_intents",
-                &format!("urr-{}-authorize", payment.payment_id),
-                &params,
-            )
-            .await
-        })
+    async fn authorize(
+        &self,
+        payment: &ProviderPayment,
+        method: &str,
+    ) -> Result<String, ProviderError> {
+        if !method.starts_with("pm_") {
+            // The method is not echoed: it is the buyer's input.
+            return Err(ProviderError::Refused(
+                "a Stripe payment method id (pm_…) is required".into(),
+            ));
+        }
+        let amount = amount::to_stripe(payment.amount_minor, &payment.currency)
+            .map_err(|e| ProviderError::Refused(e.to_string()))?;
+        let currency = amount::stripe_currency(&payment.currency)
+            .map_err(|e| ProviderError::Refused(e.to_string()))?;
+        let params = [
+            ("amount", amount.to_string()),
+            ("currency", currency),
+            ("payment_method", method.to_owned()),
+            ("payment_method_types[]", "card".to_owned()),
+            ("capture_method", "manual".to_owned()),
+            ("confirm", "true".to_owned()),
+            ("metadata[urr_payment_id]", payment.payment_id.clone()),
+        ];
+        // One intent per payment: a retried authorize finds the first.
+        self.post(
+            "/v1/payment_intents",
+            &format!("urr-{}-authorize", payment.payment_id),
+            &params,
+        )
+        .await
     }
 
-    fn capture<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async move {
-            let intent = Self::reference(payment, "capture")?;
-            self.post(
-                &format!("/v1/payment_intents/{intent}/capture"),
-                &format!("urr-{}-capture", payment.payment_id),
-                &[],
-            )
-            .await
-            .map(|_| ())
-        })
+    async fn capture(&self, payment: &ProviderPayment) -> Result<(), ProviderError> {
+        let intent = Self::reference(payment, "capture")?;
+        self.post(
+            &format!("/v1/payment_intents/{intent}/capture"),
+            &format!("urr-{}-capture", payment.payment_id),
+            &[],
+        )
+        .await
+        .map(|_| ())
     }
 
-    fn refund<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async move {
-            let intent = Self::reference(payment, "refund")?;
-            let amount = amount::to_stripe(payment.amount_minor, &payment.currency)
-                .map_err(|e| ProviderError::Refused(e.to_string()))?;
-            let params = [
-                ("payment_intent", intent),
-                ("amount", amount.to_string()),
-                ("metadata[urr_payment_id]", payment.payment_id.clone()),
-            ];
-            self.post(
-                "/v1/refunds",
-                &format!("urr-{}-refund", payment.payment_id),
-                &params,
-            )
-            .await
-            .map(|_| ())
-        })
+    async fn refund(&self, payment: &ProviderPayment) -> Result<(), ProviderError> {
+        let intent = Self::reference(payment, "refund")?;
+        let amount = amount::to_stripe(payment.amount_minor, &payment.currency)
+            .map_err(|e| ProviderError::Refused(e.to_string()))?;
+        let params = [
+            ("payment_intent", intent),
+            ("amount", amount.to_string()),
+            ("metadata[urr_payment_id]", payment.payment_id.clone()),
+        ];
+        self.post(
+            "/v1/refunds",
+            &format!("urr-{}-refund", payment.payment_id),
+            &params,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `POST /v1/refunds` with the part's `amount`, one per part (its id in
@@ -270,69 +258,60 @@ impl Provider for Stripe {
     /// `refund.updated` webhook; `failed` and `canceled` gave nothing back.
     /// <https://docs.stripe.com/api/refunds/create>,
     /// <https://docs.stripe.com/api/refunds/object#refund_object-status>
-    fn refund_part<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-        part: &'a RefundPart,
-    ) -> BoxFuture<'a, Result<PartAccepted, ProviderError>> {
-        Box::pin(async move {
-            let intent = Self::reference(payment, "refund")?;
-            let amount = amount::to_stripe(part.amount_minor, &payment.currency)
-                .map_err(|e| ProviderError::Refused(e.to_string()))?;
-            let params = [
-                ("payment_intent", intent),
-                ("amount", amount.to_string()),
-                ("metadata[urr_payment_id]", payment.payment_id.clone()),
-                ("metadata[urr_refund_id]", part.id.clone()),
-            ];
-            let answer = self
-                .post_answer(
-                    "/v1/refunds",
-                    &format!("urr-{}-refund-{}", payment.payment_id, part.id),
-                    &params,
-                )
-                .await?;
-            match answer.status.as_deref() {
-                Some("failed" | "canceled") => Err(ProviderError::Refused(format!(
-                    "stripe refund {} {}",
-                    answer.id,
-                    answer.status.as_deref().unwrap_or_default()
-                ))),
-                status => Ok(PartAccepted {
-                    settled: status == Some("succeeded"),
-                    reference: Some(answer.id),
-                }),
-            }
-        })
-    }
-
-    fn void<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async move {
-            let intent = Self::reference(payment, "void")?;
-            self.post(
-                &format!("/v1/payment_intents/{intent}/cancel"),
-                &format!("urr-{}-void", payment.payment_id),
-                &[("cancellation_reason", "requested_by_customer".to_owned())],
+    async fn refund_part(
+        &self,
+        payment: &ProviderPayment,
+        part: &RefundPart,
+    ) -> Result<PartAccepted, ProviderError> {
+        let intent = Self::reference(payment, "refund")?;
+        let amount = amount::to_stripe(part.amount_minor, &payment.currency)
+            .map_err(|e| ProviderError::Refused(e.to_string()))?;
+        let params = [
+            ("payment_intent", intent),
+            ("amount", amount.to_string()),
+            ("metadata[urr_payment_id]", payment.payment_id.clone()),
+            ("metadata[urr_refund_id]", part.id.clone()),
+        ];
+        let answer = self
+            .post_answer(
+                "/v1/refunds",
+                &format!("urr-{}-refund-{}", payment.payment_id, part.id),
+                &params,
             )
-            .await
-            .map(|_| ())
-        })
+            .await?;
+        match answer.status.as_deref() {
+            Some("failed" | "canceled") => Err(ProviderError::Refused(format!(
+                "stripe refund {} {}",
+                answer.id,
+                answer.status.as_deref().unwrap_or_default()
+            ))),
+            status => Ok(PartAccepted {
+                settled: status == Some("succeeded"),
+                reference: Some(answer.id),
+            }),
+        }
     }
 
-    fn status<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<Option<ProviderVerdict>, ProviderError>> {
-        Box::pin(async move {
-            let Some(intent) = &payment.provider_ref else {
-                return Ok(None);
-            };
-            let object = self.get(&format!("/v1/payment_intents/{intent}")).await?;
-            Ok(events::verdict_of_intent(&object))
-        })
+    async fn void(&self, payment: &ProviderPayment) -> Result<(), ProviderError> {
+        let intent = Self::reference(payment, "void")?;
+        self.post(
+            &format!("/v1/payment_intents/{intent}/cancel"),
+            &format!("urr-{}-void", payment.payment_id),
+            &[("cancellation_reason", "requested_by_customer".to_owned())],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn status(
+        &self,
+        payment: &ProviderPayment,
+    ) -> Result<Option<ProviderVerdict>, ProviderError> {
+        let Some(intent) = &payment.provider_ref else {
+            return Ok(None);
+        };
+        let object = self.get(&format!("/v1/payment_intents/{intent}")).await?;
+        Ok(events::verdict_of_intent(&object))
     }
 
     fn parse_webhook(

@@ -43,7 +43,6 @@ pub mod payment;
 use std::time::Duration;
 
 use base64::Engine;
-use futures::future::BoxFuture;
 use serde_json::json;
 
 use self::errors::{Class, TossError};
@@ -70,14 +69,7 @@ pub struct TossSettings {
     pub timeout: Duration,
 }
 
-impl std::fmt::Debug for TossSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TossSettings")
-            .field("api_base", &self.api_base)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
+urr_service_common::debug_fields!(TossSettings { api_base, timeout });
 
 #[derive(Clone)]
 pub struct Toss {
@@ -87,13 +79,7 @@ pub struct Toss {
     http: reqwest::Client,
 }
 
-impl std::fmt::Debug for Toss {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Toss")
-            .field("api_base", &self.api_base)
-            .finish_non_exhaustive()
-    }
-}
+urr_service_common::debug_fields!(Toss { api_base });
 
 /// A `paymentKey` as Toss issues them (≤ 200 letters, digits, `-`, `_`):
 /// what goes into a URL path, so nothing else does.
@@ -306,6 +292,7 @@ fn major_number(text: &str) -> Result<serde_json::Value, CallError> {
         .map_err(|e| CallError::Unknown(format!("amount {text}: {e}")))
 }
 
+#[async_trait::async_trait]
 impl Provider for Toss {
     fn name(&self) -> &'static str {
         NAME
@@ -321,172 +308,144 @@ impl Provider for Toss {
         }
     }
 
-    fn authorize<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-        method: &'a str,
-    ) -> BoxFuture<'a, Result<String, ProviderError>> {
-        Box::pin(async move {
-            let accepted = self.authorize_answer(payment, method).await?;
-            Ok(accepted.reference.unwrap_or_else(|| method.to_owned()))
-        })
+    async fn authorize(
+        &self,
+        payment: &ProviderPayment,
+        method: &str,
+    ) -> Result<String, ProviderError> {
+        let accepted = self.authorize_answer(payment, method).await?;
+        Ok(accepted.reference.unwrap_or_else(|| method.to_owned()))
     }
 
-    fn authorize_answer<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-        method: &'a str,
-    ) -> BoxFuture<'a, Result<Accepted, ProviderError>> {
-        Box::pin(async move {
-            if !valid_payment_key(method) {
-                return Err(ProviderError::Refused(
-                    "a Toss paymentKey is required".into(),
-                ));
+    async fn authorize_answer(
+        &self,
+        payment: &ProviderPayment,
+        method: &str,
+    ) -> Result<Accepted, ProviderError> {
+        if !valid_payment_key(method) {
+            return Err(ProviderError::Refused(
+                "a Toss paymentKey is required".into(),
+            ));
+        }
+        let amount = toss_amount(payment.amount_minor, &payment.currency)?;
+        let body = json!({
+            "paymentKey": method,
+            "orderId": payment.payment_id,
+            "amount": major_number(&amount).map_err(CallError::into_provider)?,
+        });
+        let confirmed = self
+            .send(
+                self.http
+                    .post(format!("{}/v1/payments/confirm", self.api_base))
+                    .json(&body),
+            )
+            .await;
+        match confirmed {
+            Ok(answered) => Self::answer(payment, &answered),
+            // Confirmed before (its answer lost), maybe under another
+            // key for this order: the order says what it is now.
+            Err(error) if error.class() == Class::AlreadyDone => {
+                let answered = self
+                    .by_order(payment)
+                    .await
+                    .map_err(CallError::into_provider)?;
+                Self::answer(payment, &answered)
             }
-            let amount = toss_amount(payment.amount_minor, &payment.currency)?;
-            let body = json!({
-                "paymentKey": method,
-                "orderId": payment.payment_id,
-                "amount": major_number(&amount).map_err(CallError::into_provider)?,
-            });
-            let confirmed = self
-                .send(
-                    self.http
-                        .post(format!("{}/v1/payments/confirm", self.api_base))
-                        .json(&body),
-                )
-                .await;
-            match confirmed {
-                Ok(answered) => Self::answer(payment, &answered),
-                // Confirmed before (its answer lost), maybe under another
-                // key for this order: the order says what it is now.
-                Err(error) if error.class() == Class::AlreadyDone => {
-                    let answered = self
-                        .by_order(payment)
-                        .await
-                        .map_err(CallError::into_provider)?;
-                    Self::answer(payment, &answered)
-                }
-                Err(error) => Err(error.into_provider()),
-            }
-        })
+            Err(error) => Err(error.into_provider()),
+        }
     }
 
     /// Nothing to do: Toss's confirm captured already.
-    fn capture<'a>(
-        &'a self,
-        _payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async { Ok(()) })
+    async fn capture(&self, _payment: &ProviderPayment) -> Result<(), ProviderError> {
+        Ok(())
     }
 
-    fn refund<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async move { self.refund_answer(payment).await.map(|_| ()) })
+    async fn refund(&self, payment: &ProviderPayment) -> Result<(), ProviderError> {
+        self.refund_answer(payment).await.map(|_| ())
     }
 
-    fn refund_answer<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<Accepted, ProviderError>> {
-        Box::pin(async move {
-            let key = self
-                .key_of(payment)
-                .await
-                .map_err(CallError::into_provider)?;
-            let canceled = self
-                .cancel(
-                    &key,
-                    REFUND_REASON,
-                    None,
-                    &format!("urr-{}-refund", payment.payment_id),
-                )
-                .await;
-            match canceled {
-                Ok(answered) => Self::answer(payment, &answered),
-                Err(error) if error.class() == Class::AlreadyDone => {
-                    self.fetched(payment, &key).await
-                }
-                Err(error) => Err(error.into_provider()),
-            }
-        })
+    async fn refund_answer(&self, payment: &ProviderPayment) -> Result<Accepted, ProviderError> {
+        let key = self
+            .key_of(payment)
+            .await
+            .map_err(CallError::into_provider)?;
+        let canceled = self
+            .cancel(
+                &key,
+                REFUND_REASON,
+                None,
+                &format!("urr-{}-refund", payment.payment_id),
+            )
+            .await;
+        match canceled {
+            Ok(answered) => Self::answer(payment, &answered),
+            Err(error) if error.class() == Class::AlreadyDone => self.fetched(payment, &key).await,
+            Err(error) => Err(error.into_provider()),
+        }
     }
 
     /// `POST /v1/payments/{paymentKey}/cancel` with `cancelAmount`: Toss
     /// answers the payment with the cancel applied, so the part is settled
     /// in the answer.
     /// <https://docs.tosspayments.com/reference#%EA%B2%B0%EC%A0%9C-%EC%B7%A8%EC%86%8C>
-    fn refund_part<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-        part: &'a RefundPart,
-    ) -> BoxFuture<'a, Result<PartAccepted, ProviderError>> {
-        Box::pin(async move {
-            self.cancel_part(
-                payment,
-                part.amount_minor,
-                REFUND_REASON,
-                &format!("urr-{}-refund-{}", payment.payment_id, part.id),
-            )
-            .await?;
-            Ok(PartAccepted {
-                reference: None,
-                settled: true,
-            })
+    async fn refund_part(
+        &self,
+        payment: &ProviderPayment,
+        part: &RefundPart,
+    ) -> Result<PartAccepted, ProviderError> {
+        self.cancel_part(
+            payment,
+            part.amount_minor,
+            REFUND_REASON,
+            &format!("urr-{}-refund-{}", payment.payment_id, part.id),
+        )
+        .await?;
+        Ok(PartAccepted {
+            reference: None,
+            settled: true,
         })
     }
 
     /// Toss has no authorization to release: the confirm took the money, so
     /// releasing it is a full cancel.
-    fn void<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async move {
-            let key = self
-                .key_of(payment)
-                .await
-                .map_err(CallError::into_provider)?;
-            match self
-                .cancel(
-                    &key,
-                    "the buyer canceled before the confirmation",
-                    None,
-                    &format!("urr-{}-void", payment.payment_id),
-                )
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(error) if error.class() == Class::AlreadyDone => Ok(()),
-                Err(error) => Err(error.into_provider()),
-            }
-        })
+    async fn void(&self, payment: &ProviderPayment) -> Result<(), ProviderError> {
+        let key = self
+            .key_of(payment)
+            .await
+            .map_err(CallError::into_provider)?;
+        match self
+            .cancel(
+                &key,
+                "the buyer canceled before the confirmation",
+                None,
+                &format!("urr-{}-void", payment.payment_id),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if error.class() == Class::AlreadyDone => Ok(()),
+            Err(error) => Err(error.into_provider()),
+        }
     }
 
-    fn status<'a>(
-        &'a self,
-        payment: &'a ProviderPayment,
-    ) -> BoxFuture<'a, Result<Option<ProviderVerdict>, ProviderError>> {
-        Box::pin(async move {
-            let found = match &payment.provider_ref {
-                Some(key) if valid_payment_key(key) => {
-                    self.get(&format!("/v1/payments/{key}")).await
-                }
-                _ => self.by_order(payment).await,
-            };
-            match found {
-                Ok(answered) => Ok(Self::answer(payment, &answered)?.verdict),
-                // Toss holds nothing for this order: no money moved.
-                Err(CallError::Toss { status: 404, .. }) => Ok(None),
-                Err(error) => Err(match error.into_provider() {
-                    // A refusal of a query is no verdict on the payment.
-                    ProviderError::Refused(detail) => ProviderError::Unavailable(detail),
-                    other => other,
-                }),
-            }
-        })
+    async fn status(
+        &self,
+        payment: &ProviderPayment,
+    ) -> Result<Option<ProviderVerdict>, ProviderError> {
+        let found = match &payment.provider_ref {
+            Some(key) if valid_payment_key(key) => self.get(&format!("/v1/payments/{key}")).await,
+            _ => self.by_order(payment).await,
+        };
+        match found {
+            Ok(answered) => Ok(Self::answer(payment, &answered)?.verdict),
+            // Toss holds nothing for this order: no money moved.
+            Err(CallError::Toss { status: 404, .. }) => Ok(None),
+            Err(error) => Err(match error.into_provider() {
+                // A refusal of a query is no verdict on the payment.
+                ProviderError::Refused(detail) => ProviderError::Unavailable(detail),
+                other => other,
+            }),
+        }
     }
 
     fn parse_webhook(
