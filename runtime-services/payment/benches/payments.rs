@@ -87,6 +87,7 @@ async fn run(label: &str, listen: bool, payments: usize, concurrency: usize) {
             let user = format!("buyer-{n}");
             let seat = format!("a:{}:{}", n / 10 + 1, n % 10 + 1);
             let hold = platform.hold(&user, &[seat.as_str()]).await;
+            let held = begun.elapsed();
             let (status, created) = platform
                 .post(
                     &user,
@@ -96,6 +97,7 @@ async fn run(label: &str, listen: bool, payments: usize, concurrency: usize) {
                 )
                 .await;
             assert_eq!(status, 201, "{created}");
+            let create_ms = (begun.elapsed() - held).as_secs_f64() * 1000.0;
             let id = created["paymentId"].as_str().expect("id").to_owned();
             platform
                 .post(
@@ -109,19 +111,28 @@ async fn run(label: &str, listen: bool, payments: usize, concurrency: usize) {
                 .wait_for(&user, &id, |p| p["reservationId"].is_string())
                 .await;
             assert!(done["reservationId"].is_string(), "{done}");
-            begun.elapsed().as_secs_f64() * 1000.0
+            (
+                begun.elapsed().as_secs_f64() * 1000.0,
+                held.as_secs_f64() * 1000.0,
+                create_ms,
+            )
         }));
     }
-    let mut latencies = Vec::with_capacity(payments);
+    let (mut latencies, mut holds, mut creates) = (Vec::new(), Vec::new(), Vec::new());
     for task in tasks {
-        latencies.push(task.await.expect("payment"));
+        let (end_to_end, hold, create) = task.await.expect("payment");
+        latencies.push(end_to_end);
+        holds.push(hold);
+        creates.push(create);
     }
     let wall = started.elapsed();
     // Let the relay drain, then read the lags.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     stop.send(true).expect("stop");
     relay_task.await.expect("relay");
-    latencies.sort_by(f64::total_cmp);
+    for figures in [&mut latencies, &mut holds, &mut creates] {
+        figures.sort_by(f64::total_cmp);
+    }
     let lags = lag_ms(&platform.payments.pool).await;
     println!(
         "{label:<34} {payments} paid orders in {:.2} s = {:>6.1} orders/s  end-to-end p50 {:>6.1} ms p99 {:>6.1} ms  outbox lag p50 {:>6.1} ms p99 {:>6.1} ms ({} published)",
@@ -132,6 +143,16 @@ async fn run(label: &str, listen: bool, payments: usize, concurrency: usize) {
         ms(&lags, 0.5),
         ms(&lags, 0.99),
         lags.len(),
+    );
+    // The step issue 24 compares: creating a payment should cost about
+    // what the hold before it cost.
+    println!(
+        "{:<34} hold p50 {:>6.1} ms p99 {:>6.1} ms  payment create p50 {:>6.1} ms p99 {:>6.1} ms",
+        "",
+        ms(&holds, 0.5),
+        ms(&holds, 0.99),
+        ms(&creates, 0.5),
+        ms(&creates, 0.99),
     );
     match Arc::try_unwrap(platform) {
         Ok(platform) => platform.finish().await,

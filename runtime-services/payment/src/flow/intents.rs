@@ -79,11 +79,53 @@ impl Payments {
         }
         let quote = self.current_quote(user, hold, traceparent).await?;
         let id = uuid::Uuid::new_v4();
-        let mut tx = self.pool.begin().await?;
+        // The new payment's view is known before it is written, so the
+        // payment, its first transition and (with a key) the stored answer
+        // go in one statement: one round trip holding a pooled connection,
+        // not seven (begin, two inserts, three reads back, the update,
+        // commit). Under the crowd the pool was where creates waited
+        // (issue 24). The transition's time is this process's clock, the
+        // one the answer shows.
+        let at = chrono::Utc::now();
+        let reason = format!("intent for hold {hold}, amount from the ticket service's quote");
+        let view = PaymentView {
+            payment_id: id.to_string(),
+            event: self.event.clone(),
+            hold_id: hold.to_owned(),
+            user_id: user.to_owned(),
+            status: PaymentStatus::Created,
+            amount_minor: quote.amount_minor,
+            currency: quote.currency.clone(),
+            provider: self.provider.to_owned(),
+            payment_method: None,
+            reservation_id: None,
+            failure_reason: None,
+            poll_after_ms: super::view::poll_after_ms(PaymentStatus::Created, false, false),
+            refunded_minor: 0,
+            refunds: Vec::new(),
+            transitions: vec![super::view::TransitionView {
+                from: None,
+                to: PaymentStatus::Created.as_str().to_owned(),
+                reason: reason.clone(),
+                at_ms: at.timestamp_millis(),
+            }],
+        };
+        let stored_answer = match idempotency {
+            Some(_) => {
+                Some(serde_json::to_value(&view).map_err(|e| sqlx::Error::Encode(Box::new(e)))?)
+            }
+            None => None,
+        };
         let inserted = sqlx::query(
-            "INSERT INTO payments (id, event_id, hold_id, user_id, amount_minor, currency, status, provider,
-                                   idempotency_key, request_hash, traceparent)
-             VALUES ($1, $2, $3, $4, $5, $6, 'created', $7, $8, $9, $10)",
+            "WITH payment AS (
+                 INSERT INTO payments (id, event_id, hold_id, user_id, amount_minor, currency, status, provider,
+                                       idempotency_key, request_hash, traceparent,
+                                       idempotent_status, idempotent_body)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'created', $7, $8, $9, $10, $11, $12)
+                 RETURNING id
+             )
+             INSERT INTO payment_transitions (payment_id, from_status, to_status, reason, at)
+             SELECT id, NULL, 'created', $13, $14 FROM payment",
         )
         .bind(id)
         .bind(&self.event)
@@ -95,12 +137,15 @@ impl Payments {
         .bind(idempotency.map(|(key, _)| key))
         .bind(idempotency.map(|(_, hash)| hash))
         .bind(traceparent)
-        .execute(&mut *tx)
+        .bind(stored_answer.as_ref().map(|_| CREATED_STATUS as i16))
+        .bind(stored_answer)
+        .bind(&reason)
+        .bind(at)
+        .execute(&self.pool)
         .await;
         if let Err(sqlx::Error::Database(error)) = &inserted
             && error.is_unique_violation()
         {
-            drop(tx);
             // A concurrent retry with the same key won the race (we waited
             // on its index entry until it committed): its answer is ours.
             if let Some((key, hash)) = idempotency
@@ -111,26 +156,6 @@ impl Payments {
             return Err(PaymentError::PaymentExists);
         }
         inserted?;
-        sqlx::query(
-            "INSERT INTO payment_transitions (payment_id, from_status, to_status, reason) VALUES ($1, NULL, 'created', $2)",
-        )
-        .bind(id)
-        .bind(format!("intent for hold {hold}, amount from the ticket service's quote"))
-        .execute(&mut *tx)
-        .await?;
-        let view = view_on(&mut tx, user, id).await?;
-        if idempotency.is_some() {
-            let body = serde_json::to_value(&view).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-            sqlx::query(
-                "UPDATE payments SET idempotent_status = $2, idempotent_body = $3 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(CREATED_STATUS as i16)
-            .bind(body)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
         self.record(PaymentStatus::Created);
         Ok(CreateAnswer::Created(Box::new(view)))
     }
