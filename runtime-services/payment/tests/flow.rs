@@ -355,6 +355,13 @@ async fn intents_are_idempotent_priced_by_the_ticket_service_and_guarded(pool: P
         "the first answer, replayed"
     );
     assert_eq!(first, again);
+    // The answer is built before the payment is written (one statement):
+    // it must be what reading the payment gives, to the millisecond.
+    let read = platform
+        .payment("dave", first["paymentId"].as_str().expect("id"))
+        .await;
+    assert_eq!(first, read, "the create answer is the stored payment");
+    assert_eq!(first["transitions"].as_array().map(Vec::len), Some(1));
     // A second live payment for the same hold is refused.
     let (status, problem) = platform
         .post("dave", "/v1/payments", body.clone(), Some("key-2"))

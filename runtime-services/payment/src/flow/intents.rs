@@ -86,7 +86,9 @@ impl Payments {
         // commit). Under the crowd the pool was where creates waited
         // (issue 24). The transition's time is this process's clock, the
         // one the answer shows.
-        let at = chrono::Utc::now();
+        // To the microsecond, as PostgreSQL stores it (it would round, and
+        // a rounded time can fall in the next millisecond of the answer's).
+        let at = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
         let reason = format!("intent for hold {hold}, amount from the ticket service's quote");
         let view = PaymentView {
             payment_id: id.to_string(),
