@@ -83,6 +83,6 @@ pub struct PaymentConfig {
     pub reconcile_interval_ms: u64,
 }
 
-// By hand: the struct holds secrets (database and Redis URLs with their
-// passwords, signing keys), and a stray `{config:?}` must not print them.
+// Only the service's listen address and Event show: the struct holds
+// secrets (database and Redis URLs, signing keys).
 urr_service_common::debug_fields!(PaymentConfig { service });

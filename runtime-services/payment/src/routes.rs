@@ -25,9 +25,8 @@ use sha2::{Digest, Sha256};
 use urr_service_common::metrics as prom;
 use urr_service_common::server::Routers;
 use urr_service_common::service;
-use urr_service_common::tokens::user::{SignedIn, UserTokenState, UserTokenVerifier};
-
 use urr_service_common::tokens::service::{ServiceCaller, ServiceTokenState};
+use urr_service_common::tokens::user::{SignedIn, UserTokenState, UserTokenVerifier};
 
 use crate::error::PaymentError;
 use crate::flow::{CreateAnswer, Payments};

@@ -93,8 +93,8 @@ pub struct QueueConfig {
     pub admitter: bool,
 }
 
-// By hand: the struct holds secrets (database and Redis URLs with their
-// passwords, signing keys), and a stray `{config:?}` must not print them.
+// Only the service's listen address and Event show: the struct holds
+// secrets (database and Redis URLs, signing keys).
 urr_service_common::debug_fields!(QueueConfig { service });
 
 impl QueueConfig {

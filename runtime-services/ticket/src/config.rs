@@ -34,8 +34,8 @@ pub struct TicketConfig {
     pub reaper_interval_ms: u64,
 }
 
-// By hand: the struct holds secrets (database and Redis URLs with their
-// passwords, signing keys), and a stray `{config:?}` must not print them.
+// Only the service's listen address and Event show: the struct holds
+// secrets (database and Redis URLs, signing keys).
 urr_service_common::debug_fields!(TicketConfig { service });
 
 impl TicketConfig {

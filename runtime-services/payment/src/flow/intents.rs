@@ -85,9 +85,9 @@ impl Payments {
         // not seven (begin, two inserts, three reads back, the update,
         // commit). Under the crowd the pool was where creates waited
         // (issue 24). The transition's time is this process's clock, the
-        // one the answer shows.
-        // To the microsecond, as PostgreSQL stores it (it would round, and
-        // a rounded time can fall in the next millisecond of the answer's).
+        // one the answer shows, truncated to the microsecond PostgreSQL
+        // stores (it would round, and a rounded time can fall in the next
+        // millisecond of the answer's).
         let at = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
         let reason = format!("intent for hold {hold}, amount from the ticket service's quote");
         let view = PaymentView {
