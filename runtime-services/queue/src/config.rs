@@ -73,6 +73,18 @@ pub struct QueueConfig {
     /// valid pass (a holder of one keeps their number without counting); 0 = unlimited.
     #[arg(long, env = "URR_NUMBER_LIMIT_PER_IP", default_value_t = 60)]
     pub number_limit_per_ip: u32,
+    /// The most tier-1 numbers a replica leases at once (store/numbers.rs:
+    /// one `INCRBY` of the shared counter per block instead of one `INCR`
+    /// per visitor); 1 = no leasing, every number straight from the counter.
+    #[arg(long, env = "URR_NUMBER_BLOCK", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub number_block: u64,
+    /// How long a leased block may still hand out numbers, in milliseconds:
+    /// two visitors arriving this far apart or more are always numbered in
+    /// arrival order, whichever replicas they reach.
+    #[arg(long, env = "URR_NUMBER_BLOCK_MAX_AGE_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub number_block_max_age_ms: u64,
     /// Header holding the client address behind a proxy: `CloudFront-Viewer-Address`
     /// (behind CloudFront with the origin secret) or `X-Forwarded-For` (with
     /// `--trusted-proxy-hops`). Unset: the socket peer.
@@ -112,6 +124,13 @@ impl QueueConfig {
         crate::client_address::ClientAddressSource {
             header: self.client_ip_header.clone(),
             trusted_hops: usize::from(self.trusted_proxy_hops),
+        }
+    }
+
+    pub fn number_blocks(&self) -> crate::store::NumberBlocks {
+        crate::store::NumberBlocks {
+            max_size: self.number_block,
+            max_age: Duration::from_millis(self.number_block_max_age_ms),
         }
     }
 

@@ -170,6 +170,16 @@ impl EventKeys {
         format!("{}:rl:{scope}:{id}:{window}", self.prefix)
     }
 
+    /// An address's tier-1 number count in a limit window, when numbers
+    /// come from leased blocks (store/numbers.rs). It is the one key of
+    /// the event outside the event's hash slot, on purpose: one per
+    /// visitor address and touched by no multi-key script, so in a Redis
+    /// Cluster these counters spread over the shards instead of all
+    /// landing on the event's.
+    pub fn number_limit(&self, address: &str, window: i64) -> String {
+        format!("urr:{{{}/n/{address}}}:rl:{window}", self.event)
+    }
+
     /// New arrivals (joins, tier-1 numbers) in Unix second `second`; kept
     /// two minutes.
     pub fn arrivals(&self, second: i64) -> String {
@@ -203,5 +213,18 @@ mod tests {
         ] {
             assert!(key.starts_with("urr:{aurora}:"), "{key}");
         }
+    }
+
+    #[test]
+    fn a_number_limit_has_its_address_hash_slot() {
+        let keys = EventKeys::new("aurora");
+        assert_eq!(
+            keys.number_limit("198.51.100.7", 3),
+            "urr:{aurora/n/198.51.100.7}:rl:3"
+        );
+        assert_ne!(
+            keys.number_limit("198.51.100.7", 3),
+            keys.number_limit("198.51.100.8", 3)
+        );
     }
 }

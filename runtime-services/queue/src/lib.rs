@@ -2,7 +2,8 @@
 //! # urr-queue: the two-tier waiting room
 //!
 //! * **Tier 1** (anonymous, edge-facing): `POST /v1/rooms/{room}/numbers` hands a
-//!   visitor a number (Redis `INCR`) and a signed `urr-vwr-token` cookie;
+//!   visitor a number (from a block of numbers its replica leased, see
+//!   `store/numbers.rs`) and a signed `urr-vwr-token` cookie;
 //!   `GET /v1/rooms/{room}/serving` returns the serving counter the edge computes.
 //! * **Tier 2** (authenticated): `POST /v1/events/{event}/queue` joins,
 //!   `GET …/queue/me` polls (position, ETA range, next poll interval, and on

@@ -8,7 +8,7 @@ use urr_queue::admitter::{self, Admitter, AdmitterSettings};
 use urr_queue::config::QueueConfig;
 use urr_queue::inventory::TicketInventory;
 use urr_queue::pass::PassKeys;
-use urr_queue::store::QueueStore;
+use urr_queue::store::{self, QueueStore};
 use urr_queue::telemetry::QueueMetrics;
 use urr_queue::{AppState, routers};
 use urr_service_common::service::{self, Background, Context, StartError};
@@ -43,7 +43,8 @@ async fn run(config: QueueConfig) -> Result<(), StartError> {
     };
     let store = QueueStore::connect(&config.redis_url, &config.service.event)
         .await
-        .context("cannot connect to Redis")?;
+        .context("cannot connect to Redis")?
+        .with_number_blocks(config.number_blocks());
     let metrics = Arc::new(QueueMetrics::new());
     let state = AppState {
         store: store.clone(),
@@ -65,6 +66,11 @@ async fn run(config: QueueConfig) -> Result<(), StartError> {
         snapshot: Arc::new(urr_queue::snapshot::SnapshotCache::new(config.tick())),
     };
     let mut background = Background::default();
+    background.push(tokio::spawn(store::flush_arrivals_until_stopped(
+        store.clone(),
+        std::time::Duration::from_secs(1),
+        background.stopped(),
+    )));
     if config.admitter {
         let settings = AdmitterSettings {
             instance: uuid::Uuid::new_v4().to_string(),

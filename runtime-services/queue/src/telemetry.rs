@@ -25,6 +25,8 @@ pub struct QueueMetrics {
     pub tick_seconds: Histogram,
     pub joins: Counter,
     pub numbers_issued: Counter,
+    /// Tier-1 numbers this replica leased and let age out unused (store/numbers.rs).
+    pub numbers_skipped: Gauge,
     /// Users removed by `spec.control` (kicks and blocks).
     pub kicked: Counter,
     /// Sessions ended by a completed order (the ticket service's signal).
@@ -55,6 +57,7 @@ impl QueueMetrics {
             tick_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             joins: Counter::default(),
             numbers_issued: Counter::default(),
+            numbers_skipped: Gauge::default(),
             kicked: Counter::default(),
             sessions_ended: Counter::default(),
             admission_state: Family::default(),
@@ -73,6 +76,7 @@ impl QueueMetrics {
             "admitter_tick_seconds" => tick_seconds: "Duration of one admitter tick",
             "joins" => joins: "Tier-2 joins accepted",
             "numbers_issued" => numbers_issued: "Tier-1 numbers handed out",
+            "numbers_skipped" => numbers_skipped: "Tier-1 numbers this replica leased and let age out unused",
             "kicked" => kicked: "Users removed from the room by the operator",
             "sessions_ended" => sessions_ended: "Sessions ended at once by a completed order",
             "admission_state" => admission_state: "The room's admission state (1 for the current one)",

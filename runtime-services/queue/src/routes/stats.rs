@@ -54,6 +54,8 @@ async fn collect_stats(state: &AppState) -> Result<Stats, QueueError> {
     m.admitted_total.set(stats.admitted_total as i64);
     m.admitted_per_second.set(stats.admitted_per_second);
     m.oldest_wait_seconds.set(stats.oldest_wait_seconds as i64);
+    m.numbers_skipped
+        .set(i64::try_from(state.store.numbers_skipped()).unwrap_or(i64::MAX));
     m.set_admission(admission);
     Ok(stats)
 }

@@ -13,8 +13,10 @@ use crate::keys::EventKeys;
 use crate::policy::{self, Policy};
 
 mod controls;
+mod numbers;
 mod place;
 pub use controls::{INVENTORY_FRESH_MS, Inventory};
+pub use numbers::{NumberBlocks, flush_arrivals_until_stopped};
 pub use place::{InviteUse, JoinLimits, PRIORITY_BASE, Place, Refusal};
 
 /// The window of [`QueueStore::arrivals_per_second`].
@@ -68,6 +70,8 @@ pub struct QueueStore {
     /// The `random` method's seed, created once per event (HSETNX) and
     /// never changed: every join scores its waiter with it.
     random_seed: std::sync::Arc<tokio::sync::OnceCell<String>>,
+    /// This replica's block of tier-1 numbers and its untallied arrivals.
+    numbers: std::sync::Arc<numbers::NumberDesk>,
 }
 
 urr_service_common::debug_fields!(QueueStore { keys });
@@ -101,6 +105,7 @@ impl QueueStore {
             conn,
             keys: EventKeys::new(event),
             random_seed: std::sync::Arc::default(),
+            numbers: std::sync::Arc::default(),
         }
     }
 
@@ -304,37 +309,11 @@ impl QueueStore {
             .await
     }
 
-    /// The next tier-1 number, counted against `per_address` numbers a
-    /// minute for `address` (0 = unlimited); when the limit is hit no
-    /// number is used up.
-    pub async fn take_number(
-        &self,
-        address: &str,
-        per_address: u32,
-        now_ms: i64,
-    ) -> Result<NumberTaken> {
-        let mut conn = self.conn.clone();
-        let window = now_ms / 1000 / LIMIT_WINDOW_SECONDS;
-        let (kind, value): (String, i64) = NUMBER
-            .key(self.keys.tier1_next())
-            .key(self.keys.rate_limit("num", address, window))
-            .key(self.keys.arrivals(now_ms / 1000))
-            .arg(per_address)
-            .arg(LIMIT_WINDOW_SECONDS)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(if kind == "number" {
-            NumberTaken::Number(value.max(0) as u64)
-        } else {
-            NumberTaken::Limited {
-                retry_after: value.max(1) as u64,
-            }
-        })
-    }
-
     /// New arrivals per second over the last [`ARRIVAL_WINDOW_SECONDS`]
-    /// full seconds (the current one is still filling).
+    /// full seconds (the current one is still filling). Other replicas add their tier-1 tallies within about a second
+    /// ([`flush_arrivals_until_stopped`]); this one adds its own first.
     pub async fn arrivals_per_second(&self, now_ms: i64) -> Result<f64> {
+        self.flush_arrivals().await?;
         let now = now_ms / 1000;
         let keys: Vec<String> = (1..=ARRIVAL_WINDOW_SECONDS)
             .map(|back| self.keys.arrivals(now - back))
