@@ -10,6 +10,7 @@
 //!   stored; the edge function computes the same formula.
 //! * [`page_template`]: branded waiting pages, checked against the page's CSP
 //!   and rendered (operator, queue and `urr-operator page-preview` alike).
+//! * [`openapi`]: what the services' OpenAPI documents share, and their drift check.
 //! * [`problem`]: RFC 9457 problem responses, the only error body the services send.
 //! * [`server`]: the HTTP server of every service, with its limits
 //!   (header read, request time, body size, connections) and the origin check.
@@ -23,6 +24,7 @@ pub mod contracts;
 pub mod edge;
 pub mod http_client;
 pub mod metrics;
+pub mod openapi;
 pub mod page_template;
 pub mod policy;
 pub mod problem;
