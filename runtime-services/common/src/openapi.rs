@@ -382,6 +382,11 @@ pub fn finish(mut api: OpenApi, about: &About) -> OpenApi {
         ];
         for operation in operations.into_iter().flatten() {
             let answers = &mut operation.responses.responses;
+            for answer in answers.values_mut() {
+                if let RefOr::T(answer) = answer {
+                    answer.links.values_mut().for_each(camel_case_link);
+                }
+            }
             for (status, name, _) in SHARED_ANSWERS {
                 answers
                     .entry((*status).to_owned())
@@ -406,6 +411,36 @@ pub fn finish(mut api: OpenApi, about: &About) -> OpenApi {
         }
     }
     api
+}
+
+/// utoipa 5.5 serializes a link's `operation_id`, `operation_ref` and
+/// `request_body` under those Rust names, which no OpenAPI reader knows (a
+/// link without `operationId` is invalid, and schemathesis refuses the
+/// document): they are moved to the spec's names, which the link's
+/// flattened extensions serialize as written.
+fn camel_case_link(link: &mut RefOr<utoipa::openapi::link::Link>) {
+    let RefOr::T(link) = link else {
+        return;
+    };
+    let mut moved = Vec::new();
+    if !link.operation_id.is_empty() {
+        moved.push(("operationId", std::mem::take(&mut link.operation_id).into()));
+    }
+    if !link.operation_ref.is_empty() {
+        moved.push((
+            "operationRef",
+            std::mem::take(&mut link.operation_ref).into(),
+        ));
+    }
+    if let Some(body) = link.request_body.take() {
+        moved.push(("requestBody", body));
+    }
+    if !moved.is_empty() {
+        let extensions = link.extensions.get_or_insert_with(Default::default);
+        for (name, value) in moved {
+            extensions.insert(name.to_owned(), value);
+        }
+    }
 }
 
 fn problem_uris(about: &About) -> Vec<String> {
@@ -470,7 +505,8 @@ mod tests {
         params(("thing" = String, Path, description = "The thing.")),
         security(("userJwt" = [])),
         responses(
-            (status = 200, description = "The thing.", body = String),
+            (status = 200, description = "The thing.", body = String,
+                links(("Again" = (operation_id = "thing", parameters(("thing" = "$request.path.thing")))))),
             (status = 404, description = "`no-thing`.", body = Problem, content_type = "application/problem+json"),
         )
     )]
@@ -529,6 +565,9 @@ mod tests {
             assert!(doc["paths"][path]["get"].is_object(), "{path}");
         }
         assert!(lint(&finish(Things::openapi(), &ABOUT)).is_empty());
+        let link = &answers["200"]["links"]["Again"];
+        assert_eq!(link["operationId"], "thing", "{link}");
+        assert!(link.get("operation_id").is_none(), "{link}");
     }
 
     #[test]
