@@ -136,7 +136,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, PaymentError> {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, PaymentError> {
-    serde_json::from_slice(body).map_err(|e| PaymentError::BadRequest(format!("body: {e}")))
+    urr_service_common::json_body::object(body)
+        .map_err(|e| PaymentError::BadRequest(format!("body: {e}")))
 }
 
 /// Body of `POST /v1/payments`.

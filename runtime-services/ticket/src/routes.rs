@@ -366,8 +366,8 @@ async fn create_hold(
     {
         return Err(TicketError::EntryTokenRevoked);
     }
-    let parsed: HoldBody =
-        serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
+    let parsed: HoldBody = urr_service_common::json_body::object(&body)
+        .map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
     let request = state.desk.check(parsed)?;
     // A key that is not text is refused like any other malformed key:
     // ignoring it would turn the client's retry into a second hold.
@@ -497,8 +497,8 @@ async fn transfer(
     SignedIn(user): SignedIn,
     body: Bytes,
 ) -> Result<Response, TicketError> {
-    let body: TransferBody =
-        serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
+    let body: TransferBody = urr_service_common::json_body::object(&body)
+        .map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
     Ok(Json(
         state
             .desk
@@ -560,8 +560,8 @@ async fn internal_confirm(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TicketError> {
-    let request: ConfirmRequest =
-        serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
+    let request: ConfirmRequest = urr_service_common::json_body::object(&body)
+        .map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
     Ok(Json(
         state
             .desk
@@ -584,8 +584,8 @@ async fn internal_cancel(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TicketError> {
-    let request: CancelRequest =
-        serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
+    let request: CancelRequest = urr_service_common::json_body::object(&body)
+        .map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
     Ok(Json(
         state
             .desk

@@ -217,7 +217,7 @@ pub(super) async fn join(
     let request: JoinRequest = if body.is_empty() {
         JoinRequest::default()
     } else {
-        serde_json::from_slice(&body)
+        urr_service_common::json_body::object(&body)
             .map_err(|e| QueueError::BadRequest(format!("invalid join body: {e}")))?
     };
     if request
