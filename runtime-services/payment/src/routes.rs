@@ -230,6 +230,7 @@ async fn read(
 
 /// Body of `POST /v1/payments/{id}/confirm`.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"paymentMethod": "pm_card_visa"}))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ConfirmBody {
     /// A `pm_…` token (sandbox, Stripe; `pm_sandbox_decline` is always

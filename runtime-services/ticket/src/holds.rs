@@ -29,6 +29,7 @@ use crate::telemetry::TicketMetrics;
 /// Body of `POST /v1/events/{event}/holds`: seats by id, or a quantity of a
 /// standing section.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(example = json!({"seats": ["a:1:1", "a:1:2"]}))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HoldBody {
     #[serde(default)]

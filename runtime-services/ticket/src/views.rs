@@ -116,6 +116,7 @@ pub struct TicketHistory {
 
 /// Body of `POST /v1/tickets/{ticket}/transfer`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"toUserId": "friend-1"}))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TransferBody {
     /// The user who receives the ticket (their per-user limit applies).

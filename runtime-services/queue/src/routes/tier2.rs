@@ -139,6 +139,7 @@ const HELD_POLL_MS: u64 = 5_000;
 
 /// Optional join body.
 #[derive(Deserialize, Default, ToSchema)]
+#[schema(example = json!({"device": "phone"}))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct JoinRequest {
     /// A label of the device, for the user's own session list; at most 64 characters.
