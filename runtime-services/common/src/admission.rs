@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{Policy, QueueingMethod};
 
 /// The room's admission.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum AdmissionState {
     /// Admitting at the configured rate (or everyone, `passthrough`).

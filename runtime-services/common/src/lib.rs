@@ -10,6 +10,8 @@
 //!   stored; the edge function computes the same formula.
 //! * [`page_template`]: branded waiting pages, checked against the page's CSP
 //!   and rendered (operator, queue and `urr-operator page-preview` alike).
+//! * [`json_body`]: request bodies, a JSON object read into the route's type.
+//! * [`openapi`]: what the services' OpenAPI documents share, and their drift check.
 //! * [`problem`]: RFC 9457 problem responses, the only error body the services send.
 //! * [`server`]: the HTTP server of every service, with its limits
 //!   (header read, request time, body size, connections) and the origin check.
@@ -22,7 +24,9 @@ pub mod admission;
 pub mod contracts;
 pub mod edge;
 pub mod http_client;
+pub mod json_body;
 pub mod metrics;
+pub mod openapi;
 pub mod page_template;
 pub mod policy;
 pub mod problem;

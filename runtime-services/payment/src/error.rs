@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use urr_service_common::openapi::ProblemType;
 use urr_service_common::problem::Problem;
 use urr_service_common::tokens::user::UserTokenError;
 
@@ -53,6 +54,84 @@ pub enum PaymentError {
     #[error("amount mismatch: {0}")]
     AmountMismatch(String),
 }
+
+/// Every problem type the payment service's own errors answer with (the
+/// frame's are [`urr_service_common::openapi::FRAMEWORK_PROBLEMS`]): the
+/// OpenAPI document's `Problem.type` enum. A test maps every variant
+/// through its answer and fails on a type missing here.
+pub const PROBLEMS: &[ProblemType] = &[
+    ProblemType::new("unknown-payment", 404, "no such payment (or not yours)"),
+    ProblemType::new(
+        "unknown-hold",
+        404,
+        "no such hold for this event (or not yours)",
+    ),
+    ProblemType::new(
+        "hold-not-active",
+        409,
+        "the hold is no longer active: hold the seats again",
+    ),
+    ProblemType::new(
+        "payment-exists",
+        409,
+        "the hold already has a live payment: use it, or cancel it first",
+    ),
+    ProblemType::new(
+        "invalid-transition",
+        409,
+        "not possible in the payment's state",
+    ),
+    ProblemType::new(
+        "cancel-too-late",
+        409,
+        "the provider authorized the payment: refund it once captured",
+    ),
+    ProblemType::new(
+        "refund-refused",
+        409,
+        "the ticket service would not void the tickets (one was transferred or refunded): `detail` says why",
+    ),
+    ProblemType::new(
+        "refund-in-progress",
+        409,
+        "another refund of the payment is under way: read it, retry once done",
+    ),
+    ProblemType::new(
+        "refund-window-closed",
+        409,
+        "buyers may no longer (or never) refund this sale: ask the organiser",
+    ),
+    ProblemType::new(
+        "idempotency-key-reused",
+        422,
+        "this `Idempotency-Key` was used for a different request: use a new key",
+    ),
+    ProblemType::new(
+        "provider-refused",
+        422,
+        "the payment provider refused the payment method",
+    ),
+    ProblemType::new(
+        "unknown-provider",
+        404,
+        "no payment provider of that name is configured",
+    ),
+    ProblemType::new(
+        "webhook-stale",
+        400,
+        "the webhook's timestamp is outside the replay window",
+    ),
+    ProblemType::new(
+        "webhook-malformed",
+        400,
+        "the webhook's signature header cannot be read",
+    ),
+    ProblemType::new(
+        "amount-mismatch",
+        422,
+        "an amount that differs from the payment's",
+    ),
+];
 
 impl From<TransitionError> for PaymentError {
     fn from(error: TransitionError) -> Self {
@@ -183,5 +262,58 @@ impl IntoResponse for PaymentError {
             ),
         };
         problem.into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_error_answers_with_a_documented_type() {
+        let errors = [
+            PaymentError::Database(sqlx::Error::PoolTimedOut),
+            PaymentError::Unauthorized(UserTokenError::Missing),
+            PaymentError::BadRequest("b".into()),
+            PaymentError::UnknownPayment,
+            PaymentError::UnknownHold,
+            PaymentError::HoldNotActive("expired".into()),
+            PaymentError::PaymentExists,
+            PaymentError::InvalidTransition(InvalidTransition {
+                from: "created".into(),
+                to: "refunded",
+            }),
+            PaymentError::CancelTooLate,
+            PaymentError::RefundRefused("r".into()),
+            PaymentError::RefundInProgress,
+            PaymentError::RefundClosed(crate::refund_policy::RefundClosed::OrganiserOnly),
+            PaymentError::IdempotencyMismatch,
+            PaymentError::TicketUnavailable("t".into()),
+            PaymentError::ProviderRefused("p".into()),
+            PaymentError::ProviderUnavailable("p".into()),
+            PaymentError::UnknownProvider("p".into()),
+            PaymentError::WebhookSignature(SignatureError::Missing),
+            PaymentError::WebhookSignature(SignatureError::Malformed),
+            PaymentError::WebhookSignature(SignatureError::Stale),
+            PaymentError::WebhookSignature(SignatureError::Mismatch),
+            PaymentError::AmountMismatch("a".into()),
+        ];
+        let documented: Vec<String> = PROBLEMS
+            .iter()
+            .chain(urr_service_common::openapi::FRAMEWORK_PROBLEMS)
+            .map(ProblemType::uri)
+            .collect();
+        for error in errors {
+            let name = format!("{error:?}");
+            let body = axum::body::to_bytes(error.into_response().into_body(), 1 << 16)
+                .await
+                .expect("body");
+            let json: serde_json::Value = serde_json::from_slice(&body).expect("problem json");
+            let uri = json["type"].as_str().unwrap_or_default().to_owned();
+            assert!(
+                documented.contains(&uri),
+                "{name} answers with the undocumented type {uri}"
+            );
+        }
     }
 }

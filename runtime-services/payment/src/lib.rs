@@ -38,7 +38,7 @@ pub mod telemetry;
 pub mod ticket_client;
 pub mod webhook;
 
-pub use routes::{AppState, routers};
+pub use routes::{AppState, openapi_document, routers};
 
 /// The embedded schema migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -31,7 +31,7 @@ pub const MAX_TICKETS: usize = 100;
 const MAX_TICKET_ID: usize = 64;
 
 /// One refund part as its buyer sees it (on the payment's view).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundPartView {
     pub refund_id: String,

@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use urr_service_common::openapi::ProblemType;
 use urr_service_common::problem::Problem;
 use urr_service_common::tokens::user::UserTokenError;
 
@@ -66,6 +67,75 @@ pub enum QueueError {
     #[error("could not sign a token: {0}")]
     Signing(String),
 }
+
+/// Every problem type the queue's own errors answer with (the frame's are
+/// in [`urr_service_common::openapi::FRAMEWORK_PROBLEMS`]): the OpenAPI
+/// document's `Problem.type` enum. A test maps every variant through
+/// [`QueueError::into_response`] and fails on a type missing here.
+pub const PROBLEMS: &[ProblemType] = &[
+    ProblemType::new(
+        "unknown-room",
+        404,
+        "no waiting room of that name is served here",
+    ),
+    ProblemType::new(
+        "no-tier-one",
+        404,
+        "the room has no edge tier: join the queue directly",
+    ),
+    ProblemType::new("unknown-event", 404, "no event of that name is served here"),
+    ProblemType::new(
+        "not-in-queue",
+        404,
+        "not in this queue (never joined, left, or dropped after missing heartbeats): join again",
+    ),
+    ProblemType::new(
+        "rate-limited",
+        429,
+        "too many joins or numbers from this address or user: retry after `Retry-After`",
+    ),
+    ProblemType::new(
+        "pass-required",
+        403,
+        "the edge gates the room: take a number at `numbersUrl` (it sets the pass cookie), wait until it is served, join with the cookie",
+    ),
+    ProblemType::new(
+        "pass-not-served",
+        403,
+        "the pass's `number` is not served yet (`serving`): join after `Retry-After`",
+    ),
+    ProblemType::new(
+        "queue-not-open",
+        403,
+        "the (pre-)queue opens later: retry after `Retry-After`",
+    ),
+    ProblemType::new(
+        "blocked",
+        403,
+        "this account or network may not join this sale",
+    ),
+    ProblemType::new("sale-closed", 403, "the sale takes no one in line"),
+    ProblemType::new(
+        "room-draining",
+        403,
+        "the room takes no one new while the admitted finish",
+    ),
+    ProblemType::new(
+        "invite-invalid",
+        403,
+        "the invite code is forged, expired, another room's, or the room takes none (`reason`)",
+    ),
+    ProblemType::new(
+        "invite-used",
+        409,
+        "another account redeemed this invite code",
+    ),
+    ProblemType::new(
+        "not-in-draw",
+        404,
+        "not in line at the pre-queue draw, or the draw has not happened",
+    ),
+];
 
 impl IntoResponse for QueueError {
     fn into_response(self) -> Response {
@@ -198,5 +268,75 @@ impl IntoResponse for QueueError {
             }
         };
         problem.into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `type` slug of `error`'s answer.
+    async fn slug(error: QueueError) -> String {
+        let body = axum::body::to_bytes(error.into_response().into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("problem json");
+        json["type"]
+            .as_str()
+            .and_then(|t| t.strip_prefix(urr_service_common::problem::PROBLEM_BASE))
+            .expect("a problem type")
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn every_error_answers_with_a_documented_type() {
+        let errors = [
+            QueueError::Unauthorized(UserTokenError::Missing),
+            QueueError::UnknownRoom("r".into()),
+            QueueError::UnknownEvent("e".into()),
+            QueueError::NoTierOne("r".into()),
+            QueueError::NotInQueue,
+            QueueError::RateLimited {
+                scope: "user",
+                retry_after: 1,
+            },
+            QueueError::PassRequired {
+                room: "r".into(),
+                reason: "none",
+            },
+            QueueError::PassNotServed {
+                room: "r".into(),
+                number: 2,
+                serving: 1,
+                retry_after: 1,
+            },
+            QueueError::NumbersLimited { retry_after: 1 },
+            QueueError::QueueNotOpen {
+                opens_at: 1,
+                retry_after: 1,
+            },
+            QueueError::Blocked,
+            QueueError::SaleClosed,
+            QueueError::Draining,
+            QueueError::InviteInvalid("expired"),
+            QueueError::InviteUsed,
+            QueueError::NotInDraw,
+            QueueError::NoSuchAsset("x".into()),
+            QueueError::BadRequest("b".into()),
+            QueueError::Signing("s".into()),
+        ];
+        let documented: Vec<&str> = PROBLEMS
+            .iter()
+            .chain(urr_service_common::openapi::FRAMEWORK_PROBLEMS)
+            .map(|p| p.slug)
+            .collect();
+        for error in errors {
+            let name = format!("{error:?}");
+            let slug = slug(error).await;
+            assert!(
+                documented.contains(&slug.as_str()),
+                "{name} answers with the undocumented type {slug}"
+            );
+        }
     }
 }

@@ -57,13 +57,15 @@ impl MeasuredRate {
 }
 
 /// An estimate in whole seconds, with where it came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Eta {
     pub low: u64,
     pub high: u64,
-    /// `measured` (from admissions) or `configured` (no admissions measured
-    /// yet, e.g. before the sale opens).
+    /// `measured` (from admissions), `configured` (no admissions measured
+    /// yet, e.g. before the sale opens) or `schedule` (tier 1: the counter's
+    /// published schedule, exact).
+    #[schema(value_type = String)]
     pub basis: &'static str,
 }
 

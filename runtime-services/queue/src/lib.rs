@@ -32,4 +32,4 @@ pub mod store;
 pub mod telemetry;
 pub mod waiting_page;
 
-pub use routes::{AppState, routers};
+pub use routes::{AppState, openapi_document, routers};

@@ -167,7 +167,16 @@ fn asset(body: impl Into<String>, content_type: &'static str, cache: &'static st
     response
 }
 
-/// `GET /waiting/{room}`; the room is read by the page's script from the URL.
+/// `GET /waiting/{room}`: the waiting page (the room's branded template
+/// once the operator checked it, else the default page).
+#[utoipa::path(
+    get,
+    path = "/waiting/{room}",
+    tag = "waiting page",
+    operation_id = "waitingPage",
+    params(("room" = String, Path, description = "The waiting room's name (the page reads it from its own URL).")),
+    responses((status = 200, description = "The page (HTML; its script polls the APIs above).", body = String, content_type = "text/html"))
+)]
 pub async fn page(State(state): State<AppState>, Path(_room): Path<String>) -> Response {
     let served = state.page.get(&state).await;
     asset(
@@ -179,6 +188,13 @@ pub async fn page(State(state): State<AppState>, Path(_room): Path<String>) -> R
 
 /// `GET /waiting/assets/brand.css`: the page's colours (the default ones
 /// for the default page).
+#[utoipa::path(
+    get,
+    path = "/waiting/assets/brand.css",
+    tag = "waiting page",
+    operation_id = "waitingPageBrandCss",
+    responses((status = 200, description = "The page's colours.", body = String, content_type = "text/css"))
+)]
 pub async fn brand_css(State(state): State<AppState>) -> Response {
     let served = state.page.get(&state).await;
     asset(
@@ -189,6 +205,21 @@ pub async fn brand_css(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /waiting/assets/{file}`.
+#[utoipa::path(
+    get,
+    path = "/waiting/assets/{file}",
+    tag = "waiting page",
+    operation_id = "waitingPageAsset",
+    params(("file" = String, Path, description = "`waiting.js`, `waiting-text.js`, `waiting.css` or a message catalogue `i18n.<lang>.json`.")),
+    responses(
+        (status = 200, description = "The asset.", content(
+            (String = "text/javascript"),
+            (String = "text/css"),
+            (String = "application/json"),
+        )),
+        (status = 404, description = "`not-found`: no such asset.", body = urr_service_common::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn assets(Path(file): Path<String>) -> Result<Response, QueueError> {
     match file.as_str() {
         "waiting.js" => Ok(asset(

@@ -115,7 +115,16 @@ async fn unknown_room_and_event_are_404_and_a_malformed_body_is_400() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_problem(&headers, &body, "unknown-event");
-    for bad in ["{", "[1,2]", r#"{"device": 7}"#, r#"{"colour":"red"}"#] {
+    // An array is not a join body, even one serde would read field by
+    // field (`[null, null]`, `[]`: schemathesis found them joining, issue 17).
+    for bad in [
+        "{",
+        "[1,2]",
+        "[null, null]",
+        "[]",
+        r#"{"device": 7}"#,
+        r#"{"colour":"red"}"#,
+    ] {
         let (status, headers, body) = send(
             &state,
             post(

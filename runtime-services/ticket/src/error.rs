@@ -228,3 +228,51 @@ impl IntoResponse for TicketError {
         self.problem().into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_answers_with_a_documented_type() {
+        let errors = [
+            TicketError::Database(sqlx::Error::PoolTimedOut),
+            TicketError::Unauthorized(UserTokenError::Missing),
+            TicketError::EntryToken(EntryTokenError::Expired),
+            TicketError::MissingEntryToken,
+            TicketError::UnknownEvent("e".into()),
+            TicketError::BadRequest("b".into()),
+            TicketError::UnknownSeats(vec!["a:1:1".into()]),
+            TicketError::UnknownSection("s".into()),
+            TicketError::SeatsTaken(vec!["a:1:1".into()]),
+            TicketError::SoldOut { remaining: 0 },
+            TicketError::LimitExceeded("l".into()),
+            TicketError::SalesClosed("c".into()),
+            TicketError::UnknownHold,
+            TicketError::UnknownTicket,
+            TicketError::HoldExpired,
+            TicketError::HoldNotActive("released"),
+            TicketError::ConfirmedElsewhere,
+            TicketError::AmountMismatch("m".into()),
+            TicketError::IdempotencyMismatch,
+            TicketError::IdempotencyInFlight,
+            TicketError::TicketsTransferred { count: 1 },
+            TicketError::TicketVoid("t".into()),
+            TicketError::EntryTokenRevoked,
+            TicketError::Conflict("c".into()),
+        ];
+        let documented: Vec<&str> = crate::views::PROBLEMS
+            .iter()
+            .chain(urr_service_common::openapi::FRAMEWORK_PROBLEMS)
+            .map(|p| p.slug)
+            .collect();
+        for error in errors {
+            let problem = error.problem();
+            assert!(
+                documented.contains(&problem.slug),
+                "{error:?} answers with the undocumented type {}",
+                problem.slug
+            );
+        }
+    }
+}

@@ -28,7 +28,8 @@ use crate::telemetry::TicketMetrics;
 
 /// Body of `POST /v1/events/{event}/holds`: seats by id, or a quantity of a
 /// standing section.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(example = json!({"seats": ["a:1:1", "a:1:2"]}))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HoldBody {
     #[serde(default)]
@@ -47,7 +48,7 @@ pub enum HoldRequest {
 }
 
 /// A hold as its buyer sees it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HoldView {
     pub hold_id: String,

@@ -287,7 +287,7 @@ pub enum RestoreError {
 }
 
 /// One section's figures.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SectionAvailability {
     pub id: String,
@@ -298,7 +298,7 @@ pub struct SectionAvailability {
 }
 
 /// The event's figures at one moment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Availability {
     pub event: String,

@@ -35,8 +35,9 @@ pub mod routes;
 pub mod settings;
 pub mod telemetry;
 pub mod tickets;
+pub mod views;
 
-pub use routes::{AppState, routers};
+pub use routes::{AppState, openapi_document, routers};
 
 /// The embedded schema migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -29,23 +29,30 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Serialize;
 use sqlx::{PgPool, Row};
 use tokio::sync::Mutex;
 use urr_service_common::contracts::{CancelRequest, ConfirmRequest, TicketStats};
 use urr_service_common::metrics as prom;
+use urr_service_common::openapi;
+use urr_service_common::problem::Problem;
 use urr_service_common::server::Routers;
 use urr_service_common::service;
 use urr_service_common::tokens::entry::{self, EntryTokenKey};
 use urr_service_common::tokens::service::{ServiceCaller, ServiceTokenState};
 use urr_service_common::tokens::user::{SignedIn, UserTokenState, UserTokenVerifier};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::confirm::ConfirmPath;
 use crate::error::TicketError;
-use crate::holds::{HoldAnswer, HoldBody, HoldDesk};
+use crate::holds::{HoldAnswer, HoldBody, HoldDesk, HoldView};
 use crate::idempotency::{IdempotencyKey, Replay};
-use crate::inventory::AvailabilityCache;
+use crate::inventory::{Availability, AvailabilityCache};
+use crate::tickets::TicketView;
+use crate::views::{
+    self, EventInfo, MyTickets, SeatListing, SeatState, TicketHistory, TransferBody,
+};
 
 /// Everything a request handler needs.
 #[derive(Clone, Debug)]
@@ -92,22 +99,13 @@ impl AppState {
 /// ([`urr_service_common::server::split`]).
 pub fn routers(state: AppState) -> Routers {
     let requests = state.desk.metrics.requests.clone();
+    let (public, api) = public_api().split_for_parts();
+    let public = openapi::serve(public, &openapi::finish(api, &views::ABOUT));
     service::frame(
         state,
         readyz,
         metrics,
-        Router::new()
-            .route("/v1/events/{event}", get(event_info))
-            .route("/v1/events/{event}/availability", get(availability))
-            .route("/v1/events/{event}/sections/{section}/seats", get(seats))
-            .route("/v1/events/{event}/holds", post(create_hold))
-            .route(
-                "/v1/events/{event}/holds/{hold}",
-                get(get_hold).delete(release_hold),
-            )
-            .route("/v1/me/tickets", get(my_tickets))
-            .route("/v1/tickets/{ticket}/transfer", post(transfer))
-            .route("/v1/tickets/{ticket}/history", get(history)),
+        public,
         Router::new()
             .route("/internal/stats", get(stats))
             .route("/internal/holds/{hold}", get(internal_quote))
@@ -115,6 +113,26 @@ pub fn routers(state: AppState) -> Routers {
             .route("/internal/holds/{hold}/cancel", post(internal_cancel)),
         &requests,
     )
+}
+
+/// The OpenAPI document of the public API, as `/openapi.json` serves it
+/// (and `docs/openapi/ticket.json` holds it).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::finish(public_api().split_for_parts().1, &views::ABOUT)
+}
+
+/// The public routes, each documented by its handler's `#[utoipa::path]`:
+/// `routes!` registers a route and its documentation together.
+fn public_api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(event_info))
+        .routes(routes!(availability))
+        .routes(routes!(seats))
+        .routes(routes!(create_hold))
+        .routes(routes!(get_hold, release_hold))
+        .routes(routes!(my_tickets))
+        .routes(routes!(transfer))
+        .routes(routes!(history))
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, TicketError> {
@@ -172,42 +190,38 @@ fn cacheable(body: impl Serialize) -> Response {
 
 // ---- public reads ---------------------------------------------------------
 
+/// The event: sale window, limits, sections with prices.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{event}",
+    tag = "event",
+    operation_id = "eventInfo",
+    params(("event" = String, Path, description = "The event's name.")),
+    responses(
+        (status = 200, description = "The event (`Cache-Control: public, max-age=1`).", body = EventInfo),
+        (status = 404, description = "`unknown-event`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn event_info(
     State(state): State<AppState>,
     Path(event): Path<String>,
 ) -> Result<Response, TicketError> {
     check_event(&state, &event)?;
-    let catalog = &state.desk.catalog;
-    let sections: Vec<_> = catalog
-        .sections
-        .iter()
-        .map(|s| {
-            let mut section = json!({
-                "id": s.id, "name": s.name, "kind": s.kind.as_str(),
-                "capacity": s.kind.capacity(), "price": s.price,
-            });
-            if let crate::settings::SectionKind::Seated {
-                rows,
-                seats_per_row,
-            } = s.kind
-            {
-                section["rows"] = rows.into();
-                section["seatsPerRow"] = seats_per_row.into();
-            }
-            section
-        })
-        .collect();
-    Ok(cacheable(json!({
-        "event": catalog.event(),
-        "displayName": catalog.settings.display_name,
-        "salesOpenAt": catalog.settings.sales_open_at,
-        "salesCloseAt": catalog.settings.sales_close_at,
-        "holdTimeoutSeconds": catalog.settings.hold_timeout_seconds,
-        "limits": catalog.settings.limits,
-        "sections": sections,
-    })))
+    Ok(cacheable(EventInfo::of(&state.desk.catalog)))
 }
 
+/// Capacity, available, held and sold places per section, at most a second old.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{event}/availability",
+    tag = "event",
+    operation_id = "availability",
+    params(("event" = String, Path, description = "The event's name.")),
+    responses(
+        (status = 200, description = "The figures (`Cache-Control: public, max-age=1`).", body = Availability),
+        (status = 404, description = "`unknown-event`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn availability(
     State(state): State<AppState>,
     Path(event): Path<String>,
@@ -223,9 +237,25 @@ async fn availability(
 /// Seat listings per section, at most a second old.
 #[derive(Debug, Default)]
 pub struct SeatListCache {
-    sections: Mutex<std::collections::HashMap<String, (Instant, Arc<serde_json::Value>)>>,
+    sections: Mutex<std::collections::HashMap<String, (Instant, Arc<SeatListing>)>>,
 }
 
+/// A seated section's seats and their status, at most a second old.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{event}/sections/{section}/seats",
+    tag = "event",
+    operation_id = "sectionSeats",
+    params(
+        ("event" = String, Path, description = "The event's name."),
+        ("section" = String, Path, description = "A seated section's id."),
+    ),
+    responses(
+        (status = 200, description = "The seats (`Cache-Control: public, max-age=1`).", body = SeatListing),
+        (status = 404, description = "`unknown-event`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown-section`: no seated section of that id.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn seats(
     State(state): State<AppState>,
     Path((event, section)): Path<(String, String)>,
@@ -256,14 +286,17 @@ async fn seats(
     .await?;
     let mut listed = Vec::with_capacity(rows.len());
     for row in rows {
-        listed.push(json!({
-            "seatId": row.try_get::<String, _>("seat_id")?,
-            "row": row.try_get::<i32, _>("row_no")?,
-            "number": row.try_get::<i32, _>("seat_no")?,
-            "status": row.try_get::<String, _>("status")?,
-        }));
+        listed.push(SeatState {
+            seat_id: row.try_get("seat_id")?,
+            row: row.try_get("row_no")?,
+            number: row.try_get("seat_no")?,
+            status: row.try_get("status")?,
+        });
     }
-    let listing = Arc::new(json!({"section": section, "seats": listed}));
+    let listing = Arc::new(SeatListing {
+        section: section.clone(),
+        seats: listed,
+    });
     cache.insert(section, (Instant::now(), listing.clone()));
     Ok(cacheable(&*listing))
 }
@@ -285,6 +318,36 @@ fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
+/// Hold places: seats by id, or a quantity of a standing section.
+///
+/// Needs the entry token of the same user and event. Send an
+/// `Idempotency-Key`: a retry with it replays the first answer
+/// (`Idempotent-Replayed: true`) instead of holding twice; a refusal is not
+/// stored, so a retry asks again. Per-order and per-user limits apply.
+#[utoipa::path(
+    post,
+    path = "/v1/events/{event}/holds",
+    tag = "holds",
+    operation_id = "createHold",
+    params(
+        ("event" = String, Path, description = "The event's name."),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 128 visible ASCII characters, one per intended hold; a key that is not text is refused (400), never ignored."),
+    ),
+    request_body(content = HoldBody, description = "`{\"seats\": [\"a:1:1\"]}` or `{\"section\": \"floor\", \"quantity\": 2}`.", content_type = "application/json"),
+    security(("userJwt" = [], "entryToken" = [])),
+    responses(
+        (status = 201, description = "The hold (or, under a replayed key, the first answer).", body = HoldView,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer of an earlier request with the same key.")),
+            links(
+                ("GetHold" = (operation_id = "getHold", parameters(("event" = "$request.path.event"), ("hold" = "$response.body#/holdId")))),
+                ("ReleaseHold" = (operation_id = "releaseHold", parameters(("event" = "$request.path.event"), ("hold" = "$response.body#/holdId")))),
+            )),
+        (status = 403, description = "`entry-token` (missing, expired, another user's or event's, revoked) or `sales-closed`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`unknown-event`.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`seat-taken`, `sold-out`, `idempotency-in-flight` (`Retry-After`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown-seat`, `unknown-section`, `limit-exceeded`, `idempotency-key-reused`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn create_hold(
     State(state): State<AppState>,
     Path(event): Path<String>,
@@ -303,8 +366,8 @@ async fn create_hold(
     {
         return Err(TicketError::EntryTokenRevoked);
     }
-    let parsed: HoldBody =
-        serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
+    let parsed: HoldBody = urr_service_common::json_body::object(&body)
+        .map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
     let request = state.desk.check(parsed)?;
     // A key that is not text is refused like any other malformed key:
     // ignoring it would turn the client's retry into a second hold.
@@ -343,6 +406,22 @@ fn replay(status: u16, body: serde_json::Value) -> Response {
     response
 }
 
+/// The buyer's hold (an expired one reads as expired at once).
+#[utoipa::path(
+    get,
+    path = "/v1/events/{event}/holds/{hold}",
+    tag = "holds",
+    operation_id = "getHold",
+    params(
+        ("event" = String, Path, description = "The event's name."),
+        ("hold" = String, Path, description = "The hold's id."),
+    ),
+    security(("userJwt" = [])),
+    responses(
+        (status = 200, description = "The hold.", body = HoldView),
+        (status = 404, description = "`unknown-event` or `unknown-hold` (also someone else's).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn get_hold(
     State(state): State<AppState>,
     Path((event, hold)): Path<(String, String)>,
@@ -352,6 +431,23 @@ async fn get_hold(
     Ok(Json(state.desk.get(&user, &hold).await?).into_response())
 }
 
+/// Let a hold go: its places go back on sale.
+#[utoipa::path(
+    delete,
+    path = "/v1/events/{event}/holds/{hold}",
+    tag = "holds",
+    operation_id = "releaseHold",
+    params(
+        ("event" = String, Path, description = "The event's name."),
+        ("hold" = String, Path, description = "The hold's id."),
+    ),
+    security(("userJwt" = [])),
+    responses(
+        (status = 204, description = "Released."),
+        (status = 404, description = "`unknown-event` or `unknown-hold`.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold-not-active`: confirmed, expired or released before.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn release_hold(
     State(state): State<AppState>,
     Path((event, hold)): Path<(String, String)>,
@@ -362,28 +458,47 @@ async fn release_hold(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The buyer's valid tickets.
+#[utoipa::path(
+    get,
+    path = "/v1/me/tickets",
+    tag = "tickets",
+    operation_id = "myTickets",
+    security(("userJwt" = [])),
+    responses((status = 200, description = "The tickets.", body = MyTickets))
+)]
 async fn my_tickets(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
 ) -> Result<Response, TicketError> {
     let tickets = state.desk.tickets_of(&user).await?;
-    Ok(Json(json!({"tickets": tickets})).into_response())
+    Ok(Json(MyTickets { tickets }).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct TransferBody {
-    to_user_id: String,
-}
-
+/// Give a ticket to another user.
+#[utoipa::path(
+    post,
+    path = "/v1/tickets/{ticket}/transfer",
+    tag = "tickets",
+    operation_id = "transferTicket",
+    params(("ticket" = String, Path, description = "The ticket's id.")),
+    request_body(content = TransferBody, content_type = "application/json"),
+    security(("userJwt" = [])),
+    responses(
+        (status = 200, description = "The ticket, with its new owner.", body = TicketView),
+        (status = 404, description = "`unknown-ticket` (also someone else's).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`ticket-void` or `conflict`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit-exceeded`: the recipient would hold more than `maxSeatsPerUser`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn transfer(
     State(state): State<AppState>,
     Path(ticket): Path<String>,
     SignedIn(user): SignedIn,
     body: Bytes,
 ) -> Result<Response, TicketError> {
-    let body: TransferBody =
-        serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
+    let body: TransferBody = urr_service_common::json_body::object(&body)
+        .map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
     Ok(Json(
         state
             .desk
@@ -393,13 +508,30 @@ async fn transfer(
     .into_response())
 }
 
+/// A ticket's changes of owner.
+#[utoipa::path(
+    get,
+    path = "/v1/tickets/{ticket}/history",
+    tag = "tickets",
+    operation_id = "ticketHistory",
+    params(("ticket" = String, Path, description = "The ticket's id.")),
+    security(("userJwt" = [])),
+    responses(
+        (status = 200, description = "The changes, oldest first.", body = TicketHistory),
+        (status = 404, description = "`unknown-ticket`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn history(
     State(state): State<AppState>,
     Path(ticket): Path<String>,
     SignedIn(user): SignedIn,
 ) -> Result<Response, TicketError> {
     let changes = state.desk.history(&user, &ticket).await?;
-    Ok(Json(json!({"ticketId": ticket, "changes": changes})).into_response())
+    Ok(Json(TicketHistory {
+        ticket_id: ticket,
+        changes,
+    })
+    .into_response())
 }
 
 // ---- internal (payment service) --------------------------------------------
@@ -428,8 +560,8 @@ async fn internal_confirm(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TicketError> {
-    let request: ConfirmRequest =
-        serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
+    let request: ConfirmRequest = urr_service_common::json_body::object(&body)
+        .map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
     Ok(Json(
         state
             .desk
@@ -452,8 +584,8 @@ async fn internal_cancel(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TicketError> {
-    let request: CancelRequest =
-        serde_json::from_slice(&body).map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
+    let request: CancelRequest = urr_service_common::json_body::object(&body)
+        .map_err(|e| TicketError::BadRequest(format!("body: {e}")))?;
     Ok(Json(
         state
             .desk

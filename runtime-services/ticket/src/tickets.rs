@@ -10,7 +10,7 @@ use urr_service_common::unix_now_ms;
 use crate::error::TicketError;
 use crate::holds::{HoldDesk, places_of_user, user_lock_id};
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TicketView {
     pub ticket_id: String,
@@ -24,7 +24,7 @@ pub struct TicketView {
     pub status: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OwnershipChange {
     pub from_user_id: String,

@@ -9,7 +9,7 @@ use crate::error::PaymentError;
 use crate::state::PaymentStatus;
 
 /// A payment as its owner sees it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentView {
     pub payment_id: String,
@@ -56,7 +56,7 @@ pub fn poll_after_ms(status: PaymentStatus, confirmed: bool, ticketed: bool) -> 
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TransitionView {
     #[serde(skip_serializing_if = "Option::is_none")]

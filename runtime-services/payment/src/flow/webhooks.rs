@@ -14,7 +14,7 @@ use crate::state::{PaymentStatus, TransitionError};
 use crate::webhook::{WebhookEvent, WebhookKind};
 
 /// What a webhook delivery did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum WebhookOutcome {
     Applied,

@@ -18,10 +18,11 @@ use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use urr_service_common::openapi;
+use urr_service_common::problem::Problem;
 use urr_service_common::server::Routers;
 use urr_service_common::service;
 use urr_service_common::serving::ServingParams;
@@ -29,6 +30,9 @@ use urr_service_common::tokens::entry::EntryTokenKey;
 use urr_service_common::tokens::user::{UserIdentity, UserTokenVerifier};
 use urr_service_common::tokens::{invite, vwr};
 use urr_service_common::{metrics as prom, unix_now_ms};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::admission::{self, AdmissionState};
 use crate::client_address::ClientAddressSource;
@@ -69,33 +73,52 @@ pub struct AppState {
     pub page: Arc<waiting_page::PageCache>,
 }
 
-/// The service's routers: the API on the public listener; `/metrics` and
-/// `/internal/stats` (the operator's scaling input) on the internal one,
-/// which only the cluster reaches ([`urr_service_common::server::split`]).
+/// The service's routers: the API on the public listener, with its OpenAPI
+/// document at `/openapi.json`; `/metrics` and `/internal/stats` (the
+/// operator's scaling input) on the internal one, which only the cluster
+/// reaches ([`urr_service_common::server::split`]).
 pub fn routers(state: AppState) -> Routers {
     let requests = state.metrics.requests.clone();
+    let (public, api) = public_api().split_for_parts();
+    let public = openapi::serve(public, &openapi::finish(api, &ABOUT));
     service::frame(
         state,
         readyz,
         stats::metrics,
-        Router::new()
-            .route("/v1/rooms/{room}/numbers", post(tier1::take_number))
-            .route("/v1/rooms/{room}/serving", get(tier1::serving))
-            .route("/v1/events/{event}/queue", post(tier2::join))
-            .route(
-                "/v1/events/{event}/queue/me",
-                get(tier2::me).delete(tier2::leave),
-            )
-            .route("/v1/events/{event}/queue/heartbeat", post(tier2::heartbeat))
-            .route("/v1/events/{event}/queue/audit", get(audit::audit))
-            .route("/v1/events/{event}/queue/audit/proof", get(audit::proof))
-            .route("/waiting/{room}", get(waiting_page::page))
-            .route("/waiting/assets/brand.css", get(waiting_page::brand_css))
-            .route("/waiting/assets/{file}", get(waiting_page::assets)),
+        public,
         Router::new().route("/internal/stats", get(stats::stats)),
         &requests,
     )
 }
+
+/// The OpenAPI document of the public API, as `/openapi.json` serves it
+/// (and `docs/openapi/queue.json` holds it).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::finish(public_api().split_for_parts().1, &ABOUT)
+}
+
+/// The public routes, each documented by its handler's `#[utoipa::path]`:
+/// `routes!` registers a route and its documentation together.
+fn public_api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(tier1::take_number))
+        .routes(routes!(tier1::serving))
+        .routes(routes!(tier2::join))
+        .routes(routes!(tier2::me, tier2::leave))
+        .routes(routes!(tier2::heartbeat))
+        .routes(routes!(audit::audit))
+        .routes(routes!(audit::proof))
+        .routes(routes!(waiting_page::page))
+        .routes(routes!(waiting_page::brand_css))
+        .routes(routes!(waiting_page::assets))
+}
+
+const ABOUT: openapi::About = openapi::About {
+    title: "URR queue API",
+    description: "The waiting room in front of a ticket sale, in two tiers. **Tier 1** (anonymous): a visitor takes a number (`POST /v1/rooms/{room}/numbers`, which sets the `urr-vwr-token` pass cookie) and computes the serving counter from the published parameters (`GET /v1/rooms/{room}/serving`) until it reaches their number. **Tier 2** (signed in with the user JWT): the buyer joins the event's queue (with a served pass while the edge gates the room), polls `GET /v1/events/{event}/queue/me` at the `pollAfterMs` it is told, and on admission receives the `entryToken` the ticket API requires. Every 4xx and 5xx is `application/problem+json`; a 429 or 503 carries `Retry-After`.",
+    schemes: &[openapi::Scheme::UserJwt, openapi::Scheme::VwrPass],
+    problems: crate::error::PROBLEMS,
+};
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, QueueError> {
     state.store.ping().await?;

@@ -4,15 +4,41 @@ use super::*;
 
 // ---- tier 1 ------------------------------------------------------------
 
-#[derive(Serialize)]
+/// A tier-1 number.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct NumberResponse<'a> {
-    room: &'a str,
+pub(super) struct NumberResponse {
+    room: String,
+    /// The visitor's number; served once the counter reaches it.
     number: u64,
+    /// The number being served now.
     serving: u64,
     ahead_of_you: u64,
+    /// Exact: the counter follows a published schedule (`basis: schedule`).
     eta_seconds: Eta,
+    /// When to look again (the page computes the counter meanwhile).
     poll_after_ms: u64,
+}
+
+/// The serving counter and the parameters to compute it with:
+/// `start + perInterval × ⌊(now − epoch) / intervalSeconds⌋`, standing still
+/// from `pausedAt`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ServingResponse {
+    admission: AdmissionState,
+    room: String,
+    /// The highest number served at `now`.
+    serving: u64,
+    start: u64,
+    per_interval: u64,
+    interval_seconds: u64,
+    /// Unix seconds.
+    epoch: i64,
+    /// Unix seconds from which the counter stands still (admission paused); `null` otherwise.
+    paused_at: Option<i64>,
+    /// The server's clock, Unix seconds (correct it by the cache's `Age`).
+    now: i64,
 }
 
 /// The `Set-Cookie` value that carries a tier-1 pass.
@@ -34,10 +60,28 @@ fn check_room(state: &AppState, room: &str) -> Result<(), QueueError> {
     }
 }
 
-/// `POST /v1/rooms/{room}/numbers`: a number and its signed pass. A visitor
+/// A number and its signed pass.
+///
+/// A visitor
 /// who already holds a valid pass for this room keeps their number, and
 /// does not count against the per-address limit; a loop without the cookie
 /// hits that limit, so it cannot push everyone after it back.
+#[utoipa::path(
+    post,
+    path = "/v1/rooms/{room}/numbers",
+    tag = "tier 1",
+    operation_id = "takeNumber",
+    params(("room" = String, Path, description = "The waiting room's name.")),
+    security((), ("vwrPass" = [])),
+    responses(
+        (status = 201, description = "The number; a new one comes with its pass in `Set-Cookie` (a valid pass keeps its number and sets none).", body = NumberResponse,
+            headers(("Set-Cookie" = String, description = "`urr-vwr-token=<pass>; Path=/; Max-Age=…; HttpOnly; SameSite=Lax[; Secure]`"))),
+        (status = 403, description = "`blocked` (address), `sale-closed` or `room-draining`: no new numbers.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`unknown-room`, or `no-tier-one` (the room has no edge tier: join directly).", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate-limited`: too many numbers from this address; keep the one you have or retry after `Retry-After`.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds."))),
+    )
+)]
 pub(super) async fn take_number(
     State(state): State<AppState>,
     Path(room): Path<String>,
@@ -91,7 +135,7 @@ pub(super) async fn take_number(
     let serving = params.serving_at(now);
     let wait = params.seconds_until_served(number, now);
     let body = NumberResponse {
-        room: &room,
+        room: room.clone(),
         number,
         serving,
         ahead_of_you: number.saturating_sub(serving),
@@ -113,12 +157,24 @@ pub(super) async fn take_number(
     Ok(response)
 }
 
-/// `GET /v1/rooms/{room}/serving`: the same for every visitor, so shared
-/// caches keep it for 5 s (the edge's cache policy, terraform/modules/edge):
+/// The serving counter's parameters.
+///
+/// The same for every visitor, so shared caches keep it for 5 s (the edge's cache policy, terraform/modules/edge):
 /// the waiting page computes the counter from these parameters and corrects
 /// `now` by the cache's `Age`, so a stale copy costs it nothing. Browsers
 /// keep none (`max-age=0`): the page asks about once a minute, and then
 /// wants what the edge has.
+#[utoipa::path(
+    get,
+    path = "/v1/rooms/{room}/serving",
+    tag = "tier 1",
+    operation_id = "serving",
+    params(("room" = String, Path, description = "The waiting room's name.")),
+    responses(
+        (status = 200, description = "The counter now and its parameters (`Cache-Control: public, max-age=0, s-maxage=5`).", body = ServingResponse),
+        (status = 404, description = "`unknown-room`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(super) async fn serving(
     State(state): State<AppState>,
     Path(room): Path<String>,
@@ -128,18 +184,18 @@ pub(super) async fn serving(
     let params = snapshot.serving;
     let now_ms = unix_now_ms();
     let now = now_ms / 1000;
-    let body = json!({
-        "admission": snapshot.admission(now_ms),
-        "room": room,
-        "serving": params.serving_at(now),
-        "start": params.start,
-        "perInterval": params.per_interval,
-        "intervalSeconds": params.interval_seconds,
-        "epoch": params.epoch,
+    let body = ServingResponse {
+        admission: snapshot.admission(now_ms),
+        serving: params.serving_at(now),
+        room,
+        start: params.start,
+        per_interval: params.per_interval,
+        interval_seconds: params.interval_seconds,
+        epoch: params.epoch,
         // Set while admission is paused: the counter stands still there.
-        "pausedAt": params.paused_at,
-        "now": now,
-    });
+        paused_at: params.paused_at,
+        now,
+    };
     let mut response = Json(body).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,

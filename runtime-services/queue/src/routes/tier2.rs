@@ -3,37 +3,54 @@
 use super::*;
 use tier1::pass_cookie;
 
-#[derive(Serialize)]
-#[serde(tag = "status", rename_all_fields = "camelCase")]
+/// Where the caller stands: waiting, or admitted with the entry token.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "status")]
 pub(super) enum PlaceResponse {
     #[serde(rename = "waiting")]
-    Waiting {
-        event: String,
-        /// 1-based; `null` in the pre-queue, before the draw at open.
-        position: Option<u64>,
-        total: u64,
-        pre_queue: bool,
-        eta_seconds: Option<Eta>,
-        poll_after_ms: u64,
-        /// Whether the room lets anyone in now: `open`, `paused`,
-        /// `draining`, `soldOut` or `closed` (the page shows each).
-        admission: AdmissionState,
-        /// Places the ticket service has left (`null`: unknown or stale).
-        places_left: Option<u64>,
-        /// Places in baskets, which come back if their holds lapse: sold
-        /// out with none held is final (`null`: unknown or stale).
-        places_held: Option<u64>,
-        /// `fifo` or `random` order (under `random` the position is the
-        /// place in the seed's order, which later joins can go ahead of).
-        order: &'static str,
-    },
+    Waiting(Waiting),
     #[serde(rename = "admitted")]
-    Admitted {
-        event: String,
-        entry_token: String,
-        /// Unix seconds.
-        entry_token_expires_at: i64,
-    },
+    Admitted(Admitted),
+}
+
+/// In line (`status: waiting`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Waiting {
+    event: String,
+    /// 1-based; `null` in the pre-queue, before the draw at open.
+    position: Option<u64>,
+    /// People in line.
+    total: u64,
+    /// In the pre-queue: the order is drawn at open.
+    pre_queue: bool,
+    /// `null` while nobody is let in (pre-queue, paused, sold out…).
+    eta_seconds: Option<Eta>,
+    /// When to poll again (1 to 30 s, by distance).
+    poll_after_ms: u64,
+    /// Whether the room lets anyone in now: `open`, `paused`,
+    /// `draining`, `soldOut` or `closed` (the page shows each).
+    admission: AdmissionState,
+    /// Places the ticket service has left (`null`: unknown or stale).
+    places_left: Option<u64>,
+    /// Places in baskets, which come back if their holds lapse: sold
+    /// out with none held is final (`null`: unknown or stale).
+    places_held: Option<u64>,
+    /// `fifo` or `random` order (under `random` the position is the
+    /// place in the seed's order, which later joins can go ahead of).
+    #[schema(value_type = String, pattern = "^(fifo|random)$")]
+    order: &'static str,
+}
+
+/// Admitted (`status: admitted`): send `entryToken` in the
+/// `urr-entry-token` header to the ticket API.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Admitted {
+    event: String,
+    entry_token: String,
+    /// Unix seconds.
+    entry_token_expires_at: i64,
 }
 
 async fn respond(
@@ -59,11 +76,11 @@ async fn respond(
                 .entry_key
                 .issue(&user.user_id, &state.event, now_ms / 1000, expires_at)
                 .map_err(|e| QueueError::Signing(e.to_string()))?;
-            Ok(Json(PlaceResponse::Admitted {
+            Ok(Json(PlaceResponse::Admitted(Admitted {
                 event: state.event.clone(),
                 entry_token: token,
                 entry_token_expires_at: expires_at,
-            }))
+            })))
         }
         Place::Waiting { rank, total } => {
             let snapshot = state.snapshot.get(&state.store).await?;
@@ -80,7 +97,7 @@ async fn respond(
             let pre_queue = policy.in_pre_queue(now_ms / 1000) && policy.randomize_at_open;
             if pre_queue {
                 let until_open = (policy.sales_open_at * 1000 - now_ms).max(0) as u64;
-                return Ok(Json(PlaceResponse::Waiting {
+                return Ok(Json(PlaceResponse::Waiting(Waiting {
                     event: state.event.clone(),
                     position: None,
                     total,
@@ -91,10 +108,10 @@ async fn respond(
                     places_left,
                     places_held,
                     order,
-                }));
+                })));
             }
             let eta = eta::estimate(rank, snapshot.rate, policy.users_per_second);
-            Ok(Json(PlaceResponse::Waiting {
+            Ok(Json(PlaceResponse::Waiting(Waiting {
                 event: state.event.clone(),
                 position: Some(rank + 1),
                 total,
@@ -110,7 +127,7 @@ async fn respond(
                 places_left,
                 places_held,
                 order,
-            }))
+            })))
         }
     }
 }
@@ -121,11 +138,13 @@ async fn respond(
 const HELD_POLL_MS: u64 = 5_000;
 
 /// Optional join body.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(example = json!({"device": "phone"}))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct JoinRequest {
     /// A label of the device, for the user's own session list; at most 64 characters.
     #[serde(default)]
+    #[schema(max_length = 64)]
     device: Option<String>,
     /// An invite or presale code of this room (`urr-operator invite`):
     /// skips the line or joins at its head, once.
@@ -161,8 +180,33 @@ fn check_invite(
         .map_err(|error| refuse(error.outcome()))
 }
 
-/// `POST /v1/events/{event}/queue`: idempotent per user; a rejoin (from any
-/// device) keeps the place.
+/// Join the queue.
+///
+/// Idempotent per user: a rejoin (from any device) keeps the place. The
+/// answer is the same as `GET …/queue/me`.
+#[utoipa::path(
+    post,
+    path = "/v1/events/{event}/queue",
+    tag = "tier 2",
+    operation_id = "joinQueue",
+    params(("event" = String, Path, description = "The event's name.")),
+    request_body(content = Option<JoinRequest>, description = "Optional; an empty body joins without a device label or code.", content_type = "application/json"),
+    security(("userJwt" = []), ("userJwt" = [], "vwrPass" = [])),
+    responses(
+        (status = 200, description = "Waiting, or admitted at once (room off, passthrough, a `skip` invite). An invite code also sets a served tier-1 pass.", body = PlaceResponse,
+            headers(("Set-Cookie" = String, description = "A served `urr-vwr-token` pass, for the holder of an invite code.")),
+            links(
+                ("QueueStatus" = (operation_id = "queueStatus", parameters(("event" = "$request.path.event")))),
+                ("QueueHeartbeat" = (operation_id = "queueHeartbeat", parameters(("event" = "$request.path.event")))),
+                ("LeaveQueue" = (operation_id = "leaveQueue", parameters(("event" = "$request.path.event")))),
+            )),
+        (status = 403, description = "`pass-required` (take a number at `numbersUrl` first; while the edge gates the room), `pass-not-served` (with `number`, `serving`, `Retry-After`), `queue-not-open` (`Retry-After`), `blocked`, `sale-closed`, `room-draining`, `invite-invalid` (with `reason`).", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`unknown-event`.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invite-used`: another account redeemed this code.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate-limited`: too many joins from this address or user; retry after `Retry-After`.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds."))),
+    )
+)]
 pub(super) async fn join(
     State(state): State<AppState>,
     Path(event): Path<String>,
@@ -174,7 +218,7 @@ pub(super) async fn join(
     let request: JoinRequest = if body.is_empty() {
         JoinRequest::default()
     } else {
-        serde_json::from_slice(&body)
+        urr_service_common::json_body::object(&body)
             .map_err(|e| QueueError::BadRequest(format!("invalid join body: {e}")))?
     };
     if request
@@ -308,7 +352,22 @@ async fn check_pass(state: &AppState, headers: &HeaderMap, now: i64) -> Result<(
     }
 }
 
-/// `GET /v1/events/{event}/queue/me`.
+/// Where the caller stands.
+///
+/// Poll at `pollAfterMs`; on admission the answer carries the entry token.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{event}/queue/me",
+    tag = "tier 2",
+    operation_id = "queueStatus",
+    params(("event" = String, Path, description = "The event's name.")),
+    security(("userJwt" = [])),
+    responses(
+        (status = 200, description = "Waiting (position, ETA range, next poll) or admitted (entry token).", body = PlaceResponse),
+        (status = 403, description = "`blocked`, `sale-closed` or `room-draining`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`unknown-event`, or `not-in-queue` (never joined, left, or dropped after missing heartbeats: join again).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(super) async fn me(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -317,7 +376,21 @@ pub(super) async fn me(
     respond(&state, &user, place).await
 }
 
-/// `POST /v1/events/{event}/queue/heartbeat`: 204 while in the queue or admitted.
+/// Keep the place.
+///
+/// Waiters silent for 60 s are reaped; polling `…/queue/me` counts too.
+#[utoipa::path(
+    post,
+    path = "/v1/events/{event}/queue/heartbeat",
+    tag = "tier 2",
+    operation_id = "queueHeartbeat",
+    params(("event" = String, Path, description = "The event's name.")),
+    security(("userJwt" = [])),
+    responses(
+        (status = 204, description = "In line or admitted."),
+        (status = 404, description = "`unknown-event` or `not-in-queue`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(super) async fn heartbeat(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -328,7 +401,22 @@ pub(super) async fn heartbeat(
     }
 }
 
-/// `DELETE /v1/events/{event}/queue/me`: leaves, or gives an entry slot back.
+/// Leave the line, or give the entry slot back.
+///
+/// Giving the slot back revokes the entry token: the ticket API refuses it
+/// from then on (403 `entry-token`).
+#[utoipa::path(
+    delete,
+    path = "/v1/events/{event}/queue/me",
+    tag = "tier 2",
+    operation_id = "leaveQueue",
+    params(("event" = String, Path, description = "The event's name.")),
+    security(("userJwt" = [])),
+    responses(
+        (status = 204, description = "Left."),
+        (status = 404, description = "`unknown-event` or `not-in-queue`.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(super) async fn leave(
     State(state): State<AppState>,
     Caller(user): Caller,
