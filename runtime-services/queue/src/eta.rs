@@ -95,11 +95,18 @@ pub fn estimate(ahead: u64, measured: MeasuredRate, configured_rate: u32) -> Eta
     }
 }
 
+/// The longest wait between polls a waiter is told: a third of the default
+/// heartbeat timeout (`URR_HEARTBEAT_TIMEOUT_SECONDS`, 60 s), the waiting
+/// page's own heartbeat interval. It was 30 s, half the timeout: in the
+/// 50,000-buyer scaling curve (issue 24) answers slowed to tens of
+/// seconds, a 30 s wait plus a slow answer crossed 60 s, and 44,562
+/// waiters who did as told lost their places and joined again at the back.
+pub const POLL_AT_MOST_MS: u64 = 20_000;
+
 /// When to poll again: rarely when far back, often near the front, never
-/// faster than once a second nor slower than every 30 s (a heartbeat is due
-/// every 60 s).
+/// faster than once a second nor slower than [`POLL_AT_MOST_MS`].
 pub fn poll_after_ms(eta: Eta) -> u64 {
-    (eta.low * 1000 / 10).clamp(1_000, 30_000)
+    (eta.low * 1000 / 10).clamp(1_000, POLL_AT_MOST_MS)
 }
 
 #[cfg(test)]
@@ -169,7 +176,11 @@ mod tests {
             high: 3,
             basis: "measured",
         });
-        assert_eq!(far, 30_000);
+        assert_eq!(far, 20_000);
+        assert!(
+            far * 3 <= 60_000,
+            "a waiter who polls as told has three polls per default heartbeat timeout"
+        );
         assert_eq!(near, 1_000);
         assert!(
             poll_after_ms(Eta {

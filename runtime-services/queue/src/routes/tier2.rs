@@ -26,7 +26,8 @@ pub(super) struct Waiting {
     pre_queue: bool,
     /// `null` while nobody is let in (pre-queue, paused, sold out…).
     eta_seconds: Option<Eta>,
-    /// When to poll again (1 to 30 s, by distance).
+    /// When to poll again (1 to 20 s, by distance: at most a third of the
+    /// heartbeat timeout).
     poll_after_ms: u64,
     /// Whether the room lets anyone in now: `open`, `paused`,
     /// `draining`, `soldOut` or `closed` (the page shows each).
@@ -103,7 +104,7 @@ async fn respond(
                     total,
                     pre_queue,
                     eta_seconds: None,
-                    poll_after_ms: (until_open / 2).clamp(1_000, 30_000),
+                    poll_after_ms: (until_open / 2).clamp(1_000, eta::POLL_AT_MOST_MS),
                     admission,
                     places_left,
                     places_held,
