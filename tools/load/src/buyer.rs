@@ -277,7 +277,7 @@ impl Crowd {
                     let pause = retry_after(&response);
                     let problem: Value = response.json().await.unwrap_or(Value::Null);
                     let kind = requests::problem_kind(&problem);
-                    if !matches!(kind.as_str(), "queue-not-open" | "pass-not-served") {
+                    if !requests::JOIN_WAITS.contains(&kind.as_str()) {
                         return Err(self.fail(&format!("join: 403 {kind}")));
                     }
                     self.recorder.recovered(format!("join: 403 {kind}"));

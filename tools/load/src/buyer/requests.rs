@@ -186,6 +186,12 @@ impl Place {
     }
 }
 
+/// The 403 problems of a join that mean "too early" (the queue is not
+/// open, the pass is not served yet: the edge and the queue read the
+/// counter a moment apart), which the buyer waits out; any other refusal
+/// ends the journey.
+pub const JOIN_WAITS: [&str; 2] = ["queue-not-open", "pass-not-served"];
+
 /// The last segment of a problem's `type` (`queue-not-open`, …).
 pub fn problem_kind(problem: &Value) -> String {
     let kind = problem["type"].as_str().unwrap_or_default();
