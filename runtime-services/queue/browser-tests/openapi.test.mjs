@@ -9,8 +9,12 @@
 // request schema declares; each member read must be a property the
 // documented response schema (of that status) declares. A member the page
 // reads that the document does not promise, or a path it does not have,
-// fails here. Checked to fail: `b.placesLeft` read as `b.places_left` in
-// waiting.js ("joinQueue 200 reads places_left").
+// fails here. The fake's answers are held to the document too (required
+// members, declared members, their types at the top level), so the page is
+// not tested against answers urr-queue never gives; this found the fake
+// without `admission` and `order`, and with `entryTokenExpiresAt` as a date
+// string instead of Unix seconds. Checked to fail: `b.placesLeft` read as
+// `b.places_left` in waiting.js ("joinQueue 200 reads places_left").
 //
 // Against the fake only: its hook moves the line; the page's requests are
 // the same against a real urr-queue (run.sh's second pass skips this file's
@@ -37,7 +41,7 @@ function recorder() {
     return realFetch(input, init).then((res) => {
       window.__urrStatus(id, res.status);
       const text = res.text.bind(res);
-      res.text = () => text().then((t) => { pending.set(t, id); return t; });
+      res.text = () => text().then((t) => { pending.set(t, id); window.__urrBody(id, t); return t; });
       return res;
     });
   };
@@ -65,7 +69,8 @@ async function recordedPage(token) {
   const page = await context.newPage();
   const calls = new Map();
   await page.exposeFunction('__urrCall', (id, method, path, headers, body) =>
-    calls.set(id, { method, path, headers, body, status: null, reads: new Set() }));
+    calls.set(id, { method, path, headers, body, status: null, answer: null, reads: new Set() }));
+  await page.exposeFunction('__urrBody', (id, text) => { const c = calls.get(id); if (c) c.answer = text; });
   await page.exposeFunction('__urrStatus', (id, status) => { calls.get(id).status = status; });
   await page.exposeFunction('__urrRead', (id, path) => calls.get(id)?.reads.add(path));
   await page.clock.install();
@@ -86,6 +91,33 @@ function properties(schema, into = new Map()) {
   for (const [name, sub] of Object.entries(s.properties || {})) into.set(name, [...(into.get(name) || []), sub]);
   for (const k of ['allOf', 'oneOf', 'anyOf']) for (const branch of s[k] || []) properties(branch, into);
   return into;
+}
+
+/**
+ * The sets of members `schema` requires, one per `oneOf`/`anyOf` branch
+ * (`allOf` adds up): an answer must have all of one set.
+ */
+function requiredSets(schema) {
+  const s = resolve(schema);
+  let sets = [new Set(s.required || [])];
+  for (const part of s.allOf || []) sets = sets.flatMap((a) => requiredSets(part).map((b) => new Set([...a, ...b])));
+  const branches = [...(s.oneOf || []), ...(s.anyOf || [])];
+  if (branches.length) sets = sets.flatMap((a) => branches.flatMap((b) => requiredSets(b).map((c) => new Set([...a, ...c]))));
+  return sets;
+}
+
+const typeOf = (v) => (v === null ? 'null' : Array.isArray(v) ? 'array' : Number.isInteger(v) ? 'integer' : typeof v);
+/** Whether `value` has a type one of `schemas` allows (a schema without `type` allows any). */
+function typeFits(schemas, value) {
+  return schemas.some((schema) => {
+    const s = resolve(schema);
+    const branches = [...(s.oneOf || []), ...(s.anyOf || [])];
+    if (branches.length) return typeFits(branches, value);
+    if (!s.type) return true;
+    const allowed = [].concat(s.type);
+    const t = typeOf(value);
+    return allowed.includes(t) || (t === 'integer' && allowed.includes('number'));
+  });
 }
 
 /** The operation `method path` is, and its path parameters' names. */
@@ -136,6 +168,22 @@ function findings(call) {
   if (!response) return [...found, `${id}: answered ${call.status}, which it does not document, and the page read it`];
   const schema = Object.values(response.content || {})[0]?.schema;
   if (!schema) return [...found, `${id} ${call.status}: the page reads a body the document does not give`];
+  // The fake's answer, as the document says it (else the page is tested
+  // against an answer the real service never gives): one required set
+  // present whole, each member declared and of its declared type.
+  let answer = null;
+  try { answer = JSON.parse(call.answer); } catch { answer = null; }
+  if (answer && typeof answer === 'object') {
+    const declared = properties(schema);
+    const keys = Object.keys(answer);
+    if (!requiredSets(schema).some((set) => [...set].every((k) => keys.includes(k)))) {
+      found.push(`${id} ${call.status}: the fake's answer ${call.answer} lacks members the document requires`);
+    }
+    for (const key of keys) {
+      if (!declared.has(key)) found.push(`${id} ${call.status}: the fake answers ${key}, which the document does not have`);
+      else if (!typeFits(declared.get(key), answer[key])) found.push(`${id} ${call.status}: the fake's ${key} ${JSON.stringify(answer[key])} is not of its documented type`);
+    }
+  }
   for (const read of call.reads) {
     // `etaSeconds.low`: `low` among the properties of `etaSeconds`'s schemas.
     let schemas = [schema];
