@@ -133,7 +133,7 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
     const serving = servingOf(r, now);
     const ahead = Math.max(0, number - serving);
     const wait = ahead === 0 ? 0 : Math.ceil(ahead / Math.max(1, r.perInterval)) * r.intervalSeconds;
-    return json(res, 201, { room: name, number, serving, aheadOfYou: ahead, etaSeconds: { low: wait, high: wait }, pollAfterMs: 1000 }, headers);
+    return json(res, 201, { room: name, number, serving, aheadOfYou: ahead, etaSeconds: { low: wait, high: wait, basis: 'schedule' }, pollAfterMs: 1000 }, headers);
   }
 
   function servingCounter(res, name) {
@@ -146,7 +146,8 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
     const body = { room: name, serving: servingOf(r, now), start: r.start, perInterval: r.perInterval,
       intervalSeconds: r.intervalSeconds, epoch: r.epoch, now };
     if (r.pausedAt != null) body.pausedAt = r.pausedAt;
-    if (r.admission) body.admission = r.admission;
+    // As urr-queue answers (docs/openapi/queue.json): `admission` always.
+    body.admission = r.admission || 'open';
     return json(res, 200, body, { 'cache-control': 'public, max-age=0, s-maxage=5' });
   }
 
@@ -157,9 +158,8 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
     if (index < 0) return null;
     const position = e.ahead + index + 1;
     const place = { event: eventName, status: 'waiting', position: e.preQueue ? null : position, total: e.ahead + e.queue.length + e.behind,
-      preQueue: Boolean(e.preQueue), etaSeconds: e.preQueue ? null : { low: Math.ceil(position / 5), high: Math.ceil(position / 2) },
-      pollAfterMs: e.pollAfterMs };
-    if (e.admission) place.admission = e.admission;
+      preQueue: Boolean(e.preQueue), etaSeconds: e.preQueue ? null : { low: Math.ceil(position / 5), high: Math.ceil(position / 2), basis: 'measured' },
+      pollAfterMs: e.pollAfterMs, admission: e.admission || 'open', order: 'fifo' };
     if (e.placesLeft !== undefined) place.placesLeft = e.placesLeft;
     return place;
   }
@@ -182,7 +182,7 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
       e.queue = e.queue.filter((u) => u !== user);
       e.admitted.set(user, {
         entryToken: signJwt({ sub: user, evt: eventName, exp }, 'fake-entry-key'),
-        entryTokenExpiresAt: new Date(exp * 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
+        entryTokenExpiresAt: exp, // Unix seconds, as the document says
       });
     }
     if (action === 'join' && e.refuse) {
@@ -264,7 +264,7 @@ export async function startFakeQueue({ rooms = [], events = [], userSecret = 'fa
         for (const user of e.queue) {
           e.admitted.set(user, {
             entryToken: signJwt({ sub: user, evt: String(body.event), exp }, 'fake-entry-key'),
-            entryTokenExpiresAt: new Date(exp * 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
+            entryTokenExpiresAt: exp, // Unix seconds, as the document says
           });
         }
         e.queue = [];

@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-use urr_service_common::tokens::entry;
-use urr_service_common::tokens::vwr;
+use serde_json::Value;
 use urr_service_common::{unix_now, unix_now_ms};
 
 use crate::board::{Pick, SeatBoard};
@@ -17,6 +15,9 @@ use crate::run::{LoadArgs, RunInfo, Secrets};
 use crate::stats::{Counters, LineRecord, Recorder};
 
 mod pay;
+pub mod requests;
+
+use requests::{PaymentRead, Place};
 
 /// Everything the buyers share.
 #[derive(Debug)]
@@ -103,15 +104,13 @@ impl Crowd {
             Ok(outcome) | Err(Stop(outcome)) => outcome,
         };
         // Give the active slot back, whatever happened.
-        let _ = self
-            .http
-            .delete(format!(
-                "{}/v1/events/{}/queue/me",
-                self.info.queue_url, self.info.event
-            ))
-            .bearer_auth(self.secrets.user_token(&user, unix_now()))
-            .send_limited(&self.limits)
-            .await;
+        let _ = requests::leave_queue(
+            &self.info.event,
+            &self.secrets.user_token(&user, unix_now()),
+        )
+        .build(&self.http, &self.info.queue_url)
+        .send_limited(&self.limits)
+        .await;
         let counter = match outcome {
             Outcome::Paid => &self.recorder.counters.paid,
             Outcome::Declined => &self.recorder.counters.declined,
@@ -151,16 +150,15 @@ impl Crowd {
     /// Lets a hold go, noting when its places came free (or that they did
     /// not: the hold then lapses on its own, later).
     async fn release(&self, user: &str, hold: &str, places: u64) {
-        let released = self
-            .http
-            .delete(format!(
-                "{}/v1/events/{}/holds/{hold}",
-                self.info.ticket_url, self.info.event
-            ))
-            .bearer_auth(self.secrets.user_token(user, unix_now()))
-            .send_limited(&self.limits)
-            .await
-            .is_ok_and(|response| response.status().is_success());
+        let released = requests::release_hold(
+            &self.info.event,
+            hold,
+            &self.secrets.user_token(user, unix_now()),
+        )
+        .build(&self.http, &self.info.ticket_url)
+        .send_limited(&self.limits)
+        .await
+        .is_ok_and(|response| response.status().is_success());
         if released {
             self.recorder.released(unix_now_ms(), places);
         } else {
@@ -179,12 +177,8 @@ impl Crowd {
         let started = Instant::now();
         let response = loop {
             self.check_time()?;
-            let response = self
-                .http
-                .post(format!(
-                    "{}/v1/rooms/{}/numbers",
-                    self.info.queue_url, self.info.room
-                ))
+            let response = requests::take_number(&self.info.room)
+                .build(&self.http, &self.info.queue_url)
                 .send_limited(&self.limits)
                 .await
                 .map_err(|_| self.fail("numbers: unreachable"))?;
@@ -204,14 +198,7 @@ impl Crowd {
             .get_all("set-cookie")
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find_map(|cookie| {
-                cookie
-                    .split(';')
-                    .next()?
-                    .trim()
-                    .strip_prefix(&format!("{}=", vwr::COOKIE_NAME))
-                    .map(str::to_owned)
-            })
+            .find_map(requests::pass_of)
             .ok_or_else(|| self.fail("numbers: no pass cookie"))?;
         self.recorder.step("tier-1 number", ms(started));
         let mut first = true;
@@ -258,22 +245,24 @@ impl Crowd {
         Ok(token)
     }
 
-    async fn join(&self, base: &str, user: &str, pass: &str) -> Result<Value, Stop> {
+    async fn join(&self, user: &str, pass: &str) -> Result<Place, Stop> {
         loop {
             self.check_time()?;
-            let response = self
-                .http
-                .post(base)
-                .bearer_auth(self.secrets.user_token(user, unix_now()))
-                .header("cookie", format!("{}={pass}", vwr::COOKIE_NAME))
-                .send_limited(&self.limits)
-                .await
-                .map_err(|_| self.fail("join: unreachable"))?;
+            let response = requests::join(
+                &self.info.event,
+                &self.secrets.user_token(user, unix_now()),
+                pass,
+            )
+            .build(&self.http, &self.info.queue_url)
+            .send_limited(&self.limits)
+            .await
+            .map_err(|_| self.fail("join: unreachable"))?;
             match response.status() {
                 StatusCode::OK | StatusCode::CREATED => {
                     return response
                         .json()
                         .await
+                        .map(|place: Value| Place::read(&place))
                         .map_err(|_| self.fail("join: unreadable"));
                 }
                 status if is_busy(status) => {
@@ -287,9 +276,8 @@ impl Crowd {
                 StatusCode::FORBIDDEN => {
                     let pause = retry_after(&response);
                     let problem: Value = response.json().await.unwrap_or(Value::Null);
-                    let kind = problem["type"].as_str().unwrap_or_default();
-                    let kind = kind.rsplit('/').next().unwrap_or_default().to_owned();
-                    if !matches!(kind.as_str(), "queue-not-open" | "pass-not-served") {
+                    let kind = requests::problem_kind(&problem);
+                    if !requests::JOIN_WAITS.contains(&kind.as_str()) {
                         return Err(self.fail(&format!("join: 403 {kind}")));
                     }
                     self.recorder.recovered(format!("join: 403 {kind}"));
@@ -304,12 +292,8 @@ impl Crowd {
     /// admitted; returns the entry token. A buyer dropped for missing
     /// heartbeats joins again, as the waiting page does.
     async fn queue(&self, user: &str, pass: &str) -> Result<String, Stop> {
-        let base = format!(
-            "{}/v1/events/{}/queue",
-            self.info.queue_url, self.info.event
-        );
         let started = Instant::now();
-        let mut place = self.join(&base, user, pass).await?;
+        let mut place = self.join(user, pass).await?;
         let mut joined_ms = unix_now_ms();
         let pre_queue = joined_ms / 1000 < self.info.sales_open_at;
         Counters::bump(&self.recorder.counters.joined);
@@ -317,18 +301,18 @@ impl Crowd {
         let waiting = Instant::now();
         let mut rejoins = 0;
         loop {
-            if place["status"] == "admitted" {
-                let token = place["entryToken"]
-                    .as_str()
-                    .ok_or_else(|| self.fail("queue: admitted without a token"))?
-                    .to_owned();
+            if place.admitted() {
+                let token = place
+                    .entry_token
+                    .clone()
+                    .ok_or_else(|| self.fail("queue: admitted without a token"))?;
                 self.recorder.line(LineRecord {
                     user: user.to_owned(),
                     joined_ms,
                     admitted_ms: unix_now_ms(),
                     pre_queue: pre_queue && rejoins == 0,
                     rejoined: rejoins > 0,
-                    entry_expires_at: place["entryTokenExpiresAt"].as_i64().unwrap_or_default(),
+                    entry_expires_at: place.entry_token_expires_at.unwrap_or_default(),
                 });
                 Counters::bump(&self.recorder.counters.admitted);
                 self.recorder.step("queue wait (tier 2)", ms(waiting));
@@ -336,38 +320,34 @@ impl Crowd {
             }
             // The room knows its inventory: nothing left and nothing held
             // that could come back is final, as the waiting page tells it.
-            if place["admission"] == "soldOut"
-                && place["placesLeft"].as_u64() == Some(0)
-                && place["placesHeld"].as_u64() == Some(0)
-            {
+            if place.finally_sold_out() {
                 self.recorder.sold_out_seen(unix_now_ms());
                 Counters::bump(&self.recorder.counters.sold_out_in_line);
                 return Err(Stop(Outcome::SoldOut));
             }
             self.check_time()?;
-            let poll = place["pollAfterMs"]
-                .as_u64()
-                .unwrap_or(1000)
-                .clamp(100, 30_000);
+            let poll = place.poll_after_ms.unwrap_or(1000).clamp(100, 30_000);
             tokio::time::sleep(Duration::from_millis(poll)).await;
-            let response = self
-                .http
-                .get(format!("{base}/me"))
-                .bearer_auth(self.secrets.user_token(user, unix_now()))
-                .send_limited(&self.limits)
-                .await
-                .map_err(|_| self.fail("poll: unreachable"))?;
+            let response = requests::queue_status(
+                &self.info.event,
+                &self.secrets.user_token(user, unix_now()),
+            )
+            .build(&self.http, &self.info.queue_url)
+            .send_limited(&self.limits)
+            .await
+            .map_err(|_| self.fail("poll: unreachable"))?;
             match response.status() {
                 StatusCode::OK => {
-                    place = response
+                    let answer: Value = response
                         .json()
                         .await
                         .map_err(|_| self.fail("poll: unreadable"))?;
+                    place = Place::read(&answer);
                 }
                 StatusCode::NOT_FOUND if rejoins < 3 => {
                     rejoins += 1;
                     self.recorder.recovered("poll: 404, joined again");
-                    place = self.join(&base, user, pass).await?;
+                    place = self.join(user, pass).await?;
                     joined_ms = unix_now_ms();
                 }
                 status if is_busy(status) => {
@@ -383,10 +363,6 @@ impl Crowd {
     /// Holds seats (or standing places), trying other places on a conflict;
     /// returns the hold and how many places it has.
     async fn hold(&self, user: &str, entry_token: &str) -> Result<Option<(String, u64)>, Stop> {
-        let url = format!(
-            "{}/v1/events/{}/holds",
-            self.info.ticket_url, self.info.event
-        );
         for _ in 0..8 {
             self.check_time()?;
             let picking = Instant::now();
@@ -397,35 +373,29 @@ impl Crowd {
                 .map_err(|_| self.fail("availability: unreachable"))?;
             // What the buyer's page spends reading availability and listings.
             self.recorder.step("pick places", ms(picking));
-            let (body, places) = match pick {
-                Pick::SoldOut { as_of_ms } => {
-                    self.recorder.sold_out_seen(as_of_ms);
-                    return Ok(None);
-                }
-                Pick::Standing { section, quantity } => (
-                    json!({"section": section, "quantity": quantity}),
-                    u64::from(quantity),
-                ),
-                Pick::Seats(seats) => {
-                    let places = seats.len() as u64;
-                    (json!({"seats": seats}), places)
-                }
+            if let Pick::SoldOut { as_of_ms } = pick {
+                self.recorder.sold_out_seen(as_of_ms);
+                return Ok(None);
+            }
+            let Some((body, places)) = requests::hold_body(&pick) else {
+                return Ok(None);
             };
             let started = Instant::now();
-            let response = self
-                .http
-                .post(&url)
-                .bearer_auth(self.secrets.user_token(user, unix_now()))
-                .header(entry::HEADER_NAME, entry_token)
-                .header("idempotency-key", uuid::Uuid::new_v4().to_string())
-                .json(&body)
-                .send_limited(&self.limits)
-                .await
-                .map_err(|_| {
-                    // The hold may exist without the buyer knowing it.
-                    self.recorder.stranded(places);
-                    self.fail("hold: unreachable")
-                })?;
+            let response = requests::create_hold(
+                &self.info.event,
+                &self.secrets.user_token(user, unix_now()),
+                entry_token,
+                &uuid::Uuid::new_v4().to_string(),
+                body,
+            )
+            .build(&self.http, &self.info.ticket_url)
+            .send_limited(&self.limits)
+            .await
+            .map_err(|_| {
+                // The hold may exist without the buyer knowing it.
+                self.recorder.stranded(places);
+                self.fail("hold: unreachable")
+            })?;
             self.recorder.step("hold", ms(started));
             match response.status() {
                 StatusCode::CREATED => {
@@ -435,7 +405,7 @@ impl Crowd {
                     })?;
                     Counters::bump(&self.recorder.counters.held);
                     return Ok(Some((
-                        hold["holdId"].as_str().unwrap_or_default().to_owned(),
+                        requests::hold_id(&hold).unwrap_or_default().to_owned(),
                         places,
                     )));
                 }

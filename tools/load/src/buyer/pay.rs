@@ -13,11 +13,8 @@ impl Crowd {
         let started = Instant::now();
         let key = uuid::Uuid::new_v4().to_string();
         let create = || {
-            self.http
-                .post(format!("{}/v1/payments", self.info.payment_url))
-                .bearer_auth(self.secrets.user_token(user, unix_now()))
-                .header("idempotency-key", &key)
-                .json(&json!({"holdId": hold}))
+            requests::create_payment(&self.secrets.user_token(user, unix_now()), &key, hold)
+                .build(&self.http, &self.info.payment_url)
         };
         let response = self.send_retrying("payment create", create).await?;
         if response.status() != StatusCode::CREATED {
@@ -27,7 +24,8 @@ impl Crowd {
             .json()
             .await
             .map_err(|_| self.fail("payment: unreadable"))?;
-        let id = payment["paymentId"].as_str().unwrap_or_default().to_owned();
+        let payment = PaymentRead::read(&payment);
+        let id = payment.id.clone().unwrap_or_default();
         if rand::rng().random_bool(self.args.retry_share.clamp(0.0, 1.0)) {
             // The network dropped the answer; the buyer's app retries.
             let again = self.send_retrying("payment retry", create).await?;
@@ -38,10 +36,11 @@ impl Crowd {
                 .json()
                 .await
                 .map_err(|_| self.fail("payment retry: unreadable"))?;
-            if again["paymentId"] != payment["paymentId"] {
+            let again = PaymentRead::read(&again);
+            if again.id != payment.id {
                 self.recorder.anomaly(format!(
-                    "idempotency: one key gave payments {} and {}",
-                    payment["paymentId"], again["paymentId"]
+                    "idempotency: one key gave payments {:?} and {:?}",
+                    payment.id, again.id
                 ));
             }
         }
@@ -51,13 +50,8 @@ impl Crowd {
         let confirmed = Instant::now();
         let response = self
             .send_retrying("payment confirm", || {
-                self.http
-                    .post(format!(
-                        "{}/v1/payments/{id}/confirm",
-                        self.info.payment_url
-                    ))
-                    .bearer_auth(self.secrets.user_token(user, unix_now()))
-                    .json(&json!({"paymentMethod": method}))
+                requests::confirm_payment(&id, &self.secrets.user_token(user, unix_now()), method)
+                    .build(&self.http, &self.info.payment_url)
             })
             .await?;
         // Busy to the last retry: the confirm may still have gone through
@@ -78,8 +72,8 @@ impl Crowd {
         let accepted: Value = response.json().await.unwrap_or_default();
         // As the buyer's page: read again when the service says to.
         let mut poll_after = Duration::from_millis(
-            accepted["pollAfterMs"]
-                .as_u64()
+            PaymentRead::read(&accepted)
+                .poll_after_ms
                 .unwrap_or(500)
                 .clamp(100, 5_000),
         );
@@ -88,9 +82,8 @@ impl Crowd {
             tokio::time::sleep(poll_after).await;
             let response = self
                 .send_retrying("payment poll", || {
-                    self.http
-                        .get(format!("{}/v1/payments/{id}", self.info.payment_url))
-                        .bearer_auth(self.secrets.user_token(user, unix_now()))
+                    requests::read_payment(&id, &self.secrets.user_token(user, unix_now()))
+                        .build(&self.http, &self.info.payment_url)
                 })
                 .await?;
             if response.status() != StatusCode::OK {
@@ -100,10 +93,11 @@ impl Crowd {
                 .json()
                 .await
                 .map_err(|_| self.fail("payment poll: unreadable"))?;
-            if let Some(ms) = state["pollAfterMs"].as_u64() {
+            let state = PaymentRead::read(&state);
+            if let Some(ms) = state.poll_after_ms {
                 poll_after = Duration::from_millis(ms.clamp(100, 5_000));
             }
-            match state["status"].as_str() {
+            match state.status.as_deref() {
                 Some("captured") => {
                     self.recorder.step("payment to capture", ms(confirmed));
                     self.recorder.captured(id);
