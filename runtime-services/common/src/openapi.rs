@@ -20,11 +20,9 @@ mod render;
 pub use checks::{DriftError, check_or_write, lint};
 pub use render::markdown;
 
-use std::sync::Arc;
-
 use axum::Router;
-use axum::extract::Extension;
-use axum::http::{HeaderValue, header};
+use axum::body::Bytes;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use utoipa::openapi::content::ContentBuilder;
@@ -300,23 +298,16 @@ async fn readyz() {}
     operation_id = "openapi",
     responses((status = 200, description = "This document.", body = serde_json::Value, content_type = "application/json"))
 )]
-async fn document(Extension(json): Extension<Document>) -> Response {
-    let mut response = json.0.as_ref().clone().into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    response
+async fn document(json: Bytes) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        json,
+    )
+        .into_response()
 }
-
-/// The finished document, serialized once.
-#[derive(Debug, Clone)]
-struct Document(Arc<String>);
 
 /// `api` (the routes `routes!` collected) finished with what every service
 /// shares; see the module's documentation.
@@ -476,10 +467,10 @@ pub fn serve<S>(router: Router<S>, api: &OpenApi) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let json = to_json(api);
-    router
-        .route("/openapi.json", get(document))
-        .layer(Extension(Document(Arc::new(json))))
+    // Serialized once; each answer shares the bytes. The handler holds them
+    // itself, so no layer touches the service's other routes.
+    let json = Bytes::from(to_json(api));
+    router.route("/openapi.json", get(move || document(json.clone())))
 }
 
 /// The document as checked in: pretty JSON with a final newline.
@@ -587,5 +578,29 @@ mod tests {
             text.contains("| 404 | `no-thing` | no such thing |"),
             "{text}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_document_is_served_as_checked_in() {
+        use tower::ServiceExt;
+        let api = finish(Things::openapi(), &ABOUT);
+        let response = serve(Router::new(), &api)
+            .oneshot(
+                axum::http::Request::get("/openapi.json")
+                    .body(axum::body::Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        assert_eq!(response.status(), axum::http::StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(
+            response.headers()[header::CACHE_CONTROL],
+            "public, max-age=300"
+        );
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        assert_eq!(body, to_json(&api).as_bytes());
     }
 }
