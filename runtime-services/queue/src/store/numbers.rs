@@ -118,6 +118,17 @@ impl Lease {
         Some(number)
     }
 
+    /// Replaces the block with `first..first + size`, leased at `now_ms`,
+    /// and hands out its first number; returns what the old block still
+    /// held (skipped: never handed out).
+    fn renew(&mut self, first: u64, size: u64, now_ms: i64) -> (u64, u64) {
+        let skipped = self.remaining();
+        self.next = first + 1;
+        self.end = first + size;
+        self.leased_at_ms = now_ms;
+        (first, skipped)
+    }
+
     fn count(&mut self, now_ms: i64) {
         let second = now_ms.div_euclid(1000);
         if second != self.second {
@@ -156,29 +167,25 @@ impl NumberDesk {
         }
     }
 
-    fn tally_arrival(&self, now_ms: i64) {
-        let mut pending = self
-            .pending_arrivals
+    /// The untallied arrivals; a panic elsewhere while holding the lock
+    /// leaves counts that are still right, so a poisoned lock is used as is.
+    fn pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<i64, u64>> {
+        self.pending_arrivals
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *pending.entry(now_ms.div_euclid(1000)).or_default() += 1;
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn tally_arrival(&self, now_ms: i64) {
+        *self.pending().entry(now_ms.div_euclid(1000)).or_default() += 1;
     }
 
     fn take_pending(&self) -> BTreeMap<i64, u64> {
-        std::mem::take(
-            &mut *self
-                .pending_arrivals
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+        std::mem::take(&mut *self.pending())
     }
 
     /// Puts back arrivals a failed flush could not add, so none is lost.
     fn restore_pending(&self, counts: BTreeMap<i64, u64>) {
-        let mut pending = self
-            .pending_arrivals
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut pending = self.pending();
         for (second, count) in counts {
             *pending.entry(second).or_default() += count;
         }
@@ -254,14 +261,8 @@ impl QueueStore {
             .arg(size)
             .query_async(&mut conn)
             .await?;
-        self.numbers
-            .skipped
-            .fetch_add(lease.remaining(), Ordering::Relaxed);
-        lease.next = last + 1 - size;
-        lease.end = last + 1;
-        lease.leased_at_ms = now_ms;
-        let number = lease.next;
-        lease.next += 1;
+        let (number, skipped) = lease.renew(last + 1 - size, size, now_ms);
+        self.numbers.skipped.fetch_add(skipped, Ordering::Relaxed);
         Ok(number)
     }
 
@@ -360,6 +361,20 @@ mod tests {
         assert_eq!(lease.take(6_000, 1000), Some(13));
         assert_eq!(lease.take(6_001, 1000), None, "used up");
         assert_eq!(Lease::default().remaining(), 0, "nothing leased yet");
+    }
+
+    #[test]
+    fn a_renewed_lease_hands_out_its_first_number_and_counts_what_the_old_held() {
+        let mut lease = Lease {
+            next: 12,
+            end: 14,
+            leased_at_ms: 5_000,
+            ..Lease::default()
+        };
+        assert_eq!(lease.renew(20, 3, 6_000), (20, 2), "12 and 13 skipped");
+        assert_eq!(lease.take(6_001, 1000), Some(21));
+        assert_eq!(lease.take(6_002, 1000), Some(22));
+        assert_eq!(lease.take(6_003, 1000), None, "used up");
     }
 
     #[test]
